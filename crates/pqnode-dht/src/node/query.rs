@@ -1,0 +1,156 @@
+//! User-visible operations (lookups, get, put, providers) and their state between requests.
+
+use std::collections::HashMap;
+
+use pqnode_crypto::NodeId;
+
+use crate::contact::Contact;
+use crate::lookup::{Lookup, LookupStats};
+use crate::message::Request;
+use crate::record::{Key, ProviderRecord, Record};
+
+/// Identifies an operation started on a [`crate::Node`]; its [`crate::Event::QueryFinished`]
+/// carries the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueryId(pub(crate) u64);
+
+/// The outcome of a finished operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryResult {
+    /// The closest contacts that answered, closest first (at most K).
+    FindNode {
+        target: NodeId,
+        closest: Vec<Contact>,
+    },
+    /// The lookup of our own id after inserting the seeds.
+    Bootstrap { closest: Vec<Contact> },
+    /// The record under `key`, if a node had a valid one.
+    GetRecord { key: Key, record: Option<Record> },
+    /// How many of the K closest nodes accepted the record.
+    PutRecord { key: Key, stored: usize },
+    /// Valid provider entries found under `key`, one per publisher (highest seq).
+    GetProviders {
+        key: Key,
+        providers: Vec<ProviderRecord>,
+    },
+    /// How many of the K closest nodes accepted the entry.
+    AddProvider { key: Key, stored: usize },
+}
+
+#[derive(Debug)]
+pub(crate) enum QueryKind {
+    FindNode,
+    Bootstrap,
+    /// A bucket refresh or a republish: no event, only counters.
+    Maintenance,
+    GetRecord {
+        found: Option<Record>,
+    },
+    PutRecord {
+        record: Record,
+    },
+    GetProviders {
+        found: HashMap<NodeId, ProviderRecord>,
+    },
+    AddProvider {
+        provider: ProviderRecord,
+    },
+}
+
+/// Store phase of a put: requests outstanding and acknowledgements received.
+#[derive(Debug, Default)]
+pub(crate) struct StorePhase {
+    pub outstanding: usize,
+    pub stored: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Query {
+    pub kind: QueryKind,
+    pub lookup: Lookup,
+    /// Requests to unpinned seeds still out: the lookup cannot end before they answer.
+    pub probes: usize,
+    pub store: Option<StorePhase>,
+    pub notify: bool,
+    /// A put that is a republish, for counters and for not emitting an event.
+    pub republish: Option<RepublishOf>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RepublishOf {
+    Record,
+    Provider,
+}
+
+impl Query {
+    pub fn new(kind: QueryKind, lookup: Lookup, notify: bool) -> Self {
+        Self {
+            kind,
+            lookup,
+            probes: 0,
+            store: None,
+            notify,
+            republish: None,
+        }
+    }
+
+    /// The request a lookup step sends.
+    pub fn lookup_request(&self) -> Request {
+        let target = *self.lookup.target();
+        match self.kind {
+            QueryKind::GetRecord { .. } => Request::FindValue { key: target },
+            QueryKind::GetProviders { .. } => Request::GetProviders { key: target },
+            _ => Request::FindNode { target },
+        }
+    }
+
+    /// The request the store phase sends to each of the closest nodes, if any.
+    pub fn store_request(&self) -> Option<Request> {
+        match &self.kind {
+            QueryKind::PutRecord { record } => Some(Request::Store {
+                record: record.clone(),
+            }),
+            QueryKind::AddProvider { provider } => Some(Request::AddProvider {
+                provider: provider.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn into_result(self, k: usize) -> (Option<QueryResult>, LookupStats) {
+        let stats = self.lookup.stats();
+        let target = *self.lookup.target();
+        let stored = self.store.map_or(0, |s| s.stored);
+        let result = match self.kind {
+            QueryKind::Maintenance => None,
+            QueryKind::FindNode => Some(QueryResult::FindNode {
+                target,
+                closest: self.lookup.closest_answered(k),
+            }),
+            QueryKind::Bootstrap => Some(QueryResult::Bootstrap {
+                closest: self.lookup.closest_answered(k),
+            }),
+            QueryKind::GetRecord { found } => Some(QueryResult::GetRecord {
+                key: target,
+                record: found,
+            }),
+            QueryKind::PutRecord { .. } => Some(QueryResult::PutRecord {
+                key: target,
+                stored,
+            }),
+            QueryKind::GetProviders { found } => {
+                let mut providers: Vec<ProviderRecord> = found.into_values().collect();
+                providers.sort_unstable_by_key(|p| std::cmp::Reverse(p.seq()));
+                Some(QueryResult::GetProviders {
+                    key: target,
+                    providers,
+                })
+            }
+            QueryKind::AddProvider { .. } => Some(QueryResult::AddProvider {
+                key: target,
+                stored,
+            }),
+        };
+        (result.filter(|_| self.notify), stats)
+    }
+}

@@ -1,0 +1,244 @@
+//! The in-memory record store of one node: records and provider entries, each with the
+//! local instant it expires at. Callers verify signatures before storing; the store enforces
+//! freshness (`seq`), expiry and capacity.
+
+use std::collections::HashMap;
+
+use pqnode_crypto::NodeId;
+
+use crate::record::{Key, ProviderRecord, Record};
+use crate::time::Instant;
+
+/// Capacity limits of a [`RecordStore`].
+#[derive(Debug, Clone)]
+pub struct StoreLimits {
+    /// Records (one per key).
+    pub max_records: usize,
+    /// Keys with provider entries.
+    pub max_provider_keys: usize,
+    /// Entries (publishers) under one provider key.
+    pub max_providers_per_key: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_records: 65_536,
+            max_provider_keys: 16_384,
+            max_providers_per_key: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("a record with an equal or higher seq is stored")]
+    Stale,
+    #[error("the store is full")]
+    Full,
+}
+
+#[derive(Debug, Clone)]
+struct Stored<T> {
+    item: T,
+    expires: Instant,
+}
+
+/// Records and provider entries held by one node.
+#[derive(Debug, Clone, Default)]
+pub struct RecordStore {
+    limits: StoreLimits,
+    records: HashMap<Key, Stored<Record>>,
+    providers: HashMap<Key, HashMap<NodeId, Stored<ProviderRecord>>>,
+}
+
+impl RecordStore {
+    pub fn new(limits: StoreLimits) -> Self {
+        Self {
+            limits,
+            records: HashMap::new(),
+            providers: HashMap::new(),
+        }
+    }
+
+    /// Stores a verified record unless an equal or newer one is live. An equal `seq` renews the
+    /// expiry (that is what a republish is) but must carry the same signature.
+    pub fn put(&mut self, record: Record, now: Instant) -> Result<(), StoreError> {
+        let expires = now + record.ttl();
+        match self.records.get_mut(record.key()) {
+            Some(old) if old.expires > now => {
+                if old.item.seq() > record.seq()
+                    || (old.item.seq() == record.seq() && old.item != record)
+                {
+                    return Err(StoreError::Stale);
+                }
+                *old = Stored {
+                    item: record,
+                    expires,
+                };
+            }
+            Some(old) => {
+                *old = Stored {
+                    item: record,
+                    expires,
+                }
+            }
+            None => {
+                if self.records.len() >= self.limits.max_records {
+                    return Err(StoreError::Full);
+                }
+                self.records.insert(
+                    *record.key(),
+                    Stored {
+                        item: record,
+                        expires,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, key: &Key, now: Instant) -> Option<&Record> {
+        self.records
+            .get(key)
+            .filter(|s| s.expires > now)
+            .map(|s| &s.item)
+    }
+
+    /// Stores a verified provider entry, replacing the same publisher's older one.
+    pub fn add_provider(
+        &mut self,
+        provider: ProviderRecord,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        let publisher = provider.publisher_id();
+        let expires = now + provider.ttl();
+        if !self.providers.contains_key(provider.key())
+            && self.providers.len() >= self.limits.max_provider_keys
+        {
+            return Err(StoreError::Full);
+        }
+        let entries = self.providers.entry(*provider.key()).or_default();
+        let full = entries.len() >= self.limits.max_providers_per_key;
+        match entries.get_mut(&publisher) {
+            Some(old) if old.expires > now && old.item.seq() > provider.seq() => {
+                Err(StoreError::Stale)
+            }
+            Some(old) => {
+                *old = Stored {
+                    item: provider,
+                    expires,
+                };
+                Ok(())
+            }
+            None if full => Err(StoreError::Full),
+            None => {
+                entries.insert(
+                    publisher,
+                    Stored {
+                        item: provider,
+                        expires,
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Up to `max` live entries under `key`, latest-expiring first.
+    pub fn providers(&self, key: &Key, max: usize, now: Instant) -> Vec<ProviderRecord> {
+        let Some(entries) = self.providers.get(key) else {
+            return Vec::new();
+        };
+        let mut live: Vec<&Stored<ProviderRecord>> =
+            entries.values().filter(|s| s.expires > now).collect();
+        live.sort_unstable_by(|a, b| b.expires.cmp(&a.expires));
+        live.into_iter().take(max).map(|s| s.item.clone()).collect()
+    }
+
+    /// Drops everything expired; returns how many items went.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let before = self.records.len() + self.provider_count();
+        self.records.retain(|_, s| s.expires > now);
+        for entries in self.providers.values_mut() {
+            entries.retain(|_, s| s.expires > now);
+        }
+        self.providers.retain(|_, entries| !entries.is_empty());
+        before - (self.records.len() + self.provider_count())
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn provider_count(&self) -> usize {
+        self.providers.values().map(HashMap::len).sum()
+    }
+
+    /// Live records with their remaining lifetime, for persistence.
+    pub fn export_records(&self, now: Instant) -> Vec<(Record, std::time::Duration)> {
+        self.records
+            .values()
+            .filter(|s| s.expires > now)
+            .map(|s| (s.item.clone(), s.expires.saturating_duration_since(now)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pqnode_crypto::Identity;
+
+    use super::*;
+
+    fn at(secs: u64) -> Instant {
+        Instant::from_elapsed(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn newer_seq_replaces_older_and_older_is_refused() {
+        let me = Identity::from_seed(&[1; 32]).unwrap();
+        let v1 = Record::sign(&me, b"n", b"one", 1, Duration::from_secs(100)).unwrap();
+        let v2 = Record::sign(&me, b"n", b"two", 2, Duration::from_secs(100)).unwrap();
+        let mut store = RecordStore::default();
+        store.put(v2.clone(), at(0)).unwrap();
+        assert_eq!(store.put(v1.clone(), at(1)), Err(StoreError::Stale));
+        assert_eq!(
+            store.get(v1.key(), at(1)).map(Record::value),
+            Some(&b"two"[..])
+        );
+        // Same seq, same bytes: a republish that renews the expiry.
+        store.put(v2.clone(), at(50)).unwrap();
+        assert!(store.get(v2.key(), at(149)).is_some());
+        assert!(store.get(v2.key(), at(150)).is_none());
+        assert_eq!(store.expire(at(150)), 1);
+        assert_eq!(store.record_count(), 0);
+        // Once expired, an older record may come back.
+        store.put(v1, at(151)).unwrap();
+    }
+
+    #[test]
+    fn providers_are_per_publisher_and_capped() {
+        let topic = NodeId::from_bytes([7; 20]);
+        let mut store = RecordStore::new(StoreLimits {
+            max_providers_per_key: 2,
+            ..StoreLimits::default()
+        });
+        let ids: Vec<Identity> = (0..3)
+            .map(|i| Identity::from_seed(&[i; 32]).unwrap())
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let p = ProviderRecord::sign(id, topic, b"x", 1, Duration::from_secs(10 + i as u64))
+                .unwrap();
+            let result = store.add_provider(p, at(0));
+            assert_eq!(result.is_ok(), i < 2, "entry {i}");
+        }
+        assert_eq!(store.providers(&topic, 10, at(0)).len(), 2);
+        assert_eq!(store.providers(&topic, 10, at(10)).len(), 1);
+        assert_eq!(store.expire(at(11)), 2);
+        assert!(store.providers(&topic, 10, at(11)).is_empty());
+    }
+}

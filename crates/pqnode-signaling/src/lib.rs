@@ -1,1 +1,50 @@
-//! Not built yet.
+//! pqnode's native WebRTC signaling server (`ws://…/p2p-signaling`).
+//!
+//! What it is for: browsers (and native clients) register a key-bound peer
+//! id by signing a server challenge, find each other by topic or id, and
+//! exchange WebRTC offers, answers and ICE candidates through the server,
+//! which relays them in order without ever parsing SDP. Peers attached to
+//! other nodes are reached through the [`federation`] seam: a
+//! [`federation::Directory`] of presence records and a
+//! [`federation::Forwarder`] that carries one envelope one hop.
+//!
+//! What it is not: a WebRTC peer, a TURN server, the PeerJS-compatible
+//! endpoint (`pqnode-peerjs`), or a DHT (the binary implements the
+//! federation traits over `pqnode-dht` and QUIC). The wire protocol is
+//! specified in `docs/signaling-protocol.md`.
+//!
+//! ```no_run
+//! # async fn run(node_id: pqnode_crypto::NodeId) -> std::io::Result<()> {
+//! use pqnode_signaling::{SignalingConfig, SignalingServer, router};
+//! let server = SignalingServer::new(node_id, SignalingConfig::default());
+//! let app = router(server.clone());
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:3001").await?;
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await
+//! # }
+//! ```
+
+mod auth;
+mod config;
+pub mod federation;
+mod http;
+mod peer_id;
+mod protocol;
+mod rate;
+mod registry;
+mod server;
+mod session;
+mod stats;
+
+pub use auth::{NONCE_LEN, REGISTER_DOMAIN, registration_body, registration_message};
+pub use config::{
+    IceServer, MAX_REQUEST_ID_LEN, MAX_SID_LEN, MAX_TOPIC_LEN, RateLimit, SignalingConfig,
+};
+pub use http::{PATH, router};
+pub use peer_id::{Algorithm, PEER_ID_LEN, ParsePeerIdError, PeerId};
+pub use protocol::{ErrorCode, RelayKind, close};
+pub use server::{EnvelopeError, SignalingServer};
+pub use stats::SignalingStats;

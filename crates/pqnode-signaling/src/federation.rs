@@ -1,0 +1,215 @@
+//! The seam between this node's signaling server and the rest of the network.
+//!
+//! The server only knows its own WebSocket sessions. Two traits connect it to
+//! other nodes, and the binary implements them over the DHT and QUIC:
+//!
+//! - [`Directory`]: where peers are. The server publishes presence for each
+//!   local peer (and refreshes it while the peer stays connected), withdraws
+//!   it on disconnect, and asks where a non-local peer is.
+//! - [`Forwarder`]: hands one [`RelayEnvelope`] to another node, one hop.
+//!   The receiving node calls [`crate::SignalingServer::deliver_remote`].
+//!
+//! [`LocalOnly`] implements both for a standalone node: nothing is published,
+//! nothing is found elsewhere.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use pqnode_crypto::NodeId;
+use serde::{Deserialize, Serialize};
+
+use crate::peer_id::PeerId;
+use crate::protocol::RelayKind;
+
+/// A boxed, sendable future: keeps both traits object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A directory or forwarding failure, as text (the implementation's own
+/// error types stay on its side of the seam).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FederationError(pub String);
+
+impl FederationError {
+    pub fn new(reason: impl fmt::Display) -> Self {
+        Self(reason.to_string())
+    }
+}
+
+/// A peer attached to another node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RemotePeer {
+    pub peer_id: PeerId,
+    pub node_id: NodeId,
+}
+
+/// The DHT figures shown in signaling stats (`dhtNodes`, `dhtBuckets`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DhtStats {
+    pub nodes: usize,
+    pub buckets: usize,
+}
+
+/// Where peers are: presence records in the DHT, in the real node.
+pub trait Directory: Send + Sync + 'static {
+    /// Announces that `peer` is attached to this node and in `topics`.
+    /// Called at registration, whenever its topics change, and every
+    /// `presence_refresh` while it stays connected.
+    fn publish_presence(
+        &self,
+        peer: PeerId,
+        topics: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), FederationError>>;
+
+    /// `peer` left this node.
+    fn withdraw(&self, peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>>;
+
+    /// The node `peer` is attached to, if it is attached anywhere else.
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>>;
+
+    /// Peers in `topic` on any node (entries for this node are ignored).
+    fn discover(&self, topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>>;
+
+    /// Current DHT size, for stats. Must not block.
+    fn dht_stats(&self) -> DhtStats;
+}
+
+/// Carries envelopes to other nodes (one hop, no retries across nodes).
+pub trait Forwarder: Send + Sync + 'static {
+    /// Hands `envelope` to `node`, which answers with its
+    /// [`crate::SignalingServer::deliver_remote`] outcome.
+    fn forward(
+        &self,
+        node: NodeId,
+        envelope: RelayEnvelope,
+    ) -> BoxFuture<'_, Result<DeliveryOutcome, FederationError>>;
+}
+
+/// A relay message on its way between two nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayEnvelope {
+    /// Unique per message: receivers drop repeats.
+    pub msg_id: MessageId,
+    /// The node the sender is attached to; replies go back there.
+    pub origin: NodeId,
+    pub from: PeerId,
+    pub to: PeerId,
+    pub kind: RelayKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The sender's `data` as JSON text, relayed byte for byte.
+    pub data: String,
+}
+
+/// A random 128-bit message id, hex on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageId(pub [u8; 16]);
+
+impl MessageId {
+    pub(crate) fn generate() -> Result<Self, aws_lc_rs::error::Unspecified> {
+        let mut bytes = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({})", hex::encode(self.0))
+    }
+}
+
+impl Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(text.as_bytes(), &mut bytes)
+            .map_err(|_| serde::de::Error::custom("a message id is 32 hex characters"))?;
+        Ok(Self(bytes))
+    }
+}
+
+/// What became of an envelope at the receiving node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// Queued to the addressee's WebSocket.
+    Delivered,
+    /// Already seen (same `msg_id`); not delivered again.
+    Duplicate,
+    /// The addressee is not attached to the receiving node.
+    NotFound,
+    /// The addressee's queue is full.
+    Busy,
+}
+
+/// A standalone node: no directory, no other nodes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalOnly;
+
+impl Directory for LocalOnly {
+    fn publish_presence(
+        &self,
+        _peer: PeerId,
+        _topics: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), FederationError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn withdraw(&self, _peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn discover(&self, _topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn dht_stats(&self) -> DhtStats {
+        DhtStats::default()
+    }
+}
+
+impl Forwarder for LocalOnly {
+    fn forward(
+        &self,
+        _node: NodeId,
+        _envelope: RelayEnvelope,
+    ) -> BoxFuture<'_, Result<DeliveryOutcome, FederationError>> {
+        // Unreachable in practice (LocalOnly::locate never names a node), and
+        // the honest answer if it were reached.
+        Box::pin(async { Ok(DeliveryOutcome::NotFound) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_through_json() {
+        let env = RelayEnvelope {
+            msg_id: MessageId([0xab; 16]),
+            origin: NodeId::from_bytes([1; 20]),
+            from: PeerId::from_bytes([2; 20]),
+            to: PeerId::from_bytes([3; 20]),
+            kind: RelayKind::Candidate,
+            sid: Some("dc1".into()),
+            data: r#"{"candidate":""}"#.into(),
+        };
+        let json = serde_json::to_string(&env).unwrap();
+        assert!(json.contains(r#""msg_id":"abababababababababababababababab""#));
+        assert_eq!(serde_json::from_str::<RelayEnvelope>(&json).unwrap(), env);
+        assert!(serde_json::from_str::<MessageId>("\"zz\"").is_err());
+    }
+}

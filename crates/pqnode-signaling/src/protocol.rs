@@ -1,0 +1,636 @@
+//! The wire format: what clients may send, what the server sends back, and
+//! the error and close codes. `docs/signaling-protocol.md` is the reference;
+//! this module is its executable form.
+//!
+//! Parsing is two-step: a lenient read of `type` and `id` (so even a
+//! malformed request gets an error that echoes its `id`), then a strict,
+//! `deny_unknown_fields` read of the whole object for that type. Relay
+//! payloads stay raw JSON (`RawValue`): SDP is never parsed, only sized.
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::config::{MAX_REQUEST_ID_LEN, MAX_SID_LEN, MAX_TOPIC_LEN};
+use crate::peer_id::{Algorithm, PeerId};
+
+/// WebSocket close codes the server uses.
+pub mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Too many failed registration attempts.
+    pub const POLICY: u16 = 1008;
+    /// A frame exceeded the message size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// Connection caps reached.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// No successful registration in time.
+    pub const REGISTER_TIMEOUT: u16 = 4001;
+    /// Nothing received for two heartbeat intervals.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4008;
+    /// Another session of the same key took the peer id over.
+    pub const REPLACED: u16 = 4009;
+    /// The client kept sending while rate limited.
+    pub const RATE_LIMITED: u16 = 4029;
+}
+
+/// The `code` of an `error` message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    BadJson,
+    BinaryFrame,
+    UnknownType,
+    Schema,
+    NotRegistered,
+    AlreadyRegistered,
+    NonceMismatch,
+    StaleTimestamp,
+    BadPeerId,
+    BadSignature,
+    PeerIdTaken,
+    PeerNotFound,
+    PeerBusy,
+    TooManyTopics,
+    TopicFull,
+    RateLimited,
+    TooLarge,
+    ServerFull,
+    ShuttingDown,
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order (index = `self as usize`).
+    pub const ALL: [ErrorCode; 20] = [
+        Self::BadJson,
+        Self::BinaryFrame,
+        Self::UnknownType,
+        Self::Schema,
+        Self::NotRegistered,
+        Self::AlreadyRegistered,
+        Self::NonceMismatch,
+        Self::StaleTimestamp,
+        Self::BadPeerId,
+        Self::BadSignature,
+        Self::PeerIdTaken,
+        Self::PeerNotFound,
+        Self::PeerBusy,
+        Self::TooManyTopics,
+        Self::TopicFull,
+        Self::RateLimited,
+        Self::TooLarge,
+        Self::ServerFull,
+        Self::ShuttingDown,
+        Self::Internal,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BadJson => "BAD_JSON",
+            Self::BinaryFrame => "BINARY_FRAME",
+            Self::UnknownType => "UNKNOWN_TYPE",
+            Self::Schema => "SCHEMA",
+            Self::NotRegistered => "NOT_REGISTERED",
+            Self::AlreadyRegistered => "ALREADY_REGISTERED",
+            Self::NonceMismatch => "NONCE_MISMATCH",
+            Self::StaleTimestamp => "STALE_TIMESTAMP",
+            Self::BadPeerId => "BAD_PEER_ID",
+            Self::BadSignature => "BAD_SIGNATURE",
+            Self::PeerIdTaken => "PEER_ID_TAKEN",
+            Self::PeerNotFound => "PEER_NOT_FOUND",
+            Self::PeerBusy => "PEER_BUSY",
+            Self::TooManyTopics => "TOO_MANY_TOPICS",
+            Self::TopicFull => "TOPIC_FULL",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::TooLarge => "TOO_LARGE",
+            Self::ServerFull => "SERVER_FULL",
+            Self::ShuttingDown => "SHUTTING_DOWN",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// A client's request id, echoed in replies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Number(u64),
+    Text(String),
+}
+
+/// A topic (room) name: 1..=128 bytes of UTF-8 without control characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Topic(String);
+
+impl Topic {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The topic name is empty, too long or contains control characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a topic is 1 to {MAX_TOPIC_LEN} bytes of text without control characters")]
+pub struct InvalidTopic;
+
+impl TryFrom<String> for Topic {
+    type Error = InvalidTopic;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.is_empty() || value.len() > MAX_TOPIC_LEN || value.chars().any(char::is_control) {
+            return Err(InvalidTopic);
+        }
+        Ok(Self(value))
+    }
+}
+
+impl From<Topic> for String {
+    fn from(topic: Topic) -> Self {
+        topic.0
+    }
+}
+
+/// The four relayed message kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayKind {
+    Offer,
+    Answer,
+    Candidate,
+    Bye,
+}
+
+/// A decoded client request.
+#[derive(Debug)]
+pub(crate) struct Request<'a> {
+    pub id: Option<RequestId>,
+    pub body: Inbound<'a>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Inbound<'a> {
+    Register(RegisterRequest),
+    Ping,
+    /// Requests that need a registered session.
+    Peer(PeerRequest<'a>),
+}
+
+#[derive(Debug)]
+pub(crate) enum PeerRequest<'a> {
+    Relay(RelayRequest<'a>),
+    Join(Topic),
+    Leave(Topic),
+    Discover(Topic),
+    Lookup(PeerId),
+}
+
+#[derive(Debug)]
+pub(crate) struct RegisterRequest {
+    pub algorithm: Algorithm,
+    pub public_key: Vec<u8>,
+    pub peer_id: PeerId,
+    pub nonce: String,
+    pub ts: u64,
+    pub signature: Vec<u8>,
+    pub topics: Vec<Topic>,
+    pub takeover: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct RelayRequest<'a> {
+    pub kind: RelayKind,
+    pub to: PeerId,
+    pub sid: Option<String>,
+    pub data: &'a RawValue,
+}
+
+/// A request the server refuses before acting on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+    pub id: Option<RequestId>,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>, id: Option<RequestId>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterWire<'a> {
+    #[serde(rename = "type")]
+    _kind: IgnoredAny,
+    #[serde(rename = "id", default)]
+    _id: IgnoredAny,
+    algorithm: Algorithm,
+    public_key: &'a str,
+    peer_id: PeerId,
+    nonce: &'a str,
+    ts: u64,
+    signature: &'a str,
+    #[serde(default)]
+    topics: Vec<Topic>,
+    #[serde(default)]
+    takeover: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayWire<'a> {
+    #[serde(rename = "type")]
+    _kind: IgnoredAny,
+    #[serde(rename = "id", default)]
+    _id: IgnoredAny,
+    to: PeerId,
+    #[serde(default)]
+    sid: Option<String>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicWire {
+    #[serde(rename = "type")]
+    _kind: IgnoredAny,
+    #[serde(rename = "id", default)]
+    _id: IgnoredAny,
+    topic: Topic,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupWire {
+    #[serde(rename = "type")]
+    _kind: IgnoredAny,
+    #[serde(rename = "id", default)]
+    _id: IgnoredAny,
+    peer_id: PeerId,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PingWire {
+    #[serde(rename = "type")]
+    _kind: IgnoredAny,
+    #[serde(rename = "id", default)]
+    _id: IgnoredAny,
+}
+
+/// Decodes one text frame. Never panics; every failure is a [`Rejection`].
+pub(crate) fn parse(text: &str) -> Result<Request<'_>, Rejection> {
+    let head: Head<'_> = serde_json::from_str(text).map_err(|_| {
+        Rejection::new(
+            ErrorCode::BadJson,
+            "expected one JSON object with a string \"type\"",
+            None,
+        )
+    })?;
+    let id = match head.id {
+        None => None,
+        Some(raw) => Some(parse_request_id(raw)?),
+    };
+    let schema = |e: serde_json::Error| {
+        Rejection::new(
+            ErrorCode::Schema,
+            format!("invalid {}: {e}", head.kind),
+            id.clone(),
+        )
+    };
+    let relay = |kind| -> Result<Inbound<'_>, Rejection> {
+        let wire: RelayWire<'_> = serde_json::from_str(text).map_err(schema)?;
+        if wire.sid.as_ref().is_some_and(|s| s.len() > MAX_SID_LEN) {
+            return Err(Rejection::new(
+                ErrorCode::Schema,
+                format!("sid is longer than {MAX_SID_LEN} bytes"),
+                id.clone(),
+            ));
+        }
+        Ok(Inbound::Peer(PeerRequest::Relay(RelayRequest {
+            kind,
+            to: wire.to,
+            sid: wire.sid,
+            data: wire.data,
+        })))
+    };
+    let body = match head.kind.as_str() {
+        "register" => {
+            let wire: RegisterWire<'_> = serde_json::from_str(text).map_err(schema)?;
+            let bad_hex = |field: &str| {
+                Rejection::new(ErrorCode::Schema, format!("{field} is not hex"), id.clone())
+            };
+            Inbound::Register(RegisterRequest {
+                algorithm: wire.algorithm,
+                public_key: hex::decode(wire.public_key).map_err(|_| bad_hex("public_key"))?,
+                peer_id: wire.peer_id,
+                nonce: wire.nonce.to_owned(),
+                ts: wire.ts,
+                signature: hex::decode(wire.signature).map_err(|_| bad_hex("signature"))?,
+                topics: wire.topics,
+                takeover: wire.takeover,
+            })
+        }
+        "offer" => relay(RelayKind::Offer)?,
+        "answer" => relay(RelayKind::Answer)?,
+        "candidate" => relay(RelayKind::Candidate)?,
+        "bye" => relay(RelayKind::Bye)?,
+        "join" | "leave" | "discover" => {
+            let topic = serde_json::from_str::<TopicWire>(text)
+                .map_err(schema)?
+                .topic;
+            Inbound::Peer(match head.kind.as_str() {
+                "join" => PeerRequest::Join(topic),
+                "leave" => PeerRequest::Leave(topic),
+                _ => PeerRequest::Discover(topic),
+            })
+        }
+        "lookup" => {
+            let wire: LookupWire = serde_json::from_str(text).map_err(schema)?;
+            Inbound::Peer(PeerRequest::Lookup(wire.peer_id))
+        }
+        "ping" => {
+            serde_json::from_str::<PingWire>(text).map_err(schema)?;
+            Inbound::Ping
+        }
+        other => {
+            let shown: String = other.chars().take(32).collect();
+            return Err(Rejection::new(
+                ErrorCode::UnknownType,
+                format!("unknown message type {shown:?}"),
+                id,
+            ));
+        }
+    };
+    Ok(Request { id, body })
+}
+
+fn parse_request_id(raw: &RawValue) -> Result<RequestId, Rejection> {
+    let invalid = || {
+        Rejection::new(
+            ErrorCode::Schema,
+            format!(
+                "id must be a string of at most {MAX_REQUEST_ID_LEN} bytes or a non-negative integer"
+            ),
+            None,
+        )
+    };
+    match serde_json::from_str::<RequestId>(raw.get()) {
+        Ok(RequestId::Text(s)) if s.len() > MAX_REQUEST_ID_LEN => Err(invalid()),
+        Ok(id) => Ok(id),
+        Err(_) => Err(invalid()),
+    }
+}
+
+/// Limits announced in `hello`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WireLimits {
+    pub max_message_bytes: usize,
+    pub max_topics_per_peer: usize,
+    pub max_peers_per_topic: usize,
+    pub max_topic_len: usize,
+    pub max_sid_len: usize,
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+}
+
+/// One entry of a `peers` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct PeerEntry {
+    pub peer_id: PeerId,
+    pub node_id: pqnode_crypto::NodeId,
+}
+
+/// Whether a relayed message reached a local peer or the peer's node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AckStatus {
+    Delivered,
+    Forwarded,
+}
+
+/// Everything the server sends except relayed messages.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ServerMessage<'a> {
+    Hello {
+        v: u8,
+        node_id: pqnode_crypto::NodeId,
+        nonce: &'a str,
+        heartbeat_ms: u64,
+        register_timeout_ms: u64,
+        limits: &'a WireLimits,
+        ice_servers: &'a [crate::config::IceServer],
+    },
+    Registered {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RequestId>,
+        peer_id: PeerId,
+        topics: Vec<&'a str>,
+    },
+    Ack {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RequestId>,
+        to: PeerId,
+        status: AckStatus,
+    },
+    Joined {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RequestId>,
+        topic: &'a str,
+    },
+    Left {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RequestId>,
+        topic: &'a str,
+    },
+    Peers {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RequestId>,
+        topic: &'a str,
+        peers: &'a [PeerEntry],
+    },
+    Peer {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RequestId>,
+        peer_id: PeerId,
+        online: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node_id: Option<pqnode_crypto::NodeId>,
+    },
+    PeerJoined {
+        topic: &'a str,
+        peer_id: PeerId,
+    },
+    PeerLeft {
+        topic: &'a str,
+        peer_id: PeerId,
+    },
+    Pong {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RequestId>,
+    },
+    SessionReplaced,
+    Shutdown {
+        reconnect_after_ms: u64,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a RequestId>,
+        code: ErrorCode,
+        message: &'a str,
+    },
+}
+
+/// A relayed `offer` / `answer` / `candidate` / `bye` as the recipient sees it.
+#[derive(Debug, Serialize)]
+pub(crate) struct RelayedMessage<'a> {
+    #[serde(rename = "type")]
+    pub kind: RelayKind,
+    pub from: PeerId,
+    pub to: PeerId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
+    pub data: &'a RawValue,
+}
+
+/// Serialises a server message. Our message types hold only strings,
+/// numbers and raw JSON, for which serde_json cannot fail; should that ever
+/// change, the client gets an `INTERNAL` error rather than nothing.
+pub(crate) fn encode<T: Serialize>(message: &T) -> String {
+    serde_json::to_string(message).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "failed to encode a signaling message");
+        r#"{"type":"error","code":"INTERNAL","message":"encoding failed"}"#.to_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejection(text: &str) -> Rejection {
+        match parse(text) {
+            Ok(req) => panic!("accepted {text}: {req:?}"),
+            Err(r) => r,
+        }
+    }
+
+    const PEER: &str = "00112233445566778899aabbccddeeff00112233";
+
+    #[test]
+    fn malformed_frames_get_the_right_code_and_keep_the_id() {
+        assert_eq!(rejection("not json").code, ErrorCode::BadJson);
+        assert_eq!(rejection("[1,2]").code, ErrorCode::BadJson);
+        assert_eq!(rejection(r#"{"type":5}"#).code, ErrorCode::BadJson);
+        assert_eq!(rejection(r#"{"id":1}"#).code, ErrorCode::BadJson);
+        let r = rejection(r#"{"type":"nope","id":"x"}"#);
+        assert_eq!(
+            (r.code, r.id),
+            (ErrorCode::UnknownType, Some(RequestId::Text("x".into())))
+        );
+        let r = rejection(r#"{"type":"ping","id":3,"extra":true}"#);
+        assert_eq!(
+            (r.code, r.id),
+            (ErrorCode::Schema, Some(RequestId::Number(3)))
+        );
+        let r = rejection(r#"{"type":"ping","id":{"a":1}}"#);
+        assert_eq!((r.code, r.id), (ErrorCode::Schema, None));
+        let long = "x".repeat(65);
+        assert_eq!(
+            rejection(&format!(r#"{{"type":"ping","id":"{long}"}}"#)).code,
+            ErrorCode::Schema
+        );
+        assert_eq!(
+            rejection(r#"{"type":"ping","id":-1}"#).code,
+            ErrorCode::Schema
+        );
+    }
+
+    #[test]
+    fn relay_keeps_data_raw_and_refuses_a_client_from() {
+        let text = format!(
+            r#"{{"type":"offer","id":7,"to":"{PEER}","sid":"s","data":{{"sdp":"v=0\r\n","type":"offer"}}}}"#
+        );
+        let req = parse(&text).unwrap();
+        let Inbound::Peer(PeerRequest::Relay(relay)) = req.body else {
+            panic!("not a relay")
+        };
+        assert_eq!(relay.kind, RelayKind::Offer);
+        assert_eq!(relay.data.get(), r#"{"sdp":"v=0\r\n","type":"offer"}"#);
+        let with_from = format!(r#"{{"type":"answer","to":"{PEER}","from":"{PEER}","data":null}}"#);
+        assert_eq!(rejection(&with_from).code, ErrorCode::Schema);
+        let no_data = format!(r#"{{"type":"candidate","to":"{PEER}"}}"#);
+        assert_eq!(rejection(&no_data).code, ErrorCode::Schema);
+        let long_sid = format!(
+            r#"{{"type":"bye","to":"{PEER}","sid":"{}","data":null}}"#,
+            "s".repeat(129)
+        );
+        assert_eq!(rejection(&long_sid).code, ErrorCode::Schema);
+        assert_eq!(
+            rejection(r#"{"type":"bye","to":"ABC","data":null}"#).code,
+            ErrorCode::Schema
+        );
+    }
+
+    #[test]
+    fn topics_are_validated() {
+        assert!(parse(r#"{"type":"join","topic":"lobby"}"#).is_ok());
+        assert_eq!(
+            rejection(r#"{"type":"join","topic":""}"#).code,
+            ErrorCode::Schema
+        );
+        assert_eq!(
+            rejection(r#"{"type":"join","topic":"a\nb"}"#).code,
+            ErrorCode::Schema
+        );
+        let long = "t".repeat(129);
+        assert_eq!(
+            rejection(&format!(r#"{{"type":"join","topic":"{long}"}}"#)).code,
+            ErrorCode::Schema
+        );
+    }
+
+    #[test]
+    fn relayed_message_embeds_raw_data() {
+        let data = RawValue::from_string(r#"{"candidate":"c","sdpMid":"0"}"#.into()).unwrap();
+        let from: PeerId = PEER.parse().unwrap();
+        let text = encode(&RelayedMessage {
+            kind: RelayKind::Candidate,
+            from,
+            to: from,
+            sid: None,
+            data: &data,
+        });
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"type":"candidate","from":"{PEER}","to":"{PEER}","data":{{"candidate":"c","sdpMid":"0"}}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn error_codes_are_indexed_in_order() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, i);
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Who is connected: sessions by peer id, topic membership, per-IP counts.
+//!
+//! One mutex guards it all. Critical sections are short (map operations and
+//! non-blocking `try_send`s), never span an `.await`, and signaling rates are
+//! low, so a single lock keeps the invariants simple: a peer id has at most
+//! one owner, and a topic lists exactly the peers that list the topic.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SignalingConfig;
+use crate::peer_id::PeerId;
+use crate::protocol::{ErrorCode, ServerMessage, Topic, encode};
+use crate::rate::TokenBucket;
+
+/// Identifies one WebSocket connection for the server's lifetime.
+pub(crate) type SessionId = u64;
+
+/// What a session's writer task sends, in queue order.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Text(String),
+    Ping,
+    Close(u16, &'static str),
+}
+
+pub(crate) type Outbox = mpsc::Sender<Outbound>;
+
+/// The topics a peer wants published, or `None` once it has left.
+pub(crate) type Presence = Option<Vec<String>>;
+
+struct LocalPeer {
+    session: SessionId,
+    outbox: Outbox,
+    evict: CancellationToken,
+    topics: BTreeSet<Topic>,
+    presence: watch::Sender<Presence>,
+}
+
+impl LocalPeer {
+    fn presence(&self) -> Presence {
+        Some(self.topics.iter().map(|t| t.as_str().to_owned()).collect())
+    }
+}
+
+struct IpState {
+    connections: usize,
+    bucket: TokenBucket,
+}
+
+/// A session asking to own a peer id.
+pub(crate) struct Claimant {
+    pub session: SessionId,
+    pub outbox: Outbox,
+    pub evict: CancellationToken,
+    pub topics: Vec<Topic>,
+    pub takeover: bool,
+}
+
+/// A successful registration. When `presence` is set the peer is new on this
+/// node and the caller starts a presence worker on it; after a takeover the
+/// previous session's worker simply carries on.
+pub(crate) struct Registration {
+    pub topics: Vec<Topic>,
+    pub presence: Option<watch::Receiver<Presence>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    peers: HashMap<PeerId, LocalPeer>,
+    topics: HashMap<Topic, BTreeSet<PeerId>>,
+    ips: HashMap<IpAddr, IpState>,
+    connections: usize,
+}
+
+impl Registry {
+    /// Counts a new connection, or refuses it when a cap is reached.
+    pub fn admit(&mut self, ip: Option<IpAddr>, config: &SignalingConfig, now: Instant) -> bool {
+        if self.connections >= config.max_connections {
+            return false;
+        }
+        if let Some(ip) = ip {
+            let state = self.ips.entry(ip).or_insert_with(|| IpState {
+                connections: 0,
+                bucket: TokenBucket::new(config.ip_rate, now),
+            });
+            if state.connections >= config.max_connections_per_ip {
+                return false;
+            }
+            state.connections += 1;
+        }
+        self.connections += 1;
+        true
+    }
+
+    pub fn release(&mut self, ip: Option<IpAddr>) {
+        self.connections = self.connections.saturating_sub(1);
+        if let Some(ip) = ip
+            && let Entry::Occupied(mut state) = self.ips.entry(ip)
+        {
+            state.get_mut().connections = state.get().connections.saturating_sub(1);
+            if state.get().connections == 0 {
+                state.remove();
+            }
+        }
+    }
+
+    /// Takes one token from the IP's shared bucket (true when allowed).
+    pub fn take_ip_token(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.ips
+            .get_mut(&ip)
+            .is_none_or(|state| state.bucket.try_take(now))
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn is_local(&self, peer: &PeerId) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    pub fn outbox(&self, peer: &PeerId) -> Option<Outbox> {
+        self.peers.get(peer).map(|p| p.outbox.clone())
+    }
+
+    fn owns(&self, peer: &PeerId, session: SessionId) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.session == session)
+    }
+
+    /// Gives `peer` to `claimant`, taking it from a live session only on a takeover.
+    pub fn register(
+        &mut self,
+        peer: PeerId,
+        claimant: Claimant,
+        config: &SignalingConfig,
+    ) -> Result<Registration, ErrorCode> {
+        let previous = self.peers.get(&peer);
+        if previous.is_some() && !claimant.takeover {
+            return Err(ErrorCode::PeerIdTaken);
+        }
+        let topics: BTreeSet<Topic> = claimant.topics.into_iter().collect();
+        if topics.len() > config.max_topics_per_peer {
+            return Err(ErrorCode::TooManyTopics);
+        }
+        for topic in &topics {
+            let members = self.topics.get(topic);
+            let mut count = members.map_or(0, BTreeSet::len);
+            if members.is_some_and(|m| m.contains(&peer)) {
+                count -= 1; // the session being replaced frees its place
+            }
+            if count >= config.max_peers_per_topic {
+                return Err(ErrorCode::TopicFull);
+            }
+        }
+
+        let (presence, worker) = match self.peers.remove(&peer) {
+            Some(old) => {
+                self.drop_memberships(&peer, &old.topics);
+                let _ = old
+                    .outbox
+                    .try_send(Outbound::Text(encode(&ServerMessage::SessionReplaced)));
+                let _ = old.outbox.try_send(Outbound::Close(
+                    crate::protocol::close::REPLACED,
+                    "session replaced",
+                ));
+                old.evict.cancel();
+                (old.presence, None)
+            }
+            None => {
+                let (tx, rx) = watch::channel(None);
+                (tx, Some(rx))
+            }
+        };
+        for topic in &topics {
+            self.add_membership(&peer, topic);
+        }
+        let entry = LocalPeer {
+            session: claimant.session,
+            outbox: claimant.outbox,
+            evict: claimant.evict,
+            topics: topics.clone(),
+            presence,
+        };
+        entry.presence.send_replace(entry.presence());
+        self.peers.insert(peer, entry);
+        Ok(Registration {
+            topics: topics.into_iter().collect(),
+            presence: worker,
+        })
+    }
+
+    /// Removes `peer` if `session` still owns it; withdraws its presence.
+    pub fn unregister(&mut self, peer: &PeerId, session: SessionId) {
+        if !self.owns(peer, session) {
+            return;
+        }
+        if let Some(old) = self.peers.remove(peer) {
+            self.drop_memberships(peer, &old.topics);
+            old.presence.send_replace(None);
+        }
+    }
+
+    pub fn join(
+        &mut self,
+        peer: &PeerId,
+        session: SessionId,
+        topic: &Topic,
+        config: &SignalingConfig,
+    ) -> Result<(), ErrorCode> {
+        let Some(entry) = self.peers.get(peer).filter(|p| p.session == session) else {
+            return Err(ErrorCode::NotRegistered);
+        };
+        if entry.topics.contains(topic) {
+            return Ok(());
+        }
+        if entry.topics.len() >= config.max_topics_per_peer {
+            return Err(ErrorCode::TooManyTopics);
+        }
+        if self.topics.get(topic).map_or(0, BTreeSet::len) >= config.max_peers_per_topic {
+            return Err(ErrorCode::TopicFull);
+        }
+        self.add_membership(peer, topic);
+        if let Some(entry) = self.peers.get_mut(peer) {
+            entry.topics.insert(topic.clone());
+            entry.presence.send_replace(entry.presence());
+        }
+        Ok(())
+    }
+
+    pub fn leave(
+        &mut self,
+        peer: &PeerId,
+        session: SessionId,
+        topic: &Topic,
+    ) -> Result<(), ErrorCode> {
+        let Some(entry) = self.peers.get_mut(peer).filter(|p| p.session == session) else {
+            return Err(ErrorCode::NotRegistered);
+        };
+        if entry.topics.remove(topic) {
+            entry.presence.send_replace(entry.presence());
+            self.drop_memberships(peer, &BTreeSet::from([topic.clone()]));
+        }
+        Ok(())
+    }
+
+    /// Local members of `topic`, without `except`.
+    pub fn members(&self, topic: &Topic, except: &PeerId) -> Vec<PeerId> {
+        self.topics
+            .get(topic)
+            .map(|m| m.iter().filter(|p| *p != except).copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn add_membership(&mut self, peer: &PeerId, topic: &Topic) {
+        let members = self.topics.entry(topic.clone()).or_default();
+        let event = ServerMessage::PeerJoined {
+            topic: topic.as_str(),
+            peer_id: *peer,
+        };
+        notify(&self.peers, members, &event);
+        members.insert(*peer);
+    }
+
+    fn drop_memberships(&mut self, peer: &PeerId, topics: &BTreeSet<Topic>) {
+        for topic in topics {
+            if let Entry::Occupied(mut members) = self.topics.entry(topic.clone()) {
+                members.get_mut().remove(peer);
+                if members.get().is_empty() {
+                    members.remove();
+                } else {
+                    let event = ServerMessage::PeerLeft {
+                        topic: topic.as_str(),
+                        peer_id: *peer,
+                    };
+                    notify(&self.peers, members.get(), &event);
+                }
+            }
+        }
+    }
+}
+
+/// Best effort: an event is dropped for a member whose queue is full.
+fn notify(
+    peers: &HashMap<PeerId, LocalPeer>,
+    members: &BTreeSet<PeerId>,
+    event: &ServerMessage<'_>,
+) {
+    if members.is_empty() {
+        return;
+    }
+    let text = encode(event);
+    for member in members {
+        if let Some(p) = peers.get(member) {
+            let _ = p.outbox.try_send(Outbound::Text(text.clone()));
+        }
+    }
+}

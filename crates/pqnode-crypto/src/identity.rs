@@ -1,11 +1,12 @@
 //! The ML-DSA-87 signing identity.
 
-use aws_lc_rs::signature::{
-    KeyPair, ML_DSA_87, ML_DSA_87_SIGNING, PqdsaKeyPair, UnparsedPublicKey,
-};
 use zeroize::Zeroizing;
 
-use crate::NodeId;
+use crate::backend::aws_lc;
+#[cfg(feature = "rustcrypto")]
+use crate::backend::rust_crypto;
+use crate::error::{CryptoError, check_len};
+use crate::{Backend, NodeId};
 
 /// ML-DSA-87 public key length (FIPS 204).
 pub const DSA_PUBLIC_KEY_LEN: usize = 2592;
@@ -13,24 +14,6 @@ pub const DSA_PUBLIC_KEY_LEN: usize = 2592;
 pub const DSA_SIGNATURE_LEN: usize = 4627;
 /// ML-DSA-87 key-generation seed ξ: the only secret we ever store.
 pub const DSA_SEED_LEN: usize = 32;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CryptoError {
-    #[error("the operating system's random number generator failed")]
-    Rng,
-    #[error("ML-DSA-87 key generation failed")]
-    KeyGen,
-    #[error("ML-DSA-87 signing failed")]
-    Sign,
-    #[error("signature verification failed")]
-    BadSignature,
-    #[error("malformed {what}: expected {expected} bytes, got {got}")]
-    Length {
-        what: &'static str,
-        expected: usize,
-        got: usize,
-    },
-}
 
 /// A raw ML-DSA-87 public key (2592 bytes).
 #[derive(Clone, PartialEq, Eq)]
@@ -50,7 +33,7 @@ impl DsaPublicKey {
         NodeId::from_public_key(&self.0)
     }
 
-    /// Checks `signature` over `domain || 0x00 || message`.
+    /// Checks `signature` over `domain || 0x00 || message` (aws-lc-rs).
     pub fn verify(
         &self,
         domain: &str,
@@ -58,6 +41,17 @@ impl DsaPublicKey {
         signature: &[u8],
     ) -> Result<(), CryptoError> {
         verify(&self.0, domain, message, signature)
+    }
+
+    /// Like [`verify`](Self::verify), on the chosen backend.
+    pub fn verify_with(
+        &self,
+        backend: Backend,
+        domain: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        verify_with(backend, &self.0, domain, message, signature)
     }
 }
 
@@ -88,35 +82,75 @@ impl std::fmt::Debug for Signature {
     }
 }
 
+enum Signer {
+    AwsLc(aws_lc::DsaSigner),
+    #[cfg(feature = "rustcrypto")]
+    RustCrypto(rust_crypto::DsaSigner),
+}
+
 /// The node's long-term ML-DSA-87 key pair and the id bound to it.
 ///
-/// `Debug` never prints secret material.
+/// Both backends derive the same key pair from the same seed, so the node id
+/// does not depend on the backend. `Debug` never prints secret material.
 pub struct Identity {
     seed: Zeroizing<[u8; DSA_SEED_LEN]>,
-    key_pair: PqdsaKeyPair,
+    signer: Signer,
     public_key: DsaPublicKey,
     node_id: NodeId,
 }
 
 impl Identity {
-    /// A fresh identity from the operating system's randomness.
+    /// A fresh identity from the operating system's randomness (aws-lc-rs).
     pub fn generate() -> Result<Self, CryptoError> {
-        let mut seed = Zeroizing::new([0u8; DSA_SEED_LEN]);
-        aws_lc_rs::rand::fill(seed.as_mut()).map_err(|_| CryptoError::Rng)?;
-        Self::from_seed(&seed)
+        Self::generate_with(Backend::AwsLc)
     }
 
-    /// The identity whose FIPS 204 key-generation seed ξ is `seed`.
+    /// A fresh identity on the chosen backend.
+    pub fn generate_with(backend: Backend) -> Result<Self, CryptoError> {
+        let mut seed = Zeroizing::new([0u8; DSA_SEED_LEN]);
+        aws_lc_rs::rand::fill(seed.as_mut()).map_err(|_| CryptoError::Rng)?;
+        Self::from_seed_with(backend, &seed)
+    }
+
+    /// The identity whose FIPS 204 key-generation seed ξ is `seed` (aws-lc-rs).
     pub fn from_seed(seed: &[u8; DSA_SEED_LEN]) -> Result<Self, CryptoError> {
-        let key_pair =
-            PqdsaKeyPair::from_seed(&ML_DSA_87_SIGNING, seed).map_err(|_| CryptoError::KeyGen)?;
-        let public_key = DsaPublicKey::from_bytes(key_pair.public_key().as_ref())?;
+        Self::from_seed_with(Backend::AwsLc, seed)
+    }
+
+    /// The identity whose FIPS 204 key-generation seed ξ is `seed`, on the chosen backend.
+    pub fn from_seed_with(
+        backend: Backend,
+        seed: &[u8; DSA_SEED_LEN],
+    ) -> Result<Self, CryptoError> {
+        let (signer, public_key) = match backend {
+            Backend::AwsLc => {
+                let signer = aws_lc::DsaSigner::from_seed(seed)?;
+                let public_key = DsaPublicKey::from_bytes(signer.public_key())?;
+                (Signer::AwsLc(signer), public_key)
+            }
+            #[cfg(feature = "rustcrypto")]
+            Backend::RustCrypto => {
+                let signer = rust_crypto::DsaSigner::from_seed(seed);
+                let public_key = DsaPublicKey::from_bytes(signer.public_key())?;
+                (Signer::RustCrypto(signer), public_key)
+            }
+            #[cfg(not(feature = "rustcrypto"))]
+            Backend::RustCrypto => return Err(CryptoError::BackendUnavailable(backend)),
+        };
         Ok(Self {
             seed: Zeroizing::new(*seed),
             node_id: public_key.node_id(),
-            key_pair,
+            signer,
             public_key,
         })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.signer {
+            Signer::AwsLc(_) => Backend::AwsLc,
+            #[cfg(feature = "rustcrypto")]
+            Signer::RustCrypto(_) => Backend::RustCrypto,
+        }
     }
 
     pub fn node_id(&self) -> NodeId {
@@ -133,24 +167,25 @@ impl Identity {
     }
 
     /// The key as PKCS#8 v1 DER (seed form), for rustls.
+    ///
+    /// Always produced by aws-lc-rs (rustls' provider), whatever the signing backend.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let doc = self
-            .key_pair
-            .to_pkcs8v1()
-            .map_err(|_| CryptoError::KeyGen)?;
-        Ok(Zeroizing::new(doc.as_ref().to_vec()))
+        match &self.signer {
+            Signer::AwsLc(signer) => signer.to_pkcs8_der(),
+            #[cfg(feature = "rustcrypto")]
+            Signer::RustCrypto(_) => aws_lc::DsaSigner::from_seed(&self.seed)?.to_pkcs8_der(),
+        }
     }
 
     /// Signs `domain || 0x00 || message` (hedged: FIPS 204 randomised signing).
     pub fn sign(&self, domain: &str, message: &[u8]) -> Result<Signature, CryptoError> {
         let signed = labelled(domain, message);
-        let mut sig = vec![0u8; DSA_SIGNATURE_LEN];
-        let len = self
-            .key_pair
-            .sign(&signed, &mut sig)
-            .map_err(|_| CryptoError::Sign)?;
-        check_len("ML-DSA-87 signature", DSA_SIGNATURE_LEN, len)?;
-        Ok(Signature(sig.into_boxed_slice()))
+        let sig = match &self.signer {
+            Signer::AwsLc(signer) => signer.sign(&signed)?,
+            #[cfg(feature = "rustcrypto")]
+            Signer::RustCrypto(signer) => signer.sign(&signed)?,
+        };
+        Signature::from_bytes(&sig)
     }
 }
 
@@ -158,12 +193,24 @@ impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Identity")
             .field("node_id", &self.node_id)
+            .field("backend", &self.backend())
             .finish_non_exhaustive()
     }
 }
 
-/// Checks an ML-DSA-87 `signature` by `public_key` over `domain || 0x00 || message`.
+/// Checks an ML-DSA-87 `signature` by `public_key` over `domain || 0x00 || message` (aws-lc-rs).
 pub fn verify(
+    public_key: &[u8],
+    domain: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    verify_with(Backend::AwsLc, public_key, domain, message, signature)
+}
+
+/// Like [`verify`], on the chosen backend.
+pub fn verify_with(
+    backend: Backend,
     public_key: &[u8],
     domain: &str,
     message: &[u8],
@@ -171,9 +218,19 @@ pub fn verify(
 ) -> Result<(), CryptoError> {
     check_len("ML-DSA-87 public key", DSA_PUBLIC_KEY_LEN, public_key.len())?;
     check_len("ML-DSA-87 signature", DSA_SIGNATURE_LEN, signature.len())?;
-    UnparsedPublicKey::new(&ML_DSA_87, public_key)
-        .verify(&labelled(domain, message), signature)
-        .map_err(|_| CryptoError::BadSignature)
+    let signed = labelled(domain, message);
+    let valid = match backend {
+        Backend::AwsLc => aws_lc::dsa_verify(public_key, &signed, signature),
+        #[cfg(feature = "rustcrypto")]
+        Backend::RustCrypto => rust_crypto::dsa_verify(public_key, &signed, signature),
+        #[cfg(not(feature = "rustcrypto"))]
+        Backend::RustCrypto => return Err(CryptoError::BackendUnavailable(backend)),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(CryptoError::BadSignature)
+    }
 }
 
 fn labelled(domain: &str, message: &[u8]) -> Vec<u8> {
@@ -184,40 +241,40 @@ fn labelled(domain: &str, message: &[u8]) -> Vec<u8> {
     out
 }
 
-fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), CryptoError> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(CryptoError::Length {
-            what,
-            expected,
-            got,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sign_verify_round_trip_with_domain_separation() {
-        let id = Identity::generate().unwrap();
-        let sig = id.sign("test/a", b"hello").unwrap();
-        assert_eq!(sig.as_bytes().len(), DSA_SIGNATURE_LEN);
-        id.public_key()
-            .verify("test/a", b"hello", sig.as_bytes())
-            .unwrap();
-        assert!(
+        for backend in Backend::available() {
+            let id = Identity::generate_with(backend).unwrap();
+            let sig = id.sign("test/a", b"hello").unwrap();
+            assert_eq!(sig.as_bytes().len(), DSA_SIGNATURE_LEN);
             id.public_key()
-                .verify("test/b", b"hello", sig.as_bytes())
-                .is_err()
-        );
-        assert!(
-            id.public_key()
-                .verify("test/a", b"hellp", sig.as_bytes())
-                .is_err()
-        );
+                .verify_with(backend, "test/a", b"hello", sig.as_bytes())
+                .unwrap();
+            assert!(
+                id.public_key()
+                    .verify_with(backend, "test/b", b"hello", sig.as_bytes())
+                    .is_err()
+            );
+            assert!(
+                id.public_key()
+                    .verify_with(backend, "test/a", b"hellp", sig.as_bytes())
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn signing_is_hedged() {
+        for backend in Backend::available() {
+            let id = Identity::generate_with(backend).unwrap();
+            let a = id.sign("test", b"same message").unwrap();
+            let b = id.sign("test", b"same message").unwrap();
+            assert_ne!(a, b, "{backend} signed deterministically");
+        }
     }
 
     #[test]
@@ -230,14 +287,49 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_seed() {
-        let id = Identity::generate().unwrap();
-        let shown = format!("{id:?}");
-        assert!(!shown.contains(&hex::encode(id.seed().as_ref())));
+        for backend in Backend::available() {
+            let id = Identity::generate_with(backend).unwrap();
+            let shown = format!("{id:?}");
+            assert!(!shown.contains(&hex::encode(id.seed().as_ref())));
+        }
     }
 
     #[test]
     fn rejects_wrong_lengths() {
-        assert!(verify(&[0; 10], "d", b"m", &[0; DSA_SIGNATURE_LEN]).is_err());
-        assert!(verify(&[0; DSA_PUBLIC_KEY_LEN], "d", b"m", &[0; 5]).is_err());
+        for backend in Backend::available() {
+            assert!(verify_with(backend, &[0; 10], "d", b"m", &[0; DSA_SIGNATURE_LEN]).is_err());
+            assert!(verify_with(backend, &[0; DSA_PUBLIC_KEY_LEN], "d", b"m", &[0; 5]).is_err());
+        }
+    }
+
+    #[test]
+    fn garbage_signatures_are_rejected_not_panicked_on() {
+        let id = Identity::generate().unwrap();
+        for backend in Backend::available() {
+            for fill in [0x00, 0xff, 0x5a] {
+                let sig = [fill; DSA_SIGNATURE_LEN];
+                assert!(matches!(
+                    id.public_key().verify_with(backend, "d", b"m", &sig),
+                    Err(CryptoError::BadSignature)
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn pkcs8_is_available_on_every_backend() {
+        for backend in Backend::available() {
+            let id = Identity::generate_with(backend).unwrap();
+            assert!(!id.to_pkcs8_der().unwrap().is_empty());
+        }
+    }
+
+    #[cfg(not(feature = "rustcrypto"))]
+    #[test]
+    fn missing_backend_is_an_error() {
+        assert!(matches!(
+            Identity::generate_with(Backend::RustCrypto),
+            Err(CryptoError::BackendUnavailable(Backend::RustCrypto))
+        ));
     }
 }

@@ -1,9 +1,12 @@
 //! pqnode's post-quantum identity.
 //!
 //! What it is for: the node's long-term keys and everything derived from
-//! them — the ML-DSA-87 signing identity, the [`NodeId`] bound to it, a
-//! static ML-KEM-1024 key pair, and signature verification for keys that
-//! arrive from elsewhere (peers, DHT records).
+//! them — the ML-DSA-87 signing [`Identity`], the [`NodeId`] bound to it, a
+//! static ML-KEM-1024 [`KemKeyPair`], the key files that keep them across
+//! restarts ([`load_or_create`]), the start-up self-test and the status the
+//! API reports ([`Crypto`]). Two interchangeable implementations sit behind
+//! a run-time [`Backend`] choice: aws-lc-rs, and RustCrypto's pure-Rust
+//! crates (cargo feature `rustcrypto`, on by default).
 //!
 //! What it is not: a transport. The TLS 1.3 configuration that uses these
 //! keys lives in `pqnode-net`; this crate never opens a socket.
@@ -14,11 +17,30 @@
 //! context, so the label lives in the message itself, identically on every
 //! backend.
 
+mod backend;
+mod component;
+mod error;
 mod id;
 mod identity;
+mod kem;
+mod keyfile;
+mod keystore;
+mod self_test;
 
+pub use backend::{Backend, ParseBackendError};
+pub use component::{Crypto, CryptoStatus};
+pub use error::CryptoError;
 pub use id::{NODE_ID_LEN, NodeId, ParseNodeIdError};
 pub use identity::{
-    CryptoError, DSA_PUBLIC_KEY_LEN, DSA_SEED_LEN, DSA_SIGNATURE_LEN, DsaPublicKey, Identity,
-    Signature, verify,
+    DSA_PUBLIC_KEY_LEN, DSA_SEED_LEN, DSA_SIGNATURE_LEN, DsaPublicKey, Identity, Signature, verify,
+    verify_with,
 };
+pub use kem::{
+    KEM_CIPHERTEXT_LEN, KEM_EXPANDED_SECRET_KEY_LEN, KEM_PUBLIC_KEY_LEN, KEM_SEED_LEN,
+    KEM_SHARED_SECRET_LEN, KemCiphertext, KemKeyPair, KemPublicKey, SharedSecret,
+};
+pub use keyfile::KeyFileProblem;
+pub use keystore::{
+    IDENTITY_FILE, KEM_FILE, KeyFileError, KeyPolicy, LoadedKeys, NodeKeys, load_or_create,
+};
+pub use self_test::{SelfTestError, SelfTestReport, self_test};

@@ -1,0 +1,188 @@
+//! The node's keys in its data folder: load them, or create them on first start.
+
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::keyfile::{self, KeyFileIoError, KeyFileProblem, KeyKind};
+use crate::{Backend, CryptoError, DSA_SEED_LEN, Identity, KemKeyPair};
+
+/// The ML-DSA-87 identity seed.
+pub const IDENTITY_FILE: &str = "identity.key";
+/// The static ML-KEM-1024 key pair.
+pub const KEM_FILE: &str = "kem.key";
+
+/// How strict loading is, and which backend the loaded keys run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyPolicy {
+    /// In production a data folder writable by others is an error; in
+    /// development it is a warning.
+    pub production: bool,
+    pub backend: Backend,
+}
+
+/// The node's long-term keys.
+#[derive(Debug)]
+pub struct NodeKeys {
+    pub identity: Identity,
+    pub kem: KemKeyPair,
+}
+
+/// What [`load_or_create`] found or made.
+#[derive(Debug)]
+pub struct LoadedKeys {
+    pub keys: NodeKeys,
+    /// `identity.key` did not exist and was created (a new node id).
+    pub created_identity: bool,
+    /// `kem.key` did not exist and was created.
+    pub created_kem: bool,
+    /// Problems that did not stop loading (development mode only); for the caller to log.
+    pub warnings: Vec<String>,
+}
+
+/// Loading or creating the keys failed. Every message names the path and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("refusing key file {}: {problem}; {fix}", path.display())]
+    Refused {
+        path: PathBuf,
+        problem: KeyFileProblem,
+        fix: String,
+    },
+    #[error("data folder {}: {problem}; {fix}", path.display())]
+    UnsafeDataDir {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("key file {}: {source}", path.display())]
+    Crypto { path: PathBuf, source: CryptoError },
+}
+
+/// Loads `identity.key` and `kem.key` from `data_dir`, creating whichever is
+/// missing (and the folder itself, mode 0700). An existing file is never
+/// overwritten: one that is too open, damaged or of an unknown version stops
+/// loading with an error that says what to do.
+pub fn load_or_create(data_dir: &Path, policy: KeyPolicy) -> Result<LoadedKeys, KeyFileError> {
+    let mut warnings = Vec::new();
+    prepare_data_dir(data_dir, policy.production, &mut warnings)?;
+
+    let identity_path = data_dir.join(IDENTITY_FILE);
+    let (identity, created_identity) = match read(&identity_path, KeyKind::DsaSeed)? {
+        Some(seed) => {
+            let seed = <&[u8; DSA_SEED_LEN]>::try_from(seed.as_slice())
+                .map_err(|_| refused(&identity_path, KeyFileProblem::InvalidKey))?;
+            let identity = Identity::from_seed_with(policy.backend, seed)
+                .map_err(|source| crypto(&identity_path, source))?;
+            (identity, false)
+        }
+        None => {
+            let identity = Identity::generate_with(policy.backend)
+                .map_err(|source| crypto(&identity_path, source))?;
+            create(
+                data_dir,
+                IDENTITY_FILE,
+                KeyKind::DsaSeed,
+                identity.seed().as_slice(),
+            )?;
+            (identity, true)
+        }
+    };
+
+    let kem_path = data_dir.join(KEM_FILE);
+    let (kem, created_kem) = match read(&kem_path, KeyKind::KemExpanded)? {
+        Some(dk) => {
+            let kem = KemKeyPair::from_expanded(policy.backend, &dk).map_err(|e| match e {
+                CryptoError::InvalidKey(_) | CryptoError::Length { .. } => {
+                    refused(&kem_path, KeyFileProblem::InvalidKey)
+                }
+                source => crypto(&kem_path, source),
+            })?;
+            (kem, false)
+        }
+        None => {
+            let kem =
+                KemKeyPair::generate(policy.backend).map_err(|source| crypto(&kem_path, source))?;
+            let dk = kem
+                .to_expanded()
+                .map_err(|source| crypto(&kem_path, source))?;
+            create(data_dir, KEM_FILE, KeyKind::KemExpanded, &dk)?;
+            (kem, true)
+        }
+    };
+
+    Ok(LoadedKeys {
+        keys: NodeKeys { identity, kem },
+        created_identity,
+        created_kem,
+        warnings,
+    })
+}
+
+fn prepare_data_dir(
+    dir: &Path,
+    production: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), KeyFileError> {
+    let io_error = |source| KeyFileError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error)?;
+    let meta = fs::metadata(dir).map_err(io_error)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        let problem = format!(
+            "mode {mode:04o} lets group or others write to it, so they could replace the node's keys"
+        );
+        let fix = format!("run `chmod go-w {}`", dir.display());
+        if production {
+            return Err(KeyFileError::UnsafeDataDir {
+                path: dir.to_owned(),
+                problem,
+                fix,
+            });
+        }
+        warnings.push(format!("data folder {}: {problem}; {fix}", dir.display()));
+    }
+    Ok(())
+}
+
+fn read(path: &Path, kind: KeyKind) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, KeyFileError> {
+    keyfile::read(path, kind).map_err(|e| match e {
+        KeyFileIoError::Refused(problem) => refused(path, problem),
+        KeyFileIoError::Io(source) => KeyFileError::Io {
+            path: path.to_owned(),
+            source,
+        },
+    })
+}
+
+fn create(dir: &Path, name: &str, kind: KeyKind, secret: &[u8]) -> Result<(), KeyFileError> {
+    keyfile::create(dir, name, kind, secret).map_err(|source| KeyFileError::Io {
+        path: dir.join(name),
+        source,
+    })
+}
+
+fn refused(path: &Path, problem: KeyFileProblem) -> KeyFileError {
+    KeyFileError::Refused {
+        fix: problem.fix(path),
+        path: path.to_owned(),
+        problem,
+    }
+}
+
+fn crypto(path: &Path, source: CryptoError) -> KeyFileError {
+    KeyFileError::Crypto {
+        path: path.to_owned(),
+        source,
+    }
+}

@@ -1,0 +1,63 @@
+//! `/api/health`, `/livez`, `/readyz`.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use pqnode_health::Status;
+use serde_json::{Map, Value, json};
+
+use super::ApiState;
+
+/// The spec's extended health check: 200 unless an enabled component fails.
+pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+    let node = &state.node;
+    let reports = node.components().reports().await;
+    let worst = reports
+        .iter()
+        .map(|r| r.health.status)
+        .filter(|s| *s != Status::Disabled)
+        .max();
+    let (code, status) = match worst {
+        Some(Status::Fail) => (StatusCode::SERVICE_UNAVAILABLE, "error"),
+        Some(Status::Warn) => (StatusCode::OK, "degraded"),
+        _ => (StatusCode::OK, "ok"),
+    };
+    let components: Map<String, Value> = reports
+        .into_iter()
+        .map(|r| (r.name.to_owned(), r.body))
+        .collect();
+    let body = json!({
+        "status": status,
+        "timestamp": crate::node::unix_millis(),
+        "uptime": node.uptime().as_millis() as u64,
+        "version": env!("CARGO_PKG_VERSION"),
+        "nodeId": node.node_id,
+        "ready": node.is_ready(),
+        "components": components,
+    });
+    (code, Json(body))
+}
+
+/// Liveness: the process answers.
+pub async fn livez() -> Json<Value> {
+    Json(json!({ "status": "alive" }))
+}
+
+/// Readiness: start-up finished and not shutting down.
+pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+    if state.node.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        let why = if state.node.shutting_down.load(Ordering::Acquire) {
+            "shutting down"
+        } else {
+            "starting"
+        };
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": why })),
+        )
+    }
+}

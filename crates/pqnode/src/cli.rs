@@ -1,0 +1,153 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LogFormat, Mode};
+
+/// A post-quantum peer-to-peer node.
+///
+/// With no subcommand, `pqnode` runs a node (same as `pqnode run`): a data
+/// folder `./pqnode-data`, fresh ML-DSA-87 / ML-KEM-1024 keys on first start,
+/// the HTTP API on 127.0.0.1:3000, signaling on 3001 and QUIC on UDP 4001.
+#[derive(Debug, Parser)]
+#[command(name = "pqnode", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node (the default).
+    Run(Box<RunArgs>),
+    /// Write a commented default configuration file.
+    Init(InitArgs),
+    /// Print this node's id and key fingerprints (creates the keys if missing).
+    Id(IdArgs),
+}
+
+/// Settings for a running node. Each flag has a `PQNODE_*` environment twin;
+/// flags win over the environment, which wins over the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// TOML configuration file (see `pqnode init`). A named file must exist.
+    #[arg(long, env = "PQNODE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder for keys, the database and the API token [default: pqnode-data]
+    #[arg(long, env = "PQNODE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// HTTP API address [default: 127.0.0.1:3000]
+    #[arg(long, env = "PQNODE_API_ADDR", value_name = "ADDR")]
+    pub api_addr: Option<SocketAddr>,
+
+    /// Bearer token for mutating API endpoints (at least 16 characters)
+    #[arg(
+        long,
+        env = "PQNODE_API_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
+
+    /// WebRTC signaling WebSocket address [default: 0.0.0.0:3001]
+    #[arg(long, env = "PQNODE_SIGNALING_ADDR", value_name = "ADDR")]
+    pub signaling_addr: Option<SocketAddr>,
+
+    /// QUIC (UDP) address for node-to-node traffic [default: 0.0.0.0:4001]
+    #[arg(long, env = "PQNODE_P2P_ADDR", value_name = "ADDR")]
+    pub p2p_addr: Option<SocketAddr>,
+
+    /// Peer to connect to at start, `<node-id>@<host>:<port>` (repeatable)
+    #[arg(long, env = "PQNODE_PEERS", value_delimiter = ',', value_name = "PEER")]
+    pub peer: Vec<String>,
+
+    /// DHT bootstrap node, `<node-id>@<host>:<port>` or `<host>:<port>` (repeatable)
+    #[arg(
+        long,
+        env = "PQNODE_BOOTSTRAP",
+        value_delimiter = ',',
+        value_name = "NODE"
+    )]
+    pub bootstrap: Vec<String>,
+
+    /// Post-quantum implementation: aws-lc-rs or rustcrypto [default: aws-lc-rs]
+    #[arg(long, env = "PQNODE_CRYPTO_BACKEND", value_name = "NAME")]
+    pub crypto_backend: Option<String>,
+
+    /// Operating mode [default: development]
+    #[arg(long, env = "PQNODE_MODE", value_enum)]
+    pub mode: Option<Mode>,
+
+    /// Log format [default: text]
+    #[arg(long, env = "PQNODE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, `RUST_LOG` syntax [default: info]; `RUST_LOG` wins when set
+    #[arg(long, env = "PQNODE_LOG", value_name = "FILTER")]
+    pub log_filter: Option<String>,
+
+    /// Upper bound on graceful shutdown, in seconds [default: 10]
+    #[arg(
+        long = "shutdown-deadline",
+        env = "PQNODE_SHUTDOWN_DEADLINE",
+        value_name = "SECS"
+    )]
+    pub shutdown_deadline_secs: Option<u64>,
+
+    /// Do not run the signaling server
+    #[arg(long, env = "PQNODE_NO_SIGNALING")]
+    pub no_signaling: bool,
+
+    /// Do not run the QUIC endpoint (and so no DHT)
+    #[arg(long, env = "PQNODE_NO_P2P")]
+    pub no_p2p: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the file
+    #[arg(default_value = "pqnode.toml")]
+    pub path: PathBuf,
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// TOML configuration file
+    #[arg(long, env = "PQNODE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data folder [default: pqnode-data]
+    #[arg(long, env = "PQNODE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_flags_mean_run() {
+        let cli = Cli::try_parse_from(["pqnode", "--data-dir", "d"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.data_dir, Some(PathBuf::from("d")));
+    }
+}

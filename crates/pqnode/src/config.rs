@@ -1,0 +1,321 @@
+//! Node configuration: defaults < TOML file < `PQNODE_*` environment < flags.
+//!
+//! The file layer is plain serde with `deny_unknown_fields`, so a typo in a
+//! config file is an error instead of a silently ignored setting. The
+//! environment and flag layers come from clap (`#[arg(env = ...)]`), which
+//! already gives flags precedence over the environment; both arrive as
+//! `Option`s and override the file only when present.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::RunArgs;
+
+/// The node's operating mode, reported as `production` in `/api/crypto/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Insecure setups are warned about, not refused.
+    #[default]
+    Development,
+    /// Strict: insecure key files, world-writable data folders and an
+    /// unauthenticated non-loopback API refuse to start.
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Folder for keys, the database and the API token.
+    pub data_dir: PathBuf,
+    pub mode: Mode,
+    pub log: LogConfig,
+    pub crypto: CryptoConfig,
+    pub api: ApiConfig,
+    pub signaling: SignalingConfig,
+    pub p2p: P2pConfig,
+    pub dht: DhtConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter; `RUST_LOG` itself wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CryptoConfig {
+    /// `aws-lc-rs` (default) or `rustcrypto` (pure Rust).
+    pub backend: String,
+}
+
+impl Default for CryptoConfig {
+    fn default() -> Self {
+        Self {
+            backend: "aws-lc-rs".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub addr: SocketAddr,
+    /// Bearer token for mutating endpoints. When unset, one is generated at
+    /// first start and kept in `<data_dir>/api.token` (mode 0600).
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalingConfig {
+    pub enabled: bool,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pConfig {
+    pub enabled: bool,
+    /// UDP address of the QUIC endpoint.
+    pub addr: SocketAddr,
+    /// Peers to connect to at start: `<node-id>@<host>:<port>`.
+    pub peers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhtConfig {
+    pub enabled: bool,
+    /// Bootstrap nodes: `<node-id>@<host>:<port>`, or `<host>:<port>` (unpinned).
+    pub bootstrap: Vec<String>,
+    pub refresh_interval_secs: u64,
+    pub ping_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Upper bound on a graceful shutdown, in seconds.
+    pub deadline_secs: u64,
+    /// How long readiness stays false before components stop, so load
+    /// balancers and peers notice before connections close.
+    pub drain_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("pqnode-data"),
+            mode: Mode::default(),
+            log: LogConfig::default(),
+            crypto: CryptoConfig::default(),
+            api: ApiConfig::default(),
+            signaling: SignalingConfig::default(),
+            p2p: P2pConfig::default(),
+            dht: DhtConfig::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            token: None,
+        }
+    }
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            addr: SocketAddr::from(([0, 0, 0, 0], 3001)),
+        }
+    }
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            addr: SocketAddr::from(([0, 0, 0, 0], 4001)),
+            peers: Vec::new(),
+        }
+    }
+}
+
+impl Default for DhtConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bootstrap: Vec::new(),
+            refresh_interval_secs: 60,
+            ping_interval_secs: 30,
+        }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            deadline_secs: 10,
+            drain_ms: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Builds the effective configuration from every layer.
+    pub fn load(args: &RunArgs) -> anyhow::Result<Self> {
+        let mut config = match &args.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply(args);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file. A named file that does not exist is an error: a
+    /// silently ignored config file is how production nodes end up on defaults.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    fn apply(&mut self, args: &RunArgs) {
+        fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *slot = v.clone();
+            }
+        }
+        set(&mut self.data_dir, &args.data_dir);
+        set(&mut self.mode, &args.mode);
+        set(&mut self.log.format, &args.log_format);
+        set(&mut self.log.filter, &args.log_filter);
+        set(&mut self.api.addr, &args.api_addr);
+        set(&mut self.crypto.backend, &args.crypto_backend);
+        if args.api_token.is_some() {
+            self.api.token.clone_from(&args.api_token);
+        }
+        set(&mut self.signaling.addr, &args.signaling_addr);
+        set(&mut self.p2p.addr, &args.p2p_addr);
+        set(
+            &mut self.shutdown.deadline_secs,
+            &args.shutdown_deadline_secs,
+        );
+        if !args.peer.is_empty() {
+            self.p2p.peers.clone_from(&args.peer);
+        }
+        if !args.bootstrap.is_empty() {
+            self.dht.bootstrap.clone_from(&args.bootstrap);
+        }
+        if args.no_signaling {
+            self.signaling.enabled = false;
+        }
+        if args.no_p2p {
+            self.p2p.enabled = false;
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.crypto
+            .backend
+            .parse::<pqnode_crypto::Backend>()
+            .map_err(|e| anyhow::anyhow!("crypto.backend: {e}"))?;
+        if self.shutdown.deadline_secs == 0 {
+            bail!("shutdown.deadline_secs must be at least 1");
+        }
+        if self.dht.refresh_interval_secs == 0 || self.dht.ping_interval_secs == 0 {
+            bail!("dht.refresh_interval_secs and dht.ping_interval_secs must be at least 1");
+        }
+        if let Some(token) = &self.api.token
+            && token.len() < 16
+        {
+            bail!("api.token must be at least 16 characters (use a random string)");
+        }
+        if self.mode == Mode::Production
+            && !self.api.addr.ip().is_loopback()
+            && self.api.token.is_none()
+        {
+            bail!(
+                "production mode refuses a non-loopback API address ({}) without an API token: \
+                 set api.token / --api-token / PQNODE_API_TOKEN, or bind the API to 127.0.0.1",
+                self.api.addr
+            );
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown.deadline_secs)
+    }
+}
+
+/// The commented default configuration that `pqnode init` writes.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_default_config_parses_to_the_defaults() {
+        let parsed: Config = toml::from_str(DEFAULT_CONFIG_TOML).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = toml::from_str::<Config>("[api]\nadress = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.to_string().contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn short_tokens_are_refused() {
+        let mut config = Config::default();
+        config.api.token = Some("short".into());
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn production_refuses_open_api_without_token() {
+        let mut config = Config {
+            mode: Mode::Production,
+            ..Config::default()
+        };
+        config.api.addr = "0.0.0.0:3000".parse().unwrap();
+        assert!(config.validate().is_err());
+        config.api.token = Some("a-long-enough-random-token".into());
+        assert!(config.validate().is_ok());
+    }
+}

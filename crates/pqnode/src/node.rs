@@ -1,0 +1,317 @@
+//! A running node: start-up in the spec's order, and graceful shutdown in reverse.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use pqnode_crypto::NodeId;
+use pqnode_health::Status;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::components::crypto::CryptoService;
+use crate::components::storage::StorageService;
+use crate::components::{Component, Components};
+use crate::config::Config;
+use crate::monitor::Monitor;
+
+/// Everything the API and the background tasks share.
+pub struct NodeShared {
+    pub config: Config,
+    pub node_id: NodeId,
+    #[allow(dead_code)] // read by the mutating endpoints of the P2P and DHT APIs
+    pub api_token: String,
+    pub crypto: Arc<CryptoService>,
+    pub storage: Arc<StorageService>,
+    pub monitor: Arc<Monitor>,
+    pub metrics: PrometheusHandle,
+    /// Start-up finished and not shutting down (`/readyz`).
+    pub ready: AtomicBool,
+    pub shutting_down: AtomicBool,
+    started: Instant,
+}
+
+impl NodeShared {
+    pub fn components(&self) -> Components {
+        Components {
+            crypto: Some(self.crypto.clone() as Arc<dyn Component>),
+            storage: Some(self.storage.clone() as Arc<dyn Component>),
+            ..Components::default()
+        }
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Brings gauges up to date just before a scrape.
+    pub async fn record_metrics(&self) {
+        let system = self.monitor.snapshot();
+        metrics::gauge!("pqnode_process_resident_memory_bytes").set(system.rss_bytes as f64);
+        metrics::gauge!("pqnode_process_cpu_percent").set(f64::from(system.cpu_percent));
+        metrics::gauge!("pqnode_uptime_seconds").set(self.uptime().as_secs_f64());
+        metrics::gauge!("pqnode_ready").set(if self.is_ready() { 1.0 } else { 0.0 });
+        for report in self.components().reports().await {
+            let value = match report.health.status {
+                Status::Pass => 0.0,
+                Status::Warn => 1.0,
+                Status::Fail => 2.0,
+                Status::Disabled => -1.0,
+            };
+            metrics::gauge!("pqnode_component_health", "component" => report.name).set(value);
+        }
+    }
+}
+
+/// A started node. Dropping it does not stop it: call [`Node::shutdown`].
+pub struct Node {
+    shared: Arc<NodeShared>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    api_cancel: CancellationToken,
+    api_task: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// Starts every component in the spec's order, logging each step's duration.
+    /// A failing step stops start-up with an error a person can act on.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), mode = ?config.mode, "starting pqnode");
+        step(1, "config", async { prepare_data_dir(&config) }).await?;
+
+        let crypto = step(2, "crypto", async {
+            CryptoService::start(&config).map(Arc::new)
+        })
+        .await?;
+        let node_id = crypto.node_id();
+        info!(node_id = %node_id, "identity ready");
+
+        let storage = step(3, "storage", StorageService::start(&config)).await?;
+        skipped(4, "crdt", "CRDT sync engine is not part of this build yet");
+        skipped(5, "dht", "DHT is not part of this build yet");
+        skipped(6, "p2p", "P2P transport is not part of this build yet");
+        skipped(7, "ai", "AI engine is not part of this build yet");
+
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let monitor = step(8, "monitor", async { Monitor::new().map(Arc::new) }).await?;
+        tracker.spawn(monitor.clone().run(cancel.child_token()));
+
+        let metrics = PrometheusBuilder::new()
+            .install_recorder()
+            .context("cannot install the metrics recorder")?;
+        let api_token =
+            crate::token::load_or_create(&config.data_dir, config.api.token.as_deref())?;
+        let shared = Arc::new(NodeShared {
+            config,
+            node_id,
+            api_token,
+            crypto,
+            storage,
+            monitor,
+            metrics,
+            ready: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            started,
+        });
+
+        let api_cancel = CancellationToken::new();
+        let (api_addr, api_task) =
+            step(9, "api", serve_api(shared.clone(), api_cancel.clone())).await?;
+        skipped(
+            10,
+            "signaling",
+            "signaling server is not part of this build yet",
+        );
+
+        shared.ready.store(true, Ordering::Release);
+        info!(elapsed_ms = started.elapsed().as_millis() as u64, api = %api_addr, node_id = %node_id, "pqnode is ready");
+        Ok(Self {
+            shared,
+            cancel,
+            tracker,
+            api_cancel,
+            api_task,
+        })
+    }
+
+    /// Stops in reverse start-up order within the configured deadline.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let deadline = self.shared.config.shutdown_deadline();
+        let started = Instant::now();
+        info!(deadline_secs = deadline.as_secs(), "shutting down");
+        self.shared.shutting_down.store(true, Ordering::Release);
+        self.shared.ready.store(false, Ordering::Release);
+        match tokio::time::timeout(deadline, self.stop_components()).await {
+            Ok(result) => {
+                result?;
+                info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "shutdown complete"
+                );
+                Ok(())
+            }
+            Err(_) => {
+                error!(
+                    deadline_secs = deadline.as_secs(),
+                    "shutdown did not finish within its deadline"
+                );
+                anyhow::bail!("shutdown exceeded its {} s deadline", deadline.as_secs())
+            }
+        }
+    }
+
+    async fn stop_components(self) -> anyhow::Result<()> {
+        let drain = Duration::from_millis(self.shared.config.shutdown.drain_ms);
+        if !drain.is_zero() {
+            info!(
+                drain_ms = drain.as_millis() as u64,
+                "readiness is false; draining before stopping"
+            );
+            tokio::time::sleep(drain).await;
+        }
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        timed("monitor", async { Ok(()) }).await?;
+        self.api_cancel.cancel();
+        timed("api", async {
+            self.api_task.await.context("the API server task panicked")
+        })
+        .await?;
+        timed("storage", self.shared.storage.close()).await?;
+        Ok(())
+    }
+}
+
+async fn step<T>(
+    n: u8,
+    name: &'static str,
+    fut: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    match fut.await {
+        Ok(value) => {
+            info!(
+                step = n,
+                component = name,
+                elapsed_ms = elapsed_ms(started),
+                "start-up step done"
+            );
+            Ok(value)
+        }
+        Err(e) => {
+            error!(
+                step = n,
+                component = name,
+                error = format!("{e:#}"),
+                "start-up step failed"
+            );
+            Err(e.context(format!("start-up step {n} ({name}) failed")))
+        }
+    }
+}
+
+fn skipped(n: u8, name: &'static str, why: &'static str) {
+    info!(step = n, component = name, why, "start-up step skipped");
+}
+
+async fn timed(
+    name: &'static str,
+    fut: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let result = fut.await;
+    match &result {
+        Ok(()) => info!(
+            component = name,
+            elapsed_ms = elapsed_ms(started),
+            "stopped"
+        ),
+        Err(e) => warn!(
+            component = name,
+            error = format!("{e:#}"),
+            "stopped with an error"
+        ),
+    }
+    result
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })
+}
+
+async fn serve_api(
+    shared: Arc<NodeShared>,
+    cancel: CancellationToken,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let addr = shared.config.api.addr;
+    let listener = bind_tcp(addr, "api.addr / --api-addr / PQNODE_API_ADDR").await?;
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        warn!(addr = %local, "the HTTP API listens beyond loopback; reads are not authenticated");
+    }
+    let router = crate::api::router(shared);
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, router).with_graceful_shutdown(cancel.cancelled_owned());
+        if let Err(e) = server.await {
+            error!(error = %e, "the HTTP API server failed");
+        }
+    });
+    Ok((local, task))
+}
+
+/// Binds a TCP listener; the error names the address and the setting to change.
+pub async fn bind_tcp(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "port {} is already in use; choose another with {setting}",
+                addr.port()
+            ),
+            std::io::ErrorKind::PermissionDenied => {
+                format!("not allowed to bind {addr}; choose another with {setting}")
+            }
+            _ => format!("check {setting}"),
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {e} ({hint})")
+    })
+}
+
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

@@ -1,0 +1,237 @@
+//! Runs real `pqnode` processes for end-to-end tests.
+//!
+//! Every node binds port 0 and reports the addresses it got in its JSON
+//! "pqnode is ready" log line, so tests never race for ports.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pqnode");
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `pqnode` process and what it reported.
+pub struct TestNode {
+    child: Option<Child>,
+    pub data_dir: PathBuf,
+    pub api: String,
+    pub ready: Value,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Extra flags for a node; `--data-dir`, JSON logs and port-0 addresses are added unless given.
+pub struct NodeOptions<'a> {
+    pub data_dir: &'a Path,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Address flags the harness must not add (the test sets them another way).
+    pub no_defaults: Vec<&'static str>,
+}
+
+impl<'a> NodeOptions<'a> {
+    pub fn new(data_dir: &'a Path) -> Self {
+        Self {
+            data_dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            no_defaults: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn without_default(mut self, flag: &'static str) -> Self {
+        self.no_defaults.push(flag);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+}
+
+pub fn command(opts: &NodeOptions<'_>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir")
+        .arg(opts.data_dir)
+        .arg("--log-format")
+        .arg("json");
+    let has = |flag: &str| {
+        opts.no_defaults.contains(&flag)
+            || opts.args.iter().any(|a| a == flag)
+            || opts.env.iter().any(|(k, _)| k == &env_name(flag))
+    };
+    for (flag, value) in [
+        ("--api-addr", "127.0.0.1:0"),
+        ("--signaling-addr", "127.0.0.1:0"),
+        ("--p2p-addr", "127.0.0.1:0"),
+    ] {
+        if !has(flag) {
+            cmd.arg(flag).arg(value);
+        }
+    }
+    cmd.args(&opts.args);
+    cmd.env_remove("RUST_LOG");
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn env_name(flag: &str) -> String {
+    format!(
+        "PQNODE_{}",
+        flag.trim_start_matches("--")
+            .replace('-', "_")
+            .to_uppercase()
+    )
+}
+
+impl TestNode {
+    pub fn start(opts: NodeOptions<'_>) -> Self {
+        match Self::try_start(opts) {
+            Ok(node) => node,
+            Err(e) => panic!("node did not start: {e}"),
+        }
+    }
+
+    /// Starts a node and waits for its ready line, or returns the log if it exits first.
+    pub fn try_start(opts: NodeOptions<'_>) -> Result<Self, String> {
+        let mut child = command(&opts)
+            .spawn()
+            .map_err(|e| format!("cannot spawn {BIN}: {e}"))?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["message"] == "pqnode is ready"
+                {
+                    let _ = tx.send(v);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(ready) => {
+                let api = format!("http://{}", ready["api"].as_str().unwrap_or_default());
+                Ok(Self {
+                    child: Some(child),
+                    data_dir: opts.data_dir.to_owned(),
+                    api,
+                    ready,
+                    log,
+                })
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                std::thread::sleep(Duration::from_millis(100));
+                let lines = log.lock().unwrap().join("\n");
+                Err(format!("exit status {status:?}; log:\n{lines}"))
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.api, path)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status();
+        assert!(
+            status.map(|s| s.success()).unwrap_or(false),
+            "kill -{sig} failed"
+        );
+    }
+
+    /// Sends SIGTERM and waits for the exit, returning its status and how long it took.
+    pub fn terminate(mut self) -> (ExitStatus, Duration) {
+        self.signal("TERM");
+        let started = Instant::now();
+        let status = self.wait(Duration::from_secs(30));
+        (status, started.elapsed())
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("node already reaped");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                panic!("node did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client")
+}
+
+pub async fn get_json(url: &str) -> (u16, Value) {
+    let response = http()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let body = response
+        .json::<Value>()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: body is not JSON: {e}"));
+    (status, body)
+}
+
+/// A port that was free a moment ago (for tests about explicit ports).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,1 +1,27 @@
-//! Not built yet.
+//! pqnode's node-to-node transport: QUIC secured only by post-quantum TLS 1.3.
+//!
+//! What it is for: a [`Network`] binds one UDP endpoint, authenticates every
+//! peer by its ML-DSA-87 key (its [`NodeId`](pqnode_crypto::NodeId) is the
+//! hash of that key), keeps one connection per peer, and carries requests —
+//! one bidirectional stream each, as length-prefixed, size-capped frames —
+//! to the [`Handler`] registered for the request's [`Protocol`]. Direct
+//! messages between nodes ride the same path and land in a [`MessageSink`].
+//!
+//! What it is not: it does not decide whom to talk to (the DHT does), it
+//! does not parse other protocols' payloads, and it has no classical
+//! fallback — a peer that cannot do ML-KEM-1024 and ML-DSA-87 is refused.
+
+pub mod config;
+pub mod error;
+pub mod handler;
+mod network;
+pub mod stats;
+pub mod tls;
+pub mod wire;
+
+pub use config::{Limits, NetConfig, ParsePeerAddrError, PeerAddr};
+pub use error::{DialError, RequestError, StartError};
+pub use handler::{Handler, HandlerError, InboundMessage, MessageSink};
+pub use network::{Network, RegisterError};
+pub use stats::{Direction, NetStats, PeerInfo};
+pub use wire::{MAX_MESSAGE_BODY_LEN, Protocol};

@@ -1,0 +1,273 @@
+//! The dialing side: one connection per peer, coalesced dials, and keeping
+//! configured peers connected with backoff.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use pqnode_crypto::NodeId;
+use quinn::{ConnectionError, TransportErrorCode};
+use rustls::SignatureScheme;
+
+use super::accept::close_unacceptable;
+use super::pool::{DialKey, PeerConn};
+use super::{Inner, lock, serve};
+use crate::config::PeerAddr;
+use crate::error::DialError;
+use crate::stats::Direction;
+use crate::tls::{self, Observed};
+
+/// The connection to `node_id`: the live one, or a new one to its known address.
+pub(crate) async fn connection_to(
+    inner: &Arc<Inner>,
+    node_id: NodeId,
+) -> Result<Arc<PeerConn>, DialError> {
+    if let Some(conn) = inner.live(node_id) {
+        return Ok(conn);
+    }
+    let addr = lock(&inner.addresses)
+        .get(&node_id)
+        .copied()
+        .ok_or(DialError::NoAddress(node_id))?;
+    dial(inner, Some(node_id), addr).await
+}
+
+/// Connects to a configured or given peer address.
+pub(crate) async fn connect(
+    inner: &Arc<Inner>,
+    peer: &PeerAddr,
+) -> Result<Arc<PeerConn>, DialError> {
+    if let Some(conn) = peer.node_id.and_then(|id| inner.live(id)) {
+        return Ok(conn);
+    }
+    let addrs = peer.resolve().await.map_err(|e| DialError::Resolve {
+        host: peer.host.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut last = DialError::Resolve {
+        host: peer.host.clone(),
+        reason: "no addresses".into(),
+    };
+    for addr in addrs {
+        match dial(inner, peer.node_id, addr).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Dials `addr`, expecting `expected` (or anyone, unpinned). Concurrent
+/// dials to the same peer wait for the first and share its connection.
+pub(crate) async fn dial(
+    inner: &Arc<Inner>,
+    expected: Option<NodeId>,
+    addr: SocketAddr,
+) -> Result<Arc<PeerConn>, DialError> {
+    if expected == Some(inner.local_id) {
+        return Err(DialError::SelfDial);
+    }
+    let key = expected.map_or(DialKey::Addr(addr), DialKey::Node);
+    let dial_lock = inner.dial_lock(key);
+    let result = {
+        let _serialized = dial_lock.lock().await;
+        match existing(inner, expected, addr) {
+            Some(conn) => Ok(conn),
+            None => dial_now(inner, expected, addr).await,
+        }
+    };
+    inner.release_dial_lock(key, dial_lock);
+    result
+}
+
+/// A live connection that already serves this dial.
+fn existing(inner: &Inner, expected: Option<NodeId>, addr: SocketAddr) -> Option<Arc<PeerConn>> {
+    match expected {
+        Some(id) => inner.live(id),
+        None => lock(&inner.peers)
+            .values()
+            .find(|c| c.is_live() && c.connection.remote_address() == addr)
+            .cloned(),
+    }
+}
+
+async fn dial_now(
+    inner: &Arc<Inner>,
+    expected: Option<NodeId>,
+    addr: SocketAddr,
+) -> Result<Arc<PeerConn>, DialError> {
+    if inner.cancel.is_cancelled() {
+        return Err(DialError::ShuttingDown);
+    }
+    if inner.endpoint.open_connections() >= inner.limits.max_connections {
+        return Err(DialError::TooManyConnections);
+    }
+    let observed = Observed::new();
+    let crypto = inner
+        .tls
+        .client_config(observed.clone())
+        .map_err(|e| DialError::Connect {
+            addr,
+            reason: e.to_string(),
+        })?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config
+        .transport_config(inner.transport.clone())
+        .token_store(inner.token_store.clone());
+    let connecting = inner
+        .endpoint
+        .connect_with(config, addr, &tls::server_name(expected))
+        .map_err(|e| DialError::Connect {
+            addr,
+            reason: e.to_string(),
+        })?;
+    let connection = match tokio::time::timeout(inner.limits.handshake_timeout, connecting).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(e)) => {
+            let reason = failure_reason(&e, &observed);
+            inner.counters.handshake_failed(reason);
+            let detail = observed
+                .refusal()
+                .map_or_else(|| e.to_string(), str::to_owned);
+            tracing::info!(%addr, expected = ?expected, reason, %detail, "outbound handshake refused");
+            return Err(DialError::Refused {
+                addr,
+                reason: format!("{reason}: {detail}"),
+            });
+        }
+        Err(_) => {
+            inner.counters.handshake_failed("timeout");
+            return Err(DialError::Timeout { addr });
+        }
+    };
+    let peer = authenticated(inner, &connection, &observed).ok_or_else(|| DialError::Refused {
+        addr,
+        reason: "peer identity not acceptable".into(),
+    })?;
+    inner.counters.handshakes_ok.fetch_add(1, Ordering::Relaxed);
+    lock(&inner.addresses).insert(peer.node_id, addr);
+    match expected {
+        Some(_) => {
+            tracing::info!(peer = %peer.node_id, %addr, "outbound connection ({} + {})", tls::KEY_EXCHANGE, peer.signature)
+        }
+        None => tracing::warn!(
+            peer = %peer.node_id, %addr,
+            "outbound connection UNPINNED: dialed by address alone, node id learned from the handshake"
+        ),
+    }
+    let conn = Arc::new(PeerConn::new(
+        peer.node_id,
+        connection,
+        Direction::Outbound,
+        peer.signature,
+        expected.is_some(),
+    ));
+    inner
+        .tasks
+        .spawn(serve::serve_connection(inner.clone(), conn.clone(), ()));
+    Ok(inner.register(conn).await)
+}
+
+/// What a completed handshake proved about the peer.
+pub(crate) struct Authenticated {
+    pub node_id: NodeId,
+    pub signature: &'static str,
+}
+
+/// Checks what the verifier recorded and the ALPN; closes the connection if
+/// anything is off (which the TLS configuration should already make impossible).
+pub(crate) fn authenticated(
+    inner: &Inner,
+    connection: &quinn::Connection,
+    observed: &Observed,
+) -> Option<Authenticated> {
+    let alpn_ok = connection
+        .handshake_data()
+        .and_then(|data| data.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .is_some_and(|data| data.protocol.as_deref() == Some(tls::ALPN));
+    let refusal = match (observed.peer(), observed.signature()) {
+        _ if !alpn_ok => "alpn_mismatch",
+        (Some(id), _) if id == inner.local_id => "self_connection",
+        (Some(node_id), Some(SignatureScheme::ML_DSA_87)) => {
+            return Some(Authenticated {
+                node_id,
+                signature: tls::SIGNATURE,
+            });
+        }
+        _ => "unverified_peer",
+    };
+    inner.counters.handshake_failed(refusal);
+    tracing::info!(remote = %connection.remote_address(), reason = refusal, "connection refused after handshake");
+    close_unacceptable(connection, refusal);
+    None
+}
+
+/// A short, stable label for why a handshake failed (for stats and logs).
+pub(crate) fn failure_reason(e: &ConnectionError, observed: &Observed) -> &'static str {
+    if let Some(refusal) = observed.refusal() {
+        return if refusal.contains("expected") {
+            "wrong_node_id"
+        } else {
+            "bad_peer_key"
+        };
+    }
+    let code = match e {
+        ConnectionError::TransportError(e) => e.code,
+        ConnectionError::ConnectionClosed(close) => close.error_code,
+        ConnectionError::TimedOut => return "timeout",
+        ConnectionError::ApplicationClosed(_) => return "closed_by_peer",
+        _ => return "other",
+    };
+    if code == TransportErrorCode::CONNECTION_REFUSED {
+        return "refused_by_peer";
+    }
+    // TLS alerts travel as CRYPTO_ERROR 0x100 + alert (RFC 9001 §4.8).
+    match u64::from(code).checked_sub(0x100) {
+        Some(40) => "no_common_algorithms",
+        Some(42..=46 | 48 | 49 | 116) => "certificate_rejected",
+        Some(51) => "bad_signature",
+        Some(120) => "alpn_mismatch",
+        Some(0..=255) => "tls_alert",
+        _ => "transport_error",
+    }
+}
+
+/// Keeps one configured peer connected: dial, wait for the connection to
+/// end, dial again, backing off exponentially (with jitter) while it fails.
+pub(crate) async fn maintain(inner: Arc<Inner>, peer: PeerAddr) {
+    let limits = inner.limits.clone();
+    let mut delay = limits.reconnect_min;
+    let mut learned = peer.node_id;
+    loop {
+        let conn = match learned.and_then(|id| inner.live(id)) {
+            Some(conn) => Ok(conn),
+            None => connect(&inner, &peer).await,
+        };
+        match conn {
+            Ok(conn) => {
+                learned = Some(conn.node_id);
+                delay = limits.reconnect_min;
+                tokio::select! {
+                    () = inner.cancel.cancelled() => return,
+                    _ = conn.connection.closed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, retry_in = ?delay, "configured peer unreachable");
+                tokio::select! {
+                    () = inner.cancel.cancelled() => return,
+                    () = tokio::time::sleep(jittered(delay)) => {}
+                }
+                delay = (delay * 2).min(limits.reconnect_max);
+            }
+        }
+    }
+}
+
+/// `delay` scaled by a random factor in [0.5, 1.0), so restarted peers do not redial in lockstep.
+fn jittered(delay: Duration) -> Duration {
+    let mut byte = [0u8; 1];
+    let r = aws_lc_rs::rand::fill(&mut byte).map_or(128, |()| byte[0]);
+    delay.mul_f64(0.5 + f64::from(r) / 512.0)
+}

@@ -1,0 +1,356 @@
+//! The node's QUIC endpoint and the API the rest of pqnode calls.
+
+mod accept;
+mod dial;
+mod pool;
+mod serve;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use pqnode_crypto::{Identity, NodeId};
+use pqnode_health::Health;
+use prost::Message;
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Limits, NetConfig, PeerAddr};
+use crate::error::{DialError, RequestError, StartError};
+use crate::handler::{DynHandler, Handler, MessageSink};
+use crate::stats::{Counters, Direction, LiveTotals, NetStats, PeerInfo};
+use crate::tls::{self, Observed, TlsIdentity};
+use crate::wire::{self, MAX_MESSAGE_BODY_LEN, Protocol, message_pb, pb};
+
+use pool::{DialKey, PeerConn};
+
+/// Registering a handler failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{0} is served by the transport itself")]
+    Reserved(Protocol),
+}
+
+/// A running node-to-node transport. Cheap to clone; every clone is the same node.
+#[derive(Clone)]
+pub struct Network {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("node_id", &self.inner.local_id)
+            .field("local_addr", &self.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    local_id: NodeId,
+    tls: TlsIdentity,
+    endpoint: quinn::Endpoint,
+    /// Template for incoming connections; each gets its own TLS config so its
+    /// verifier can record what that handshake proved.
+    server_template: quinn::ServerConfig,
+    transport: Arc<TransportConfig>,
+    /// Shared by every dial so NEW_TOKEN address-validation tokens are reused.
+    token_store: Arc<dyn quinn::TokenStore>,
+    limits: Limits,
+    configured_peers: Vec<PeerAddr>,
+    handlers: RwLock<HashMap<Protocol, Arc<dyn DynHandler>>>,
+    sink: RwLock<Option<Arc<dyn MessageSink>>>,
+    peers: Mutex<HashMap<NodeId, Arc<PeerConn>>>,
+    addresses: Mutex<HashMap<NodeId, SocketAddr>>,
+    dial_locks: Mutex<HashMap<DialKey, Arc<tokio::sync::Mutex<()>>>>,
+    half_open: AtomicUsize,
+    per_ip: Mutex<HashMap<std::net::IpAddr, usize>>,
+    counters: Counters,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    accepting: AtomicBool,
+}
+
+impl Network {
+    /// Binds the endpoint, starts accepting, and starts keeping the configured
+    /// peers connected. Must be called inside a tokio runtime.
+    pub async fn start(identity: &Identity, config: NetConfig) -> Result<Self, StartError> {
+        let tls = TlsIdentity::new(identity)?;
+        let limits = config.limits.clone();
+        let transport = Arc::new(transport_config(&limits)?);
+
+        let mut server_template =
+            quinn::ServerConfig::with_crypto(Arc::new(tls.server_config(Observed::new())?));
+        server_template.transport_config(transport.clone());
+        // Bounded queue of not-yet-accepted connections: our own caps decide the rest.
+        server_template.max_incoming(limits.max_half_open.saturating_mul(2).max(1));
+
+        let socket = accept::bind(config.listen).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let endpoint = quinn::Endpoint::new(
+            accept::endpoint_config(identity),
+            Some(server_template.clone()),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        let inner = Arc::new(Inner {
+            local_id: identity.node_id(),
+            tls,
+            endpoint,
+            server_template,
+            transport,
+            token_store: Arc::new(quinn::TokenMemoryCache::default()),
+            limits,
+            configured_peers: config.peers.clone(),
+            handlers: RwLock::default(),
+            sink: RwLock::default(),
+            peers: Mutex::default(),
+            addresses: Mutex::default(),
+            dial_locks: Mutex::default(),
+            half_open: AtomicUsize::new(0),
+            per_ip: Mutex::default(),
+            counters: Counters::default(),
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            accepting: AtomicBool::new(true),
+        });
+        inner.tasks.spawn(accept::accept_loop(inner.clone()));
+        for peer in config.peers {
+            inner.tasks.spawn(dial::maintain(inner.clone(), peer));
+        }
+        tracing::info!(
+            node_id = %inner.local_id,
+            addr = ?inner.endpoint.local_addr().ok(),
+            "QUIC endpoint up (TLS 1.3: {} + {})",
+            tls::KEY_EXCHANGE,
+            tls::SIGNATURE
+        );
+        Ok(Self { inner })
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.inner.local_id
+    }
+
+    /// The bound UDP address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.endpoint.local_addr()
+    }
+
+    /// Answers requests of `protocol` with `handler`, replacing any earlier one.
+    pub fn register<H: Handler>(
+        &self,
+        protocol: Protocol,
+        handler: H,
+    ) -> Result<(), RegisterError> {
+        if matches!(protocol, Protocol::Ping | Protocol::Message) {
+            return Err(RegisterError::Reserved(protocol));
+        }
+        write(&self.inner.handlers).insert(protocol, Arc::new(handler));
+        Ok(())
+    }
+
+    /// Where received direct messages go. Until one is set, messages are refused
+    /// with `FAILURE_CODE_UNAVAILABLE`.
+    pub fn set_message_sink(&self, sink: Arc<dyn MessageSink>) {
+        *write(&self.inner.sink) = Some(sink);
+    }
+
+    /// Remembers where `node_id` can be dialed (e.g. learned from the DHT).
+    pub fn add_address(&self, node_id: NodeId, addr: SocketAddr) {
+        lock(&self.inner.addresses).insert(node_id, addr);
+    }
+
+    /// Connects to `peer` (or reuses the connection) and returns its proven node id.
+    pub async fn connect(&self, peer: &PeerAddr) -> Result<NodeId, DialError> {
+        dial::connect(&self.inner, peer)
+            .await
+            .map(|conn| conn.node_id)
+    }
+
+    /// Sends one request and waits for its answer, within the request timeout
+    /// (which includes dialing, if there is no connection yet).
+    pub async fn request(
+        &self,
+        to: NodeId,
+        protocol: Protocol,
+        payload: Bytes,
+    ) -> Result<Bytes, RequestError> {
+        self.inner.request(to, protocol, payload).await
+    }
+
+    /// Delivers a direct message to `to`'s message sink; returns when the peer
+    /// acknowledged it, with the peer's receive time.
+    pub async fn send_message(&self, to: NodeId, body: Bytes) -> Result<SystemTime, RequestError> {
+        if body.len() > MAX_MESSAGE_BODY_LEN {
+            return Err(RequestError::TooLarge {
+                len: body.len(),
+                cap: MAX_MESSAGE_BODY_LEN,
+            });
+        }
+        let request = message_pb::DirectMessage {
+            body,
+            sent_at_unix_ms: unix_ms(SystemTime::now()),
+        };
+        let reply = self
+            .request(to, Protocol::Message, request.encode_to_vec().into())
+            .await?;
+        let delivered =
+            message_pb::Delivered::decode(reply).map_err(|e| RequestError::Malformed {
+                protocol: Protocol::Message,
+                reason: e.to_string(),
+            })?;
+        Ok(UNIX_EPOCH + Duration::from_millis(delivered.received_at_unix_ms))
+    }
+
+    /// The peers we hold a connection to, one entry per peer.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let peers: Vec<_> = lock(&self.inner.peers).values().cloned().collect();
+        let mut infos: Vec<_> = peers
+            .iter()
+            .filter(|p| p.is_live())
+            .map(|p| p.info())
+            .collect();
+        infos.sort_by_key(|p| p.node_id);
+        infos
+    }
+
+    pub fn stats(&self) -> NetStats {
+        let mut live = LiveTotals::default();
+        for peer in lock(&self.inner.peers).values().filter(|p| p.is_live()) {
+            match peer.direction {
+                Direction::Inbound => live.inbound += 1,
+                Direction::Outbound => live.outbound += 1,
+            }
+            let s = peer.connection.stats();
+            live.bytes_sent += s.udp_tx.bytes;
+            live.bytes_received += s.udp_rx.bytes;
+        }
+        self.inner.counters.snapshot(live)
+    }
+
+    /// Fails once the endpoint is closed; warns while configured peers are all unreachable.
+    pub fn health(&self) -> Health {
+        if !self.inner.accepting.load(Ordering::Acquire) {
+            return Health::fail("QUIC endpoint is closed");
+        }
+        let connected = lock(&self.inner.peers).values().any(|p| p.is_live());
+        if !connected && !self.inner.configured_peers.is_empty() {
+            return Health::warn(format!(
+                "none of the {} configured peers is connected",
+                self.inner.configured_peers.len()
+            ));
+        }
+        Health::pass()
+    }
+
+    /// Closes every connection with `CLOSE_CODE_SHUTDOWN`, stops accepting,
+    /// and waits (at most `limits.shutdown_timeout`) for peers to acknowledge.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner.accepting.store(false, Ordering::Release);
+        inner.cancel.cancel();
+        inner
+            .endpoint
+            .close(wire::close_code(pb::CloseCode::Shutdown), b"shutdown");
+        inner.tasks.close();
+        let drained = tokio::time::timeout(inner.limits.shutdown_timeout, async {
+            inner.endpoint.wait_idle().await;
+            inner.tasks.wait().await;
+        })
+        .await;
+        lock(&inner.peers).clear();
+        match drained {
+            Ok(()) => tracing::info!(node_id = %inner.local_id, "QUIC endpoint shut down"),
+            Err(_) => tracing::warn!(
+                node_id = %inner.local_id,
+                "QUIC shutdown bound reached; remaining connections dropped"
+            ),
+        }
+    }
+}
+
+impl Inner {
+    async fn request(
+        self: &Arc<Self>,
+        to: NodeId,
+        protocol: Protocol,
+        payload: Bytes,
+    ) -> Result<Bytes, RequestError> {
+        if self.cancel.is_cancelled() {
+            return Err(RequestError::ShuttingDown);
+        }
+        self.counters.request_out(protocol);
+        let attempt = async {
+            // A connection can die between the table lookup and the stream
+            // opening (the peer restarted, a duplicate was retired). Nothing
+            // was sent then, so trying once more on a fresh lookup is safe.
+            let mut retried = false;
+            loop {
+                let conn = dial::connection_to(self, to).await?;
+                match conn.connection.open_bi().await {
+                    Ok((send, recv)) => {
+                        return serve::exchange(send, recv, protocol, &payload).await;
+                    }
+                    Err(e) if retried => return Err(RequestError::ConnectionLost(e.to_string())),
+                    Err(_) => {
+                        self.forget(&conn);
+                        retried = true;
+                    }
+                }
+            }
+        };
+        let result = tokio::time::timeout(self.limits.request_timeout, attempt)
+            .await
+            .unwrap_or(Err(RequestError::Timeout));
+        if result.is_err() {
+            self.counters
+                .requests_failed_out
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+fn transport_config(limits: &Limits) -> Result<TransportConfig, StartError> {
+    let mut transport = TransportConfig::default();
+    let idle = IdleTimeout::try_from(limits.idle_timeout)
+        .map_err(|_| StartError::Config("idle timeout too large".into()))?;
+    transport
+        .max_idle_timeout(Some(idle))
+        .keep_alive_interval(Some(limits.keep_alive))
+        .max_concurrent_bidi_streams(VarInt::from_u32(limits.max_streams_per_connection))
+        .max_concurrent_uni_streams(VarInt::from_u32(0));
+    Ok(transport)
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Our locks guard plain maps that no code leaves half-updated, so a
+/// poisoned lock (a panic elsewhere) still holds consistent data.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}

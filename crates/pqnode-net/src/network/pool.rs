@@ -1,0 +1,206 @@
+//! The connection table: at most one connection in use per peer.
+//!
+//! Two nodes that dial each other at the same moment end up with two
+//! connections. Both sides must keep the same one without talking about
+//! it, so the rule is symmetric: of two live connections, keep the one
+//! dialed by the smaller node id. A new connection from the same dialer as
+//! the old one always wins (the dialer only dials again when it lost the
+//! old one). And because "live" on our side may be stale (the peer
+//! restarted), an old connection that the rule would keep must first answer
+//! a ping; if it does not, the new one replaces it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use pqnode_crypto::NodeId;
+
+use super::{Inner, lock, serve, unix_ms};
+use crate::stats::{Direction, PeerInfo};
+use crate::tls;
+use crate::wire::{self, Protocol, pb};
+
+/// How long a duplicate connection stays open for requests already on it.
+const DUPLICATE_DRAIN: Duration = Duration::from_secs(3);
+
+/// Key under which concurrent dials coalesce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum DialKey {
+    Node(NodeId),
+    Addr(SocketAddr),
+}
+
+/// One established, authenticated connection.
+pub(crate) struct PeerConn {
+    pub node_id: NodeId,
+    pub connection: quinn::Connection,
+    pub direction: Direction,
+    pub since: SystemTime,
+    /// Signature scheme the peer's CertificateVerify used, as our verifier saw it.
+    pub signature: &'static str,
+    pub pinned: bool,
+    violations: AtomicU32,
+}
+
+impl PeerConn {
+    pub fn new(
+        node_id: NodeId,
+        connection: quinn::Connection,
+        direction: Direction,
+        signature: &'static str,
+        pinned: bool,
+    ) -> Self {
+        Self {
+            node_id,
+            connection,
+            direction,
+            since: SystemTime::now(),
+            signature,
+            pinned,
+            violations: AtomicU32::new(0),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.connection.close_reason().is_none()
+    }
+
+    /// Who dialed this connection.
+    fn dialer(&self, local: NodeId) -> NodeId {
+        match self.direction {
+            Direction::Outbound => local,
+            Direction::Inbound => self.node_id,
+        }
+    }
+
+    /// Counts one malformed frame; true when the peer has used up its allowance.
+    pub fn violation(&self, allowed: u32) -> bool {
+        self.violations.fetch_add(1, Ordering::Relaxed) + 1 > allowed
+    }
+
+    pub fn close(&self, code: pb::CloseCode, reason: &str) {
+        self.connection
+            .close(wire::close_code(code), reason.as_bytes());
+    }
+
+    pub fn info(&self) -> PeerInfo {
+        let stats = self.connection.stats();
+        PeerInfo {
+            node_id: self.node_id,
+            address: self.connection.remote_address(),
+            direction: self.direction,
+            since_unix_ms: unix_ms(self.since),
+            rtt_ms: self.connection.rtt().as_secs_f64() * 1e3,
+            bytes_in: stats.udp_rx.bytes,
+            bytes_out: stats.udp_tx.bytes,
+            // The provider offers this group alone, so a completed handshake used it.
+            key_exchange: tls::KEY_EXCHANGE,
+            signature: self.signature,
+            pinned: self.pinned,
+        }
+    }
+}
+
+impl Inner {
+    /// The live connection to `node_id`, if any.
+    pub(crate) fn live(&self, node_id: NodeId) -> Option<Arc<PeerConn>> {
+        lock(&self.peers)
+            .get(&node_id)
+            .filter(|c| c.is_live())
+            .cloned()
+    }
+
+    /// Puts a freshly established connection in the table and returns the
+    /// connection to use for this peer (the new one, or an older live one).
+    pub(crate) async fn register(&self, new: Arc<PeerConn>) -> Arc<PeerConn> {
+        let old = lock(&self.peers).get(&new.node_id).cloned();
+        let Some(old) = old.filter(|old| old.is_live()) else {
+            return self.install(new, None);
+        };
+        if self.prefers_new(&new, &old) {
+            return self.install(new, Some((old, pb::CloseCode::Duplicate)));
+        }
+        if self.answers_ping(&old).await {
+            tracing::debug!(peer = %new.node_id, "keeping the existing connection; retiring the duplicate");
+            self.retire(new);
+            old
+        } else {
+            tracing::info!(peer = %new.node_id, "existing connection did not answer; replacing it");
+            self.install(new, Some((old, pb::CloseCode::Stale)))
+        }
+    }
+
+    fn prefers_new(&self, new: &PeerConn, old: &PeerConn) -> bool {
+        new.direction == old.direction || new.dialer(self.local_id) < old.dialer(self.local_id)
+    }
+
+    fn install(
+        &self,
+        new: Arc<PeerConn>,
+        replaced: Option<(Arc<PeerConn>, pb::CloseCode)>,
+    ) -> Arc<PeerConn> {
+        lock(&self.peers).insert(new.node_id, new.clone());
+        match replaced {
+            Some((old, pb::CloseCode::Duplicate)) => self.retire(old),
+            Some((old, code)) => old.close(code, "replaced by a newer connection"),
+            None => {}
+        }
+        new
+    }
+
+    /// Closes a duplicate connection once requests already in flight on it
+    /// had time to finish. It is out of the table, so no new request starts
+    /// on it from our side, and the peer applies the same rule to its own.
+    fn retire(&self, conn: Arc<PeerConn>) {
+        let drain = self.limits.request_timeout.min(DUPLICATE_DRAIN);
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                () = cancel.cancelled() => {}
+            }
+            conn.close(pb::CloseCode::Duplicate, "duplicate connection");
+        });
+    }
+
+    async fn answers_ping(&self, conn: &PeerConn) -> bool {
+        let bound = (conn.connection.rtt() * 4)
+            .max(Duration::from_millis(500))
+            .min(self.limits.request_timeout);
+        matches!(
+            tokio::time::timeout(
+                bound,
+                serve::request_on(conn, Protocol::Ping, &Bytes::new())
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Forgets `conn` if it is still the table's entry for its peer.
+    pub(crate) fn forget(&self, conn: &PeerConn) {
+        let mut peers = lock(&self.peers);
+        if peers
+            .get(&conn.node_id)
+            .is_some_and(|c| c.connection.stable_id() == conn.connection.stable_id())
+        {
+            peers.remove(&conn.node_id);
+        }
+    }
+
+    /// The lock that serializes dials to one peer (or one address, when unpinned).
+    pub(crate) fn dial_lock(&self, key: DialKey) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.dial_locks).entry(key).or_default().clone()
+    }
+
+    /// Drops the dial lock entry once nobody else waits on it.
+    pub(crate) fn release_dial_lock(&self, key: DialKey, held: Arc<tokio::sync::Mutex<()>>) {
+        let mut locks = lock(&self.dial_locks);
+        // Two references: the map's and ours.
+        if Arc::strong_count(&held) <= 2 {
+            locks.remove(&key);
+        }
+    }
+}

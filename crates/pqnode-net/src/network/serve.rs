@@ -1,0 +1,326 @@
+//! One request per bidirectional stream: the serving side and the asking side.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use prost::Message;
+use quinn::{ReadExactError, RecvStream, SendStream};
+
+use super::pool::PeerConn;
+use super::{Inner, read, unix_ms};
+use crate::error::RequestError;
+use crate::handler::{HandlerError, InboundMessage};
+use crate::wire::pb::{FailureCode, ResponseStatus, StreamErrorCode};
+use crate::wire::{
+    self, FRAME_HEADER_LEN, FrameError, MAX_FAILURE_DETAIL_LEN, MAX_MESSAGE_BODY_LEN, Protocol,
+    RequestHeader, ResponseHeader, message_pb, pb,
+};
+
+/// Accepts request streams on `conn` until it closes, then forgets it.
+/// `_slot` is released (per-IP accounting) when the connection ends.
+pub(crate) async fn serve_connection<S: Send + 'static>(
+    inner: Arc<Inner>,
+    conn: Arc<PeerConn>,
+    _slot: S,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = inner.cancel.cancelled() => break,
+            accepted = conn.connection.accept_bi() => accepted,
+        };
+        match accepted {
+            Ok((send, recv)) => {
+                inner
+                    .tasks
+                    .spawn(serve_stream(inner.clone(), conn.clone(), send, recv));
+            }
+            Err(reason) => {
+                tracing::debug!(peer = %conn.node_id, %reason, "connection closed");
+                break;
+            }
+        }
+    }
+    inner.forget(&conn);
+    let stats = conn.connection.stats();
+    let counters = &inner.counters;
+    counters
+        .closed_bytes_sent
+        .fetch_add(stats.udp_tx.bytes, Ordering::Relaxed);
+    counters
+        .closed_bytes_received
+        .fetch_add(stats.udp_rx.bytes, Ordering::Relaxed);
+}
+
+/// A malformed request: how to reset the stream, and what to log.
+struct Violation {
+    code: StreamErrorCode,
+    reason: String,
+}
+
+impl From<FrameError> for Violation {
+    fn from(e: FrameError) -> Self {
+        let code = match e {
+            FrameError::BadVersion(_) => StreamErrorCode::StreamErrorBadVersion,
+            FrameError::UnknownProtocol(_) | FrameError::UnknownStatus(_) => {
+                StreamErrorCode::StreamErrorUnknownProtocol
+            }
+            FrameError::TooLarge { .. } => StreamErrorCode::StreamErrorTooLarge,
+        };
+        Self {
+            code,
+            reason: e.to_string(),
+        }
+    }
+}
+
+enum ReadFailure {
+    Violation(Violation),
+    /// The connection or stream went away: nothing to answer, nobody to blame.
+    Gone,
+}
+
+impl From<ReadExactError> for ReadFailure {
+    fn from(e: ReadExactError) -> Self {
+        match e {
+            ReadExactError::FinishedEarly(_) => ReadFailure::Violation(Violation {
+                code: StreamErrorCode::StreamErrorMalformed,
+                reason: "stream ended inside a frame".into(),
+            }),
+            ReadExactError::ReadError(_) => ReadFailure::Gone,
+        }
+    }
+}
+
+async fn serve_stream(
+    inner: Arc<Inner>,
+    conn: Arc<PeerConn>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
+    let read = tokio::time::timeout(inner.limits.request_timeout, read_request(&mut recv)).await;
+    let (protocol, body) = match read {
+        Ok(Ok(request)) => request,
+        Ok(Err(ReadFailure::Gone)) => return,
+        Ok(Err(ReadFailure::Violation(v))) => return reject(&inner, &conn, send, recv, v),
+        Err(_) => {
+            let code = wire::stream_code(StreamErrorCode::StreamErrorTimeout);
+            let _ = recv.stop(code);
+            let _ = send.reset(code);
+            return;
+        }
+    };
+    inner.counters.request_in(protocol);
+    let answer = dispatch(&inner, conn.node_id, protocol, body).await;
+    let frame = match &answer {
+        Ok(reply) => wire::encode_response(protocol, ResponseStatus::Ok, reply),
+        Err(e) => {
+            let failure = failure(e.code(), e.detail());
+            wire::encode_response(protocol, ResponseStatus::Failure, &failure.encode_to_vec())
+        }
+    };
+    let frame = match frame {
+        Ok(frame) => frame,
+        Err(e) => {
+            // Our own handler produced an oversized reply: a bug on our side, not the peer's.
+            tracing::warn!(%protocol, error = %e, "reply over the frame cap; sending a failure");
+            let failure = failure(FailureCode::Internal, "reply over the frame cap");
+            match wire::encode_response(protocol, ResponseStatus::Failure, &failure.encode_to_vec())
+            {
+                Ok(frame) => frame,
+                Err(_) => return,
+            }
+        }
+    };
+    if send.write_all(&frame).await.is_ok() {
+        let _ = send.finish();
+    }
+}
+
+async fn read_request(recv: &mut RecvStream) -> Result<(Protocol, Bytes), ReadFailure> {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    recv.read_exact(&mut header).await?;
+    let header = RequestHeader::decode(&header).map_err(|e| ReadFailure::Violation(e.into()))?;
+    // Bounded by the protocol's cap, checked by the decoder above.
+    let mut body = vec![0u8; header.body_len];
+    recv.read_exact(&mut body).await?;
+    expect_end(recv).await?;
+    Ok((header.protocol, body.into()))
+}
+
+/// A request is exactly one frame: anything after it is a protocol violation.
+async fn expect_end(recv: &mut RecvStream) -> Result<(), ReadFailure> {
+    let mut extra = [0u8; 1];
+    match recv.read(&mut extra).await {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(ReadFailure::Violation(Violation {
+            code: StreamErrorCode::StreamErrorMalformed,
+            reason: "bytes after the frame".into(),
+        })),
+        Err(_) => Err(ReadFailure::Gone),
+    }
+}
+
+fn reject(
+    inner: &Inner,
+    conn: &PeerConn,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    v: Violation,
+) {
+    let code = wire::stream_code(v.code);
+    let _ = recv.stop(code);
+    let _ = send.reset(code);
+    inner.counters.streams_reset.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(peer = %conn.node_id, reason = %v.reason, "malformed request; stream reset");
+    if conn.violation(inner.limits.max_protocol_violations) {
+        tracing::warn!(peer = %conn.node_id, "repeated malformed requests; closing the connection");
+        inner
+            .counters
+            .closed_for_abuse
+            .fetch_add(1, Ordering::Relaxed);
+        conn.close(pb::CloseCode::Abuse, "repeated malformed frames");
+    }
+}
+
+async fn dispatch(
+    inner: &Inner,
+    from: pqnode_crypto::NodeId,
+    protocol: Protocol,
+    body: Bytes,
+) -> Result<Bytes, HandlerError> {
+    match protocol {
+        Protocol::Ping => Ok(Bytes::new()),
+        Protocol::Message => deliver_message(inner, from, body),
+        _ => {
+            let handler = read(&inner.handlers).get(&protocol).cloned();
+            match handler {
+                Some(handler) => handler.handle_dyn(from, body).await,
+                None => Err(HandlerError::Unavailable(format!("no {protocol} handler"))),
+            }
+        }
+    }
+}
+
+fn deliver_message(
+    inner: &Inner,
+    from: pqnode_crypto::NodeId,
+    body: Bytes,
+) -> Result<Bytes, HandlerError> {
+    let message = message_pb::DirectMessage::decode(body)
+        .map_err(|e| HandlerError::BadRequest(format!("DirectMessage: {e}")))?;
+    if message.body.len() > MAX_MESSAGE_BODY_LEN {
+        return Err(HandlerError::BadRequest(format!(
+            "message body over {MAX_MESSAGE_BODY_LEN} bytes"
+        )));
+    }
+    let sink = read(&inner.sink).clone();
+    let sink = sink.ok_or_else(|| HandlerError::Unavailable("no message sink".into()))?;
+    let received_at = SystemTime::now();
+    sink.deliver(InboundMessage {
+        from,
+        body: message.body,
+        sent_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(message.sent_at_unix_ms),
+        received_at,
+    })?;
+    inner
+        .counters
+        .messages_delivered
+        .fetch_add(1, Ordering::Relaxed);
+    let delivered = message_pb::Delivered {
+        received_at_unix_ms: unix_ms(received_at),
+    };
+    Ok(delivered.encode_to_vec().into())
+}
+
+fn failure(code: FailureCode, detail: &str) -> pb::Failure {
+    pb::Failure {
+        code: code as i32,
+        detail: truncate(detail, MAX_FAILURE_DETAIL_LEN).to_owned(),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Sends one request on `conn` and reads its answer.
+pub(crate) async fn request_on(
+    conn: &PeerConn,
+    protocol: Protocol,
+    payload: &Bytes,
+) -> Result<Bytes, RequestError> {
+    let (send, recv) = conn
+        .connection
+        .open_bi()
+        .await
+        .map_err(|e| RequestError::ConnectionLost(e.to_string()))?;
+    exchange(send, recv, protocol, payload).await
+}
+
+/// Writes one request frame on an open stream and reads the answer.
+pub(crate) async fn exchange(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    protocol: Protocol,
+    payload: &Bytes,
+) -> Result<Bytes, RequestError> {
+    let frame = wire::encode_request(protocol, payload)?;
+    let lost = |e: &dyn std::fmt::Display| RequestError::ConnectionLost(e.to_string());
+    send.write_all(&frame).await.map_err(|e| match e {
+        quinn::WriteError::Stopped(code) => RequestError::Reset(code.into_inner()),
+        other => lost(&other),
+    })?;
+    let _ = send.finish();
+
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    read_reply(&mut recv, &mut header, protocol).await?;
+    let header = match ResponseHeader::decode(&header, protocol) {
+        Ok(header) => header,
+        Err(e) => {
+            let _ = recv.stop(wire::stream_code(Violation::from(e.clone()).code));
+            return Err(e.into());
+        }
+    };
+    let mut body = vec![0u8; header.body_len];
+    read_reply(&mut recv, &mut body, protocol).await?;
+    match header.status {
+        ResponseStatus::Ok => Ok(body.into()),
+        ResponseStatus::Failure => {
+            let failure =
+                pb::Failure::decode(body.as_slice()).map_err(|e| RequestError::Malformed {
+                    protocol,
+                    reason: format!("Failure: {e}"),
+                })?;
+            Err(RequestError::Remote {
+                code: FailureCode::try_from(failure.code).unwrap_or(FailureCode::Unspecified),
+                detail: truncate(&failure.detail, MAX_FAILURE_DETAIL_LEN).to_owned(),
+            })
+        }
+    }
+}
+
+async fn read_reply(
+    recv: &mut RecvStream,
+    buf: &mut [u8],
+    protocol: Protocol,
+) -> Result<(), RequestError> {
+    recv.read_exact(buf).await.map_err(|e| match e {
+        ReadExactError::FinishedEarly(_) => RequestError::Malformed {
+            protocol,
+            reason: "reply ended inside a frame".into(),
+        },
+        ReadExactError::ReadError(quinn::ReadError::Reset(code)) => {
+            RequestError::Reset(code.into_inner())
+        }
+        ReadExactError::ReadError(other) => RequestError::ConnectionLost(other.to_string()),
+    })
+}

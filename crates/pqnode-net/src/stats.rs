@@ -1,0 +1,155 @@
+//! Counters and the snapshots built from them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pqnode_crypto::NodeId;
+use serde::Serialize;
+
+use crate::wire::Protocol;
+
+const PROTOCOLS: usize = Protocol::ALL.len();
+
+/// Monotonic counters of one network; cheap to bump from any task.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub handshakes_ok: AtomicU64,
+    handshakes_failed: Mutex<BTreeMap<&'static str, u64>>,
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+    pub retries_sent: AtomicU64,
+    requests_in: [AtomicU64; PROTOCOLS],
+    requests_out: [AtomicU64; PROTOCOLS],
+    pub requests_failed_out: AtomicU64,
+    pub streams_reset: AtomicU64,
+    pub closed_for_abuse: AtomicU64,
+    pub messages_delivered: AtomicU64,
+    /// UDP bytes of connections that are gone (live ones are read from quinn).
+    pub closed_bytes_sent: AtomicU64,
+    pub closed_bytes_received: AtomicU64,
+}
+
+impl Counters {
+    pub fn handshake_failed(&self, reason: &'static str) {
+        bump(&self.handshakes_failed, reason);
+    }
+
+    pub fn refused(&self, reason: &'static str) {
+        bump(&self.refused, reason);
+    }
+
+    pub fn request_in(&self, protocol: Protocol) {
+        self.requests_in[protocol.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn request_out(&self, protocol: Protocol) {
+        self.requests_out[protocol.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self, live: LiveTotals) -> NetStats {
+        let per_protocol = |counters: &[AtomicU64; PROTOCOLS]| {
+            Protocol::ALL
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.name().to_owned(),
+                        counters[p.index()].load(Ordering::Relaxed),
+                    )
+                })
+                .collect()
+        };
+        NetStats {
+            connections: live.inbound + live.outbound,
+            inbound: live.inbound,
+            outbound: live.outbound,
+            handshakes_ok: self.handshakes_ok.load(Ordering::Relaxed),
+            handshakes_failed: read(&self.handshakes_failed),
+            refused: read(&self.refused),
+            retries_sent: self.retries_sent.load(Ordering::Relaxed),
+            requests_in: per_protocol(&self.requests_in),
+            requests_out: per_protocol(&self.requests_out),
+            requests_failed_out: self.requests_failed_out.load(Ordering::Relaxed),
+            streams_reset: self.streams_reset.load(Ordering::Relaxed),
+            connections_closed_for_abuse: self.closed_for_abuse.load(Ordering::Relaxed),
+            messages_delivered: self.messages_delivered.load(Ordering::Relaxed),
+            bytes_sent: self.closed_bytes_sent.load(Ordering::Relaxed) + live.bytes_sent,
+            bytes_received: self.closed_bytes_received.load(Ordering::Relaxed)
+                + live.bytes_received,
+        }
+    }
+}
+
+fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    *map.entry(key).or_default() += 1;
+}
+
+fn read(map: &Mutex<BTreeMap<&'static str, u64>>) -> BTreeMap<String, u64> {
+    let map = map.lock().unwrap_or_else(|e| e.into_inner());
+    map.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+/// Totals over the connections open right now.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LiveTotals {
+    pub inbound: usize,
+    pub outbound: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+/// A snapshot of the network's counters (`getStats()` of the spec).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetStats {
+    pub connections: usize,
+    pub inbound: usize,
+    pub outbound: usize,
+    pub handshakes_ok: u64,
+    /// Failed handshakes (both directions) by reason, e.g. `no_common_algorithms`, `wrong_node_id`.
+    pub handshakes_failed: BTreeMap<String, u64>,
+    /// Incoming connections refused before a handshake, by cap.
+    pub refused: BTreeMap<String, u64>,
+    /// QUIC Retry packets sent to validate addresses under load.
+    pub retries_sent: u64,
+    pub requests_in: BTreeMap<String, u64>,
+    pub requests_out: BTreeMap<String, u64>,
+    pub requests_failed_out: u64,
+    /// Request streams reset because their frames were malformed.
+    pub streams_reset: u64,
+    pub connections_closed_for_abuse: u64,
+    pub messages_delivered: u64,
+    /// UDP payload bytes, all connections since start.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// The peer dialed us.
+    Inbound,
+    /// We dialed the peer.
+    Outbound,
+}
+
+/// One connected peer, as `/api/peers` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerInfo {
+    pub node_id: NodeId,
+    pub address: SocketAddr,
+    pub direction: Direction,
+    /// When the connection was established, Unix milliseconds.
+    pub since_unix_ms: u64,
+    pub rtt_ms: f64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Key-exchange group of the handshake (`MLKEM1024`).
+    pub key_exchange: &'static str,
+    /// Signature algorithm the peer proved its key with (`ML-DSA-87`).
+    pub signature: &'static str,
+    /// False when we dialed by address alone and learned the id from the handshake.
+    pub pinned: bool,
+}

@@ -1,0 +1,211 @@
+//! The fixed 6-byte frame header (see `proto/wire.proto`).
+//!
+//! Decoding is a pure function of the bytes: it never panics and never
+//! allocates, and it rejects a body length over the protocol's cap before
+//! the caller reads (or allocates for) the body.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::Protocol;
+use super::pb::ResponseStatus;
+
+/// The only wire version this node speaks.
+pub const WIRE_VERSION: u8 = 1;
+
+/// Bytes in a frame header: version, protocol or status, body length.
+pub const FRAME_HEADER_LEN: usize = 6;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("unsupported wire version {0}")]
+    BadVersion(u8),
+    #[error("unknown protocol id {0}")]
+    UnknownProtocol(u8),
+    #[error("unknown response status {0}")]
+    UnknownStatus(u8),
+    #[error("{protocol} body of {len} bytes exceeds the cap of {cap}")]
+    TooLarge {
+        protocol: Protocol,
+        len: u64,
+        cap: usize,
+    },
+}
+
+/// A decoded request header: which protocol, how many body bytes follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHeader {
+    pub protocol: Protocol,
+    pub body_len: usize,
+}
+
+/// A decoded response header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseHeader {
+    pub status: ResponseStatus,
+    pub body_len: usize,
+}
+
+impl RequestHeader {
+    pub fn decode(header: &[u8; FRAME_HEADER_LEN]) -> Result<Self, FrameError> {
+        let [version, protocol, len @ ..] = *header;
+        check_version(version)?;
+        let protocol =
+            Protocol::from_wire_id(protocol).ok_or(FrameError::UnknownProtocol(protocol))?;
+        let body_len = capped_len(protocol, u32::from_be_bytes(len))?;
+        Ok(Self { protocol, body_len })
+    }
+}
+
+impl ResponseHeader {
+    /// `protocol` is the one the request was for: it sets the cap.
+    pub fn decode(header: &[u8; FRAME_HEADER_LEN], protocol: Protocol) -> Result<Self, FrameError> {
+        let [version, status, len @ ..] = *header;
+        check_version(version)?;
+        let status = ResponseStatus::try_from(i32::from(status))
+            .map_err(|_| FrameError::UnknownStatus(status))?;
+        let body_len = capped_len(protocol, u32::from_be_bytes(len))?;
+        Ok(Self { status, body_len })
+    }
+}
+
+fn check_version(version: u8) -> Result<(), FrameError> {
+    if version == WIRE_VERSION {
+        Ok(())
+    } else {
+        Err(FrameError::BadVersion(version))
+    }
+}
+
+fn capped_len(protocol: Protocol, len: u32) -> Result<usize, FrameError> {
+    let cap = protocol.max_body_len();
+    match usize::try_from(len) {
+        Ok(len) if len <= cap => Ok(len),
+        _ => Err(FrameError::TooLarge {
+            protocol,
+            len: u64::from(len),
+            cap,
+        }),
+    }
+}
+
+/// A complete request frame. Fails if `body` is over the protocol's cap.
+pub fn encode_request(protocol: Protocol, body: &[u8]) -> Result<Bytes, FrameError> {
+    encode(protocol.wire_id(), protocol, body)
+}
+
+/// A complete response frame. Fails if `body` is over the protocol's cap.
+pub fn encode_response(
+    protocol: Protocol,
+    status: ResponseStatus,
+    body: &[u8],
+) -> Result<Bytes, FrameError> {
+    encode(status as u8, protocol, body)
+}
+
+fn encode(second: u8, protocol: Protocol, body: &[u8]) -> Result<Bytes, FrameError> {
+    let cap = protocol.max_body_len();
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|_| body.len() <= cap)
+        .ok_or(FrameError::TooLarge {
+            protocol,
+            len: body.len() as u64,
+            cap,
+        })?;
+    let mut out = BytesMut::with_capacity(FRAME_HEADER_LEN + body.len());
+    out.put_u8(WIRE_VERSION);
+    out.put_u8(second);
+    out.put_u32(len);
+    out.put_slice(body);
+    Ok(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header(frame: &[u8]) -> [u8; FRAME_HEADER_LEN] {
+        let mut h = [0; FRAME_HEADER_LEN];
+        h.copy_from_slice(&frame[..FRAME_HEADER_LEN]);
+        h
+    }
+
+    #[test]
+    fn request_round_trip() {
+        let frame = encode_request(Protocol::Dht, b"hello").unwrap();
+        let h = RequestHeader::decode(&header(&frame)).unwrap();
+        assert_eq!(h.protocol, Protocol::Dht);
+        assert_eq!(h.body_len, 5);
+        assert_eq!(&frame[FRAME_HEADER_LEN..], b"hello");
+    }
+
+    #[test]
+    fn response_round_trip() {
+        let frame = encode_response(Protocol::Sync, ResponseStatus::Failure, b"x").unwrap();
+        let h = ResponseHeader::decode(&header(&frame), Protocol::Sync).unwrap();
+        assert_eq!(h.status, ResponseStatus::Failure);
+        assert_eq!(h.body_len, 1);
+    }
+
+    #[test]
+    fn refuses_oversized_bodies_both_ways() {
+        let big = vec![0u8; Protocol::Ping.max_body_len() + 1];
+        assert!(matches!(
+            encode_request(Protocol::Ping, &big),
+            Err(FrameError::TooLarge { .. })
+        ));
+        let mut h = [WIRE_VERSION, Protocol::Message.wire_id(), 0, 0, 0, 0];
+        h[2..].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            RequestHeader::decode(&h),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_unknown_version_and_protocol() {
+        assert_eq!(
+            RequestHeader::decode(&[2, 1, 0, 0, 0, 0]),
+            Err(FrameError::BadVersion(2))
+        );
+        assert_eq!(
+            RequestHeader::decode(&[1, 200, 0, 0, 0, 0]),
+            Err(FrameError::UnknownProtocol(200))
+        );
+        assert_eq!(
+            ResponseHeader::decode(&[1, 9, 0, 0, 0, 0], Protocol::Dht),
+            Err(FrameError::UnknownStatus(9))
+        );
+    }
+
+    #[test]
+    fn protocol_ids_round_trip() {
+        for p in Protocol::ALL {
+            assert_eq!(Protocol::from_wire_id(p.wire_id()), Some(p));
+        }
+        assert_eq!(Protocol::from_wire_id(0), None);
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic_and_respect_caps(bytes in any::<[u8; FRAME_HEADER_LEN]>()) {
+            if let Ok(h) = RequestHeader::decode(&bytes) {
+                prop_assert!(h.body_len <= h.protocol.max_body_len());
+            }
+            for p in Protocol::ALL {
+                if let Ok(h) = ResponseHeader::decode(&bytes, p) {
+                    prop_assert!(h.body_len <= p.max_body_len());
+                }
+            }
+        }
+
+        #[test]
+        fn protobuf_bodies_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            use prost::Message;
+            let _ = crate::wire::pb::Failure::decode(bytes.as_slice());
+            let _ = crate::wire::message_pb::DirectMessage::decode(bytes.as_slice());
+            let _ = crate::wire::message_pb::Delivered::decode(bytes.as_slice());
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Shared helpers for the integration tests: in-process nodes on 127.0.0.1.
+
+#![allow(dead_code)]
+
+pub mod classical;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pqnode_crypto::{Identity, NodeId};
+use pqnode_net::{
+    Handler, HandlerError, InboundMessage, Limits, MessageSink, NetConfig, Network, PeerAddr,
+};
+
+pub fn limits() -> Limits {
+    Limits {
+        request_timeout: Duration::from_secs(5),
+        handshake_timeout: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(1),
+        reconnect_min: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(400),
+        ..Limits::default()
+    }
+}
+
+pub fn config_on(listen: SocketAddr, limits: Limits, peers: Vec<PeerAddr>) -> NetConfig {
+    NetConfig {
+        listen,
+        limits,
+        peers,
+    }
+}
+
+pub fn localhost() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A node with an echo handler on DHT and a collecting message sink.
+pub struct TestNode {
+    pub identity: Identity,
+    pub net: Network,
+    pub inbox: Arc<Inbox>,
+}
+
+impl TestNode {
+    pub async fn start() -> Self {
+        Self::start_with(
+            Identity::generate().unwrap(),
+            config_on(localhost(), limits(), vec![]),
+        )
+        .await
+    }
+
+    /// Starts a node; when `config.listen` names a port that a node just shut
+    /// down in this process, waits for the old socket to be released.
+    pub async fn start_with(identity: Identity, config: NetConfig) -> Self {
+        let mut attempts = 0;
+        let net = loop {
+            match Network::start(&identity, config.clone()).await {
+                Ok(net) => break net,
+                Err(pqnode_net::StartError::Bind { .. }) if attempts < 100 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("start failed: {e}"),
+            }
+        };
+        net.register(pqnode_net::Protocol::Dht, Echo(net.node_id()))
+            .unwrap();
+        let inbox = Arc::new(Inbox::default());
+        net.set_message_sink(inbox.clone());
+        Self {
+            identity,
+            net,
+            inbox,
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.net.node_id()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.net.local_addr().unwrap()
+    }
+
+    pub fn peer_addr(&self) -> PeerAddr {
+        PeerAddr::new(Some(self.id()), self.addr())
+    }
+}
+
+/// Answers with `<own id>|<caller id>|<payload>`, so tests see who handled
+/// a request and whom the handshake said it came from.
+pub struct Echo(pub NodeId);
+
+impl Handler for Echo {
+    async fn handle(&self, from: NodeId, payload: Bytes) -> Result<Bytes, HandlerError> {
+        if payload.as_ref() == b"fail" {
+            return Err(HandlerError::BadRequest("asked to fail".into()));
+        }
+        let mut out = format!("{}|{}|", self.0, from).into_bytes();
+        out.extend_from_slice(&payload);
+        Ok(out.into())
+    }
+}
+
+pub fn echo_reply(server: NodeId, caller: NodeId, payload: &[u8]) -> Bytes {
+    let mut out = format!("{server}|{caller}|").into_bytes();
+    out.extend_from_slice(payload);
+    out.into()
+}
+
+#[derive(Default)]
+pub struct Inbox(pub Mutex<Vec<InboundMessage>>);
+
+impl MessageSink for Inbox {
+    fn deliver(&self, message: InboundMessage) -> Result<(), HandlerError> {
+        self.0.lock().unwrap().push(message);
+        Ok(())
+    }
+}
+
+impl Inbox {
+    pub fn messages(&self) -> Vec<InboundMessage> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Polls `check` until it holds or `within` passes. For state that settles
+/// asynchronously (a peer noticing a close); the assertion is on the state.
+pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

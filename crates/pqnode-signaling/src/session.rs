@@ -31,6 +31,11 @@ use crate::stats::Counters;
 
 /// How long the writer may take to flush the last frames of a closing connection.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// After refusing an oversize frame, the rest of it is still unread in our
+/// socket buffer, and closing a socket with unread data sends a TCP reset,
+/// which can destroy our close frame in flight. Keeping the socket open a
+/// moment lets the client read `TOO_LARGE` and the 1009 close first.
+const OVERSIZE_LINGER: Duration = Duration::from_millis(500);
 
 /// Whether the server can take this connection.
 pub(crate) enum Admission {
@@ -66,17 +71,18 @@ pub(crate) fn admit(inner: &Arc<Inner>, ip: Option<IpAddr>) -> Admission {
 
 /// Runs one connection to its end.
 pub(crate) async fn serve(inner: Arc<Inner>, socket: WebSocket, admission: Admission) {
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let (outbox, queue) = mpsc::channel(inner.config.outbound_queue.max(4));
     let writer_gone = CancellationToken::new();
     let writer = inner
         .tasks
         .spawn(write_loop(sink, queue, writer_gone.clone()));
 
+    let mut ending = Ending::Normal;
     match admission {
         Admission::Admitted(slot) => {
             match Session::new(Arc::clone(&inner), slot.ip, outbox) {
-                Ok(session) => session.run(stream, writer_gone).await,
+                Ok(session) => ending = session.run(&mut stream, writer_gone).await,
                 Err(outbox) => refuse(
                     &inner,
                     &outbox,
@@ -106,6 +112,17 @@ pub(crate) async fn serve(inner: Arc<Inner>, socket: WebSocket, admission: Admis
     if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
         tracing::debug!("signaling writer did not finish in time; dropping the connection");
     }
+    if ending == Ending::Oversize {
+        tokio::time::sleep(OVERSIZE_LINGER).await;
+    }
+    drop(stream);
+}
+
+/// How a session ended, where it matters for closing the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Normal,
+    Oversize,
 }
 
 fn refuse(inner: &Inner, outbox: &Outbox, code: ErrorCode, message: &str, close_code: u16) {
@@ -192,7 +209,12 @@ impl Session {
         })
     }
 
-    async fn run(mut self, mut stream: SplitStream<WebSocket>, writer_gone: CancellationToken) {
+    async fn run(
+        mut self,
+        stream: &mut SplitStream<WebSocket>,
+        writer_gone: CancellationToken,
+    ) -> Ending {
+        let mut ending = Ending::Normal;
         let config = &self.inner.config;
         let heartbeat = config.heartbeat_interval.max(Duration::from_millis(10));
         let limits = WireLimits {
@@ -251,7 +273,7 @@ impl Session {
                         let message = match frame {
                             Ok(message) => message,
                             Err(e) => {
-                                self.on_read_error(e);
+                                ending = self.on_read_error(e);
                                 break;
                             }
                         };
@@ -274,6 +296,7 @@ impl Session {
             self.inner.registry().unregister(&peer, self.id);
             tracing::debug!(%peer, "signaling peer left");
         }
+        ending
     }
 
     /// Queues a frame for this client without waiting. A full queue means
@@ -298,7 +321,7 @@ impl Session {
         })
     }
 
-    fn on_read_error(&self, error: axum::Error) {
+    fn on_read_error(&self, error: axum::Error) -> Ending {
         let too_big = error
             .into_inner()
             .downcast_ref::<tungstenite::Error>()
@@ -311,7 +334,9 @@ impl Session {
                 None,
             ));
             self.queue(Outbound::Close(close::TOO_BIG, "message too big"));
+            return Ending::Oversize;
         }
+        Ending::Normal
     }
 
     /// Charges one message to the session's and the IP's buckets.

@@ -87,6 +87,8 @@ pub struct ApiConfig {
 pub struct SignalingConfig {
     pub enabled: bool,
     pub addr: SocketAddr,
+    /// STUN/TURN URLs handed to browsers in the `hello` message.
+    pub ice_servers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +160,7 @@ impl Default for SignalingConfig {
         Self {
             enabled: true,
             addr: SocketAddr::from(([0, 0, 0, 0], 3001)),
+            ice_servers: Vec::new(),
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::components::crypto::CryptoService;
+use crate::components::signaling::SignalingService;
 use crate::components::storage::StorageService;
 use crate::components::{Component, Components};
 use crate::config::Config;
@@ -32,6 +33,8 @@ pub struct NodeShared {
     pub monitor: Arc<Monitor>,
     pub metrics: PrometheusHandle,
     /// Start-up finished and not shutting down (`/readyz`).
+    /// Started last (step 10), after the API is up.
+    pub signaling: OnceLock<Arc<SignalingService>>,
     pub ready: AtomicBool,
     pub shutting_down: AtomicBool,
     started: Instant,
@@ -42,6 +45,10 @@ impl NodeShared {
         Components {
             crypto: Some(self.crypto.clone() as Arc<dyn Component>),
             storage: Some(self.storage.clone() as Arc<dyn Component>),
+            signaling: self
+                .signaling
+                .get()
+                .map(|s| s.clone() as Arc<dyn Component>),
             ..Components::default()
         }
     }
@@ -121,6 +128,7 @@ impl Node {
             storage,
             monitor,
             metrics,
+            signaling: OnceLock::new(),
             ready: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             started,
@@ -129,14 +137,23 @@ impl Node {
         let api_cancel = CancellationToken::new();
         let (api_addr, api_task) =
             step(9, "api", serve_api(shared.clone(), api_cancel.clone())).await?;
-        skipped(
-            10,
-            "signaling",
-            "signaling server is not part of this build yet",
-        );
+        if shared.config.signaling.enabled {
+            let start = SignalingService::start(&shared.config, node_id, None);
+            let signaling = step(10, "signaling", start).await?;
+            let _ = shared.signaling.set(signaling);
+        } else {
+            skipped(10, "signaling", "switched off (signaling.enabled = false)");
+        }
 
         shared.ready.store(true, Ordering::Release);
-        info!(elapsed_ms = started.elapsed().as_millis() as u64, api = %api_addr, node_id = %node_id, "pqnode is ready");
+        let signaling_addr = shared.signaling.get().map(|s| s.addr.to_string());
+        info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            api = %api_addr,
+            signaling = signaling_addr.as_deref(),
+            node_id = %node_id,
+            "pqnode is ready"
+        );
         Ok(Self {
             shared,
             cancel,
@@ -180,6 +197,10 @@ impl Node {
                 "readiness is false; draining before stopping"
             );
             tokio::time::sleep(drain).await;
+        }
+        if let Some(signaling) = self.shared.signaling.get() {
+            let budget = self.shared.config.shutdown_deadline() / 2;
+            timed("signaling", signaling.shutdown(budget)).await?;
         }
         self.cancel.cancel();
         self.tracker.close();

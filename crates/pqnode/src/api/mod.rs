@@ -2,6 +2,7 @@
 
 mod crypto;
 mod error;
+pub use error::not_found;
 mod health;
 mod openapi;
 mod system;

@@ -5,6 +5,7 @@
 //! `{"status":"disabled"}`, never invented data.
 
 pub mod crypto;
+pub mod signaling;
 pub mod storage;
 
 use std::future::Future;

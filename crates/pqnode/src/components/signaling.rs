@@ -1,0 +1,134 @@
+//! Start-up step 10: the public WebSocket endpoints on the signaling port —
+//! native signaling at `/p2p-signaling`, PeerJS compatibility at
+//! `/p2p-signaling/peerjs`, and the demo page at `/`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use pqnode_crypto::NodeId;
+use pqnode_health::Health;
+use pqnode_peerjs::{PeerJsConfig, PeerJsServer, ShutdownOutcome};
+use pqnode_signaling::federation::{Directory, Forwarder};
+use pqnode_signaling::{IceServer, SignalingConfig, SignalingServer};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::{Component, StatsFuture};
+use crate::config::Config;
+
+pub struct SignalingService {
+    native: SignalingServer,
+    peerjs: PeerJsServer,
+    cancel: CancellationToken,
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub addr: SocketAddr,
+}
+
+/// Where relay messages for peers on other nodes go.
+pub struct Federation {
+    pub directory: Arc<dyn Directory>,
+    pub forwarder: Arc<dyn Forwarder>,
+}
+
+impl SignalingService {
+    pub async fn start(
+        config: &Config,
+        node_id: NodeId,
+        federation: Option<Federation>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let settings = SignalingConfig {
+            ice_servers: config
+                .signaling
+                .ice_servers
+                .iter()
+                .map(|url| IceServer {
+                    urls: vec![url.clone()],
+                    username: None,
+                    credential: None,
+                })
+                .collect(),
+            ..SignalingConfig::default()
+        };
+        let native = match federation {
+            Some(f) => {
+                SignalingServer::with_federation(node_id, settings, f.directory, f.forwarder)
+            }
+            None => SignalingServer::new(node_id, settings),
+        };
+        let peerjs = PeerJsServer::new(PeerJsConfig::default());
+        let listener = crate::node::bind_tcp(
+            config.signaling.addr,
+            "signaling.addr / --signaling-addr / PQNODE_SIGNALING_ADDR",
+        )
+        .await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .merge(pqnode_signaling::router(native.clone()))
+            .merge(pqnode_peerjs::router(peerjs.clone()))
+            .fallback(crate::api::not_found);
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(e) = server.await {
+                error!(error = %e, "the signaling server failed");
+            }
+        });
+        Ok(Arc::new(Self {
+            native,
+            peerjs,
+            cancel,
+            task: tokio::sync::Mutex::new(Some(task)),
+            addr,
+        }))
+    }
+
+    /// Tells every client, closes them with 1001, withdraws presence, then stops listening.
+    pub async fn shutdown(&self, deadline: Duration) -> anyhow::Result<()> {
+        let (native_done, peerjs_done) = tokio::join!(
+            self.native.shutdown(deadline),
+            self.peerjs.shutdown(deadline)
+        );
+        if !native_done {
+            warn!("some signaling sessions were still closing at the deadline");
+        }
+        if let ShutdownOutcome::TimedOut { remaining } = peerjs_done {
+            warn!(
+                remaining,
+                "some PeerJS connections were still closing at the deadline"
+            );
+        }
+        self.cancel.cancel();
+        if let Some(task) = self.task.lock().await.take() {
+            task.await?;
+        }
+        Ok(())
+    }
+}
+
+impl Component for SignalingService {
+    fn health(&self) -> Health {
+        let (native, peerjs) = (self.native.health(), self.peerjs.health());
+        if native.status >= peerjs.status {
+            native
+        } else {
+            peerjs
+        }
+    }
+
+    fn stats(&self) -> StatsFuture<'_> {
+        Box::pin(async {
+            let mut stats = serde_json::to_value(self.native.stats()).unwrap_or_default();
+            stats["peerjs"] = serde_json::to_value(self.peerjs.stats()).unwrap_or_default();
+            stats["addr"] = json!(self.addr);
+            stats
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! The store's error type.
+
+use std::path::PathBuf;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The file exists but is not a redb database. It was left untouched.
+    #[error("{}: not a pqnode store (not a redb database); refusing to open or overwrite it", path.display())]
+    NotADatabase { path: PathBuf },
+
+    /// The file is a redb database that some other program wrote. It was left untouched.
+    #[error("{}: a redb database without a pqnode schema version; refusing to use it", path.display())]
+    ForeignDatabase { path: PathBuf },
+
+    /// The file was written by a newer pqnode. It was left untouched.
+    #[error(
+        "{}: store schema version {found} is newer than this build supports ({supported}); run a newer pqnode",
+        path.display()
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+
+    /// The file was written by an older pqnode and no migration from that version exists.
+    #[error(
+        "{}: store schema version {found} is older than this build supports ({supported}) and cannot be migrated",
+        path.display()
+    )]
+    SchemaTooOld {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+
+    /// The schema version entry exists but cannot be decoded.
+    #[error("{}: the schema version entry is malformed ({len} bytes, expected 8)", path.display())]
+    MalformedSchemaVersion { path: PathBuf, len: usize },
+
+    /// Another process holds the database open.
+    #[error("{}: already open in another process", path.display())]
+    AlreadyOpen { path: PathBuf },
+
+    /// redb panicked while opening the file, which it does on some kinds of corruption.
+    #[error(
+        "{}: redb panicked while opening the file; it is probably corrupted (open with verify_on_open to check)",
+        path.display()
+    )]
+    OpenPanicked { path: PathBuf },
+
+    /// Opening the file failed for another reason (missing folder, permissions, I/O, corruption).
+    #[error("{}: cannot open the store: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+
+    /// A key longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN).
+    #[error("key of {len} bytes exceeds the {max}-byte limit")]
+    KeyTooLarge { len: usize, max: usize },
+
+    /// A value longer than [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN).
+    #[error("value of {len} bytes exceeds the {max}-byte limit")]
+    ValueTooLarge { len: usize, max: usize },
+
+    /// A write to a key the store itself owns (the schema version).
+    #[error("the key {key:?} in table {table} is reserved for the store")]
+    ReservedKey {
+        table: crate::Table,
+        key: &'static str,
+    },
+
+    /// A read or write failed inside redb.
+    #[error("database error: {0}")]
+    Database(#[from] redb::Error),
+
+    /// The store was closed, or its thread stopped (see [`Store::health`](crate::Store::health)).
+    #[error("the store is closed or its thread has stopped")]
+    Closed,
+}
+
+// redb reports each stage with its own error type; all of them fold into `redb::Error`.
+macro_rules! from_redb {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for StoreError {
+            fn from(error: $ty) -> Self {
+                StoreError::Database(error.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

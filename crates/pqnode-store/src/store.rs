@@ -1,0 +1,485 @@
+//! [`Store`]: the async handle callers hold.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use pqnode_health::Health;
+use redb::{Database, DatabaseError, StorageError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::cache::{CacheReport, TtlCache};
+use crate::file_identity::FileIdentity;
+use crate::record::{Record, to_unix_ms};
+use crate::stats::{Counters, StoreStats};
+use crate::table::SCHEMA_VERSION_KEY;
+use crate::worker::{Command, ReadCache, Reply, Worker, Write, WriteOp};
+use crate::{StoreError, Table, schema};
+
+/// The file name the node uses inside its data folder.
+pub const DEFAULT_FILE_NAME: &str = "pqnode.redb";
+/// Longest key accepted, in bytes. DHT keys are 20 bytes; this leaves room for composite keys.
+pub const MAX_KEY_LEN: usize = 4 * 1024;
+/// Longest value accepted, in bytes. Large enough for a CRDT snapshot, small enough that one
+/// write cannot stall the store thread for long.
+pub const MAX_VALUE_LEN: usize = 64 * 1024 * 1024;
+
+/// Commands that may wait for the store thread before senders are made to wait.
+const QUEUE_DEPTH: usize = 1024;
+
+/// Tuning for [`Store::open_with`]. The defaults suit a node.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Memory redb may use to cache pages (redb's own default is 1 GiB).
+    pub page_cache_bytes: usize,
+    /// Memory the read cache in front of [`Store::get`] may use.
+    pub read_cache_bytes: u64,
+    /// How long an entry stays in the read cache.
+    pub read_cache_ttl: Duration,
+    /// Verify every page checksum on open. Reads the whole file, so it is off by default;
+    /// without it a file damaged outside redb can make the open fail with
+    /// [`StoreError::OpenPanicked`].
+    pub verify_on_open: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            page_cache_bytes: 64 * 1024 * 1024,
+            read_cache_bytes: 16 * 1024 * 1024,
+            read_cache_ttl: Duration::from_secs(300),
+            verify_on_open: false,
+        }
+    }
+}
+
+/// A handle to the node's store. Cloning is cheap; every clone talks to the same thread.
+///
+/// Each method sends one command to the store thread and awaits its reply. A write's future
+/// resolves once the write is committed (durably, redb's default). Dropping a future after it
+/// was first polled does not cancel its command.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// The file opened, to notice it being deleted or replaced under the running node.
+    file: FileIdentity,
+    commands: mpsc::Sender<Command>,
+    counters: Arc<Counters>,
+    read_cache: ReadCache,
+    caches: Mutex<Vec<Weak<dyn CacheReport>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it if the file does not exist (its folder must).
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        Self::open_with(path, StoreOptions::default()).await
+    }
+
+    /// Opens the store at `path` with explicit options.
+    ///
+    /// Refuses, without writing to it, a file that is not a redb database, a redb database
+    /// without a pqnode schema version, and a store written by a newer pqnode.
+    pub async fn open_with(
+        path: impl Into<PathBuf>,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let path = path.into();
+        let counters = Arc::new(Counters::default());
+        let read_cache = ReadCache::weighted(
+            "store-reads",
+            options.read_cache_bytes,
+            options.read_cache_ttl,
+            |(_, key), value| {
+                let len = key.len() + value.as_ref().map_or(0, Bytes::len) + 64;
+                u32::try_from(len).unwrap_or(u32::MAX)
+            },
+        );
+        let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let (opened, opening) = oneshot::channel();
+
+        let worker_path = path.clone();
+        let worker_counters = Arc::clone(&counters);
+        let worker_cache = read_cache.clone();
+        let thread = std::thread::Builder::new()
+            .name("pqnode-store".into())
+            .spawn(move || {
+                let db = match open_database(&worker_path, &options) {
+                    Ok(db) => db,
+                    Err(error) => {
+                        let _ = opened.send(Err(error));
+                        return;
+                    }
+                };
+                let file = match FileIdentity::of(&worker_path) {
+                    Ok(file) => file,
+                    Err(error) => {
+                        let _ = opened.send(Err(StoreError::Open {
+                            path: worker_path,
+                            source: error.into(),
+                        }));
+                        return;
+                    }
+                };
+                if opened.send(Ok(file)).is_err() {
+                    return; // Whoever asked for the store is gone.
+                }
+                Worker {
+                    db,
+                    counters: worker_counters,
+                    read_cache: worker_cache,
+                }
+                .run(receiver);
+            })
+            .map_err(|error| StoreError::Open {
+                path: path.clone(),
+                source: error.into(),
+            })?;
+
+        let file = match opening.await {
+            Ok(result) => result?,
+            // The thread ended without answering: it panicked outside the guarded open.
+            Err(_) => return Err(StoreError::OpenPanicked { path }),
+        };
+        tracing::debug!(path = %path.display(), "store open");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                file,
+                commands,
+                counters,
+                read_cache,
+                caches: Mutex::new(Vec::new()),
+                thread: Mutex::new(Some(thread)),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The value under `key`, served from the read cache when it can be.
+    pub async fn get(
+        &self,
+        table: Table,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Bytes>, StoreError> {
+        if self.inner.commands.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        let cache_key = (table, checked_key(key.as_ref())?);
+        if let Some(cached) = self.inner.read_cache.get(&cache_key) {
+            return Ok(cached);
+        }
+        let (table, key) = cache_key;
+        self.request(|reply| Command::Get { table, key, reply })
+            .await
+    }
+
+    /// Writes one entry, replacing any value under `key`.
+    pub async fn put(
+        &self,
+        table: Table,
+        key: impl AsRef<[u8]>,
+        value: impl Into<Bytes>,
+    ) -> Result<(), StoreError> {
+        self.put_many(table, [(key, value)]).await
+    }
+
+    /// Writes many entries in one transaction: all of them are committed, or none.
+    pub async fn put_many<K, V>(
+        &self,
+        table: Table,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(), StoreError>
+    where
+        K: AsRef<[u8]>,
+        V: Into<Bytes>,
+    {
+        let entries = entries
+            .into_iter()
+            .map(|(key, value)| {
+                let key = writable_key(table, key.as_ref())?;
+                Ok((key, checked_value(value.into())?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(WriteOp::Put { table, entries }).await?;
+        Ok(())
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub async fn delete(&self, table: Table, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
+        let key = writable_key(table, key.as_ref())?;
+        Ok(self.write(WriteOp::Delete { table, key }).await? > 0)
+    }
+
+    /// Every entry of `table`, in key order.
+    pub async fn scan(&self, table: Table) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
+        self.scan_prefix(table, []).await
+    }
+
+    /// Every entry of `table` whose key starts with `prefix`, in key order.
+    pub async fn scan_prefix(
+        &self,
+        table: Table,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
+        let prefix = checked_key(prefix.as_ref())?;
+        self.request(|reply| Command::Scan {
+            table,
+            prefix,
+            reply,
+        })
+        .await
+    }
+
+    /// Writes a DHT record into [`Table::Records`] that expires at `expires_at`, replacing any
+    /// record (and expiry) under `key`.
+    pub async fn put_record(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl Into<Bytes>,
+        expires_at: SystemTime,
+    ) -> Result<(), StoreError> {
+        let op = WriteOp::PutRecord {
+            key: checked_key(key.as_ref())?,
+            value: checked_value(value.into())?,
+            expires_at_ms: to_unix_ms(expires_at),
+        };
+        self.write(op).await?;
+        Ok(())
+    }
+
+    /// The record under `key`, unless it has expired by `now`. Expiries have millisecond
+    /// precision; a record is expired from its expiry instant on.
+    pub async fn get_record(
+        &self,
+        key: impl AsRef<[u8]>,
+        now: SystemTime,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = checked_key(key.as_ref())?;
+        let now_ms = to_unix_ms(now);
+        self.request(|reply| Command::GetRecord { key, now_ms, reply })
+            .await
+    }
+
+    /// Every record not expired by `now`, in key order (for republishing).
+    pub async fn scan_records(&self, now: SystemTime) -> Result<Vec<(Bytes, Record)>, StoreError> {
+        let now_ms = to_unix_ms(now);
+        self.request(|reply| Command::ScanRecords { now_ms, reply })
+            .await
+    }
+
+    /// Deletes every record expired by `now`, in one transaction; returns how many.
+    pub async fn sweep_expired_records(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let now_ms = to_unix_ms(now);
+        self.write(WriteOp::SweepExpired { now_ms }).await
+    }
+
+    /// Adds `cache` to the caches [`stats`](Self::stats) reports, for as long as it lives.
+    pub fn register_cache<K, V>(&self, cache: &TtlCache<K, V>)
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        self.caches().push(cache.reporter());
+    }
+
+    /// A snapshot of the store. Fields the store thread must answer are `None` when it cannot.
+    pub async fn stats(&self) -> StoreStats {
+        let counts = self.request(|reply| Command::Count { reply }).await.ok();
+        let file_size_bytes = std::fs::metadata(&self.inner.path)
+            .map(|metadata| metadata.len())
+            .ok();
+        let mut caches = vec![self.inner.read_cache.stats()];
+        {
+            let mut registered = self.caches();
+            registered.retain(|cache| cache.strong_count() > 0);
+            caches.extend(
+                registered
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .map(|cache| cache.report()),
+            );
+        }
+        self.inner.counters.snapshot(
+            self.inner.path.display().to_string(),
+            file_size_bytes,
+            counts,
+            caches,
+        )
+    }
+
+    /// Fails when the store is closed, its thread has stopped, the database file is gone or
+    /// was replaced since open, or the latest write failed; passes otherwise.
+    pub fn health(&self) -> Health {
+        let path = self.inner.path.display();
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Health::fail("the store is closed");
+        }
+        if self.inner.commands.is_closed() {
+            return Health::fail("the store thread has stopped");
+        }
+        match FileIdentity::of(&self.inner.path) {
+            Ok(file) if file == self.inner.file => {}
+            Ok(_) => {
+                return Health::fail(format!(
+                    "database file {path} was replaced while the node was running"
+                ));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Health::fail(format!("database file {path} has disappeared"));
+            }
+            Err(error) => {
+                return Health::fail(format!("cannot check database file {path}: {error}"));
+            }
+        }
+        match self.inner.counters.failed_write() {
+            Some(error) => Health::fail(format!("the last write failed: {error}")),
+            None => Health::pass(),
+        }
+    }
+
+    /// Commits what is queued, closes the database and joins the store thread. The last step
+    /// of a graceful shutdown: afterwards every handle answers [`StoreError::Closed`].
+    /// Closing again does nothing.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let closed = self.request(|reply| Command::Close { reply }).await;
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread
+            && let Ok(Err(_panic)) = tokio::task::spawn_blocking(move || thread.join()).await
+        {
+            tracing::error!("the store thread had panicked");
+        }
+        closed
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<u64, StoreError> {
+        self.request(|reply| Command::Write(Write { op, reply }))
+            .await
+    }
+
+    async fn request<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        let (reply, response) = oneshot::channel();
+        self.inner
+            .commands
+            .send(command(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        response.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn caches(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn CacheReport>>> {
+        self.inner
+            .caches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Opens (or creates) the database and checks its schema. redb may panic on a file damaged
+/// outside it; that is reported as an error instead of taking the node down.
+fn open_database(path: &Path, options: &StoreOptions) -> Result<Database, StoreError> {
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        let mut builder = redb::Builder::new();
+        builder
+            .set_cache_size(options.page_cache_bytes)
+            .set_check_integrity_on_open(options.verify_on_open);
+        let db = builder
+            .create(path)
+            .map_err(|error| open_error(path, error))?;
+        schema::check_or_init(&db, path).map_err(|error| match error {
+            StoreError::Database(source) => StoreError::Open {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })?;
+        Ok(db)
+    }));
+    opened.unwrap_or_else(|_| {
+        Err(StoreError::OpenPanicked {
+            path: path.to_owned(),
+        })
+    })
+}
+
+fn open_error(path: &Path, error: DatabaseError) -> StoreError {
+    let path = path.to_owned();
+    match error {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen { path },
+        // How redb reports a file without its magic number.
+        DatabaseError::Storage(StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::NotADatabase { path }
+        }
+        other => StoreError::Open {
+            path,
+            source: other.into(),
+        },
+    }
+}
+
+fn checked_key(key: &[u8]) -> Result<Bytes, StoreError> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(StoreError::KeyTooLarge {
+            len: key.len(),
+            max: MAX_KEY_LEN,
+        });
+    }
+    Ok(Bytes::copy_from_slice(key))
+}
+
+/// A key a caller may write: within size, and not one the store reserves for itself.
+fn writable_key(table: Table, key: &[u8]) -> Result<Bytes, StoreError> {
+    if table == Table::Meta && key == SCHEMA_VERSION_KEY {
+        return Err(StoreError::ReservedKey {
+            table,
+            key: "schema_version",
+        });
+    }
+    checked_key(key)
+}
+
+fn checked_value(value: Bytes) -> Result<Bytes, StoreError> {
+    if value.len() > MAX_VALUE_LEN {
+        return Err(StoreError::ValueTooLarge {
+            len: value.len(),
+            max: MAX_VALUE_LEN,
+        });
+    }
+    Ok(value)
+}

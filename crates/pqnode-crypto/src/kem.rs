@@ -66,7 +66,8 @@ impl KemPublicKey {
 
 impl std::fmt::Debug for KemPublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KemPublicKey({}…)", hex::encode(&self.0[..8]))
+        let prefix = self.0.get(..8).unwrap_or_default();
+        write!(f, "KemPublicKey({}…)", hex::encode(prefix))
     }
 }
 

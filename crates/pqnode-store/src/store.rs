@@ -217,17 +217,31 @@ impl Store {
         K: AsRef<[u8]>,
         V: Into<Bytes>,
     {
-        let entries = entries
-            .into_iter()
-            .map(|(key, value)| {
-                let key = writable_key(table, key.as_ref())?;
-                Ok((key, checked_value(value.into())?))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let entries = checked_entries(table, entries)?;
         if entries.is_empty() {
             return Ok(());
         }
         self.write(WriteOp::Put { table, entries }).await?;
+        Ok(())
+    }
+
+    /// Replaces everything in `table` with `entries`, in one transaction: for state saved as a
+    /// whole, such as the routing table. Not allowed on [`Table::Meta`], which holds the
+    /// schema version.
+    pub async fn replace_all<K, V>(
+        &self,
+        table: Table,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(), StoreError>
+    where
+        K: AsRef<[u8]>,
+        V: Into<Bytes>,
+    {
+        if table == Table::Meta {
+            return Err(reserved_schema_key());
+        }
+        let entries = checked_entries(table, entries)?;
+        self.write(WriteOp::Replace { table, entries }).await?;
         Ok(())
     }
 
@@ -237,7 +251,8 @@ impl Store {
         Ok(self.write(WriteOp::Delete { table, key }).await? > 0)
     }
 
-    /// Every entry of `table`, in key order.
+    /// Every entry of `table`, in key order. The whole result is held in memory: meant for
+    /// tables the node keeps small (routing) or for prefixes that select a bounded part.
     pub async fn scan(&self, table: Table) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
         self.scan_prefix(table, []).await
     }
@@ -466,12 +481,35 @@ fn checked_key(key: &[u8]) -> Result<Bytes, StoreError> {
 /// A key a caller may write: within size, and not one the store reserves for itself.
 fn writable_key(table: Table, key: &[u8]) -> Result<Bytes, StoreError> {
     if table == Table::Meta && key == SCHEMA_VERSION_KEY {
-        return Err(StoreError::ReservedKey {
-            table,
-            key: "schema_version",
-        });
+        return Err(reserved_schema_key());
     }
     checked_key(key)
+}
+
+fn reserved_schema_key() -> StoreError {
+    StoreError::ReservedKey {
+        table: Table::Meta,
+        key: "schema_version",
+    }
+}
+
+fn checked_entries<K, V>(
+    table: Table,
+    entries: impl IntoIterator<Item = (K, V)>,
+) -> Result<Vec<(Bytes, Bytes)>, StoreError>
+where
+    K: AsRef<[u8]>,
+    V: Into<Bytes>,
+{
+    entries
+        .into_iter()
+        .map(|(key, value)| {
+            Ok((
+                writable_key(table, key.as_ref())?,
+                checked_value(value.into())?,
+            ))
+        })
+        .collect()
 }
 
 fn checked_value(value: Bytes) -> Result<Bytes, StoreError> {

@@ -72,6 +72,11 @@ pub(crate) enum WriteOp {
         table: Table,
         entries: Vec<(Bytes, Bytes)>,
     },
+    /// Empties `table`, then writes `entries`.
+    Replace {
+        table: Table,
+        entries: Vec<(Bytes, Bytes)>,
+    },
     Delete {
         table: Table,
         key: Bytes,
@@ -326,19 +331,17 @@ fn apply(
     touched: &mut Vec<(Table, Bytes)>,
 ) -> Result<u64, StoreError> {
     match op {
-        WriteOp::Put { table, entries } => {
-            let mut rows = txn.open_table(table.definition())?;
-            for (key, value) in entries {
-                rows.insert(key.as_ref(), value.as_ref())?;
-                touched.push((*table, key.clone()));
-            }
+        WriteOp::Put { table, entries } => put(txn, *table, entries, touched),
+        WriteOp::Replace { table, entries } => {
+            txn.open_table(table.definition())?.retain(|key, _| {
+                touched.push((*table, copy(key)));
+                false
+            })?;
             if *table == Table::Records {
-                // A plain put makes a record that never expires.
-                for (key, _) in entries {
-                    forget_expiry(txn, key)?;
-                }
+                txn.open_table(RECORD_EXPIRY)?.retain(|_, _| false)?;
+                txn.open_table(EXPIRY_INDEX)?.retain(|_, _| false)?;
             }
-            Ok(u64::try_from(entries.len()).unwrap_or(u64::MAX))
+            put(txn, *table, entries, touched)
         }
         WriteOp::Delete { table, key } => {
             let removed = txn
@@ -368,6 +371,26 @@ fn apply(
         }
         WriteOp::SweepExpired { now_ms } => sweep(txn, *now_ms, touched),
     }
+}
+
+fn put(
+    txn: &WriteTransaction,
+    table: Table,
+    entries: &[(Bytes, Bytes)],
+    touched: &mut Vec<(Table, Bytes)>,
+) -> Result<u64, StoreError> {
+    let mut rows = txn.open_table(table.definition())?;
+    for (key, value) in entries {
+        rows.insert(key.as_ref(), value.as_ref())?;
+        touched.push((table, key.clone()));
+    }
+    if table == Table::Records {
+        // A plain put makes a record that never expires.
+        for (key, _) in entries {
+            forget_expiry(txn, key)?;
+        }
+    }
+    Ok(u64::try_from(entries.len()).unwrap_or(u64::MAX))
 }
 
 /// Removes a record's expiry and its index entry, if it has one.

@@ -127,6 +127,57 @@ async fn scan_prefix_returns_only_matching_keys_in_order() {
 }
 
 #[tokio::test]
+async fn replace_all_swaps_a_whole_table_atomically() {
+    let (_dir, store) = fresh().await;
+    store
+        .put_many(
+            Table::Routing,
+            [(b"old1", b"a".to_vec()), (b"old2", b"b".to_vec())],
+        )
+        .await
+        .unwrap();
+    assert!(store.get(Table::Routing, b"old1").await.unwrap().is_some()); // now cached
+    store
+        .put(Table::Messages, b"untouched", b"m".to_vec())
+        .await
+        .unwrap();
+
+    store
+        .replace_all(Table::Routing, [(b"new1", b"c".to_vec())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.scan(Table::Routing).await.unwrap(),
+        vec![(Bytes::from("new1"), Bytes::from("c"))]
+    );
+    assert_eq!(store.get(Table::Routing, b"old1").await.unwrap(), None);
+    assert!(
+        store
+            .get(Table::Messages, b"untouched")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    store
+        .put_record(b"r", b"v".to_vec(), at(100))
+        .await
+        .unwrap();
+    store
+        .replace_all(Table::Records, [(b"s", b"w".to_vec())])
+        .await
+        .unwrap();
+    assert_eq!(store.stats().await.expiring_records, Some(0));
+
+    assert!(matches!(
+        store
+            .replace_all(Table::Meta, [(b"k", b"v".to_vec())])
+            .await,
+        Err(StoreError::ReservedKey { .. })
+    ));
+}
+
+#[tokio::test]
 async fn reopen_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);

@@ -1,0 +1,56 @@
+// Runs the same load against npm peer@1.0.2 and against pqnode-peerjs (the
+// `serve` example) at 1 000 and 10 000 clients, and prints figures and ratios.
+// usage: node compare.js [--seconds 10]   (figures only; never fails on time)
+import path from 'node:path';
+import { run } from './loadgen.js';
+import { REPO, freePort, startProcess } from '../lib/processes.js';
+
+const HERE = new URL('.', import.meta.url).pathname;
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10);
+const SCENARIOS = [
+  { clients: 1000, rate: 5000 },
+  { clients: 10000, rate: 10000 },
+];
+
+async function server(kind, limit) {
+  const port = await freePort();
+  const ready = (line) => line.startsWith('listening on');
+  if (kind === 'peer') {
+    return startProcess('peer', process.execPath, [path.join(HERE, 'peer-server.js'), String(port), String(limit)], { ready }).then((p) => ({ ...p, port }));
+  }
+  const bin = process.env.PQNODE_PEERJS_SERVE ?? path.join(REPO, 'target/release/examples/serve');
+  return startProcess('pqnode-peerjs', bin, [`127.0.0.1:${port}`, String(limit)], { ready }).then((p) => ({ ...p, port }));
+}
+
+const rows = [];
+for (const scenario of SCENARIOS) {
+  const pair = {};
+  for (const kind of ['peer', 'pqnode']) {
+    const proc = await server(kind, scenario.clients + 100);
+    try {
+      pair[kind] = await run({
+        url: `ws://127.0.0.1:${proc.port}/p2p-signaling/peerjs`,
+        clients: scenario.clients,
+        rate: scenario.rate,
+        seconds,
+        batch: 250,
+        pid: proc.child.pid,
+        label: kind,
+      });
+      console.log(JSON.stringify(pair[kind]));
+    } finally {
+      await proc.stop();
+    }
+  }
+  rows.push({
+    clients: scenario.clients,
+    offered: scenario.rate,
+    'throughput peer / ours': `${pair.peer.throughputPerSec} / ${pair.pqnode.throughputPerSec}`,
+    'p50 ms peer / ours': `${pair.peer.p50Ms} / ${pair.pqnode.p50Ms}`,
+    'p99 ms peer / ours': `${pair.peer.p99Ms} / ${pair.pqnode.p99Ms}`,
+    'p99 ratio (peer/ours)': Number((pair.peer.p99Ms / pair.pqnode.p99Ms).toFixed(2)),
+    'KiB/client peer / ours': `${pair.peer.kibPerClient} / ${pair.pqnode.kibPerClient}`,
+    'memory ratio (peer/ours)': Number((pair.peer.kibPerClient / pair.pqnode.kibPerClient).toFixed(2)),
+  });
+}
+console.table(rows);

@@ -34,7 +34,7 @@ fn main() {
     }
     println!("{:>16}", "ratio to aws-lc");
     for (name, setup) in operations {
-        let figures: Vec<f64> = backends.iter().map(|&b| median_micros(setup(b))).collect();
+        let figures = median_micros(backends.iter().map(|&b| setup(b)).collect());
         print!("{name:<26}");
         for us in &figures {
             print!("{us:>14.1}");
@@ -48,26 +48,40 @@ fn main() {
     }
 }
 
-fn median_micros(mut op: Box<dyn FnMut()>) -> f64 {
-    let warm_up = Instant::now();
-    let mut warm_runs = 0u32;
-    while warm_up.elapsed() < BATCH_TARGET * 5 {
-        op();
-        warm_runs += 1;
-    }
-    let per_op = warm_up.elapsed() / warm_runs.max(1);
-    let batch = (BATCH_TARGET.as_nanos() / per_op.as_nanos().max(1)).clamp(1, 100_000) as u32;
-    let mut samples: Vec<f64> = (0..BATCHES)
-        .map(|_| {
+/// Median µs per call of each operation. Batches of the operations
+/// alternate, so a load change on a shared machine hits all of them alike
+/// and the ratios stay meaningful.
+fn median_micros(mut ops: Vec<Box<dyn FnMut()>>) -> Vec<f64> {
+    let batch_sizes: Vec<u32> = ops.iter_mut().map(batch_size).collect();
+    let mut samples = vec![Vec::with_capacity(BATCHES); ops.len()];
+    for _ in 0..BATCHES {
+        for ((op, &batch), samples) in ops.iter_mut().zip(&batch_sizes).zip(&mut samples) {
             let start = Instant::now();
             for _ in 0..batch {
                 op();
             }
-            start.elapsed().as_secs_f64() * 1e6 / f64::from(batch)
+            samples.push(start.elapsed().as_secs_f64() * 1e6 / f64::from(batch));
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
         })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[BATCHES / 2]
+        .collect()
+}
+
+/// Warms the operation up and returns how many calls fill one batch.
+fn batch_size(op: &mut Box<dyn FnMut()>) -> u32 {
+    let warm_up = Instant::now();
+    let mut runs = 0u32;
+    while warm_up.elapsed() < BATCH_TARGET * 5 {
+        op();
+        runs += 1;
+    }
+    let per_op = warm_up.elapsed() / runs.max(1);
+    (BATCH_TARGET.as_nanos() / per_op.as_nanos().max(1)).clamp(1, 100_000) as u32
 }
 
 fn seed(byte: u8) -> [u8; 32] {

@@ -133,6 +133,8 @@ impl SignalingServer {
         };
         let dht = self.inner.directory.dht_stats();
         let counters = &self.inner.counters;
+        // moka counts lazily; settle pending inserts and expiries first.
+        self.inner.routes.run_pending_tasks();
         let remote = usize::try_from(self.inner.routes.entry_count()).unwrap_or(usize::MAX);
         SignalingStats {
             connections,
@@ -250,7 +252,8 @@ impl Inner {
         let inner = Arc::clone(self);
         self.tasks.spawn(async move {
             let limit = inner.config.federation_timeout;
-            let mut refresh = tokio::time::interval(inner.config.presence_refresh);
+            let period = inner.config.presence_refresh;
+            let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
             refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let Some(topics) = desired.borrow_and_update().clone() else {

@@ -7,6 +7,7 @@
 //! client: messages to other sessions use `try_send`, and a client that does
 //! not read its own replies is disconnected rather than waited for.
 
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -78,7 +79,7 @@ pub(crate) async fn serve(inner: Arc<Inner>, socket: WebSocket, admission: Admis
         .tasks
         .spawn(write_loop(sink, queue, writer_gone.clone()));
 
-    let mut ending = Ending::Normal;
+    let mut ending = Ending::ClosedByServer;
     match admission {
         Admission::Admitted(slot) => {
             match Session::new(Arc::clone(&inner), slot.ip, outbox) {
@@ -112,16 +113,35 @@ pub(crate) async fn serve(inner: Arc<Inner>, socket: WebSocket, admission: Admis
     if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
         tracing::debug!("signaling writer did not finish in time; dropping the connection");
     }
-    if ending == Ending::Oversize {
-        tokio::time::sleep(OVERSIZE_LINGER).await;
+    match ending {
+        Ending::Gone => {}
+        // The closing handshake: read (and discard) until the client's Close
+        // answers ours, so the socket is not closed on unread data (which
+        // would reset the connection and could lose our close frame).
+        Ending::ClosedByServer => {
+            let drain = async {
+                while let Some(Ok(message)) = stream.next().await {
+                    if let Message::Close(_) = message {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+        }
+        // The stream cannot be read past an oversize frame: just wait a moment.
+        Ending::Oversize => tokio::time::sleep(OVERSIZE_LINGER).await,
     }
     drop(stream);
 }
 
-/// How a session ended, where it matters for closing the socket.
+/// How a session ended, which decides how the socket is let go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
-    Normal,
+    /// The client closed, or the connection died.
+    Gone,
+    /// We sent a Close frame and expect the client's.
+    ClosedByServer,
+    /// We refused an oversize frame and sent a Close frame.
     Oversize,
 }
 
@@ -184,6 +204,7 @@ struct Session {
     refused_in_a_row: u32,
     failed_registrations: u32,
     last_seen: Instant,
+    close_queued: Cell<bool>,
 }
 
 impl Session {
@@ -206,6 +227,7 @@ impl Session {
             refused_in_a_row: 0,
             failed_registrations: 0,
             last_seen: now,
+            close_queued: Cell::new(false),
         })
     }
 
@@ -214,7 +236,7 @@ impl Session {
         stream: &mut SplitStream<WebSocket>,
         writer_gone: CancellationToken,
     ) -> Ending {
-        let mut ending = Ending::Normal;
+        let mut ending = Ending::Gone;
         let config = &self.inner.config;
         let heartbeat = config.heartbeat_interval.max(Duration::from_millis(10));
         let limits = WireLimits {
@@ -253,7 +275,10 @@ impl Session {
                         break;
                     }
                     // Replaced by a takeover: the new session already queued our goodbye.
-                    () = evict.cancelled() => break,
+                    () = evict.cancelled() => {
+                        ending = Ending::ClosedByServer;
+                        break;
+                    }
                     () = writer_gone.cancelled() => break,
                     () = &mut register_deadline, if self.peer.is_none() => {
                         self.queue(Outbound::Close(close::REGISTER_TIMEOUT, "registration timeout"));
@@ -296,12 +321,18 @@ impl Session {
             self.inner.registry().unregister(&peer, self.id);
             tracing::debug!(%peer, "signaling peer left");
         }
+        if ending == Ending::Gone && self.close_queued.get() {
+            ending = Ending::ClosedByServer;
+        }
         ending
     }
 
     /// Queues a frame for this client without waiting. A full queue means
     /// the client is not reading: it is dropped rather than waited for.
     fn queue(&self, item: Outbound) -> Flow {
+        if let Outbound::Close(..) = item {
+            self.close_queued.set(true);
+        }
         match self.outbox.try_send(item) {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Stop,
@@ -336,7 +367,7 @@ impl Session {
             self.queue(Outbound::Close(close::TOO_BIG, "message too big"));
             return Ending::Oversize;
         }
-        Ending::Normal
+        Ending::Gone
     }
 
     /// Charges one message to the session's and the IP's buckets.

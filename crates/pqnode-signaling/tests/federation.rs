@@ -1,0 +1,294 @@
+//! Two signaling servers joined through an in-memory implementation of the
+//! federation traits: a peer on one node reaches a peer on the other.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Client, Key, TestServer, eventually, node_id, quick_config, start_server};
+use pqnode_crypto::NodeId;
+use pqnode_signaling::federation::{
+    BoxFuture, DeliveryOutcome, DhtStats, Directory, FederationError, Forwarder, MessageId,
+    RelayEnvelope, RemotePeer,
+};
+use pqnode_signaling::{PeerId, RelayKind, SignalingServer};
+use serde_json::json;
+
+/// The shared "DHT" and "network" of the test.
+#[derive(Default)]
+struct Mesh {
+    presence: Mutex<HashMap<PeerId, (NodeId, Vec<String>)>>,
+    servers: Mutex<HashMap<NodeId, SignalingServer>>,
+    locates: Mutex<HashMap<NodeId, usize>>,
+    forwards: AtomicUsize,
+}
+
+impl Mesh {
+    fn present(&self, peer: &PeerId) -> Option<NodeId> {
+        self.presence.lock().unwrap().get(peer).map(|(n, _)| *n)
+    }
+
+    fn locates_by(&self, node: NodeId) -> usize {
+        self.locates
+            .lock()
+            .unwrap()
+            .get(&node)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// One node's view of the mesh.
+struct NodeView {
+    mesh: Arc<Mesh>,
+    node: NodeId,
+}
+
+impl Directory for NodeView {
+    fn publish_presence(
+        &self,
+        peer: PeerId,
+        topics: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), FederationError>> {
+        self.mesh
+            .presence
+            .lock()
+            .unwrap()
+            .insert(peer, (self.node, topics));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn withdraw(&self, peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>> {
+        let mut presence = self.mesh.presence.lock().unwrap();
+        if presence.get(&peer).is_some_and(|(n, _)| *n == self.node) {
+            presence.remove(&peer);
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>> {
+        *self
+            .mesh
+            .locates
+            .lock()
+            .unwrap()
+            .entry(self.node)
+            .or_default() += 1;
+        let node = self.mesh.present(&peer);
+        Box::pin(async move { Ok(node) })
+    }
+
+    fn discover(&self, topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
+        let peers = self
+            .mesh
+            .presence
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, (_, topics))| topics.contains(&topic))
+            .map(|(peer, (node, _))| RemotePeer {
+                peer_id: *peer,
+                node_id: *node,
+            })
+            .collect();
+        Box::pin(async move { Ok(peers) })
+    }
+
+    fn dht_stats(&self) -> DhtStats {
+        DhtStats {
+            nodes: self.mesh.servers.lock().unwrap().len(),
+            buckets: 1,
+        }
+    }
+}
+
+impl Forwarder for NodeView {
+    fn forward(
+        &self,
+        node: NodeId,
+        envelope: RelayEnvelope,
+    ) -> BoxFuture<'_, Result<DeliveryOutcome, FederationError>> {
+        self.mesh.forwards.fetch_add(1, Ordering::Relaxed);
+        let target = self.mesh.servers.lock().unwrap().get(&node).cloned();
+        Box::pin(async move {
+            // Through JSON, as it would cross the network.
+            let wire = serde_json::to_vec(&envelope).map_err(FederationError::new)?;
+            let envelope: RelayEnvelope =
+                serde_json::from_slice(&wire).map_err(FederationError::new)?;
+            let target = target.ok_or_else(|| FederationError::new("no such node"))?;
+            target
+                .deliver_remote(envelope)
+                .map_err(FederationError::new)
+        })
+    }
+}
+
+async fn node(mesh: &Arc<Mesh>, n: u8) -> TestServer {
+    let view = Arc::new(NodeView {
+        mesh: Arc::clone(mesh),
+        node: node_id(n),
+    });
+    let server = SignalingServer::with_federation(node_id(n), quick_config(), view.clone(), view);
+    mesh.servers
+        .lock()
+        .unwrap()
+        .insert(node_id(n), server.clone());
+    start_server(server).await
+}
+
+#[tokio::test]
+async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
+    let mesh = Arc::new(Mesh::default());
+    let a = node(&mesh, 1).await;
+    let b = node(&mesh, 2).await;
+
+    let mut alice = Client::connect(a.addr).await;
+    let alice_id = alice.register(&Key::ed25519(), &["room"]).await;
+    let mut bob = Client::connect(b.addr).await;
+    let bob_id = bob.register(&Key::ml_dsa(), &["room"]).await;
+    eventually("both presences are published", || {
+        mesh.present(&alice_id) == Some(node_id(1)) && mesh.present(&bob_id) == Some(node_id(2))
+    })
+    .await;
+
+    // Discovery on A lists bob on node B.
+    alice
+        .send(json!({"type": "discover", "id": 1, "topic": "room"}))
+        .await;
+    assert_eq!(
+        alice.recv().await["peers"],
+        json!([{"peer_id": bob_id.to_hex(), "node_id": node_id(2).to_hex()}])
+    );
+    alice
+        .send(json!({"type": "lookup", "id": 2, "peer_id": bob_id.to_hex()}))
+        .await;
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "peer", "id": 2, "peer_id": bob_id.to_hex(), "online": true, "node_id": node_id(2).to_hex()})
+    );
+
+    // Offer and a burst of candidates cross in order.
+    alice
+        .send(json!({"type": "offer", "id": 10, "to": bob_id.to_hex(), "sid": "s", "data": {"type": "offer", "sdp": "v=0"}}))
+        .await;
+    for i in 0..30 {
+        alice
+            .send(json!({"type": "candidate", "id": 11 + i, "to": bob_id.to_hex(), "data": {"candidate": i}}))
+            .await;
+    }
+    for id in 10..41 {
+        let ack = alice.recv().await;
+        assert_eq!(
+            ack,
+            json!({"type": "ack", "id": id, "to": bob_id.to_hex(), "status": "forwarded"})
+        );
+    }
+    let offer = bob.recv().await;
+    assert_eq!(
+        offer,
+        json!({"type": "offer", "from": alice_id.to_hex(), "to": bob_id.to_hex(), "sid": "s", "data": {"type": "offer", "sdp": "v=0"}})
+    );
+    for i in 0..30 {
+        assert_eq!(bob.recv().await["data"]["candidate"], i);
+    }
+
+    // The answer goes back without a directory lookup on B: B remembers alice's node.
+    bob.send(json!({"type": "answer", "id": "ans", "to": alice_id.to_hex(), "data": {"type": "answer", "sdp": "v=0"}}))
+        .await;
+    assert_eq!(bob.recv().await["status"], "forwarded");
+    let answer = alice.recv().await;
+    assert_eq!(answer["type"], "answer");
+    assert_eq!(answer["from"], bob_id.to_hex());
+    assert_eq!(mesh.locates_by(node_id(2)), 0);
+
+    let stats = a.server.stats();
+    assert_eq!(stats.messages_forwarded, 31);
+    assert_eq!((stats.dht_nodes, stats.dht_buckets), (2, 1));
+    assert_eq!(b.server.stats().messages_from_remote, 31);
+    assert_eq!(b.server.stats().peers, 2, "bob plus alice, remembered");
+
+    // Bob leaves: his presence is withdrawn and a stale route is not trusted.
+    bob.drop_abruptly();
+    eventually("bob's presence is withdrawn", || {
+        mesh.present(&bob_id).is_none()
+    })
+    .await;
+    alice
+        .send(json!({"type": "offer", "id": 99, "to": bob_id.to_hex(), "data": {}}))
+        .await;
+    assert_eq!(alice.expect_error("PEER_NOT_FOUND").await["id"], 99);
+}
+
+#[tokio::test]
+async fn envelopes_are_delivered_once_and_invalid_ones_refused() {
+    let mesh = Arc::new(Mesh::default());
+    let b = node(&mesh, 2).await;
+    let mut bob = Client::connect(b.addr).await;
+    let bob_id = bob.register(&Key::ed25519(), &[]).await;
+    let envelope = RelayEnvelope {
+        msg_id: MessageId([7; 16]),
+        origin: node_id(1),
+        from: Key::ed25519().peer_id(),
+        to: bob_id,
+        kind: RelayKind::Offer,
+        sid: None,
+        data: r#"{"sdp":"v=0"}"#.into(),
+    };
+    assert_eq!(
+        b.server.deliver_remote(envelope.clone()),
+        Ok(DeliveryOutcome::Delivered)
+    );
+    assert_eq!(
+        b.server.deliver_remote(envelope.clone()),
+        Ok(DeliveryOutcome::Duplicate)
+    );
+    let msg = bob.recv().await;
+    assert_eq!(msg["data"], json!({"sdp": "v=0"}));
+    bob.ping().await; // nothing else was queued before the pong
+
+    let not_json = RelayEnvelope {
+        msg_id: MessageId([8; 16]),
+        data: "{oops".into(),
+        ..envelope.clone()
+    };
+    assert!(b.server.deliver_remote(not_json).is_err());
+    let huge = RelayEnvelope {
+        msg_id: MessageId([9; 16]),
+        data: format!("\"{}\"", "x".repeat(70 * 1024)),
+        ..envelope.clone()
+    };
+    assert!(b.server.deliver_remote(huge).is_err());
+    let nobody = RelayEnvelope {
+        msg_id: MessageId([10; 16]),
+        to: Key::ed25519().peer_id(),
+        ..envelope
+    };
+    assert_eq!(
+        b.server.deliver_remote(nobody),
+        Ok(DeliveryOutcome::NotFound)
+    );
+}
+
+#[tokio::test]
+async fn shutdown_withdraws_every_presence() {
+    let mesh = Arc::new(Mesh::default());
+    let a = node(&mesh, 1).await;
+    let mut alice = Client::connect(a.addr).await;
+    let alice_id = alice.register(&Key::ed25519(), &["t"]).await;
+    eventually("presence is published", || {
+        mesh.present(&alice_id).is_some()
+    })
+    .await;
+    let server = a.server.clone();
+    let shutdown = tokio::spawn(async move { server.shutdown(Duration::from_secs(5)).await });
+    assert_eq!(alice.recv().await["type"], "shutdown");
+    assert_eq!(
+        alice.closed_with().await,
+        Some(pqnode_signaling::close::GOING_AWAY)
+    );
+    assert!(shutdown.await.unwrap());
+    assert_eq!(mesh.present(&alice_id), None);
+}

@@ -121,33 +121,21 @@ impl Store {
         let worker_cache = read_cache.clone();
         let thread = std::thread::Builder::new()
             .name("pqnode-store".into())
-            .spawn(move || {
-                let db = match open_database(&worker_path, &options) {
-                    Ok(db) => db,
-                    Err(error) => {
-                        let _ = opened.send(Err(error));
-                        return;
+            .spawn(move || match open_database(&worker_path, &options) {
+                Ok((db, file)) => {
+                    // If whoever asked for the store is gone, nobody can send it commands.
+                    if opened.send(Ok(file)).is_ok() {
+                        let worker = Worker {
+                            db,
+                            counters: worker_counters,
+                            read_cache: worker_cache,
+                        };
+                        worker.run(receiver);
                     }
-                };
-                let file = match FileIdentity::of(&worker_path) {
-                    Ok(file) => file,
-                    Err(error) => {
-                        let _ = opened.send(Err(StoreError::Open {
-                            path: worker_path,
-                            source: error.into(),
-                        }));
-                        return;
-                    }
-                };
-                if opened.send(Ok(file)).is_err() {
-                    return; // Whoever asked for the store is gone.
                 }
-                Worker {
-                    db,
-                    counters: worker_counters,
-                    read_cache: worker_cache,
+                Err(error) => {
+                    let _ = opened.send(Err(error));
                 }
-                .run(receiver);
             })
             .map_err(|error| StoreError::Open {
                 path: path.clone(),
@@ -424,9 +412,13 @@ impl Store {
     }
 }
 
-/// Opens (or creates) the database and checks its schema. redb may panic on a file damaged
-/// outside it; that is reported as an error instead of taking the node down.
-fn open_database(path: &Path, options: &StoreOptions) -> Result<Database, StoreError> {
+/// Opens (or creates) the database, checks its schema and notes which file it is. redb may
+/// panic on a file damaged outside it; that is reported as an error instead of taking the
+/// node down.
+fn open_database(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<(Database, FileIdentity), StoreError> {
     let opened = catch_unwind(AssertUnwindSafe(|| {
         let mut builder = redb::Builder::new();
         builder
@@ -444,11 +436,16 @@ fn open_database(path: &Path, options: &StoreOptions) -> Result<Database, StoreE
         })?;
         Ok(db)
     }));
-    opened.unwrap_or_else(|_| {
+    let db = opened.unwrap_or_else(|_| {
         Err(StoreError::OpenPanicked {
             path: path.to_owned(),
         })
-    })
+    })?;
+    let file = FileIdentity::of(path).map_err(|error| StoreError::Open {
+        path: path.to_owned(),
+        source: error.into(),
+    })?;
+    Ok((db, file))
 }
 
 fn open_error(path: &Path, error: DatabaseError) -> StoreError {

@@ -56,17 +56,26 @@ async fn run() {
         pq_hs.cpu_per_handshake.as_secs_f64() / cl_hs.cpu_per_handshake.as_secs_f64()
     );
 
-    println!("## Bytes on the wire per handshake (UDP payload through a counting relay, until quiet)");
+    println!(
+        "## Bytes on the wire per handshake (UDP payload through a counting relay, until quiet)"
+    );
     for mtud in [false, true] {
         let pq = Stack::pq(mtud);
         let classic = Stack::classical(mtud);
         let p = wire_bytes(&pq).await;
         let c = wire_bytes(&classic).await;
-        let label = if mtud { "PLPMTUD on (our default)" } else { "PLPMTUD off" };
+        let label = if mtud {
+            "PLPMTUD on (our default)"
+        } else {
+            "PLPMTUD off"
+        };
         println!("{label}:");
         p.print(&pq.name);
         c.print(&classic.name);
-        println!("ratio PQ/classical: {:.2}x", p.total() as f64 / c.total() as f64);
+        println!(
+            "ratio PQ/classical: {:.2}x",
+            p.total() as f64 / c.total() as f64
+        );
     }
     println!();
 
@@ -98,7 +107,10 @@ async fn run() {
     }
     println!();
 
-    println!("## Bulk throughput (one connection, one stream, {} MiB, median of 3)", BULK_BYTES >> 20);
+    println!(
+        "## Bulk throughput (one connection, one stream, {} MiB, median of 3)",
+        BULK_BYTES >> 20
+    );
     let p = bulk(&Stack::pq(true)).await;
     let c = bulk(&Stack::classical(true)).await;
     println!("{:<28} {p:>8.0} MB/s", pq.name);
@@ -136,11 +148,15 @@ impl Stack {
         let server_tls = TlsIdentity::new(&server_identity).expect("tls");
         let client_tls = TlsIdentity::new(&client_identity).expect("tls");
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(
-            server_tls.server_config(Observed::new()).expect("server config"),
+            server_tls
+                .server_config(Observed::new())
+                .expect("server config"),
         ));
         server.transport_config(transport(mtud));
         let mut client = quinn::ClientConfig::new(Arc::new(
-            client_tls.client_config(Observed::new()).expect("client config"),
+            client_tls
+                .client_config(Observed::new())
+                .expect("client config"),
         ));
         client.transport_config(transport(mtud));
         Self {
@@ -188,14 +204,19 @@ async fn handshake_once(
         .expect("connect");
     let server_side = async {
         let incoming = server.accept().await.expect("incoming");
-        let conn = incoming.accept().expect("accept").await.expect("server handshake");
+        let conn = incoming
+            .accept()
+            .expect("accept")
+            .await
+            .expect("server handshake");
         (start.elapsed(), conn)
     };
     let client_side = async {
         let conn = connecting.await.expect("client handshake");
         (start.elapsed(), conn)
     };
-    let ((server_at, server_conn), (client_at, client_conn)) = tokio::join!(server_side, client_side);
+    let ((server_at, server_conn), (client_at, client_conn)) =
+        tokio::join!(server_side, client_side);
     (client_at, server_at, client_conn, server_conn)
 }
 
@@ -320,7 +341,8 @@ impl Relay {
         // relay makes quinn drop Handshake packets that overtake the
         // ServerHello, which then look like extra round trips.
         let forwarder = |socket: Arc<UdpSocket>| {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>, SocketAddr)>();
+            let (tx, mut rx) =
+                tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>, SocketAddr)>();
             tokio::spawn(async move {
                 while let Some((due, datagram, dest)) = rx.recv().await {
                     tokio::time::sleep_until(due.into()).await;
@@ -370,7 +392,11 @@ impl WireBytes {
     fn print(&self, name: &str) {
         println!(
             "  {name:<28} C->S {:>6} B / {:>2} datagrams, S->C {:>6} B / {:>2}, total {:>6} B",
-            self.to_server.0, self.to_server.1, self.to_client.0, self.to_client.1, self.total()
+            self.to_server.0,
+            self.to_server.1,
+            self.to_client.0,
+            self.to_client.1,
+            self.total()
         );
     }
 }
@@ -493,7 +519,9 @@ async fn network_round_trips() {
     let mut message_times = Vec::new();
     for _ in 0..MESSAGES {
         let start = Instant::now();
-        a.send_message(b.node_id(), body.clone()).await.expect("message");
+        a.send_message(b.node_id(), body.clone())
+            .await
+            .expect("message");
         message_times.push(start.elapsed());
     }
     let mut request_times = Vec::new();

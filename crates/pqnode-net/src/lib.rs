@@ -23,5 +23,5 @@ pub use config::{Limits, NetConfig, ParsePeerAddrError, PeerAddr};
 pub use error::{DialError, RequestError, StartError};
 pub use handler::{Handler, HandlerError, InboundMessage, MessageSink};
 pub use network::{Network, RegisterError};
-pub use stats::{Direction, NetStats, PeerInfo};
+pub use stats::{Direction, NetStats, PeerEvent, PeerInfo};
 pub use wire::{MAX_MESSAGE_BODY_LEN, Protocol};

@@ -153,3 +153,17 @@ pub struct PeerInfo {
     /// False when we dialed by address alone and learned the id from the handshake.
     pub pinned: bool,
 }
+
+/// A change in the connection table, for components that track peers (the DHT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// `node_id` has a new connection in use (first contact, or a replacement,
+    /// possibly from a new address). Its id was proven in the handshake.
+    Connected {
+        node_id: NodeId,
+        address: SocketAddr,
+        direction: Direction,
+    },
+    /// The connection in use for `node_id` closed and none replaced it.
+    Disconnected { node_id: NodeId },
+}

@@ -587,3 +587,90 @@ async fn requests_to_unknown_peers_fail_without_an_address() {
         Err(pqnode_net::RegisterError::Reserved(Protocol::Ping))
     ));
 }
+
+#[tokio::test]
+async fn half_open_cap_refuses_new_handshakes() {
+    let server = TestNode::start_with(
+        Identity::generate().unwrap(),
+        config_on(
+            localhost(),
+            pqnode_net::Limits {
+                max_half_open: 0,
+                ..limits()
+            },
+            vec![],
+        ),
+    )
+    .await;
+    let client = TestNode::start().await;
+    let err = client.net.connect(&server.peer_addr()).await.unwrap_err();
+    assert!(
+        matches!(&err, DialError::Refused { reason, .. } if reason.starts_with("refused_by_peer")),
+        "{err}"
+    );
+    assert_eq!(server.net.stats().refused["max_half_open"], 1);
+    assert_eq!(server.net.stats().handshakes_ok, 0);
+}
+
+#[tokio::test]
+async fn subscribers_see_peers_come_and_go() {
+    let a = TestNode::start().await;
+    let mut events = a.net.subscribe();
+    let b = TestNode::start().await;
+    b.net.connect(&a.peer_addr()).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(3), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        event,
+        pqnode_net::PeerEvent::Connected {
+            node_id: b.id(),
+            address: b.addr(),
+            direction: Direction::Inbound
+        }
+    );
+    // Dropping every handle stops a node; its peers notice.
+    let b_id = b.id();
+    drop(b);
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event, pqnode_net::PeerEvent::Disconnected { node_id: b_id });
+    assert!(a.net.peers().is_empty());
+}
+
+#[tokio::test]
+async fn random_bytes_on_streams_never_hurt_the_node() {
+    let b = TestNode::start().await;
+    // A small deterministic generator: the point is many shapes of garbage, reproducibly.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..4 {
+        let (_endpoint, conn) = raw_pq_client(&b).await;
+        for _ in 0..limits().max_protocol_violations {
+            let len = (next() % 64) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            // Half the time, a valid version byte so the decoder gets further.
+            if next() % 2 == 0 && !bytes.is_empty() {
+                bytes[0] = 1;
+            }
+            let _ = send_raw(&conn, &bytes).await;
+        }
+    }
+    assert_eq!(b.net.health().status, Status::Pass);
+    let c = TestNode::start().await;
+    c.net.add_address(b.id(), b.addr());
+    let reply = c
+        .net
+        .request(b.id(), Protocol::Dht, Bytes::from_static(b"ok"))
+        .await
+        .unwrap();
+    assert_eq!(reply, echo_reply(b.id(), c.id(), b"ok"));
+}

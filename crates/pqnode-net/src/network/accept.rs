@@ -180,7 +180,7 @@ async fn handshake(
         return;
     };
     inner.counters.handshakes_ok.fetch_add(1, Ordering::Relaxed);
-    lock(&inner.addresses).insert(peer.node_id, remote);
+    inner.remember_address(peer.node_id, remote);
     tracing::info!(peer = %peer.node_id, %remote, "inbound connection ({} + {})", tls::KEY_EXCHANGE, peer.signature);
     let peer = Arc::new(PeerConn::new(
         peer.node_id,

@@ -146,7 +146,7 @@ async fn dial_now(
         reason: "peer identity not acceptable".into(),
     })?;
     inner.counters.handshakes_ok.fetch_add(1, Ordering::Relaxed);
-    lock(&inner.addresses).insert(peer.node_id, addr);
+    inner.remember_address(peer.node_id, addr);
     match expected {
         Some(_) => {
             tracing::info!(peer = %peer.node_id, %addr, "outbound connection ({} + {})", tls::KEY_EXCHANGE, peer.signature)

@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Limits, NetConfig, PeerAddr};
 use crate::error::{DialError, RequestError, StartError};
 use crate::handler::{DynHandler, Handler, MessageSink};
-use crate::stats::{Counters, Direction, LiveTotals, NetStats, PeerInfo};
+use crate::stats::{Counters, Direction, LiveTotals, NetStats, PeerEvent, PeerInfo};
 use crate::tls::{self, Observed, TlsIdentity};
 use crate::wire::{self, MAX_MESSAGE_BODY_LEN, Protocol, message_pb, pb};
 
@@ -35,11 +35,30 @@ pub enum RegisterError {
     Reserved(Protocol),
 }
 
-/// A running node-to-node transport. Cheap to clone; every clone is the same node.
+/// A running node-to-node transport. Cheap to clone; every clone is the same
+/// node. Dropping the last clone stops it (without waiting, unlike [`Network::shutdown`]).
 #[derive(Clone)]
 pub struct Network {
     inner: Arc<Inner>,
+    _running: Arc<Running>,
 }
+
+/// Owned by the handles only (tasks hold `Inner`), so its drop means no handle is left.
+struct Running {
+    cancel: CancellationToken,
+    endpoint: quinn::Endpoint,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.endpoint
+            .close(wire::close_code(pb::CloseCode::Shutdown), b"shutdown");
+    }
+}
+
+/// Addresses remembered for peers we are not connected to, at most.
+const MAX_REMEMBERED_ADDRESSES: usize = 16 * 1024;
 
 impl std::fmt::Debug for Network {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,6 +92,7 @@ pub(crate) struct Inner {
     cancel: CancellationToken,
     tasks: TaskTracker,
     accepting: AtomicBool,
+    events: tokio::sync::broadcast::Sender<PeerEvent>,
 }
 
 impl Network {
@@ -124,6 +144,7 @@ impl Network {
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
+            events: tokio::sync::broadcast::channel(1024).0,
         });
         inner.tasks.spawn(accept::accept_loop(inner.clone()));
         for peer in config.peers {
@@ -136,7 +157,14 @@ impl Network {
             tls::KEY_EXCHANGE,
             tls::SIGNATURE
         );
-        Ok(Self { inner })
+        let running = Arc::new(Running {
+            cancel: inner.cancel.clone(),
+            endpoint: inner.endpoint.clone(),
+        });
+        Ok(Self {
+            inner,
+            _running: running,
+        })
     }
 
     pub fn node_id(&self) -> NodeId {
@@ -169,7 +197,14 @@ impl Network {
 
     /// Remembers where `node_id` can be dialed (e.g. learned from the DHT).
     pub fn add_address(&self, node_id: NodeId, addr: SocketAddr) {
-        lock(&self.inner.addresses).insert(node_id, addr);
+        self.inner.remember_address(node_id, addr);
+    }
+
+    /// Peers connecting and disconnecting, from now on. A receiver that
+    /// falls more than 1024 events behind gets `RecvError::Lagged` and should
+    /// resynchronise from [`Network::peers`].
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<PeerEvent> {
+        self.inner.events.subscribe()
     }
 
     /// Connects to `peer` (or reuses the connection) and returns its proven node id.
@@ -282,6 +317,19 @@ impl Network {
 }
 
 impl Inner {
+    /// Records a dialable address. The book is bounded: anyone can make new
+    /// identities, so when it is full, entries of unconnected peers go first.
+    pub(crate) fn remember_address(&self, node_id: NodeId, addr: SocketAddr) {
+        let mut addresses = lock(&self.addresses);
+        if addresses.len() >= MAX_REMEMBERED_ADDRESSES && !addresses.contains_key(&node_id) {
+            let peers = lock(&self.peers);
+            addresses.retain(|id, _| peers.contains_key(id));
+        }
+        if addresses.len() < MAX_REMEMBERED_ADDRESSES || addresses.contains_key(&node_id) {
+            addresses.insert(node_id, addr);
+        }
+    }
+
     async fn request(
         self: &Arc<Self>,
         to: NodeId,

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use pqnode_crypto::NodeId;
 
 use super::{Inner, lock, serve, unix_ms};
-use crate::stats::{Direction, PeerInfo};
+use crate::stats::{Direction, PeerEvent, PeerInfo};
 use crate::tls;
 use crate::wire::{self, Protocol, pb};
 
@@ -30,6 +30,12 @@ const DUPLICATE_DRAIN: Duration = Duration::from_secs(3);
 pub(crate) enum DialKey {
     Node(NodeId),
     Addr(SocketAddr),
+}
+
+enum Installed {
+    First,
+    Replaced(Arc<PeerConn>, pb::CloseCode),
+    Kept(Arc<PeerConn>),
 }
 
 /// One established, authenticated connection.
@@ -61,6 +67,10 @@ impl PeerConn {
             pinned,
             violations: AtomicU32::new(0),
         }
+    }
+
+    pub fn same_as(&self, other: &PeerConn) -> bool {
+        self.connection.stable_id() == other.connection.stable_id()
     }
 
     pub fn is_live(&self) -> bool {
@@ -115,20 +125,19 @@ impl Inner {
     /// Puts a freshly established connection in the table and returns the
     /// connection to use for this peer (the new one, or an older live one).
     pub(crate) async fn register(&self, new: Arc<PeerConn>) -> Arc<PeerConn> {
-        let old = lock(&self.peers).get(&new.node_id).cloned();
-        let Some(old) = old.filter(|old| old.is_live()) else {
-            return self.install(new, None);
-        };
-        if self.prefers_new(&new, &old) {
-            return self.install(new, Some((old, pb::CloseCode::Duplicate)));
-        }
-        if self.answers_ping(&old).await {
-            tracing::debug!(peer = %new.node_id, "keeping the existing connection; retiring the duplicate");
-            self.retire(new);
-            old
-        } else {
-            tracing::info!(peer = %new.node_id, "existing connection did not answer; replacing it");
-            self.install(new, Some((old, pb::CloseCode::Stale)))
+        let old = self.live(new.node_id);
+        match old {
+            Some(old) if !self.prefers_new(&new, &old) => {
+                if self.answers_ping(&old).await {
+                    tracing::debug!(peer = %new.node_id, "keeping the existing connection; retiring the duplicate");
+                    self.retire(new);
+                    old
+                } else {
+                    tracing::info!(peer = %new.node_id, "existing connection did not answer; replacing it");
+                    self.install(new, Some(old))
+                }
+            }
+            _ => self.install(new, None),
         }
     }
 
@@ -136,17 +145,38 @@ impl Inner {
         new.direction == old.direction || new.dialer(self.local_id) < old.dialer(self.local_id)
     }
 
-    fn install(
-        &self,
-        new: Arc<PeerConn>,
-        replaced: Option<(Arc<PeerConn>, pb::CloseCode)>,
-    ) -> Arc<PeerConn> {
-        lock(&self.peers).insert(new.node_id, new.clone());
-        match replaced {
-            Some((old, pb::CloseCode::Duplicate)) => self.retire(old),
-            Some((old, code)) => old.close(code, "replaced by a newer connection"),
-            None => {}
+    /// Decides under the table lock, against whatever is in the table now
+    /// (another handshake may have finished while we probed `stale`).
+    fn install(&self, new: Arc<PeerConn>, stale: Option<Arc<PeerConn>>) -> Arc<PeerConn> {
+        let mut peers = lock(&self.peers);
+        let current = peers.get(&new.node_id).filter(|c| c.is_live()).cloned();
+        let outcome = match current {
+            Some(cur) if stale.as_ref().is_some_and(|s| s.same_as(&cur)) => {
+                Installed::Replaced(cur, pb::CloseCode::Stale)
+            }
+            Some(cur) if self.prefers_new(&new, &cur) => {
+                Installed::Replaced(cur, pb::CloseCode::Duplicate)
+            }
+            Some(cur) => Installed::Kept(cur),
+            None => Installed::First,
+        };
+        if let Installed::Kept(cur) = outcome {
+            drop(peers);
+            self.retire(new);
+            return cur;
         }
+        peers.insert(new.node_id, new.clone());
+        drop(peers);
+        match outcome {
+            Installed::Replaced(old, pb::CloseCode::Duplicate) => self.retire(old),
+            Installed::Replaced(old, code) => old.close(code, "replaced by a newer connection"),
+            _ => {}
+        }
+        let _ = self.events.send(PeerEvent::Connected {
+            node_id: new.node_id,
+            address: new.connection.remote_address(),
+            direction: new.direction,
+        });
         new
     }
 
@@ -182,11 +212,12 @@ impl Inner {
     /// Forgets `conn` if it is still the table's entry for its peer.
     pub(crate) fn forget(&self, conn: &PeerConn) {
         let mut peers = lock(&self.peers);
-        if peers
-            .get(&conn.node_id)
-            .is_some_and(|c| c.connection.stable_id() == conn.connection.stable_id())
-        {
+        if peers.get(&conn.node_id).is_some_and(|c| c.same_as(conn)) {
             peers.remove(&conn.node_id);
+            drop(peers);
+            let _ = self.events.send(PeerEvent::Disconnected {
+                node_id: conn.node_id,
+            });
         }
     }
 

@@ -30,6 +30,54 @@ pub enum Command {
     Init(InitArgs),
     /// Print this node's id and key fingerprints (creates the keys if missing).
     Id(IdArgs),
+    /// Send a text message to another node over its post-quantum connection.
+    Send(SendArgs),
+    /// List the messages this node received.
+    Messages(MessagesArgs),
+}
+
+/// How a CLI command reaches a running node's HTTP API.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The node's API base URL [default: from the config's api.addr, http://127.0.0.1:3000]
+    #[arg(long, env = "PQNODE_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+    /// API token [default: read from <data-dir>/api.token]
+    #[arg(
+        long,
+        env = "PQNODE_API_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token: Option<String>,
+    /// TOML configuration file of the node
+    #[arg(long, env = "PQNODE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The node's data folder [default: pqnode-data]
+    #[arg(long, env = "PQNODE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The receiving node's id (40 hex characters)
+    pub node_id: String,
+    /// The message text
+    pub text: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MessagesArgs {
+    /// How many of the newest messages to show
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Settings for a running node. Each flag has a `PQNODE_*` environment twin;

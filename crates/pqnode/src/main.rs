@@ -6,6 +6,7 @@
 
 mod api;
 mod cli;
+mod client;
 mod components;
 mod config;
 mod logging;
@@ -28,6 +29,8 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(*args),
         Some(Command::Init(args)) => init(args),
         Some(Command::Id(args)) => id(args),
+        Some(Command::Send(args)) => client::send(args),
+        Some(Command::Messages(args)) => client::messages(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

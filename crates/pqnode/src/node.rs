@@ -16,6 +16,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::components::crypto::CryptoService;
+use crate::components::messages::MessageLog;
+use crate::components::p2p::P2pService;
 use crate::components::signaling::SignalingService;
 use crate::components::storage::StorageService;
 use crate::components::{Component, Components};
@@ -30,6 +32,7 @@ pub struct NodeShared {
     pub api_token: String,
     pub crypto: Arc<CryptoService>,
     pub storage: Arc<StorageService>,
+    pub p2p: Option<Arc<P2pService>>,
     pub monitor: Arc<Monitor>,
     pub metrics: PrometheusHandle,
     /// Start-up finished and not shutting down (`/readyz`).
@@ -49,6 +52,7 @@ impl NodeShared {
                 .signaling
                 .get()
                 .map(|s| s.clone() as Arc<dyn Component>),
+            p2p: self.p2p.clone().map(|p| p as Arc<dyn Component>),
             ..Components::default()
         }
     }
@@ -59,6 +63,11 @@ impl NodeShared {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// DHT figures for `/api/peers` and signaling stats; zeros while the node runs no DHT.
+    pub fn dht_summary(&self) -> DhtSummary {
+        DhtSummary::default()
     }
 
     /// Brings gauges up to date just before a scrape.
@@ -78,6 +87,13 @@ impl NodeShared {
             metrics::gauge!("pqnode_component_health", "component" => report.name).set(value);
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DhtSummary {
+    pub total_nodes: usize,
+    pub buckets_used: usize,
+    pub bootstrap_nodes: usize,
 }
 
 /// A started node. Dropping it does not stop it: call [`Node::shutdown`].
@@ -105,13 +121,28 @@ impl Node {
         info!(node_id = %node_id, "identity ready");
 
         let storage = step(3, "storage", StorageService::start(&config)).await?;
-        skipped(4, "crdt", "CRDT sync engine is not part of this build yet");
-        skipped(5, "dht", "DHT is not part of this build yet");
-        skipped(6, "p2p", "P2P transport is not part of this build yet");
-        skipped(7, "ai", "AI engine is not part of this build yet");
-
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
+        skipped(4, "crdt", "CRDT sync engine is not part of this build yet");
+        skipped(5, "dht", "DHT is not part of this build yet");
+        let p2p = if config.p2p.enabled {
+            let messages = MessageLog::new(storage.store().clone());
+            let start = P2pService::start(
+                &config,
+                crypto.identity(),
+                messages,
+                &tracker,
+                cancel.child_token(),
+            );
+            let p2p = step(6, "p2p", start).await?;
+            info!(addr = %p2p.addr, "QUIC endpoint listening (ML-KEM-1024 + ML-DSA-87 only)");
+            Some(p2p)
+        } else {
+            skipped(6, "p2p", "switched off (p2p.enabled = false)");
+            None
+        };
+        skipped(7, "ai", "AI engine is not part of this build yet");
+
         let monitor = step(8, "monitor", async { Monitor::new().map(Arc::new) }).await?;
         tracker.spawn(monitor.clone().run(cancel.child_token()));
 
@@ -126,6 +157,7 @@ impl Node {
             api_token,
             crypto,
             storage,
+            p2p,
             monitor,
             metrics,
             signaling: OnceLock::new(),
@@ -147,10 +179,12 @@ impl Node {
 
         shared.ready.store(true, Ordering::Release);
         let signaling_addr = shared.signaling.get().map(|s| s.addr.to_string());
+        let p2p_addr = shared.p2p.as_ref().map(|p| p.addr.to_string());
         info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             api = %api_addr,
             signaling = signaling_addr.as_deref(),
+            p2p = p2p_addr.as_deref(),
             node_id = %node_id,
             "pqnode is ready"
         );
@@ -201,6 +235,9 @@ impl Node {
         if let Some(signaling) = self.shared.signaling.get() {
             let budget = self.shared.config.shutdown_deadline() / 2;
             timed("signaling", signaling.shutdown(budget)).await?;
+        }
+        if let Some(p2p) = &self.shared.p2p {
+            timed("p2p", p2p.shutdown()).await?;
         }
         self.cancel.cancel();
         self.tracker.close();

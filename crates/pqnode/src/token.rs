@@ -45,6 +45,18 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
     }
 }
 
+/// Reads the stored token, for CLI commands that talk to a running node.
+pub fn read(data_dir: &Path) -> anyhow::Result<String> {
+    let path = token_path(data_dir);
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the API token from {} (pass --api-token)",
+            path.display()
+        )
+    })?;
+    Ok(text.trim().to_owned())
+}
+
 fn create(path: &Path) -> anyhow::Result<String> {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes)

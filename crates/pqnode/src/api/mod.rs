@@ -1,17 +1,19 @@
 //! The HTTP API: `/api/*`, `/livez`, `/readyz`, `/metrics`.
 
+mod auth;
 mod crypto;
 mod error;
-pub use error::not_found;
+pub use error::{ApiError, ApiJson, not_found};
 mod health;
 mod openapi;
+mod p2p;
 mod system;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Router, middleware};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::node::NodeShared;
@@ -26,6 +28,9 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(node: Arc<NodeShared>) -> Router {
     let state = ApiState { node };
+    // Methods that change state need the API token; reads are open on the
+    // (loopback by default) API address.
+    let auth = middleware::from_fn_with_state(state.clone(), auth::require_token);
     Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
@@ -34,6 +39,11 @@ pub fn router(node: Arc<NodeShared>) -> Router {
         .route("/api/crypto/status", get(crypto::status))
         .route("/api/system", get(system::system))
         .route("/api/openapi.json", get(openapi::document))
+        .route("/api/peers", get(p2p::peers))
+        .route(
+            "/api/messages",
+            get(p2p::list_messages).merge(post(p2p::send_message).route_layer(auth.clone())),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

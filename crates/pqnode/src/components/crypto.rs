@@ -64,6 +64,10 @@ impl CryptoService {
         self.crypto.node_id()
     }
 
+    pub fn identity(&self) -> &pqnode_crypto::Identity {
+        self.crypto.identity()
+    }
+
     pub fn status_json(&self) -> Value {
         serde_json::to_value(self.crypto.status()).unwrap_or_default()
     }

@@ -90,6 +90,10 @@ impl SignalingService {
         }))
     }
 
+    pub fn native_stats(&self) -> pqnode_signaling::SignalingStats {
+        self.native.stats()
+    }
+
     /// Tells every client, closes them with 1001, withdraws presence, then stops listening.
     pub async fn shutdown(&self, deadline: Duration) -> anyhow::Result<()> {
         let (native_done, peerjs_done) = tokio::join!(

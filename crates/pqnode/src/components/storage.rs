@@ -22,6 +22,10 @@ impl StorageService {
         Ok(Arc::new(Self { store }))
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Flushes and closes the database: the last step of shutdown.
     pub async fn close(&self) -> anyhow::Result<()> {
         self.store.close().await.context("closing the store failed")

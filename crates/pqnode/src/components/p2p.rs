@@ -1,0 +1,87 @@
+//! Start-up step 6: the QUIC endpoint (post-quantum TLS 1.3 only) and the
+//! direct messages it carries.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pqnode_crypto::Identity;
+use pqnode_health::Health;
+use pqnode_net::{NetConfig, Network, PeerAddr};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::messages::{MessageLog, StoreSink};
+use super::{Component, StatsFuture};
+use crate::config::Config;
+
+pub struct P2pService {
+    network: Network,
+    pub addr: SocketAddr,
+    pub messages: MessageLog,
+}
+
+impl P2pService {
+    pub async fn start(
+        config: &Config,
+        identity: &Identity,
+        messages: MessageLog,
+        tracker: &TaskTracker,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Arc<Self>> {
+        let peers = config
+            .p2p
+            .peers
+            .iter()
+            .map(|p| {
+                p.parse::<PeerAddr>()
+                    .with_context(|| format!("p2p.peers / --peer: invalid peer {p:?}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let net_config = NetConfig {
+            listen: config.p2p.addr,
+            peers,
+            ..NetConfig::default()
+        };
+        let network = Network::start(identity, net_config).await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (choose another UDP address with p2p.addr / --p2p-addr / PQNODE_P2P_ADDR)"
+            )
+        })?;
+        let addr = network.local_addr()?;
+        network.set_message_sink(Arc::new(StoreSink::spawn(
+            messages.clone(),
+            tracker,
+            cancel,
+        )));
+        Ok(Arc::new(Self {
+            network,
+            addr,
+            messages,
+        }))
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub async fn shutdown(&self) -> anyhow::Result<()> {
+        self.network.shutdown().await;
+        Ok(())
+    }
+}
+
+impl Component for P2pService {
+    fn health(&self) -> Health {
+        self.network.health()
+    }
+
+    fn stats(&self) -> StatsFuture<'_> {
+        Box::pin(async {
+            let mut stats = serde_json::to_value(self.network.stats()).unwrap_or_default();
+            stats["addr"] = json!(self.addr);
+            stats
+        })
+    }
+}

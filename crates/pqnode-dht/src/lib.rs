@@ -38,6 +38,7 @@ pub use distance::{Distance, ID_BITS, random_id_in_bucket};
 pub use lookup::LookupStats;
 pub use message::{Request, Response, RpcKind};
 pub use node::{Event, Node, QueryId, QueryResult, RequestId, Transmit};
+pub use pqnode_crypto::NodeId;
 pub use record::{
     Key, MAX_NAME_LEN, MAX_PROVIDER_VALUE_LEN, MAX_TTL, MAX_VALUE_LEN, PROVIDER_DOMAIN,
     ProviderRecord, RECORD_DOMAIN, Record, RecordError, record_key,

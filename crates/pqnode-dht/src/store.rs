@@ -151,10 +151,14 @@ impl RecordStore {
         let Some(entries) = self.providers.get(key) else {
             return Vec::new();
         };
-        let mut live: Vec<&Stored<ProviderRecord>> =
-            entries.values().filter(|s| s.expires > now).collect();
-        live.sort_unstable_by(|a, b| b.expires.cmp(&a.expires));
-        live.into_iter().take(max).map(|s| s.item.clone()).collect()
+        let mut live: Vec<(&NodeId, &Stored<ProviderRecord>)> =
+            entries.iter().filter(|(_, s)| s.expires > now).collect();
+        // Ties broken by publisher so the answer does not depend on hash order.
+        live.sort_unstable_by(|a, b| b.1.expires.cmp(&a.1.expires).then(a.0.cmp(b.0)));
+        live.into_iter()
+            .take(max)
+            .map(|(_, s)| s.item.clone())
+            .collect()
     }
 
     /// Drops everything expired; returns how many items went.

@@ -14,7 +14,7 @@
 
 mod query;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use pqnode_crypto::NodeId;
@@ -120,8 +120,9 @@ pub struct Node {
     /// Contacts with a liveness or verification ping in flight.
     pinging: HashSet<NodeId>,
     verifying: usize,
-    published: HashMap<Key, Published<Record>>,
-    published_providers: HashMap<Key, Published<ProviderRecord>>,
+    /// Ordered maps: republishing walks them, and the simulator needs the same order every run.
+    published: BTreeMap<Key, Published<Record>>,
+    published_providers: BTreeMap<Key, Published<ProviderRecord>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_refresh: Instant,
@@ -148,8 +149,8 @@ impl Node {
             next_request: 0,
             pinging: HashSet::new(),
             verifying: 0,
-            published: HashMap::new(),
-            published_providers: HashMap::new(),
+            published: BTreeMap::new(),
+            published_providers: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_refresh: now,
@@ -715,10 +716,10 @@ impl Node {
     }
 
     fn fail(&mut self, now: Instant, pending: Pending) {
-        if let Some(peer) = pending.to.id {
-            if let Failure::Replaced { .. } = self.table.record_failure(&peer, now) {
-                self.counters.table_evictions += 1;
-            }
+        if let Some(peer) = pending.to.id
+            && let Failure::Replaced { .. } = self.table.record_failure(&peer, now)
+        {
+            self.counters.table_evictions += 1;
         }
         match pending.purpose {
             Purpose::Lookup(id) => {
@@ -775,11 +776,13 @@ impl Node {
     }
 
     fn refresh(&mut self, now: Instant) {
+        // Fewer than K entries means we never properly joined, or joined an island (a seed that
+        // itself knew nobody): go back to the seeds (the "empty routing table" problem).
+        if self.table.len() < self.config.table.k && !self.seeds.is_empty() {
+            let seeds = self.seeds.clone();
+            self.start_bootstrap(now, seeds, false);
+        }
         if self.table.is_empty() {
-            if !self.seeds.is_empty() {
-                let seeds = self.seeds.clone();
-                self.start_bootstrap(now, seeds, false);
-            }
             return;
         }
         let stale = self.table.stale_buckets(now, self.config.refresh_interval);

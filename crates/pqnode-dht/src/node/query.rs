@@ -139,8 +139,9 @@ impl Query {
                 stored,
             }),
             QueryKind::GetProviders { found } => {
-                let mut providers: Vec<ProviderRecord> = found.into_values().collect();
-                providers.sort_unstable_by_key(|p| std::cmp::Reverse(p.seq()));
+                let mut found: Vec<(NodeId, ProviderRecord)> = found.into_iter().collect();
+                found.sort_unstable_by_key(|(publisher, _)| *publisher);
+                let providers = found.into_iter().map(|(_, p)| p).collect();
                 Some(QueryResult::GetProviders {
                     key: target,
                     providers,

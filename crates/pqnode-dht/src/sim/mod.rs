@@ -1,1 +1,514 @@
-//! placeholder
+//! A deterministic simulator: thousands of [`Node`]s in one process, a virtual clock, and a
+//! network with latency, loss, churn and partitions. Everything random comes from one seed, so
+//! a failing run is reproduced by running the same seed again.
+//!
+//! ```
+//! use pqnode_dht::sim::{SimConfig, Simulator};
+//!
+//! let mut sim = Simulator::new(SimConfig { nodes: 50, seed: 1, ..SimConfig::default() });
+//! sim.bootstrap_all();
+//! let target = sim.node_id(7);
+//! let (closest, _stats) = sim.find_node(3, target).expect("lookup finishes");
+//! assert_eq!(closest.first().map(|c| c.id), Some(target));
+//! ```
+
+mod queue;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use pqnode_crypto::NodeId;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{Rng, RngExt, SeedableRng};
+
+use crate::config::Config;
+use crate::contact::{Contact, Peer};
+use crate::distance::Distance;
+use crate::lookup::LookupStats;
+use crate::node::{Event, Node, QueryId, QueryResult};
+use crate::record::{Key, ProviderRecord, Record};
+use crate::time::Instant;
+use queue::{EventQueue, SimEvent};
+
+/// Parameters of a simulated network.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub seed: u64,
+    /// One-way latency is uniform in `[latency_min, latency_max]`.
+    pub latency_min: Duration,
+    pub latency_max: Duration,
+    /// Probability that any one message is lost.
+    pub loss: f64,
+    /// Time between two joins during [`Simulator::bootstrap_all`].
+    pub join_spacing: Duration,
+    /// Seeds each joining node is given (random earlier nodes, by address only).
+    pub seeds_per_join: usize,
+    /// Configuration of every node.
+    pub node: Config,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            nodes: 1000,
+            seed: 0,
+            latency_min: Duration::from_millis(10),
+            latency_max: Duration::from_millis(80),
+            loss: 0.0,
+            join_spacing: Duration::from_millis(5),
+            seeds_per_join: 3,
+            node: Config::default(),
+        }
+    }
+}
+
+/// Network-level counts of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimCounters {
+    pub messages_delivered: u64,
+    pub messages_dropped: u64,
+    pub events_processed: u64,
+}
+
+#[derive(Debug)]
+struct SimNode {
+    node: Node,
+    addr: SocketAddr,
+    alive: bool,
+    group: u32,
+    /// The timer instant currently queued for this node.
+    timer: Option<Instant>,
+}
+
+/// Many nodes, one virtual clock. Node `i` listens on `10.(i % 256).(i / 256 % 256).1:4001`, so
+/// every node has its own /24 and the Sybil limit stays active.
+#[derive(Debug)]
+pub struct Simulator {
+    config: SimConfig,
+    now: Instant,
+    nodes: Vec<SimNode>,
+    by_addr: HashMap<SocketAddr, usize>,
+    queue: EventQueue,
+    rng: Xoshiro256PlusPlus,
+    finished: HashMap<(usize, QueryId), (QueryResult, LookupStats)>,
+    counters: SimCounters,
+}
+
+/// Longest a single query may run in virtual time before the simulator gives up on it.
+const QUERY_DEADLINE: Duration = Duration::from_secs(600);
+
+impl Simulator {
+    pub fn new(config: SimConfig) -> Self {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
+        let mut nodes = Vec::with_capacity(config.nodes);
+        let mut by_addr = HashMap::with_capacity(config.nodes);
+        for i in 0..config.nodes {
+            let mut id = [0u8; 20];
+            rng.fill_bytes(&mut id);
+            let addr = address_of(i);
+            let node = Node::new(
+                NodeId::from_bytes(id),
+                config.node.clone(),
+                rng.next_u64(),
+                Instant::ZERO,
+            );
+            by_addr.insert(addr, i);
+            nodes.push(SimNode {
+                node,
+                addr,
+                alive: true,
+                group: 0,
+                timer: None,
+            });
+        }
+        let mut sim = Self {
+            config,
+            now: Instant::ZERO,
+            nodes,
+            by_addr,
+            queue: EventQueue::default(),
+            rng,
+            finished: HashMap::new(),
+            counters: SimCounters::default(),
+        };
+        for i in 0..sim.nodes.len() {
+            sim.settle(i);
+        }
+        sim
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    pub fn counters(&self) -> SimCounters {
+        self.counters
+    }
+
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.nodes.get(i).map(|n| &n.node)
+    }
+
+    /// The id of node `i` (all-zero for an index out of range).
+    pub fn node_id(&self, i: usize) -> NodeId {
+        self.nodes
+            .get(i)
+            .map_or(NodeId::from_bytes([0; 20]), |n| *n.node.local_id())
+    }
+
+    pub fn contact(&self, i: usize) -> Option<Contact> {
+        self.nodes
+            .get(i)
+            .map(|n| Contact::new(*n.node.local_id(), n.addr))
+    }
+
+    pub fn is_alive(&self, i: usize) -> bool {
+        self.nodes.get(i).is_some_and(|n| n.alive)
+    }
+
+    /// Indices of live nodes.
+    pub fn alive(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.is_alive(*i))
+            .collect()
+    }
+
+    /// Node 0 starts alone; node `i` joins `join_spacing` after node `i - 1` through
+    /// `seeds_per_join` random earlier nodes (known by address only). Then the clock runs past every node's first
+    /// bucket refresh, which fills the tables the way a network that has run a while has them.
+    pub fn bootstrap_all(&mut self) {
+        let spacing = self.config.join_spacing;
+        for i in 1..self.nodes.len() {
+            let seeds = (0..self.config.seeds_per_join.max(1))
+                .map(|_| address_of(self.rng.random_range(0..i)))
+                .collect();
+            let at = self.now + spacing * u32::try_from(i).unwrap_or(u32::MAX);
+            self.queue.push(at, SimEvent::Join { node: i, seeds });
+        }
+        let joined = self.now + spacing * u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        // Refresh fires at refresh_interval ± jitter after start: run past the latest.
+        let refresh = self
+            .config
+            .node
+            .refresh_interval
+            .mul_f64(1.0 + self.config.node.jitter.clamp(0.0, 0.9));
+        let settle = self.config.node.request_timeout * 4;
+        self.run_until(joined.max(Instant::ZERO + refresh) + settle);
+    }
+
+    /// Processes every event up to `until`, then sets the clock there.
+    pub fn run_until(&mut self, until: Instant) {
+        while self.queue.peek_time().is_some_and(|t| t <= until) {
+            self.step();
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs the clock forward by `duration`.
+    pub fn run_for(&mut self, duration: Duration) {
+        self.run_until(self.now + duration);
+    }
+
+    /// Starts an operation on node `i`; see [`Simulator::wait`].
+    pub fn start(
+        &mut self,
+        i: usize,
+        op: impl FnOnce(&mut Node, Instant) -> QueryId,
+    ) -> Option<QueryId> {
+        let now = self.now;
+        let node = self.nodes.get_mut(i).filter(|n| n.alive)?;
+        let id = op(&mut node.node, now);
+        self.settle(i);
+        Some(id)
+    }
+
+    /// Runs until every listed query finished (or [`QUERY_DEADLINE`] passed); returns the
+    /// results in the same order, `None` for those that did not finish.
+    pub fn wait(
+        &mut self,
+        queries: &[(usize, QueryId)],
+    ) -> Vec<Option<(QueryResult, LookupStats)>> {
+        let deadline = self.now + QUERY_DEADLINE;
+        let pending = |sim: &Self| queries.iter().any(|q| !sim.finished.contains_key(q));
+        let mut waiting = pending(self);
+        while waiting && self.queue.peek_time().is_some_and(|t| t <= deadline) {
+            if self.step().is_some() {
+                waiting = pending(self);
+            }
+        }
+        queries.iter().map(|q| self.finished.remove(q)).collect()
+    }
+
+    /// Runs one operation to completion.
+    pub fn run_query(
+        &mut self,
+        i: usize,
+        op: impl FnOnce(&mut Node, Instant) -> QueryId,
+    ) -> Option<(QueryResult, LookupStats)> {
+        let id = self.start(i, op)?;
+        self.wait(&[(i, id)]).pop().flatten()
+    }
+
+    /// Node `i` looks up `target`: the contacts it found and the lookup's figures.
+    pub fn find_node(&mut self, i: usize, target: NodeId) -> Option<(Vec<Contact>, LookupStats)> {
+        match self.run_query(i, |n, now| n.find_node(now, target))? {
+            (QueryResult::FindNode { closest, .. }, stats) => Some((closest, stats)),
+            _ => None,
+        }
+    }
+
+    /// Node `i` publishes `record`; returns how many nodes stored it.
+    pub fn put(&mut self, i: usize, record: Record) -> Option<usize> {
+        let now = self.now;
+        let node = self.nodes.get_mut(i).filter(|n| n.alive)?;
+        let id = node.node.put(now, record).ok()?;
+        self.settle(i);
+        match self.wait(&[(i, id)]).pop().flatten()? {
+            (QueryResult::PutRecord { stored, .. }, _) => Some(stored),
+            _ => None,
+        }
+    }
+
+    /// Node `i` fetches the record under `key`.
+    pub fn get(&mut self, i: usize, key: Key) -> Option<(Option<Record>, LookupStats)> {
+        match self.run_query(i, |n, now| n.get(now, key))? {
+            (QueryResult::GetRecord { record, .. }, stats) => Some((record, stats)),
+            _ => None,
+        }
+    }
+
+    /// Node `i` publishes a provider entry; returns how many nodes stored it.
+    pub fn add_provider(&mut self, i: usize, provider: ProviderRecord) -> Option<usize> {
+        let now = self.now;
+        let node = self.nodes.get_mut(i).filter(|n| n.alive)?;
+        let id = node.node.add_provider(now, provider).ok()?;
+        self.settle(i);
+        match self.wait(&[(i, id)]).pop().flatten()? {
+            (QueryResult::AddProvider { stored, .. }, _) => Some(stored),
+            _ => None,
+        }
+    }
+
+    /// Node `i` collects provider entries under `key`.
+    pub fn get_providers(&mut self, i: usize, key: Key) -> Option<Vec<ProviderRecord>> {
+        match self.run_query(i, |n, now| n.get_providers(now, key))? {
+            (QueryResult::GetProviders { providers, .. }, _) => Some(providers),
+            _ => None,
+        }
+    }
+
+    /// Stops node `i`: it answers nothing and its timers stop, as if its host went away.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.alive = false;
+        }
+    }
+
+    /// Restarts node `i` with the state it had.
+    pub fn revive(&mut self, i: usize) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.alive = true;
+            n.timer = None;
+        }
+        self.settle(i);
+    }
+
+    /// Kills `fraction` of the live nodes, chosen at random; returns their indices.
+    pub fn kill_fraction(&mut self, fraction: f64) -> Vec<usize> {
+        let mut alive = self.alive();
+        let count = ((alive.len() as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        let mut killed = Vec::with_capacity(count);
+        for _ in 0..count {
+            let pick = self.rng.random_range(0..alive.len());
+            let i = alive.swap_remove(pick);
+            self.kill(i);
+            killed.push(i);
+        }
+        killed
+    }
+
+    /// Splits the network: messages between nodes of different groups are lost.
+    pub fn partition(&mut self, group_of: impl Fn(usize) -> u32) {
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            n.group = group_of(i);
+        }
+    }
+
+    /// Undoes [`Simulator::partition`].
+    pub fn heal(&mut self) {
+        self.partition(|_| 0);
+    }
+
+    /// The `k` live nodes closest to `target`, by brute force: the reference lookups are
+    /// measured against.
+    pub fn true_closest(&self, target: &NodeId, k: usize) -> Vec<NodeId> {
+        let mut all: Vec<(Distance, NodeId)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.alive)
+            .map(|n| {
+                (
+                    Distance::between(target, n.node.local_id()),
+                    *n.node.local_id(),
+                )
+            })
+            .collect();
+        all.sort_unstable();
+        all.into_iter().take(k).map(|(_, id)| id).collect()
+    }
+
+    /// A random live node.
+    pub fn random_alive(&mut self) -> Option<usize> {
+        let alive = self.alive();
+        if alive.is_empty() {
+            return None;
+        }
+        alive.get(self.rng.random_range(0..alive.len())).copied()
+    }
+
+    /// A random id, from the simulation's seed.
+    pub fn random_id(&mut self) -> NodeId {
+        let mut id = [0u8; 20];
+        self.rng.fill_bytes(&mut id);
+        NodeId::from_bytes(id)
+    }
+
+    /// Processes the next event; returns the query it finished, if any.
+    fn step(&mut self) -> Option<(usize, QueryId)> {
+        let (at, event) = self.queue.pop()?;
+        self.now = self.now.max(at);
+        self.counters.events_processed += 1;
+        let now = self.now;
+        match event {
+            SimEvent::Timer { node } => {
+                let n = self.nodes.get_mut(node)?;
+                if !n.alive || n.timer != Some(at) {
+                    return None;
+                }
+                n.timer = None;
+                n.node.handle_timeout(now);
+                self.settle(node)
+            }
+            SimEvent::Join { node, seeds } => {
+                let n = self.nodes.get_mut(node).filter(|n| n.alive)?;
+                n.node.bootstrap(now, seeds.into_iter().map(Peer::unpinned));
+                self.settle(node)
+            }
+            SimEvent::Request {
+                from,
+                to,
+                id,
+                request,
+            } => {
+                let from_contact = self.contact(from)?;
+                let from_group = self.nodes.get(from)?.group;
+                let target = self.by_addr.get(&to.addr).copied();
+                let Some(target) = target.filter(|t| {
+                    self.nodes
+                        .get(*t)
+                        .is_some_and(|n| n.alive && n.group == from_group)
+                }) else {
+                    self.counters.messages_dropped += 1;
+                    return None;
+                };
+                self.counters.messages_delivered += 1;
+                let n = self.nodes.get_mut(target)?;
+                let responder = *n.node.local_id();
+                let response = n.node.handle_request(now, from_contact, request);
+                let done = self.settle(target);
+                self.deliver(SimEvent::Response {
+                    to: from,
+                    id,
+                    responder,
+                    response,
+                });
+                done
+            }
+            SimEvent::Response {
+                to,
+                id,
+                responder,
+                response,
+            } => {
+                let n = self.nodes.get_mut(to).filter(|n| n.alive)?;
+                self.counters.messages_delivered += 1;
+                n.node.handle_response(now, id, responder, response);
+                self.settle(to)
+            }
+        }
+    }
+
+    /// Schedules a message after a random latency, unless it is lost.
+    fn deliver(&mut self, event: SimEvent) {
+        if self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.clamp(0.0, 1.0)) {
+            self.counters.messages_dropped += 1;
+            return;
+        }
+        let (lo, hi) = (
+            self.config.latency_min,
+            self.config.latency_max.max(self.config.latency_min),
+        );
+        let latency = lo + (hi - lo).mul_f64(self.rng.random::<f64>());
+        self.queue.push(self.now + latency, event);
+    }
+
+    /// After node `i` took an input: send its transmits, collect its events, requeue its timer.
+    fn settle(&mut self, i: usize) -> Option<(usize, QueryId)> {
+        let mut outgoing = Vec::new();
+        let mut done = None;
+        let n = self.nodes.get_mut(i)?;
+        while let Some(t) = n.node.poll_transmit() {
+            outgoing.push(SimEvent::Request {
+                from: i,
+                to: t.to,
+                id: t.id,
+                request: t.request,
+            });
+        }
+        while let Some(Event::QueryFinished { id, result, stats }) = n.node.poll_event() {
+            self.finished.insert((i, id), (result, stats));
+            done = Some((i, id));
+        }
+        let next = n.node.poll_timeout();
+        if n.alive && n.timer.is_none_or(|t| next < t) {
+            n.timer = Some(next);
+            self.queue
+                .push(next.max(self.now), SimEvent::Timer { node: i });
+        }
+        for event in outgoing {
+            self.deliver(event);
+        }
+        done
+    }
+}
+
+/// Fraction of `expected` present in `found`.
+pub fn overlap(found: &[Contact], expected: &[NodeId]) -> f64 {
+    if expected.is_empty() {
+        return 1.0;
+    }
+    let hits = expected
+        .iter()
+        .filter(|id| found.iter().any(|c| c.id == **id))
+        .count();
+    hits as f64 / expected.len() as f64
+}
+
+fn address_of(i: usize) -> SocketAddr {
+    let [a, b, ..] = (i as u32).to_le_bytes();
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, a, b, 1)), 4001)
+}

@@ -25,6 +25,9 @@
 mod cache;
 mod error;
 mod file_identity;
+mod limits;
+mod open;
+mod ops;
 mod record;
 mod schema;
 mod stats;
@@ -34,8 +37,10 @@ mod worker;
 
 pub use cache::{CacheStats, TtlCache};
 pub use error::StoreError;
+pub use limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
+pub use open::StoreOptions;
 pub use record::Record;
 pub use schema::SCHEMA_VERSION;
 pub use stats::StoreStats;
-pub use store::{DEFAULT_FILE_NAME, MAX_KEY_LEN, MAX_VALUE_LEN, Store, StoreOptions};
+pub use store::{DEFAULT_FILE_NAME, Store};
 pub use table::{SCHEMA_VERSION_KEY, Table};

@@ -1,61 +1,31 @@
 //! [`Store`]: the async handle callers hold.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use pqnode_health::Health;
-use redb::{Database, DatabaseError, StorageError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::{CacheReport, TtlCache};
 use crate::file_identity::FileIdentity;
+use crate::limits::{
+    checked_entries, checked_key, checked_value, reserved_schema_key, writable_key,
+};
+use crate::open::{StoreOptions, open_database};
+use crate::ops::WriteOp;
 use crate::record::{Record, to_unix_ms};
 use crate::stats::{Counters, StoreStats};
-use crate::table::SCHEMA_VERSION_KEY;
-use crate::worker::{Command, ReadCache, Reply, Worker, Write, WriteOp};
-use crate::{StoreError, Table, schema};
+use crate::worker::{Command, ReadCache, Reply, Worker, Write};
+use crate::{StoreError, Table};
 
 /// The file name the node uses inside its data folder.
 pub const DEFAULT_FILE_NAME: &str = "pqnode.redb";
-/// Longest key accepted, in bytes. DHT keys are 20 bytes; this leaves room for composite keys.
-pub const MAX_KEY_LEN: usize = 4 * 1024;
-/// Longest value accepted, in bytes. Large enough for a CRDT snapshot, small enough that one
-/// write cannot stall the store thread for long.
-pub const MAX_VALUE_LEN: usize = 64 * 1024 * 1024;
-
 /// Commands that may wait for the store thread before senders are made to wait.
 const QUEUE_DEPTH: usize = 1024;
-
-/// Tuning for [`Store::open_with`]. The defaults suit a node.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// Memory redb may use to cache pages (redb's own default is 1 GiB).
-    pub page_cache_bytes: usize,
-    /// Memory the read cache in front of [`Store::get`] may use.
-    pub read_cache_bytes: u64,
-    /// How long an entry stays in the read cache.
-    pub read_cache_ttl: Duration,
-    /// Verify every page checksum on open. Reads the whole file, so it is off by default;
-    /// without it a file damaged outside redb can make the open fail with
-    /// [`StoreError::OpenPanicked`].
-    pub verify_on_open: bool,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            page_cache_bytes: 64 * 1024 * 1024,
-            read_cache_bytes: 16 * 1024 * 1024,
-            read_cache_ttl: Duration::from_secs(300),
-            verify_on_open: false,
-        }
-    }
-}
 
 /// A handle to the node's store. Cloning is cheap; every clone talks to the same thread.
 ///
@@ -410,111 +380,4 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Opens (or creates) the database, checks its schema and notes which file it is. redb may
-/// panic on a file damaged outside it; that is reported as an error instead of taking the
-/// node down.
-fn open_database(
-    path: &Path,
-    options: &StoreOptions,
-) -> Result<(Database, FileIdentity), StoreError> {
-    let opened = catch_unwind(AssertUnwindSafe(|| {
-        let mut builder = redb::Builder::new();
-        builder
-            .set_cache_size(options.page_cache_bytes)
-            .set_check_integrity_on_open(options.verify_on_open);
-        let db = builder
-            .create(path)
-            .map_err(|error| open_error(path, error))?;
-        schema::check_or_init(&db, path).map_err(|error| match error {
-            StoreError::Database(source) => StoreError::Open {
-                path: path.to_owned(),
-                source,
-            },
-            other => other,
-        })?;
-        Ok(db)
-    }));
-    let db = opened.unwrap_or_else(|_| {
-        Err(StoreError::OpenPanicked {
-            path: path.to_owned(),
-        })
-    })?;
-    let file = FileIdentity::of(path).map_err(|error| StoreError::Open {
-        path: path.to_owned(),
-        source: error.into(),
-    })?;
-    Ok((db, file))
-}
-
-fn open_error(path: &Path, error: DatabaseError) -> StoreError {
-    let path = path.to_owned();
-    match error {
-        DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen { path },
-        // How redb reports a file without its magic number.
-        DatabaseError::Storage(StorageError::Io(io))
-            if io.kind() == std::io::ErrorKind::InvalidData =>
-        {
-            StoreError::NotADatabase { path }
-        }
-        other => StoreError::Open {
-            path,
-            source: other.into(),
-        },
-    }
-}
-
-fn checked_key(key: &[u8]) -> Result<Bytes, StoreError> {
-    if key.len() > MAX_KEY_LEN {
-        return Err(StoreError::KeyTooLarge {
-            len: key.len(),
-            max: MAX_KEY_LEN,
-        });
-    }
-    Ok(Bytes::copy_from_slice(key))
-}
-
-/// A key a caller may write: within size, and not one the store reserves for itself.
-fn writable_key(table: Table, key: &[u8]) -> Result<Bytes, StoreError> {
-    if table == Table::Meta && key == SCHEMA_VERSION_KEY {
-        return Err(reserved_schema_key());
-    }
-    checked_key(key)
-}
-
-fn reserved_schema_key() -> StoreError {
-    StoreError::ReservedKey {
-        table: Table::Meta,
-        key: "schema_version",
-    }
-}
-
-fn checked_entries<K, V>(
-    table: Table,
-    entries: impl IntoIterator<Item = (K, V)>,
-) -> Result<Vec<(Bytes, Bytes)>, StoreError>
-where
-    K: AsRef<[u8]>,
-    V: Into<Bytes>,
-{
-    entries
-        .into_iter()
-        .map(|(key, value)| {
-            Ok((
-                writable_key(table, key.as_ref())?,
-                checked_value(value.into())?,
-            ))
-        })
-        .collect()
-}
-
-fn checked_value(value: Bytes) -> Result<Bytes, StoreError> {
-    if value.len() > MAX_VALUE_LEN {
-        return Err(StoreError::ValueTooLarge {
-            len: value.len(),
-            max: MAX_VALUE_LEN,
-        });
-    }
-    Ok(value)
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use pqnode_health::Status;
 use pqnode_store::{
-    DEFAULT_FILE_NAME, MAX_KEY_LEN, SCHEMA_VERSION, SCHEMA_VERSION_KEY, Store, StoreError, Table,
-    TtlCache,
+    DEFAULT_FILE_NAME, MAX_KEY_LEN, MAX_VALUE_LEN, SCHEMA_VERSION, SCHEMA_VERSION_KEY, Store,
+    StoreError, Table, TtlCache,
 };
 use tempfile::TempDir;
 
@@ -346,6 +346,12 @@ async fn oversized_and_reserved_keys_are_refused_before_reaching_the_file() {
     assert!(matches!(
         store.put(Table::Routing, &long_key, b"v".to_vec()).await,
         Err(StoreError::KeyTooLarge { .. })
+    ));
+    assert!(matches!(
+        store
+            .put(Table::Documents, b"big", vec![0u8; MAX_VALUE_LEN + 1])
+            .await,
+        Err(StoreError::ValueTooLarge { .. })
     ));
     assert!(matches!(
         store

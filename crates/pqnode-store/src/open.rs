@@ -1,0 +1,89 @@
+//! Opening the database file: options, the guarded open, and errors a person can act on.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::time::Duration;
+
+use redb::{Database, DatabaseError, StorageError};
+
+use crate::file_identity::FileIdentity;
+use crate::{StoreError, schema};
+
+/// Tuning for [`Store::open_with`]. The defaults suit a node.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Memory redb may use to cache pages (redb's own default is 1 GiB).
+    pub page_cache_bytes: usize,
+    /// Memory the read cache in front of [`Store::get`] may use.
+    pub read_cache_bytes: u64,
+    /// How long an entry stays in the read cache.
+    pub read_cache_ttl: Duration,
+    /// Verify every page checksum on open. Reads the whole file, so it is off by default;
+    /// without it a file damaged outside redb can make the open fail with
+    /// [`StoreError::OpenPanicked`].
+    pub verify_on_open: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            page_cache_bytes: 64 * 1024 * 1024,
+            read_cache_bytes: 16 * 1024 * 1024,
+            read_cache_ttl: Duration::from_secs(300),
+            verify_on_open: false,
+        }
+    }
+}
+
+/// Opens (or creates) the database, checks its schema and notes which file it is. redb may
+/// panic on a file damaged outside it; that is reported as an error instead of taking the
+/// node down.
+pub(crate) fn open_database(
+    path: &Path,
+    options: &StoreOptions,
+) -> Result<(Database, FileIdentity), StoreError> {
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        let mut builder = redb::Builder::new();
+        builder
+            .set_cache_size(options.page_cache_bytes)
+            .set_check_integrity_on_open(options.verify_on_open);
+        let db = builder
+            .create(path)
+            .map_err(|error| open_error(path, error))?;
+        schema::check_or_init(&db, path).map_err(|error| match error {
+            StoreError::Database(source) => StoreError::Open {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })?;
+        Ok(db)
+    }));
+    let db = opened.unwrap_or_else(|_| {
+        Err(StoreError::OpenPanicked {
+            path: path.to_owned(),
+        })
+    })?;
+    let file = FileIdentity::of(path).map_err(|error| StoreError::Open {
+        path: path.to_owned(),
+        source: error.into(),
+    })?;
+    Ok((db, file))
+}
+
+fn open_error(path: &Path, error: DatabaseError) -> StoreError {
+    let path = path.to_owned();
+    match error {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen { path },
+        // How redb reports a file without its magic number.
+        DatabaseError::Storage(StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::NotADatabase { path }
+        }
+        other => StoreError::Open {
+            path,
+            source: other.into(),
+        },
+    }
+}

@@ -167,7 +167,8 @@ async fn handshake(
         Ok(Err(e)) => {
             let reason = super::dial::failure_reason(&e, &observed);
             inner.counters.handshake_failed(reason);
-            tracing::info!(%remote, reason, error = %e, detail = observed.refusal().unwrap_or(""), "inbound handshake refused");
+            let detail = observed.refusal().map_or("", |(_, detail)| detail);
+            tracing::info!(%remote, reason, error = %e, detail, "inbound handshake refused");
             return;
         }
         Err(_) => {
@@ -197,7 +198,7 @@ async fn handshake(
     inner.register(peer).await;
 }
 
-/// Not an error path for the type checker to lose: closing for an unacceptable identity.
+/// Closes a connection whose completed handshake still left the peer unacceptable.
 pub(crate) fn close_unacceptable(connection: &quinn::Connection, reason: &str) {
     connection.close(
         crate::wire::close_code(pb::CloseCode::Unacceptable),

@@ -129,7 +129,7 @@ async fn dial_now(
             inner.counters.handshake_failed(reason);
             let detail = observed
                 .refusal()
-                .map_or_else(|| e.to_string(), str::to_owned);
+                .map_or_else(|| e.to_string(), |(_, detail)| detail.to_owned());
             tracing::info!(%addr, expected = ?expected, reason, %detail, "outbound handshake refused");
             return Err(DialError::Refused {
                 addr,
@@ -205,12 +205,8 @@ pub(crate) fn authenticated(
 
 /// A short, stable label for why a handshake failed (for stats and logs).
 pub(crate) fn failure_reason(e: &ConnectionError, observed: &Observed) -> &'static str {
-    if let Some(refusal) = observed.refusal() {
-        return if refusal.contains("expected") {
-            "wrong_node_id"
-        } else {
-            "bad_peer_key"
-        };
+    if let Some((kind, _)) = observed.refusal() {
+        return kind.label();
     }
     let code = match e {
         ConnectionError::TransportError(e) => e.code,
@@ -225,7 +221,9 @@ pub(crate) fn failure_reason(e: &ConnectionError, observed: &Observed) -> &'stat
     // TLS alerts travel as CRYPTO_ERROR 0x100 + alert (RFC 9001 §4.8).
     match u64::from(code).checked_sub(0x100) {
         Some(40) => "no_common_algorithms",
-        Some(42..=46 | 48 | 49 | 116) => "certificate_rejected",
+        Some(42..=46 | 48 | 49) => "certificate_rejected",
+        // The peer had no key for the schemes we accept (ML-DSA-87 only).
+        Some(116) => "certificate_required",
         Some(51) => "bad_signature",
         Some(120) => "alpn_mismatch",
         Some(0..=255) => "tls_alert",

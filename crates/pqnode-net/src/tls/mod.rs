@@ -30,7 +30,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::NoServerSessionStorage;
 use rustls::sign::CertifiedKey;
 
-pub use verify::{Observed, PeerVerifier, ServerNameVerifier};
+pub use verify::{Observed, PeerVerifier, RefusalKind, ServerNameVerifier};
 
 /// The ALPN protocol id of pqnode's node-to-node protocol.
 pub const ALPN: &[u8] = b"pqnode/1";

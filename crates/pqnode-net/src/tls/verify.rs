@@ -36,14 +36,36 @@ pub fn ml_dsa_87_raw_key(spki: &[u8]) -> Option<&[u8]> {
         .filter(|raw| raw.len() == DSA_PUBLIC_KEY_LEN)
 }
 
+/// Why one of our verifiers refused a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The peer proved a key, but not the one for the node id we dialed.
+    WrongNodeId,
+    /// The peer's "certificate" is not a raw ML-DSA-87 public key.
+    NotMlDsa87,
+    /// The handshake signature did not verify (or used another scheme).
+    BadSignature,
+}
+
+impl RefusalKind {
+    /// Stable label for stats and logs.
+    pub const fn label(self) -> &'static str {
+        match self {
+            RefusalKind::WrongNodeId => "wrong_node_id",
+            RefusalKind::NotMlDsa87 => "not_ml_dsa_87",
+            RefusalKind::BadSignature => "bad_signature",
+        }
+    }
+}
+
 /// What one handshake's verifier saw: the peer's proven node id and the
-/// signature scheme it signed the handshake with. Both are set only by a
-/// verification that succeeded.
+/// signature scheme it signed the handshake with (both set only by a
+/// verification that succeeded), or why it refused the peer.
 #[derive(Debug, Default)]
 pub struct Observed {
     peer: OnceLock<NodeId>,
     signature: OnceLock<SignatureScheme>,
-    refusal: OnceLock<String>,
+    refusal: OnceLock<(RefusalKind, String)>,
 }
 
 impl Observed {
@@ -61,13 +83,15 @@ impl Observed {
         self.signature.get().copied()
     }
 
-    /// Why our verifier refused the peer, if it did.
-    pub fn refusal(&self) -> Option<&str> {
-        self.refusal.get().map(String::as_str)
+    /// Why our verifier refused the peer, if it did, with details for the log.
+    pub fn refusal(&self) -> Option<(RefusalKind, &str)> {
+        self.refusal
+            .get()
+            .map(|(kind, detail)| (*kind, detail.as_str()))
     }
 
-    fn refuse(&self, reason: String, error: Error) -> Error {
-        let _ = self.refusal.set(reason);
+    fn refuse(&self, kind: RefusalKind, detail: String, error: Error) -> Error {
+        let _ = self.refusal.set((kind, detail));
         error
     }
 
@@ -79,6 +103,7 @@ impl Observed {
         match ml_dsa_87_raw_key(end_entity) {
             Some(raw) if intermediates.is_empty() => Ok(NodeId::from_public_key(raw)),
             _ => Err(self.refuse(
+                RefusalKind::NotMlDsa87,
                 "peer key is not an ML-DSA-87 raw public key".into(),
                 Error::InvalidCertificate(CertificateError::BadEncoding),
             )),
@@ -97,7 +122,13 @@ impl Observed {
             dss,
             &ML_DSA_87_ONLY,
         )
-        .map_err(|e| self.refuse(format!("handshake signature: {e}"), e))?;
+        .map_err(|e| {
+            self.refuse(
+                RefusalKind::BadSignature,
+                format!("handshake signature: {e}"),
+                e,
+            )
+        })?;
         let _ = self.signature.set(dss.scheme);
         Ok(valid)
     }
@@ -137,6 +168,7 @@ impl ServerCertVerifier for ServerNameVerifier {
                 .ok_or(Error::InvalidCertificate(CertificateError::NotValidForName))?;
             if expected != proven {
                 return Err(self.observed.refuse(
+                    RefusalKind::WrongNodeId,
                     format!("peer proved node id {proven}, expected {expected}"),
                     Error::InvalidCertificate(CertificateError::NotValidForName),
                 ));

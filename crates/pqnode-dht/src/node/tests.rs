@@ -1,1 +1,311 @@
+use std::net::SocketAddr;
+use std::time::Duration;
 
+use pqnode_crypto::Identity;
+
+use super::*;
+
+fn at(secs: u64) -> Instant {
+    Instant::from_elapsed(Duration::from_secs(secs))
+}
+
+fn contact(n: u8) -> Contact {
+    Contact::new(
+        NodeId::from_bytes([n; 20]),
+        SocketAddr::from(([192, 0, 2, n], 4001)),
+    )
+}
+
+fn node() -> Node {
+    let config = Config {
+        jitter: 0.0,
+        ..Config::default()
+    };
+    Node::new(NodeId::from_bytes([0; 20]), config, 1, at(0))
+}
+
+fn transmits(node: &mut Node) -> Vec<Transmit> {
+    std::iter::from_fn(|| node.poll_transmit()).collect()
+}
+
+/// Makes `peer` an entry by having it answer a ping.
+fn admit(node: &mut Node, peer: Contact, now: Instant) {
+    node.handle_request(now, peer, Request::Ping);
+    let ping = transmits(node)
+        .into_iter()
+        .find(|t| t.to.id == Some(peer.id))
+        .expect("verification ping");
+    node.handle_response(
+        now,
+        ping.id,
+        peer.id,
+        Response::Pong {
+            observed: peer.addr,
+        },
+    );
+}
+
+#[test]
+fn strangers_enter_the_table_only_after_answering() {
+    let mut n = node();
+    let peer = contact(0x80);
+    let pong = n.handle_request(at(0), peer, Request::Ping);
+    assert_eq!(
+        pong,
+        Response::Pong {
+            observed: peer.addr
+        }
+    );
+    assert!(n.table().is_empty(), "a request alone does not admit");
+    let ping = transmits(&mut n)
+        .pop()
+        .expect("the stranger is pinged back");
+    assert_eq!((ping.to, &ping.request), (Peer::from(peer), &Request::Ping));
+    n.handle_response(
+        at(1),
+        ping.id,
+        peer.id,
+        Response::Pong {
+            observed: peer.addr,
+        },
+    );
+    assert!(n.table().contains(&peer.id));
+    assert_eq!(n.nodes(at(1)).first().and_then(|i| i.rtt_ms), Some(1000));
+}
+
+#[test]
+fn an_answer_from_the_wrong_node_or_of_the_wrong_type_is_a_failure() {
+    let mut n = node();
+    let peer = contact(0x80);
+    admit(&mut n, peer, at(0));
+    let id = n.find_node(at(1), NodeId::from_bytes([0x81; 20]));
+    let request = transmits(&mut n).pop().expect("lookup asks the entry");
+    n.handle_response(
+        at(1),
+        request.id,
+        contact(0x90).id,
+        Response::Nodes { closer: vec![] },
+    );
+    assert_eq!(n.counters().failures, 1);
+    assert_eq!(
+        n.table().state_of(&peer.id, at(1)),
+        Some(NodeState::Questionable)
+    );
+    match n.poll_event() {
+        Some(Event::QueryFinished {
+            id: done,
+            result: QueryResult::FindNode { closest, .. },
+            ..
+        }) => {
+            assert_eq!(done, id);
+            assert!(closest.is_empty());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Wrong type: a Pong to a FindNode.
+    n.find_node(at(2), NodeId::from_bytes([0x81; 20]));
+    let request = transmits(&mut n).pop().expect("asked again");
+    n.handle_response(
+        at(2),
+        request.id,
+        peer.id,
+        Response::Pong {
+            observed: peer.addr,
+        },
+    );
+    assert_eq!(n.table().state_of(&peer.id, at(2)), Some(NodeState::Bad));
+}
+
+#[test]
+fn an_unpinned_seed_is_learned_from_its_answer() {
+    let mut n = node();
+    let seed = contact(0x80);
+    n.bootstrap(at(0), [Peer::unpinned(seed.addr)]);
+    let probe = transmits(&mut n).pop().expect("seed asked");
+    assert_eq!(
+        probe.request,
+        Request::FindNode {
+            target: *n.local_id()
+        }
+    );
+    let other = contact(0x40);
+    n.handle_response(
+        at(0),
+        probe.id,
+        seed.id,
+        Response::Nodes {
+            closer: vec![other],
+        },
+    );
+    assert!(n.table().contains(&seed.id));
+    // The lookup goes on to the contact the seed named.
+    let next = transmits(&mut n).pop().expect("lookup continues");
+    assert_eq!(next.to, Peer::from(other));
+    n.handle_response(at(0), next.id, other.id, Response::Nodes { closer: vec![] });
+    match n.poll_event() {
+        Some(Event::QueryFinished {
+            result: QueryResult::Bootstrap { closest },
+            stats,
+            ..
+        }) => {
+            assert_eq!(closest, vec![other, seed]);
+            assert_eq!(stats.rounds, 2);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(n.stats(at(0)).bootstrap_nodes, 1);
+}
+
+#[test]
+fn requests_time_out_on_the_nodes_own_timer() {
+    let mut n = node();
+    let peer = contact(0x80);
+    admit(&mut n, peer, at(0));
+    n.find_node(at(10), NodeId::from_bytes([0x81; 20]));
+    let _ = transmits(&mut n);
+    assert_eq!(
+        n.poll_timeout(),
+        at(15),
+        "request timeout (5 s) comes before the periodic timers"
+    );
+    n.handle_timeout(at(15));
+    assert_eq!(n.counters().timeouts, 1);
+    assert!(matches!(n.poll_event(), Some(Event::QueryFinished { .. })));
+}
+
+#[test]
+fn questionable_entries_are_pinged_on_the_ping_timer() {
+    let mut n = node();
+    let peer = contact(0x80);
+    admit(&mut n, peer, at(0));
+    // Good entries are left alone.
+    n.handle_timeout(at(30));
+    assert!(transmits(&mut n).iter().all(|t| t.request != Request::Ping));
+    // After 15 quiet minutes the entry is questionable and gets pinged.
+    n.handle_timeout(at(15 * 60 + 30));
+    let pings: Vec<Transmit> = transmits(&mut n)
+        .into_iter()
+        .filter(|t| t.request == Request::Ping)
+        .collect();
+    assert_eq!(pings.len(), 1);
+    assert_eq!(pings.first().map(|t| t.to), Some(Peer::from(peer)));
+}
+
+#[test]
+fn stale_buckets_are_refreshed_with_lookups_into_them() {
+    let mut n = node();
+    admit(&mut n, contact(0x80), at(0));
+    n.handle_timeout(at(60));
+    let lookups = transmits(&mut n)
+        .into_iter()
+        .filter(|t| matches!(t.request, Request::FindNode { .. }))
+        .count();
+    assert!(lookups >= 1);
+    // A table with fewer than K entries also goes back to its seeds, if it has any.
+    let mut lonely = node();
+    lonely.bootstrap(at(0), [Peer::unpinned(contact(9).addr)]);
+    let _ = transmits(&mut lonely);
+    lonely.handle_timeout(at(60));
+    assert!(transmits(&mut lonely).iter().any(|t| t.to.id.is_none()));
+}
+
+#[test]
+fn records_are_validated_stored_and_served() {
+    let mut n = node();
+    let me = Identity::from_seed(&[5; 32]).unwrap();
+    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(60)).unwrap();
+    let from = contact(0x80);
+    assert_eq!(
+        n.handle_request(
+            at(0),
+            from,
+            Request::Store {
+                record: record.clone()
+            }
+        ),
+        Response::Stored
+    );
+    let forged = Record::from_parts(
+        *record.key(),
+        b"n".to_vec(),
+        b"w".to_vec(),
+        record.publisher().as_bytes(),
+        2,
+        60,
+        record.signature().as_bytes(),
+    )
+    .unwrap();
+    assert!(matches!(
+        n.handle_request(at(0), from, Request::Store { record: forged }),
+        Response::Rejected { .. }
+    ));
+    assert_eq!(
+        n.handle_request(at(1), from, Request::FindValue { key: *record.key() }),
+        Response::Value {
+            record: Some(record.clone()),
+            closer: vec![]
+        }
+    );
+    // Expired after its TTL.
+    n.handle_timeout(at(61));
+    assert!(matches!(
+        n.handle_request(at(61), from, Request::FindValue { key: *record.key() }),
+        Response::Value { record: None, .. }
+    ));
+    assert_eq!(
+        (n.counters().records_accepted, n.counters().records_rejected),
+        (1, 1)
+    );
+}
+
+#[test]
+fn published_records_are_republished_on_the_timer() {
+    let mut n = node();
+    admit(&mut n, contact(0x80), at(0));
+    let me = Identity::from_seed(&[6; 32]).unwrap();
+    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(7200)).unwrap();
+    n.put(at(0), record.clone()).unwrap();
+    let _ = transmits(&mut n);
+    n.handle_timeout(at(31 * 60));
+    // The republish starts with a lookup of the record's key.
+    assert!(transmits(&mut n).iter().any(|t| t.request
+        == Request::FindNode {
+            target: *record.key()
+        }));
+    assert!(n.unpublish(record.key()));
+}
+
+#[test]
+fn the_table_survives_export_and_restore() {
+    let mut n = node();
+    for i in [0x80, 0x40, 0x20] {
+        admit(&mut n, contact(i), at(0));
+    }
+    let saved = n.export_table();
+    let mut fresh = node();
+    assert_eq!(fresh.restore_table(at(100), &saved), Ok(3));
+    assert_eq!(fresh.stats(at(100)).questionable_nodes, 3);
+    assert!(fresh.restore_table(at(100), &[0xff, 0xff]).is_err());
+}
+
+#[test]
+fn health_and_stats_speak_the_api_vocabulary() {
+    let mut n = node();
+    assert_eq!(n.health().status, pqnode_health::Status::Warn);
+    admit(&mut n, contact(0x80), at(0));
+    assert!(n.health().is_ok() && n.health().reason.is_none());
+    let json = serde_json::to_value(n.stats(at(0))).unwrap();
+    for field in [
+        "totalNodes",
+        "bucketsUsed",
+        "bootstrapNodes",
+        "buckets",
+        "counters",
+    ] {
+        assert!(json.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(json.get("totalNodes"), Some(&serde_json::json!(1)));
+    let nodes = serde_json::to_value(n.nodes(at(0))).unwrap();
+    assert_eq!(nodes.pointer("/0/state"), Some(&serde_json::json!("good")));
+    assert!(nodes.pointer("/0/lastSeenMsAgo").is_some());
+}

@@ -153,8 +153,11 @@ fn serve(mode: Mode) {
             Mode::Echo => axum::Router::new().route(
                 pqnode_signaling::PATH,
                 axum::routing::get(|ws: WebSocketUpgrade| async move {
+                    // The same WebSocket settings as the signaling endpoint.
                     ws.max_message_size(64 * 1024)
                         .max_frame_size(64 * 1024)
+                        .read_buffer_size(4 * 1024)
+                        .write_buffer_size(4 * 1024)
                         .on_upgrade(|mut socket| async move {
                             while let Some(Ok(msg)) = socket.next().await {
                                 if let AxumMessage::Text(_) = msg

@@ -16,6 +16,11 @@ use crate::session::{admit, serve};
 /// Where the native signaling endpoint is served.
 pub const PATH: &str = "/p2p-signaling";
 
+/// tungstenite's read and write buffers (128 KiB each by default). Signaling
+/// messages are small, and at thousands of idle connections the default
+/// buffers would be most of the server's memory.
+pub(crate) const SOCKET_BUFFER: usize = 4 * 1024;
+
 /// The signaling endpoint at [`PATH`], ready to `merge` into the node's router.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so the
@@ -51,6 +56,8 @@ async fn upgrade(
     let limit = inner.config.max_message_bytes;
     ws.max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |socket| {
             let tasks = inner.tasks.clone();
             tasks.track_future(serve(inner, socket, admission))

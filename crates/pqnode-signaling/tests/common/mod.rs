@@ -129,12 +129,16 @@ impl Client {
         }
     }
 
-    /// Reads until the close frame and returns its code (skipping messages).
+    /// Reads until the close frame and returns its code (skipping messages),
+    /// then reads on so tungstenite sends its Close reply, as a browser would.
     pub async fn closed_with(&mut self) -> Option<u16> {
         loop {
             match self.next_frame().await {
                 Frame::Json(_) => {}
-                Frame::Close(code) => return code,
+                Frame::Close(code) => {
+                    while !matches!(self.next_frame().await, Frame::Ended) {}
+                    return code;
+                }
                 Frame::Ended => return None,
             }
         }

@@ -55,7 +55,9 @@ pub struct Limits {
     /// Bound on `shutdown()` waiting for connections to close.
     #[serde(with = "millis")]
     pub shutdown_timeout: Duration,
-    /// First reconnect delay for configured peers; doubles up to `reconnect_max`.
+    /// First delay before a peer whose dial failed is dialed again (by the
+    /// reconnect loop of configured peers, or by a request); doubles up to
+    /// `reconnect_max`. Requests meanwhile fail fast with `DialError::Backoff`.
     #[serde(with = "millis")]
     pub reconnect_min: Duration,
     #[serde(with = "millis")]

@@ -39,6 +39,19 @@ pub enum DialError {
     Timeout { addr: SocketAddr },
     #[error("could not start a connection to {addr}: {reason}")]
     Connect { addr: SocketAddr, reason: String },
+    #[error("recent dials failed; next attempt allowed in {retry_in:?}")]
+    Backoff { retry_in: std::time::Duration },
+}
+
+impl DialError {
+    /// True when the peer (or the path to it) failed, as opposed to a local
+    /// condition: these start or extend the dial backoff.
+    pub fn is_peer_failure(&self) -> bool {
+        matches!(
+            self,
+            DialError::Refused { .. } | DialError::Timeout { .. } | DialError::Connect { .. }
+        )
+    }
 }
 
 /// A request to a peer failed.

@@ -708,3 +708,55 @@ async fn dual_stack_listener_serves_ipv4_and_ipv6() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn requests_back_off_from_a_peer_that_refused() {
+    let server = TestNode::start_with(
+        Identity::generate().unwrap(),
+        config_on(
+            localhost(),
+            pqnode_net::Limits {
+                max_connections: 0,
+                ..limits()
+            },
+            vec![],
+        ),
+    )
+    .await;
+    let client = TestNode::start_with(
+        Identity::generate().unwrap(),
+        config_on(
+            localhost(),
+            pqnode_net::Limits {
+                reconnect_min: Duration::from_secs(60),
+                ..limits()
+            },
+            vec![],
+        ),
+    )
+    .await;
+    client.net.add_address(server.id(), server.addr());
+    let first = client
+        .net
+        .request(server.id(), Protocol::Dht, Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(first, RequestError::Dial(DialError::Refused { .. })),
+        "{first}"
+    );
+    let second = client
+        .net
+        .request(server.id(), Protocol::Dht, Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(second, RequestError::Dial(DialError::Backoff { .. })),
+        "{second}"
+    );
+    assert_eq!(server.net.stats().refused["max_connections"], 1);
+    // An explicit connect is not held back.
+    let explicit = client.net.connect(&server.peer_addr()).await.unwrap_err();
+    assert!(matches!(explicit, DialError::Refused { .. }), "{explicit}");
+    assert_eq!(server.net.stats().refused["max_connections"], 2);
+}

@@ -30,7 +30,7 @@ pub(crate) async fn connection_to(
         .get(&node_id)
         .copied()
         .ok_or(DialError::NoAddress(node_id))?;
-    dial(inner, Some(node_id), addr).await
+    dial(inner, Some(node_id), addr, DialPolicy::RespectBackoff).await
 }
 
 /// Connects to a configured or given peer address.
@@ -50,12 +50,22 @@ pub(crate) async fn connect(
         reason: "no addresses".into(),
     };
     for addr in addrs {
-        match dial(inner, peer.node_id, addr).await {
+        match dial(inner, peer.node_id, addr, DialPolicy::Now).await {
             Ok(conn) => return Ok(conn),
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// Whether a dial honours the backoff left by earlier failed dials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DialPolicy {
+    /// Requests: fail fast while the peer recently failed, instead of every
+    /// request waiting out its own handshake timeout.
+    RespectBackoff,
+    /// Explicit connects and the reconnect loop, which paces itself.
+    Now,
 }
 
 /// Dials `addr`, expecting `expected` (or anyone, unpinned). Concurrent
@@ -64,6 +74,7 @@ pub(crate) async fn dial(
     inner: &Arc<Inner>,
     expected: Option<NodeId>,
     addr: SocketAddr,
+    policy: DialPolicy,
 ) -> Result<Arc<PeerConn>, DialError> {
     if expected == Some(inner.local_id) {
         return Err(DialError::SelfDial);
@@ -74,7 +85,20 @@ pub(crate) async fn dial(
         let _serialized = dial_lock.lock().await;
         match existing(inner, expected, addr) {
             Some(conn) => Ok(conn),
-            None => dial_now(inner, expected, addr).await,
+            None => match inner.backoff_remaining(key) {
+                Some(retry_in) if policy == DialPolicy::RespectBackoff => {
+                    Err(DialError::Backoff { retry_in })
+                }
+                _ => {
+                    let result = dial_now(inner, expected, addr).await;
+                    match &result {
+                        Ok(_) => inner.dial_succeeded(key),
+                        Err(e) if e.is_peer_failure() => inner.dial_failed(key),
+                        Err(_) => {}
+                    }
+                    result
+                }
+            },
         }
     };
     inner.release_dial_lock(key, dial_lock);
@@ -264,7 +288,7 @@ pub(crate) async fn maintain(inner: Arc<Inner>, peer: PeerAddr) {
 }
 
 /// `delay` scaled by a random factor in [0.5, 1.0), so restarted peers do not redial in lockstep.
-fn jittered(delay: Duration) -> Duration {
+pub(crate) fn jittered(delay: Duration) -> Duration {
     let mut byte = [0u8; 1];
     let r = aws_lc_rs::rand::fill(&mut byte).map_or(128, |()| byte[0]);
     delay.mul_f64(0.5 + f64::from(r) / 512.0)

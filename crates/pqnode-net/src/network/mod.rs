@@ -26,7 +26,7 @@ use crate::stats::{Counters, Direction, LiveTotals, NetStats, PeerEvent, PeerInf
 use crate::tls::{self, Observed, TlsIdentity};
 use crate::wire::{self, MAX_MESSAGE_BODY_LEN, Protocol, message_pb, pb};
 
-use pool::{DialKey, PeerConn};
+use pool::{DialBackoff, DialKey, PeerConn};
 
 /// Registering a handler failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +86,7 @@ pub(crate) struct Inner {
     peers: Mutex<HashMap<NodeId, Arc<PeerConn>>>,
     addresses: Mutex<HashMap<NodeId, SocketAddr>>,
     dial_locks: Mutex<HashMap<DialKey, Arc<tokio::sync::Mutex<()>>>>,
+    dial_backoff: Mutex<HashMap<DialKey, DialBackoff>>,
     half_open: AtomicUsize,
     per_ip: Mutex<HashMap<std::net::IpAddr, usize>>,
     counters: Counters,
@@ -138,6 +139,7 @@ impl Network {
             peers: Mutex::default(),
             addresses: Mutex::default(),
             dial_locks: Mutex::default(),
+            dial_backoff: Mutex::default(),
             half_open: AtomicUsize::new(0),
             per_ip: Mutex::default(),
             counters: Counters::default(),

@@ -46,5 +46,6 @@ pub use config::{
 pub use http::{PATH, router};
 pub use peer_id::{Algorithm, PEER_ID_LEN, ParsePeerIdError, PeerId};
 pub use protocol::{ErrorCode, RelayKind, close};
+pub use registry::PeerSummary;
 pub use server::{EnvelopeError, SignalingServer};
 pub use stats::SignalingStats;

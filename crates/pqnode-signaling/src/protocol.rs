@@ -625,6 +625,38 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_on_text(text in "\\PC{0,300}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn parse_never_panics_on_near_valid_requests(
+            kind in proptest::sample::select(vec![
+                "register", "offer", "answer", "candidate", "bye", "join", "leave",
+                "discover", "lookup", "ping", "pong", "",
+            ]),
+            key in "[a-z_]{0,12}",
+            value in proptest::prop_oneof![
+                proptest::strategy::Just("null".to_owned()),
+                "-?[0-9]{1,25}",
+                "\"[0-9a-f]{0,80}\"",
+                proptest::strategy::Just("{}".to_owned()),
+                proptest::strategy::Just("[\"t\"]".to_owned()),
+            ],
+        ) {
+            let text = format!(r#"{{"type":"{kind}","id":1,"{key}":{value}}}"#);
+            if let Err(rejection) = parse(&text) {
+                // Whenever the id was readable, the rejection carries it.
+                proptest::prop_assert!(
+                    rejection.id.is_some() || rejection.code == ErrorCode::BadJson,
+                    "{text}: {rejection:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn error_codes_are_indexed_in_order() {
         for (i, code) in ErrorCode::ALL.iter().enumerate() {

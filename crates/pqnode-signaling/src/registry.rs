@@ -18,6 +18,14 @@ use crate::peer_id::PeerId;
 use crate::protocol::{ErrorCode, ServerMessage, Topic, encode};
 use crate::rate::TokenBucket;
 
+/// A registered local peer, as `/api/peers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerSummary {
+    pub peer_id: PeerId,
+    pub topics: Vec<String>,
+}
+
 /// Identifies one WebSocket connection for the server's lifetime.
 pub(crate) type SessionId = u64;
 
@@ -251,6 +259,20 @@ impl Registry {
             self.drop_memberships(peer, &BTreeSet::from([topic.clone()]));
         }
         Ok(())
+    }
+
+    /// Every local peer and its topics, ordered by peer id.
+    pub fn summaries(&self) -> Vec<PeerSummary> {
+        let mut out: Vec<PeerSummary> = self
+            .peers
+            .iter()
+            .map(|(peer_id, p)| PeerSummary {
+                peer_id: *peer_id,
+                topics: p.topics.iter().map(|t| t.as_str().to_owned()).collect(),
+            })
+            .collect();
+        out.sort_by_key(|s| s.peer_id);
+        out
     }
 
     /// Local members of `topic`, without `except`.

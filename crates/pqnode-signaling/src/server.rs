@@ -21,7 +21,7 @@ use crate::federation::{
 };
 use crate::peer_id::PeerId;
 use crate::protocol::{AckStatus, ErrorCode, PeerEntry, RelayKind, RelayedMessage, Topic, encode};
-use crate::registry::{Outbound, Presence, Registry};
+use crate::registry::{Outbound, PeerSummary, Presence, Registry};
 use crate::stats::{Counters, SignalingStats};
 
 /// Recently seen envelope ids; a repeat within this window is dropped.
@@ -148,6 +148,11 @@ impl SignalingServer {
             rate_limited: counters.rate_limited.load(Ordering::Relaxed),
             errors: counters.errors(),
         }
+    }
+
+    /// The peers registered on this node, with their topics.
+    pub fn local_peers(&self) -> Vec<PeerSummary> {
+        self.inner.registry().summaries()
     }
 
     /// Pass while serving; warn near the connection cap or while stopping.

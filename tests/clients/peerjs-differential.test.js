@@ -147,3 +147,64 @@ test('peerjs behaves the same against npm peer and against pqnode-peerjs', { tim
     await ours.stop();
   }
 });
+
+// The wire itself, for quirks the client hides: exact frames, src stamping,
+// silent same-token takeover, queued delivery and one EXPIRE per pair.
+async function observeWire(server) {
+  const { default: WebSocket } = await import('ws');
+  const base = `ws://${server.host}:${server.port}${SIGNALING_PATH}/peerjs`;
+  const run = Math.random().toString(36).slice(2, 8);
+  const open = (id, token, key = 'peerjs') =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${base}?key=${key}&id=${id}&token=${token}&version=1.5.5`);
+      ws.frames = [];
+      ws.on('message', (d) => ws.frames.push(JSON.parse(d.toString())));
+      ws.on('open', () => resolve(ws));
+      ws.on('error', reject);
+    });
+  const until = async (ws, n) => {
+    for (let i = 0; i < 200 && ws.frames.length < n; i++) await new Promise((r) => setTimeout(r, 50));
+    return ws.frames.slice();
+  };
+  const seen = {};
+  const a = await open(`a${run}`, 'ta');
+  seen.open = await until(a, 1);
+  const again = await open(`a${run}`, 'ta');
+  // Relay to the replacing socket proves the takeover; it gets no OPEN.
+  const b = await open(`b${run}`, 'tb');
+  await until(b, 1);
+  b.send(JSON.stringify({ type: 'OFFER', src: 'forged', dst: `a${run}`, payload: { x: 1 } }));
+  seen.takeover = (await until(again, 1)).map((m) => ({ ...m, dst: 'A', src: m.src === `b${run}` ? 'B' : m.src }));
+  // Messages for c wait until c connects.
+  // (from the replacing socket: ours closes the replaced one with 4009, the reference leaves it open)
+  again.send(JSON.stringify({ type: 'CANDIDATE', dst: `c${run}`, payload: { n: 1 } }));
+  await new Promise((r) => setTimeout(r, 100));
+  const c = await open(`c${run}`, 'tc');
+  seen.queued = (await until(c, 2)).map((m) => m.type);
+  // Two messages to nobody: one EXPIRE.
+  b.send(JSON.stringify({ type: 'OFFER', dst: `nobody${run}`, payload: {} }));
+  b.send(JSON.stringify({ type: 'CANDIDATE', dst: `nobody${run}`, payload: {} }));
+  await until(b, 2);
+  await new Promise((r) => setTimeout(r, 1500)); // room for a wrong second EXPIRE
+  seen.expire = b.frames.slice(1).map((m) => ({ ...m, src: m.src.replace(run, ''), dst: m.dst.replace(run, '') }));
+  for (const ws of [a, again, b, c]) ws.terminate();
+  return seen;
+}
+
+test('the wire is the same for npm peer and pqnode-peerjs', { timeout: 60000 }, async () => {
+  const reference = await startReference();
+  const ours = await startOurs();
+  try {
+    const [fromReference, fromOurs] = await Promise.all([observeWire(reference), observeWire(ours)]);
+    assert.deepEqual(fromReference, {
+      open: [{ type: 'OPEN' }],
+      takeover: [{ type: 'OFFER', src: 'B', dst: 'A', payload: { x: 1 } }],
+      queued: ['OPEN', 'CANDIDATE'],
+      expire: [{ type: 'EXPIRE', src: 'nobody', dst: 'b' }],
+    });
+    assert.deepEqual(fromOurs, fromReference);
+  } finally {
+    await reference.stop();
+    await ours.stop();
+  }
+});

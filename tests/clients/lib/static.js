@@ -9,9 +9,14 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/cs
 export async function serveStatic(routes) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     if (url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html' });
-      res.end('<!doctype html><title>test</title><link rel="icon" href="data:,">');
+      res.end('<!doctype html><title>test</title>');
       return;
     }
     const file = routes[url.pathname];

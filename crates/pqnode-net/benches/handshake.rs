@@ -27,7 +27,8 @@ use tokio::net::UdpSocket;
 
 const HANDSHAKES: usize = 200;
 const WARMUP: usize = 10;
-const BULK_BYTES: usize = 128 << 20;
+const BULK_BYTES: usize = 64 << 20;
+const BULK_RUNS: usize = 5;
 const MESSAGES: usize = 2000;
 const ONE_WAY_DELAY: Duration = Duration::from_millis(25);
 
@@ -45,9 +46,10 @@ async fn run() {
     let pq = Stack::pq(true);
     let classic = Stack::classical(true);
 
-    println!("## Handshake latency and CPU ({HANDSHAKES} sequential full handshakes, loopback)");
-    let pq_hs = handshakes(&pq).await;
-    let cl_hs = handshakes(&classic).await;
+    println!(
+        "## Handshake latency and CPU ({HANDSHAKES} sequential full handshakes each, loopback, alternating batches)"
+    );
+    let [pq_hs, cl_hs] = handshakes([&pq, &classic]).await;
     pq_hs.print(&pq.name);
     cl_hs.print(&classic.name);
     println!(
@@ -108,11 +110,10 @@ async fn run() {
     println!();
 
     println!(
-        "## Bulk throughput (one connection, one stream, {} MiB, median of 3)",
+        "## Bulk throughput (one connection, one stream, {} MiB, median of {BULK_RUNS}, alternating)",
         BULK_BYTES >> 20
     );
-    let p = bulk(&Stack::pq(true)).await;
-    let c = bulk(&Stack::classical(true)).await;
+    let [p, c] = bulk([&Stack::pq(true), &Stack::classical(true)]).await;
     println!("{:<28} {p:>8.0} MB/s", pq.name);
     println!("{:<28} {c:>8.0} MB/s", classic.name);
     println!("ratio PQ/classical: {:.2}x\n", p / c);
@@ -271,31 +272,43 @@ fn process_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-async fn handshakes(stack: &Stack) -> HandshakeFigures {
-    let (server, client) = stack.endpoints();
-    let to = server.local_addr().expect("addr");
-    for _ in 0..WARMUP {
-        let (_, _, c, s) = handshake_once(stack, &client, &server, to).await;
-        c.close(0u32.into(), b"");
-        s.close(0u32.into(), b"");
+/// Runs both stacks in alternating batches, so a change in the machine's
+/// load (other builds on a shared host) hits both sides of the ratio alike.
+async fn handshakes(stacks: [&Stack; 2]) -> [HandshakeFigures; 2] {
+    const BATCH: usize = 20;
+    let endpoints = stacks.map(|stack| {
+        let (server, client) = stack.endpoints();
+        let to = server.local_addr().expect("addr");
+        (server, client, to)
+    });
+    for (stack, (server, client, to)) in stacks.iter().zip(&endpoints) {
+        for _ in 0..WARMUP {
+            let (_, _, c, s) = handshake_once(stack, client, server, *to).await;
+            c.close(0u32.into(), b"");
+            s.close(0u32.into(), b"");
+        }
     }
-    let mut client_times = Vec::new();
-    let mut server_times = Vec::new();
-    let cpu_start = process_cpu();
-    for _ in 0..HANDSHAKES {
-        let (c_at, s_at, c, s) = handshake_once(stack, &client, &server, to).await;
-        client_times.push(c_at);
-        server_times.push(s_at);
-        c.close(0u32.into(), b"");
-        s.close(0u32.into(), b"");
+    let mut figures = [(); 2].map(|()| (Vec::new(), Vec::new(), Duration::ZERO));
+    for _ in 0..HANDSHAKES / BATCH {
+        for ((stack, (server, client, to)), (client_times, server_times, cpu)) in
+            stacks.iter().zip(&endpoints).zip(figures.iter_mut())
+        {
+            let cpu_start = process_cpu();
+            for _ in 0..BATCH {
+                let (c_at, s_at, c, s) = handshake_once(stack, client, server, *to).await;
+                client_times.push(c_at);
+                server_times.push(s_at);
+                c.close(0u32.into(), b"");
+                s.close(0u32.into(), b"");
+            }
+            *cpu += process_cpu() - cpu_start;
+        }
     }
-    let cpu = process_cpu() - cpu_start;
-    client.wait_idle().await;
-    HandshakeFigures {
-        client: Samples(client_times),
-        server: Samples(server_times),
-        cpu_per_handshake: cpu / HANDSHAKES as u32,
-    }
+    figures.map(|(client, server, cpu)| HandshakeFigures {
+        cpu_per_handshake: cpu / client.len().max(1) as u32,
+        client: Samples(client),
+        server: Samples(server),
+    })
 }
 
 /// A UDP relay between one client and one server that counts and optionally delays datagrams.
@@ -436,39 +449,53 @@ async fn round_trips(stack: &Stack) -> (Times, Times, Vec<String>) {
     ((c1, s1), (c2, s2), trace)
 }
 
-async fn bulk(stack: &Stack) -> f64 {
-    let (server, client) = stack.endpoints();
-    let to = server.local_addr().expect("addr");
-    let mut rates = Vec::new();
-    for _ in 0..3 {
-        let (_, _, c, s) = handshake_once(stack, &client, &server, to).await;
-        let sink = tokio::spawn(async move {
-            let (mut send, mut recv) = s.accept_bi().await.expect("accept stream");
-            let mut total = 0u64;
-            while let Some(chunk) = recv.read_chunk(1 << 20, false).await.expect("read") {
-                total += chunk.bytes.len() as u64;
-            }
-            send.write_all(&total.to_be_bytes()).await.expect("reply");
-            send.finish().expect("finish");
-            s
-        });
-        let chunk = Bytes::from(vec![0xa5u8; 1 << 20]);
-        let start = Instant::now();
-        let (mut send, mut recv) = c.open_bi().await.expect("open");
-        for _ in 0..(BULK_BYTES >> 20) {
-            send.write_chunk(chunk.clone()).await.expect("write");
+/// Median MB/s of each stack, runs alternating between the two.
+async fn bulk(stacks: [&Stack; 2]) -> [f64; 2] {
+    let endpoints = stacks.map(|stack| {
+        let (server, client) = stack.endpoints();
+        let to = server.local_addr().expect("addr");
+        (server, client, to)
+    });
+    let mut rates = [Vec::new(), Vec::new()];
+    for _ in 0..BULK_RUNS {
+        for ((stack, (server, client, to)), rates) in
+            stacks.iter().zip(&endpoints).zip(rates.iter_mut())
+        {
+            rates.push(bulk_once(stack, client, server, *to).await);
         }
-        send.finish().expect("finish");
-        let reply = recv.read_to_end(8).await.expect("reply");
-        let elapsed = start.elapsed();
-        assert_eq!(reply, (BULK_BYTES as u64).to_be_bytes());
-        rates.push(BULK_BYTES as f64 / elapsed.as_secs_f64() / 1e6);
-        let s = sink.await.expect("sink");
-        c.close(0u32.into(), b"");
-        s.close(0u32.into(), b"");
     }
-    rates.sort_by(f64::total_cmp);
-    rates[1]
+    rates.map(|mut r| {
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    })
+}
+
+async fn bulk_once(stack: &Stack, client: &Endpoint, server: &Endpoint, to: SocketAddr) -> f64 {
+    let (_, _, c, s) = handshake_once(stack, client, server, to).await;
+    let sink = tokio::spawn(async move {
+        let (mut send, mut recv) = s.accept_bi().await.expect("accept stream");
+        let mut total = 0u64;
+        while let Some(chunk) = recv.read_chunk(1 << 20, false).await.expect("read") {
+            total += chunk.bytes.len() as u64;
+        }
+        send.write_all(&total.to_be_bytes()).await.expect("reply");
+        send.finish().expect("finish");
+        s
+    });
+    let chunk = Bytes::from(vec![0xa5u8; 1 << 20]);
+    let start = Instant::now();
+    let (mut send, mut recv) = c.open_bi().await.expect("open");
+    for _ in 0..(BULK_BYTES >> 20) {
+        send.write_chunk(chunk.clone()).await.expect("write");
+    }
+    send.finish().expect("finish");
+    let reply = recv.read_to_end(8).await.expect("reply");
+    let elapsed = start.elapsed();
+    assert_eq!(reply, (BULK_BYTES as u64).to_be_bytes());
+    let s = sink.await.expect("sink");
+    c.close(0u32.into(), b"");
+    s.close(0u32.into(), b"");
+    BULK_BYTES as f64 / elapsed.as_secs_f64() / 1e6
 }
 
 struct Echo;

@@ -125,9 +125,8 @@ fn main() {
             .as_secs_f64(),
     );
 
-    // Records: publish, kill a fraction, fetch.
-    let mut keys = Vec::new();
-    let mut replicas = Vec::new();
+    // Records: publish (all at once), kill a fraction, fetch (all at once).
+    let mut puts = Vec::new();
     for i in 0..args.records {
         let mut seed = [0u8; 32];
         seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
@@ -138,23 +137,31 @@ fn main() {
         else {
             continue;
         };
-        keys.push(*record.key());
         if let Some(from) = sim.random_alive() {
-            replicas.push(sim.put(from, record).unwrap_or(0));
+            puts.push((from, record));
         }
     }
+    let keys: Vec<_> = puts.iter().map(|(_, r)| *r.key()).collect();
+    let replicas: Vec<usize> = sim
+        .put_all(puts)
+        .into_iter()
+        .map(|r| r.unwrap_or(0))
+        .collect();
     let killed = sim.kill_fraction(args.kill);
-    let mut found = 0;
-    let mut get_rounds = Vec::new();
-    for key in &keys {
-        let Some(from) = sim.random_alive() else {
-            break;
-        };
-        if let Some((record, stats)) = sim.get(from, *key) {
-            found += usize::from(record.is_some());
-            get_rounds.push(stats.rounds as usize);
-        }
-    }
+    let gets: Vec<_> = keys
+        .iter()
+        .filter_map(|k| Some((sim.random_alive()?, *k)))
+        .collect();
+    let results = sim.get_all(&gets);
+    let found = results
+        .iter()
+        .filter(|r| matches!(r, Some((Some(_), _))))
+        .count();
+    let get_rounds: Vec<usize> = results
+        .iter()
+        .flatten()
+        .map(|(_, s)| s.rounds as usize)
+        .collect();
     println!(
         "records: {} published on {:.1} nodes each; after killing {} nodes, {}/{} found ({:.2} %), rounds {:.2}",
         keys.len(),

@@ -273,22 +273,61 @@ impl Simulator {
 
     /// Node `i` publishes `record`; returns how many nodes stored it.
     pub fn put(&mut self, i: usize, record: Record) -> Option<usize> {
+        self.put_all(vec![(i, record)]).pop().flatten()
+    }
+
+    /// Publishes every record from its node, all at once (as real traffic overlaps); returns
+    /// how many nodes stored each, `None` where the put could not start or finish.
+    pub fn put_all(&mut self, puts: Vec<(usize, Record)>) -> Vec<Option<usize>> {
         let now = self.now;
-        let node = self.nodes.get_mut(i).filter(|n| n.alive)?;
-        let id = node.node.put(now, record).ok()?;
-        self.settle(i);
-        match self.wait(&[(i, id)]).pop().flatten()? {
-            (QueryResult::PutRecord { stored, .. }, _) => Some(stored),
-            _ => None,
-        }
+        let started: Vec<Option<(usize, QueryId)>> = puts
+            .into_iter()
+            .map(|(i, record)| {
+                let node = self.nodes.get_mut(i).filter(|n| n.alive)?;
+                let id = node.node.put(now, record).ok()?;
+                self.settle(i);
+                Some((i, id))
+            })
+            .collect();
+        self.wait_started(&started)
+            .into_iter()
+            .map(|r| match r? {
+                (QueryResult::PutRecord { stored, .. }, _) => Some(stored),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Node `i` fetches the record under `key`.
     pub fn get(&mut self, i: usize, key: Key) -> Option<(Option<Record>, LookupStats)> {
-        match self.run_query(i, |n, now| n.get(now, key))? {
-            (QueryResult::GetRecord { record, .. }, stats) => Some((record, stats)),
-            _ => None,
-        }
+        self.get_all(&[(i, key)]).pop().flatten()
+    }
+
+    /// Runs every get at once; results in the same order.
+    pub fn get_all(&mut self, gets: &[(usize, Key)]) -> Vec<Option<(Option<Record>, LookupStats)>> {
+        let started: Vec<Option<(usize, QueryId)>> = gets
+            .iter()
+            .map(|(i, key)| Some((*i, self.start(*i, |n, now| n.get(now, *key))?)))
+            .collect();
+        self.wait_started(&started)
+            .into_iter()
+            .map(|r| match r? {
+                (QueryResult::GetRecord { record, .. }, stats) => Some((record, stats)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn wait_started(
+        &mut self,
+        started: &[Option<(usize, QueryId)>],
+    ) -> Vec<Option<(QueryResult, LookupStats)>> {
+        let ids: Vec<(usize, QueryId)> = started.iter().flatten().copied().collect();
+        let mut results = self.wait(&ids).into_iter();
+        started
+            .iter()
+            .map(|s| s.and_then(|_| results.next().flatten()))
+            .collect()
     }
 
     /// Node `i` publishes a provider entry; returns how many nodes stored it.

@@ -1,6 +1,7 @@
-//! Store throughput: puts/s (one by one, concurrent, batched) and gets/s (cold, cached), each
-//! next to the same work done on redb directly in this run (the anchor), so the ratios show
-//! what the thread, the channel and the cache cost or save. Prints figures; never fails on time.
+//! Store throughput: puts/s (one by one, concurrent, batched) and gets/s (cold, concurrent,
+//! cached), each next to the same work done on redb directly (the anchor). Anchor and store
+//! alternate over several rounds and the medians are compared, so a busy machine skews both
+//! alike. Prints figures and ratios; never fails on time.
 //!
 //! `cargo bench -p pqnode-store` (set PQNODE_BENCH_DIR to measure another disk).
 
@@ -10,19 +11,26 @@ use std::time::{Duration, Instant};
 use pqnode_store::{Store, Table};
 use redb::{ReadableDatabase, TableDefinition};
 
-const SINGLE_PUTS: u32 = 500;
-const CONCURRENT_TASKS: u32 = 64;
-const BATCHED_PUTS: u32 = 100_000;
+const ROUNDS: u32 = 3;
+const SINGLE_PUTS: u32 = 300;
+const CALLERS: u32 = 64;
+const PUTS_PER_CALLER: u32 = 20;
+const BATCHED_PUTS: u32 = 50_000;
 const BATCH: u32 = 1_000;
-const GETS: u32 = 50_000;
+const GETS: u32 = 8_000;
 const VALUE: [u8; 100] = [7; 100];
+/// Keys of one round never collide with another's.
+const ROUND_SPAN: u32 = 1_000_000;
 
 const ANCHOR: TableDefinition<&[u8], &[u8]> = TableDefinition::new("anchor");
 
 fn main() {
     let base = std::env::var_os("PQNODE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let dir = tempfile::tempdir_in(&base).expect("temp dir");
-    println!("store benchmark in {}", dir.path().display());
+    println!(
+        "store benchmark in {}, medians of {ROUNDS} rounds",
+        dir.path().display()
+    );
 
     let anchor = Anchor::new(&dir.path().join("anchor.redb"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,30 +42,65 @@ fn main() {
 
 async fn run(path: &Path, anchor: &Anchor) {
     let store = Store::open(path).await.expect("open");
+    let one_txn_per_put = "redb, one txn per put";
+    let one_txn_per_get = "redb, one read txn per get";
 
-    let anchor_single = anchor.single_puts(SINGLE_PUTS);
+    let mut single = Comparison::new("put, one at a time", one_txn_per_put);
+    let mut concurrent = Comparison::new("put, 64 concurrent callers", one_txn_per_put);
+    let mut batched = Comparison::new("put_many, 1000 per call", "redb, same batches");
+    for round in 0..ROUNDS {
+        single.anchor(anchor.single_puts(round, SINGLE_PUTS));
+        single.ours(single_puts(&store, round).await);
+        concurrent.anchor(anchor.single_puts(round + ROUNDS, SINGLE_PUTS));
+        concurrent.ours(concurrent_puts(&store, round).await);
+        batched.anchor(anchor.batched_puts(round));
+        batched.ours(batched_puts(&store, round).await);
+    }
+
+    let mut cold = Comparison::new("get, first read of each key", one_txn_per_get);
+    let mut parallel = Comparison::new("get, first reads, 64 callers", one_txn_per_get);
+    let mut cached = Comparison::new("get, same keys again (cached)", one_txn_per_get);
+    for round in 0..ROUNDS {
+        cold.anchor(anchor.gets(round));
+        cold.ours(sequential_gets(&store, round).await);
+        parallel.anchor(anchor.gets(round));
+        parallel.ours(concurrent_gets(&store, round).await);
+        cached.anchor(anchor.gets(round));
+        cached.ours(sequential_gets(&store, round).await);
+    }
+
+    for comparison in [single, concurrent, batched, cold, parallel, cached] {
+        comparison.report();
+    }
+    let stats = store.stats().await;
+    println!(
+        "store: {} commits for {} writes; file {} bytes",
+        stats.commits,
+        stats.writes,
+        stats.file_size_bytes.unwrap_or(0)
+    );
+    store.close().await.expect("close");
+}
+
+async fn single_puts(store: &Store, round: u32) -> f64 {
     let started = Instant::now();
     for i in 0..SINGLE_PUTS {
         store
-            .put(Table::Messages, key(i), VALUE.to_vec())
+            .put(Table::Messages, key(round, i), VALUE.to_vec())
             .await
             .expect("put");
     }
-    let single = rate(SINGLE_PUTS, started.elapsed());
-    report(
-        "put, one at a time",
-        single,
-        "redb, one txn per put",
-        anchor_single,
-    );
+    rate(SINGLE_PUTS, started.elapsed())
+}
 
+async fn concurrent_puts(store: &Store, round: u32) -> f64 {
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for task in 0..CONCURRENT_TASKS {
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..CALLERS {
         let store = store.clone();
-        tasks.spawn(async move {
-            for i in 0..SINGLE_PUTS / CONCURRENT_TASKS * 4 {
-                let key = [task.to_be_bytes(), i.to_be_bytes()].concat();
+        callers.spawn(async move {
+            for i in 0..PUTS_PER_CALLER {
+                let key = key(round, caller * PUTS_PER_CALLER + i);
                 store
                     .put(Table::Routing, key, VALUE.to_vec())
                     .await
@@ -65,94 +108,59 @@ async fn run(path: &Path, anchor: &Anchor) {
             }
         });
     }
-    while let Some(joined) = tasks.join_next().await {
-        joined.expect("task");
+    while let Some(caller) = callers.join_next().await {
+        caller.expect("caller");
     }
-    let concurrent_puts = CONCURRENT_TASKS * (SINGLE_PUTS / CONCURRENT_TASKS * 4);
-    let concurrent = rate(concurrent_puts, started.elapsed());
-    report(
-        &format!("put, {CONCURRENT_TASKS} concurrent callers"),
-        concurrent,
-        "redb, one txn per put",
-        anchor_single,
-    );
+    rate(CALLERS * PUTS_PER_CALLER, started.elapsed())
+}
 
-    let anchor_batched = anchor.batched_puts(BATCHED_PUTS, BATCH);
+async fn batched_puts(store: &Store, round: u32) -> f64 {
     let started = Instant::now();
     for batch in 0..BATCHED_PUTS / BATCH {
-        let entries = (batch * BATCH..(batch + 1) * BATCH).map(|i| (key(i), VALUE.to_vec()));
+        let entries = (batch * BATCH..(batch + 1) * BATCH).map(|i| (key(round, i), VALUE.to_vec()));
         store
             .put_many(Table::Documents, entries)
             .await
             .expect("put_many");
     }
-    let batched = rate(BATCHED_PUTS, started.elapsed());
-    report(
-        &format!("put_many, {BATCH} per call"),
-        batched,
-        "redb, same batches",
-        anchor_batched,
-    );
+    rate(BATCHED_PUTS, started.elapsed())
+}
 
-    let anchor_gets = anchor.gets(GETS, BATCHED_PUTS);
+/// Reads keys `0..GETS` of the round's batch: the first call per round misses the cache.
+async fn sequential_gets(store: &Store, round: u32) -> f64 {
     let started = Instant::now();
-    for i in 0..GETS / 2 {
-        let found = store.get(Table::Documents, key(i)).await.expect("get");
+    for i in 0..GETS {
+        let found = store
+            .get(Table::Documents, key(round, i))
+            .await
+            .expect("get");
         assert!(found.is_some());
     }
-    let cold = rate(GETS / 2, started.elapsed());
-    report(
-        "get, first read of each key",
-        cold,
-        "redb, one read txn per get",
-        anchor_gets,
-    );
+    rate(GETS, started.elapsed())
+}
 
+/// Reads keys `GETS..2 * GETS` of the round's batch, which nothing has read before.
+async fn concurrent_gets(store: &Store, round: u32) -> f64 {
+    let per_caller = GETS / CALLERS;
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let per_task = GETS / 2 / CONCURRENT_TASKS;
-    for task in 0..CONCURRENT_TASKS {
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..CALLERS {
         let store = store.clone();
-        tasks.spawn(async move {
-            let first = GETS / 2 + task * per_task;
-            for i in first..first + per_task {
-                let found = store.get(Table::Documents, key(i)).await.expect("get");
+        callers.spawn(async move {
+            let first = GETS + caller * per_caller;
+            for i in first..first + per_caller {
+                let found = store
+                    .get(Table::Documents, key(round, i))
+                    .await
+                    .expect("get");
                 assert!(found.is_some());
             }
         });
     }
-    while let Some(joined) = tasks.join_next().await {
-        joined.expect("task");
+    while let Some(caller) = callers.join_next().await {
+        caller.expect("caller");
     }
-    let concurrent = rate(per_task * CONCURRENT_TASKS, started.elapsed());
-    report(
-        &format!("get, first reads, {CONCURRENT_TASKS} callers"),
-        concurrent,
-        "redb, one read txn per get",
-        anchor_gets,
-    );
-
-    let started = Instant::now();
-    for i in 0..GETS / 2 {
-        let found = store.get(Table::Documents, key(i)).await.expect("get");
-        assert!(found.is_some());
-    }
-    let cached = rate(GETS / 2, started.elapsed());
-    report(
-        "get, same keys again (cached)",
-        cached,
-        "redb, one read txn per get",
-        anchor_gets,
-    );
-
-    let stats = store.stats().await;
-    println!(
-        "store: {} commits for {} writes, file {} bytes",
-        stats.commits,
-        stats.writes,
-        stats.file_size_bytes.unwrap_or(0)
-    );
-    store.close().await.expect("close");
+    rate(per_caller * CALLERS, started.elapsed())
 }
 
 /// The same work on a bare redb database, on the calling thread.
@@ -166,59 +174,97 @@ impl Anchor {
         Self { db }
     }
 
-    fn single_puts(&self, count: u32) -> f64 {
+    fn single_puts(&self, round: u32, count: u32) -> f64 {
         let started = Instant::now();
         for i in 0..count {
             let txn = self.db.begin_write().expect("begin");
             txn.open_table(ANCHOR)
                 .expect("table")
-                .insert(key(i).as_slice(), VALUE.as_slice())
+                .insert(key(round, i).as_slice(), VALUE.as_slice())
                 .expect("insert");
             txn.commit().expect("commit");
         }
         rate(count, started.elapsed())
     }
 
-    fn batched_puts(&self, count: u32, batch: u32) -> f64 {
+    fn batched_puts(&self, round: u32) -> f64 {
+        // Its own key range, so these are inserts as in the store, not overwrites.
+        let round = round + 2 * ROUNDS;
         let started = Instant::now();
-        for first in (0..count).step_by(batch as usize) {
+        for first in (0..BATCHED_PUTS).step_by(BATCH as usize) {
             let txn = self.db.begin_write().expect("begin");
             {
                 let mut table = txn.open_table(ANCHOR).expect("table");
-                for i in first..first + batch {
+                for i in first..first + BATCH {
                     table
-                        .insert(key(i).as_slice(), VALUE.as_slice())
+                        .insert(key(round, i).as_slice(), VALUE.as_slice())
                         .expect("insert");
                 }
             }
             txn.commit().expect("commit");
         }
-        rate(count, started.elapsed())
+        rate(BATCHED_PUTS, started.elapsed())
     }
 
-    fn gets(&self, count: u32, keys: u32) -> f64 {
+    fn gets(&self, round: u32) -> f64 {
+        let round = round + 2 * ROUNDS;
         let started = Instant::now();
-        for i in 0..count {
+        for i in 0..GETS {
             let txn = self.db.begin_read().expect("begin");
             let table = txn.open_table(ANCHOR).expect("table");
-            let found = table.get(key(i % keys).as_slice()).expect("get");
+            let found = table.get(key(round, i).as_slice()).expect("get");
             assert!(found.is_some());
         }
-        rate(count, started.elapsed())
+        rate(GETS, started.elapsed())
     }
 }
 
-fn key(i: u32) -> Vec<u8> {
-    i.to_be_bytes().to_vec()
+struct Comparison {
+    what: &'static str,
+    anchor_name: &'static str,
+    ours: Vec<f64>,
+    anchor: Vec<f64>,
+}
+
+impl Comparison {
+    fn new(what: &'static str, anchor_name: &'static str) -> Self {
+        Self {
+            what,
+            anchor_name,
+            ours: Vec::new(),
+            anchor: Vec::new(),
+        }
+    }
+
+    fn ours(&mut self, rate: f64) {
+        self.ours.push(rate);
+    }
+
+    fn anchor(&mut self, rate: f64) {
+        self.anchor.push(rate);
+    }
+
+    fn report(mut self) {
+        let ours = median(&mut self.ours);
+        let anchor = median(&mut self.anchor);
+        println!(
+            "{:<32} {ours:>10.0} ops/s   anchor ({}) {anchor:>9.0} ops/s   ratio {:>5.2}",
+            self.what,
+            self.anchor_name,
+            ours / anchor
+        );
+    }
+}
+
+fn median(rates: &mut [f64]) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn key(round: u32, i: u32) -> Vec<u8> {
+    (round * ROUND_SPAN + i).to_be_bytes().to_vec()
 }
 
 fn rate(operations: u32, took: Duration) -> f64 {
     f64::from(operations) / took.as_secs_f64()
-}
-
-fn report(what: &str, ours: f64, anchor_name: &str, anchor: f64) {
-    println!(
-        "{what:<34} {ours:>12.0} ops/s   anchor ({anchor_name}) {anchor:>10.0} ops/s   ratio {:>6.2}",
-        ours / anchor
-    );
 }

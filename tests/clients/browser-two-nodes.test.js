@@ -41,7 +41,7 @@ test('browsers on two different nodes chat over a WebRTC data channel', { timeou
   try {
     const nodeA = await startNode('node-a');
     cleanups.push(() => nodeA.stop());
-    const nodeB = await startNode('node-b', { bootstrap: nodeA.p2pAddr });
+    const nodeB = await startNode('node-b', { bootstrap: nodeA.bootstrapAddr });
     cleanups.push(() => nodeB.stop());
 
     const browserA = await launchChromium();

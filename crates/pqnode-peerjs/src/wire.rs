@@ -226,4 +226,27 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&error("a \"b\"")).unwrap();
         assert_eq!(v["payload"]["msg"], "a \"b\"");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in ".{0,512}") {
+            let _ = Inbound::parse(&text);
+            let _ = ConnectParams::from_query(&text);
+        }
+
+        #[test]
+        fn relayed_frames_are_valid_json_whatever_the_ids(
+            src in ".{0,64}",
+            dst in ".{0,64}",
+            n in proptest::num::i64::ANY,
+        ) {
+            let payload = RawValue::from_string(format!(r#"{{"n":{n}}}"#)).unwrap();
+            let frame = Outbound { kind: "OFFER", src: Some(&src), dst: Some(&dst), payload: Some(&payload) }
+                .to_json();
+            let back: serde_json::Value = serde_json::from_str(&frame).unwrap();
+            proptest::prop_assert_eq!(back["src"].as_str(), Some(src.as_str()));
+            proptest::prop_assert_eq!(back["dst"].as_str(), Some(dst.as_str()));
+            proptest::prop_assert_eq!(back["payload"]["n"].as_i64(), Some(n));
+        }
+    }
 }

@@ -59,6 +59,10 @@ export async function startNode(label, { bootstrap } = {}) {
     await node.stop();
     throw new Error(`${label}: ${e.message}\n${proc.lines.join('\n')}`);
   }
+  // The node logs its id at start-up; with it, others can bootstrap as `id@addr`.
+  const plain = proc.lines.join('\n').replace(/\x1b\[[0-9;]*m/g, '');
+  node.nodeId = /node_id=([0-9a-f]{40})/.exec(plain)?.[1];
+  node.bootstrapAddr = node.nodeId ? `${node.nodeId}@${node.p2pAddr}` : node.p2pAddr;
   return node;
 }
 

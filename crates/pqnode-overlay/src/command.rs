@@ -1,0 +1,61 @@
+//! Messages from the API side and the inbound handler to the DHT task.
+
+use std::time::Duration;
+
+use pqnode_crypto::NodeId;
+use pqnode_dht::{
+    Contact, DhtStats, Key, LookupStats, NodeInfo, Peer, ProviderRecord, QueryResult, Record,
+    RecordError, Request, Response,
+};
+use tokio::sync::oneshot;
+
+/// An operation that runs as a query of the core and ends with its `QueryFinished` event.
+#[derive(Debug)]
+pub(crate) enum Operation {
+    Bootstrap(Vec<Peer>),
+    FindNode(NodeId),
+    Get(Key),
+    Put(Record),
+    AddProvider(ProviderRecord),
+    GetProviders(Key),
+}
+
+/// What a finished operation reports.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub result: QueryResult,
+    pub stats: LookupStats,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A request from `from` (authenticated by the transport) to answer.
+    Inbound {
+        from: Contact,
+        request: Request,
+        reply: oneshot::Sender<Response>,
+    },
+    Operation {
+        operation: Operation,
+        reply: oneshot::Sender<Result<Finished, RecordError>>,
+    },
+    Unpublish {
+        key: Key,
+        reply: oneshot::Sender<bool>,
+    },
+    Inspect {
+        reply: oneshot::Sender<Snapshot>,
+    },
+    /// Save the table, stop every task, and answer when done.
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The routing table and counters at one instant.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub nodes: Vec<NodeInfo>,
+    pub stats: DhtStats,
+}

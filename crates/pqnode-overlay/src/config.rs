@@ -1,0 +1,49 @@
+//! What an [`Overlay`](crate::Overlay) is started with.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pqnode_crypto::Identity;
+use pqnode_net::PeerAddr;
+
+/// Configuration of the DHT driver. The Kademlia parameters themselves (K, α, timers, Sybil
+/// limit) live in [`dht`](Self::dht), the core's own [`pqnode_dht::Config`].
+#[derive(Debug, Clone)]
+pub struct OverlayConfig {
+    /// The node's identity: it signs the records and provider entries this node publishes.
+    /// Must be the identity the [`pqnode_net::Network`] was started with.
+    pub identity: Arc<Identity>,
+    /// Bootstrap nodes: `<node-id>@<host>:<port>` (pinned) or `<host>:<port>` (unpinned, the id
+    /// is learned from the handshake). Unreachable seeds are logged, never fatal.
+    pub seeds: Vec<PeerAddr>,
+    /// The sans-IO core's configuration.
+    pub dht: pqnode_dht::Config,
+    /// How often the routing table is written to the store (it is also written at shutdown).
+    pub save_interval: Duration,
+    /// Inbound requests and API calls queued for the DHT task before callers wait.
+    pub queue_len: usize,
+    /// Seeds the core's random choices (timer jitter, refresh targets); `None` picks one from
+    /// the node id and the clock. Fixed seeds make test runs repeatable.
+    pub rng_seed: Option<u64>,
+}
+
+impl OverlayConfig {
+    /// Defaults around `identity`: no seeds, the spec's timers (refresh 60 s, ping 30 s), the
+    /// table saved every 5 minutes.
+    pub fn new(identity: Arc<Identity>) -> Self {
+        Self {
+            identity,
+            seeds: Vec::new(),
+            dht: pqnode_dht::Config::default(),
+            save_interval: Duration::from_secs(300),
+            queue_len: 1024,
+            rng_seed: None,
+        }
+    }
+
+    /// The same configuration with `seeds` as bootstrap nodes.
+    pub fn with_seeds(mut self, seeds: impl IntoIterator<Item = PeerAddr>) -> Self {
+        self.seeds = seeds.into_iter().collect();
+        self
+    }
+}

@@ -1,0 +1,30 @@
+//! Errors returned by [`Overlay`](crate::Overlay).
+
+use pqnode_dht::RecordError;
+use pqnode_net::RegisterError;
+use pqnode_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// The network refused the DHT handler.
+    #[error("could not register the DHT protocol handler: {0}")]
+    Register(#[from] RegisterError),
+    /// The identity in the configuration is not the one the network authenticates with.
+    #[error("the overlay identity {overlay} is not the network's identity {network}")]
+    IdentityMismatch {
+        overlay: pqnode_crypto::NodeId,
+        network: pqnode_crypto::NodeId,
+    },
+    /// The record or provider entry could not be signed or did not verify.
+    #[error("invalid record: {0}")]
+    Record(#[from] RecordError),
+    /// Reading or writing the saved routing table failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The DHT task has stopped (after [`Overlay::shutdown`](crate::Overlay::shutdown)).
+    #[error("the DHT has stopped")]
+    Stopped,
+    /// The DHT task finished an operation with the result of another kind of operation.
+    #[error("the DHT returned a result of the wrong kind")]
+    WrongResult,
+}

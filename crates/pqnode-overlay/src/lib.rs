@@ -1,0 +1,33 @@
+//! pqnode's DHT on the wire: the network driver of the sans-IO Kademlia core.
+//!
+//! What it is for: an [`Overlay`] runs one [`pqnode_dht::Node`] over the node's post-quantum
+//! QUIC [`Network`](pqnode_net::Network). It answers `Protocol::Dht` requests from other
+//! nodes, sends the requests the core asks for, fires the core's timers (request timeouts,
+//! bucket refresh every 60 s, pings every 30 s, republishing), bootstraps from configured
+//! seeds, keeps the routing table in the node's [`Store`](pqnode_store::Store) across restarts,
+//! and offers an async API (lookups, signed records, provider entries, stats, health) that is
+//! cheap to clone and share.
+//!
+//! What it is not: the Kademlia logic (that is `pqnode-dht`, which this crate only drives),
+//! nor a transport (that is `pqnode-net`). It does not parse the DHT wire format itself
+//! either: the core's codec does.
+//!
+//! One task owns the core; nothing it runs waits on I/O. Each outbound request is a task of
+//! its own, and inbound requests reach the core through a bounded queue.
+
+mod actor;
+mod command;
+mod config;
+mod error;
+mod handler;
+mod metrics;
+mod overlay;
+mod persist;
+
+pub use config::OverlayConfig;
+pub use error::OverlayError;
+pub use overlay::{LookupOutcome, Overlay, PutOutcome};
+
+pub use pqnode_dht::{
+    BucketInfo, Contact, DhtStats, Key, NodeInfo, ProviderRecord, Record, record_key,
+};

@@ -1,0 +1,413 @@
+//! The handle the rest of the node holds: start, operations, observability, shutdown.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pqnode_crypto::{Identity, NodeId};
+use pqnode_dht::{
+    BucketInfo, Contact, DhtStats, Instant, Key, LookupStats, Node, NodeInfo, Peer, ProviderRecord,
+    QueryResult, Record,
+};
+use pqnode_health::Health;
+use pqnode_net::{Network, PeerAddr, Protocol};
+use pqnode_store::Store;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::actor::Actor;
+use crate::command::{Command, Finished, Operation, Snapshot};
+use crate::config::OverlayConfig;
+use crate::error::OverlayError;
+use crate::handler::{DhtHandler, NetworkSlot};
+use crate::persist;
+
+/// How a lookup ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupOutcome {
+    pub target: NodeId,
+    /// The closest nodes that answered, closest first (at most K).
+    pub closest: Vec<Contact>,
+    /// Deepest hop that answered (1 = a node from our own table).
+    pub rounds: u32,
+    pub requests: u32,
+    pub failures: u32,
+    #[serde(serialize_with = "millis")]
+    pub elapsed: Duration,
+}
+
+/// How a publication ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutOutcome {
+    pub key: Key,
+    /// How many of the K nodes closest to the key accepted it (this node keeps its own copy
+    /// in any case).
+    pub stored: usize,
+    #[serde(serialize_with = "millis")]
+    pub elapsed: Duration,
+}
+
+/// The running DHT of one node. Cheap to clone; every clone drives the same DHT.
+#[derive(Clone)]
+pub struct Overlay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    identity: Arc<Identity>,
+    commands: mpsc::Sender<Command>,
+    health: watch::Receiver<Health>,
+    network: NetworkSlot,
+    actor: Mutex<Option<JoinHandle<()>>>,
+    /// Last sequence number given to a record or provider entry we signed.
+    last_seq: AtomicU64,
+}
+
+impl std::fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlay")
+            .field("node_id", &self.local_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Overlay {
+    /// Starts the DHT on `network`: reloads the routing table saved in `store` (if any),
+    /// registers the [`Protocol::Dht`] handler, and starts joining through the configured
+    /// seeds and the reloaded contacts in the background (failures are logged, and the core
+    /// retries while its table is empty). Must be called inside a tokio runtime.
+    pub async fn start(
+        network: Network,
+        store: Option<Store>,
+        config: OverlayConfig,
+    ) -> Result<Self, OverlayError> {
+        let local = config.identity.node_id();
+        if network.node_id() != local {
+            return Err(OverlayError::IdentityMismatch {
+                overlay: local,
+                network: network.node_id(),
+            });
+        }
+        let origin = tokio::time::Instant::now();
+        let rng_seed = config.rng_seed.unwrap_or_else(|| clock_seed(&local));
+        let mut node = Node::new(local, config.dht.clone(), rng_seed, Instant::ZERO);
+        let restored = match &store {
+            Some(store) => restore(&mut node, store).await,
+            None => 0,
+        };
+
+        let (commands, receiver) = mpsc::channel(config.queue_len.max(1));
+        let (health_tx, health) = watch::channel(node.health());
+        let slot: NetworkSlot = Arc::new(RwLock::new(Some(network.clone())));
+        network.register(
+            Protocol::Dht,
+            DhtHandler::new(commands.clone(), slot.clone()),
+        )?;
+        let actor = Actor::new(
+            node,
+            network,
+            store,
+            origin,
+            receiver,
+            health_tx,
+            config.save_interval,
+        );
+        let task = tokio::spawn(actor.run());
+        let overlay = Self {
+            inner: Arc::new(Inner {
+                identity: config.identity.clone(),
+                commands,
+                health,
+                network: slot,
+                actor: Mutex::new(Some(task)),
+                last_seq: AtomicU64::new(0),
+            }),
+        };
+        tracing::info!(node_id = %local, restored, seeds = config.seeds.len(), "DHT started");
+
+        if !config.seeds.is_empty() || restored > 0 {
+            let joining = overlay.clone();
+            let seeds = config.seeds;
+            tokio::spawn(async move {
+                match joining.bootstrap(&seeds).await {
+                    Ok(outcome) if outcome.closest.is_empty() => {
+                        tracing::warn!("DHT bootstrap reached no node; retrying on refresh");
+                    }
+                    Ok(outcome) => tracing::info!(
+                        found = outcome.closest.len(),
+                        rounds = outcome.rounds,
+                        elapsed_ms = outcome.elapsed.as_millis() as u64,
+                        "DHT bootstrapped"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "DHT bootstrap did not run"),
+                }
+            });
+        }
+        Ok(overlay)
+    }
+
+    pub fn local_id(&self) -> NodeId {
+        self.inner.identity.node_id()
+    }
+
+    /// Joins through `seeds` (and whatever the table already holds) by looking up our own
+    /// id. Seeds that do not resolve are logged and skipped. The core keeps the seeds and
+    /// bootstraps again on its own whenever its table runs empty.
+    pub async fn bootstrap(&self, seeds: &[PeerAddr]) -> Result<LookupOutcome, OverlayError> {
+        let mut peers = Vec::new();
+        for seed in seeds {
+            match seed.resolve().await {
+                Ok(addrs) if !addrs.is_empty() => {
+                    peers.extend(addrs.into_iter().map(|addr| Peer {
+                        id: seed.node_id,
+                        addr,
+                    }));
+                }
+                Ok(_) => tracing::warn!(%seed, "bootstrap node resolved to no address"),
+                Err(e) => tracing::warn!(%seed, error = %e, "cannot resolve bootstrap node"),
+            }
+        }
+        let finished = self.run(Operation::Bootstrap(peers)).await?;
+        match finished.result {
+            QueryResult::Bootstrap { closest } => Ok(lookup_outcome(
+                self.local_id(),
+                closest,
+                finished.stats,
+                finished.elapsed,
+            )),
+            _ => Err(OverlayError::WrongResult),
+        }
+    }
+
+    /// The K nodes closest to `target` that answered (an iterative Kademlia lookup).
+    pub async fn lookup(&self, target: NodeId) -> Result<LookupOutcome, OverlayError> {
+        let finished = self.run(Operation::FindNode(target)).await?;
+        match finished.result {
+            QueryResult::FindNode { target, closest } => Ok(lookup_outcome(
+                target,
+                closest,
+                finished.stats,
+                finished.elapsed,
+            )),
+            _ => Err(OverlayError::WrongResult),
+        }
+    }
+
+    /// The record under `key`, from this node or the network. Only records whose signature
+    /// verifies are returned.
+    pub async fn get_record(&self, key: Key) -> Result<Option<Record>, OverlayError> {
+        match self.run(Operation::Get(key)).await?.result {
+            QueryResult::GetRecord { record, .. } => Ok(record),
+            _ => Err(OverlayError::WrongResult),
+        }
+    }
+
+    /// Stores a record signed by anyone on the nodes closest to its key, and keeps
+    /// republishing it until [`Overlay::unpublish`].
+    pub async fn put_record(&self, record: Record) -> Result<PutOutcome, OverlayError> {
+        let finished = self.run(Operation::Put(record)).await?;
+        match finished.result {
+            QueryResult::PutRecord { key, stored } => Ok(PutOutcome {
+                key,
+                stored,
+                elapsed: finished.elapsed,
+            }),
+            _ => Err(OverlayError::WrongResult),
+        }
+    }
+
+    /// Signs `value` under `name` with this node's identity and publishes it. The key is
+    /// [`pqnode_dht::record_key`]`(local id, name)`; a later publication of the same name
+    /// replaces this one (its sequence number is higher, across restarts too: it counts
+    /// milliseconds of wall-clock time).
+    pub async fn publish(
+        &self,
+        name: &[u8],
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<PutOutcome, OverlayError> {
+        let record = Record::sign(&self.inner.identity, name, value, self.next_seq(), ttl)?;
+        self.put_record(record).await
+    }
+
+    /// Adds this node's signed entry `value` under `key` (presence, topic membership), and
+    /// keeps republishing it until [`Overlay::unpublish`].
+    pub async fn add_provider(
+        &self,
+        key: Key,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<PutOutcome, OverlayError> {
+        let provider =
+            ProviderRecord::sign(&self.inner.identity, key, value, self.next_seq(), ttl)?;
+        let finished = self.run(Operation::AddProvider(provider)).await?;
+        match finished.result {
+            QueryResult::AddProvider { key, stored } => Ok(PutOutcome {
+                key,
+                stored,
+                elapsed: finished.elapsed,
+            }),
+            _ => Err(OverlayError::WrongResult),
+        }
+    }
+
+    /// Valid provider entries under `key`, one per publisher (the newest).
+    pub async fn get_providers(&self, key: Key) -> Result<Vec<ProviderRecord>, OverlayError> {
+        match self.run(Operation::GetProviders(key)).await?.result {
+            QueryResult::GetProviders { providers, .. } => Ok(providers),
+            _ => Err(OverlayError::WrongResult),
+        }
+    }
+
+    /// Stops republishing what we published under `key` (record and provider entry); the
+    /// network forgets it within its TTL. Returns whether anything was published there.
+    pub async fn unpublish(&self, key: Key) -> Result<bool, OverlayError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Unpublish { key, reply }).await?;
+        answer.await.map_err(|_| OverlayError::Stopped)
+    }
+
+    /// The routing table's entries (for `/api/dht/nodes`).
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, OverlayError> {
+        Ok(self.snapshot().await?.nodes)
+    }
+
+    /// The buckets that hold something.
+    pub async fn buckets(&self) -> Result<Vec<BucketInfo>, OverlayError> {
+        Ok(self.snapshot().await?.stats.buckets)
+    }
+
+    /// The spec's `{totalNodes, bucketsUsed, bootstrapNodes}` and the core's counters.
+    pub async fn stats(&self) -> Result<DhtStats, OverlayError> {
+        Ok(self.snapshot().await?.stats)
+    }
+
+    /// Warns while the routing table is empty; fails once the DHT has stopped.
+    pub fn health(&self) -> Health {
+        self.inner.health.borrow().clone()
+    }
+
+    /// Saves the routing table, stops every DHT task and releases the network. Requests
+    /// that arrive afterwards are answered "unavailable". Calling it again does nothing.
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self
+            .inner
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = done.await;
+        }
+        self.inner
+            .network
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let task = self
+            .inner
+            .actor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "the DHT task ended abnormally");
+        }
+    }
+
+    async fn run(&self, operation: Operation) -> Result<Finished, OverlayError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Operation { operation, reply }).await?;
+        Ok(answer.await.map_err(|_| OverlayError::Stopped)??)
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, OverlayError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Inspect { reply }).await?;
+        answer.await.map_err(|_| OverlayError::Stopped)
+    }
+
+    async fn send(&self, command: Command) -> Result<(), OverlayError> {
+        self.inner
+            .commands
+            .send(command)
+            .await
+            .map_err(|_| OverlayError::Stopped)
+    }
+
+    /// Wall-clock milliseconds, forced to grow within this process.
+    fn next_seq(&self) -> u64 {
+        let now = u64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX);
+        let previous = self
+            .inner
+            .last_seq
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                Some(now.max(last.saturating_add(1)))
+            })
+            .unwrap_or(now);
+        now.max(previous.saturating_add(1))
+    }
+}
+
+/// Reloads the saved table into `node`; a missing or unreadable table is no reason not to
+/// start (the node then joins through its seeds). Returns how many contacts came back.
+async fn restore(node: &mut Node, store: &Store) -> usize {
+    match persist::load_table(store).await {
+        Ok(Some(saved)) => match node.restore_table(Instant::ZERO, &saved) {
+            Ok(restored) => restored,
+            Err(e) => {
+                tracing::warn!(error = %e, "saved DHT routing table is unreadable; ignoring it");
+                0
+            }
+        },
+        Ok(None) => 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the saved DHT routing table");
+            0
+        }
+    }
+}
+
+fn lookup_outcome(
+    target: NodeId,
+    closest: Vec<Contact>,
+    stats: LookupStats,
+    elapsed: Duration,
+) -> LookupOutcome {
+    LookupOutcome {
+        target,
+        closest,
+        rounds: stats.rounds,
+        requests: stats.requests,
+        failures: stats.failures,
+        elapsed,
+    }
+}
+
+/// A seed for the core's jitter: differs between nodes and between runs, which is all the
+/// jitter needs (nothing secret depends on it).
+fn clock_seed(local: &NodeId) -> u64 {
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&local.as_bytes()[..8]);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    u64::from_le_bytes(id) ^ u64::from(nanos).rotate_left(32)
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,74 @@
+//! Many real nodes over real QUIC on 127.0.0.1: joining and finding each other.
+
+mod common;
+
+use common::network_of;
+use tokio::task::JoinSet;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_finds_every_other_node() {
+    let started = std::time::Instant::now();
+    let nodes = network_of(32).await;
+    eprintln!("network up in {:?}", started.elapsed());
+    let ids: Vec<_> = nodes.iter().map(|n| n.id()).collect();
+
+    // Every node looks up every other, one lookup at a time per node, all nodes at once.
+    let mut lookups = JoinSet::new();
+    for node in &nodes {
+        let overlay = node.overlay.clone();
+        let from = node.id();
+        let targets: Vec<_> = ids.iter().copied().filter(|t| *t != from).collect();
+        lookups.spawn(async move {
+            let mut outcomes = Vec::new();
+            for target in targets {
+                outcomes.push((from, target, overlay.lookup(target).await));
+            }
+            outcomes
+        });
+    }
+    let mut missed = Vec::new();
+    let mut rounds = 0u64;
+    let mut count = 0u64;
+    let mut failures = 0u64;
+    while let Some(joined) = lookups.join_next().await {
+        for (from, target, outcome) in joined.expect("lookup task") {
+            let outcome = outcome.expect("lookup runs");
+            count += 1;
+            rounds += u64::from(outcome.rounds);
+            failures += u64::from(outcome.failures);
+            if outcome.closest.first().map(|c| c.id) != Some(target) {
+                missed.push((from, target, outcome.failures));
+            }
+        }
+    }
+    eprintln!("lookups done at {:?}", started.elapsed());
+    eprintln!(
+        "{count} lookups, mean rounds {:.2}, {failures} failed requests",
+        rounds as f64 / count as f64
+    );
+    assert_eq!(count, 32 * 31);
+    assert!(
+        missed.is_empty(),
+        "{} lookups missed: {missed:?}",
+        missed.len()
+    );
+    // 32 nodes with K = 20: a lookup needs only a couple of hops.
+    let mean_rounds = rounds as f64 / count as f64;
+    assert!(mean_rounds <= 4.0, "mean rounds {mean_rounds}");
+
+    for node in &nodes {
+        assert!(node.overlay.health().is_ok(), "{:?}", node.overlay.health());
+        let stats = node.overlay.stats().await.expect("stats");
+        assert!(
+            stats.total_nodes >= 20,
+            "table of {} entries",
+            stats.total_nodes
+        );
+        assert!(stats.buckets_used >= 1);
+        assert_eq!(
+            node.overlay.nodes().await.expect("nodes").len(),
+            stats.total_nodes
+        );
+    }
+    common::stop_all(nodes).await;
+}

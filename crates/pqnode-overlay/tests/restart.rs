@@ -1,0 +1,84 @@
+//! A node that restarts with the same identity and store rejoins without its seeds.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TestNode, eventually, network_of};
+use pqnode_crypto::Identity;
+use pqnode_store::Store;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_reloads_its_table_and_rejoins_without_bootstrap_nodes() {
+    let mut others = network_of(12).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("node.redb");
+    let identity = Arc::new(Identity::generate().expect("keygen"));
+
+    let store = Store::open(&path).await.expect("store opens");
+    let node = TestNode::start_with(
+        identity.clone(),
+        common::any_port(),
+        Some(store.clone()),
+        vec![others[0].pinned()],
+    )
+    .await;
+    let addr = node.addr;
+    // It joined through its seed in the background.
+    let joined = eventually(Duration::from_secs(10), || async {
+        node.overlay
+            .stats()
+            .await
+            .map(|s| s.total_nodes >= 10)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(joined, "the node never filled its table");
+    node.stop().await;
+    store.close().await.expect("store closes");
+    let released = eventually(Duration::from_secs(10), || async {
+        std::net::UdpSocket::bind(addr).is_ok()
+    })
+    .await;
+    assert!(released, "the old endpoint still holds {addr}");
+
+    // Its seeds are gone too: only the saved table can bring it back.
+    others.swap_remove(1).stop().await;
+    others.swap_remove(0).stop().await;
+
+    let store = Store::open(&path).await.expect("store reopens");
+    let node = TestNode::start_with(identity.clone(), addr, Some(store.clone()), Vec::new()).await;
+    let stats = node.overlay.stats().await.expect("stats");
+    assert!(
+        stats.total_nodes >= 9,
+        "restored {} entries",
+        stats.total_nodes
+    );
+    assert_eq!(stats.bootstrap_nodes, 0);
+
+    // Both ways: it finds everyone, and everyone finds it at its address. The two stopped
+    // seeds are still in the tables and cost each lookup one request timeout.
+    let mut lookups = tokio::task::JoinSet::new();
+    for other in &others {
+        let (mine, theirs) = (node.overlay.clone(), other.overlay.clone());
+        let (other_id, node_id) = (other.id(), node.id());
+        lookups.spawn(async move {
+            let found = mine.lookup(other_id).await.expect("lookup");
+            assert_eq!(found.closest.first().map(|c| c.id), Some(other_id));
+            let seen = theirs.lookup(node_id).await.expect("lookup");
+            assert_eq!(
+                seen.closest.first().map(|c| (c.id, c.addr)),
+                Some((node_id, addr))
+            );
+        });
+    }
+    while let Some(done) = lookups.join_next().await {
+        done.expect("lookups agree");
+    }
+    assert!(node.overlay.health().is_ok());
+
+    node.stop().await;
+    store.close().await.expect("store closes");
+    common::stop_all(others).await;
+}

@@ -7,6 +7,14 @@
 //! encodings, and the store never interprets them. The file carries a schema version; a file
 //! this build cannot read is refused, never overwritten.
 //!
+//! How it works, in three sentences. One thread owns the redb `Database` and serves commands
+//! in arrival order; consecutive writes from any number of callers are committed in one
+//! transaction, and each caller is answered only after that commit (durable, redb's default).
+//! [`Store::get`] is served from a byte-bounded TTL read cache that only the store thread
+//! fills and invalidates, so a caller never reads a value older than a write it has seen
+//! acknowledged. [`Store::health`] compares the file's device and inode with those seen at
+//! open, so deleting or replacing the file under a running node fails the node's health.
+//!
 //! It is not a general database layer: there are no queries, secondary indexes (beyond record
 //! expiry) or migrations yet, and nothing here knows what a DHT record or a document means.
 //!

@@ -9,12 +9,12 @@ use redb::{Database, DatabaseError, StorageError};
 use crate::file_identity::FileIdentity;
 use crate::{StoreError, schema};
 
-/// Tuning for [`Store::open_with`]. The defaults suit a node.
+/// Tuning for [`Store::open_with`](crate::Store::open_with). The defaults suit a node.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Memory redb may use to cache pages (redb's own default is 1 GiB).
     pub page_cache_bytes: usize,
-    /// Memory the read cache in front of [`Store::get`] may use.
+    /// Memory the read cache in front of [`Store::get`](crate::Store::get) may use.
     pub read_cache_bytes: u64,
     /// How long an entry stays in the read cache.
     pub read_cache_ttl: Duration,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::{CacheStats, StoreError, Table};
+use crate::{CacheStats, SCHEMA_VERSION, StoreError, Table};
 
 /// A snapshot of the store, for `/api/stats` and the dashboard.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -15,6 +15,8 @@ use crate::{CacheStats, StoreError, Table};
 pub struct StoreStats {
     /// The database file.
     pub path: String,
+    /// The schema version the file carries (this build's [`SCHEMA_VERSION`]).
+    pub schema_version: u64,
     /// Its size on disk; `None` when it cannot be read (for example, the file is gone).
     pub file_size_bytes: Option<u64>,
     /// Entries per table; `None` when the store thread cannot answer (see `health`).
@@ -105,6 +107,7 @@ impl Counters {
         };
         StoreStats {
             path,
+            schema_version: SCHEMA_VERSION,
             file_size_bytes,
             entries,
             expiring_records,

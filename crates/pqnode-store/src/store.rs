@@ -137,7 +137,8 @@ impl Store {
         &self.inner.path
     }
 
-    /// The value under `key`, served from the read cache when it can be.
+    /// The value under `key`, served from the read cache when it can be (absent keys are
+    /// cached too, so repeated lookups of a missing key stay off the store thread).
     pub async fn get(
         &self,
         table: Table,

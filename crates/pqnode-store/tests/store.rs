@@ -502,6 +502,7 @@ async fn stats_report_entries_commits_and_read_cache_hit_rate() {
 
     let json = serde_json::to_value(&stats).unwrap();
     assert_eq!(json["entries"]["routing"], 1);
+    assert_eq!(json["schemaVersion"], SCHEMA_VERSION);
     assert_eq!(json["caches"][0]["hitRate"], 0.6);
     assert!(json["fileSizeBytes"].as_u64().unwrap() > 0);
 }

@@ -65,6 +65,24 @@ pub(crate) fn scan(
     Ok(entries)
 }
 
+pub(crate) fn last(
+    txn: &ReadTransaction,
+    table: Table,
+    limit: usize,
+) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
+    let table = txn.open_table(table.definition())?;
+    let mut entries = Vec::with_capacity(limit.min(1024));
+    for entry in table.iter()?.rev().take(limit) {
+        let (key, value) = entry?;
+        entries.push((copy(key.value()), copy(value.value())));
+    }
+    Ok(entries)
+}
+
+pub(crate) fn len(txn: &ReadTransaction, table: Table) -> Result<u64, StoreError> {
+    Ok(txn.open_table(table.definition())?.len()?)
+}
+
 pub(crate) fn get_record(
     txn: &ReadTransaction,
     key: &[u8],

@@ -231,6 +231,26 @@ impl Store {
         .await
     }
 
+    /// The `limit` entries with the greatest keys, greatest first: with time-ordered keys,
+    /// the newest entries, without reading the rest of the table.
+    pub async fn last_entries(
+        &self,
+        table: Table,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
+        self.request(|reply| Command::Last {
+            table,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// How many entries `table` holds (redb keeps the count: this does not scan).
+    pub async fn len(&self, table: Table) -> Result<u64, StoreError> {
+        self.request(|reply| Command::Len { table, reply }).await
+    }
+
     /// Writes a DHT record into [`Table::Records`] that expires at `expires_at`, replacing any
     /// record (and expiry) under `key`.
     pub async fn put_record(

@@ -13,7 +13,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::TtlCache;
-use crate::ops::{WriteOp, apply, count, get, get_record, scan, scan_records};
+use crate::ops::{WriteOp, apply, count, get, get_record, last, len, scan, scan_records};
 use crate::record::Record;
 use crate::stats::{Counters, TableCounts};
 use crate::{StoreError, Table};
@@ -36,6 +36,15 @@ pub(crate) enum Command {
         table: Table,
         prefix: Bytes,
         reply: Reply<Vec<(Bytes, Bytes)>>,
+    },
+    Last {
+        table: Table,
+        limit: usize,
+        reply: Reply<Vec<(Bytes, Bytes)>>,
+    },
+    Len {
+        table: Table,
+        reply: Reply<u64>,
     },
     GetRecord {
         key: Bytes,
@@ -194,6 +203,12 @@ impl Worker {
                 prefix,
                 reply,
             } => self.answer(reply, scan(txn, table, &prefix)),
+            Command::Last {
+                table,
+                limit,
+                reply,
+            } => self.answer(reply, last(txn, table, limit)),
+            Command::Len { table, reply } => self.answer(reply, len(txn, table)),
             Command::GetRecord { key, now_ms, reply } => {
                 self.answer(reply, get_record(txn, &key, now_ms))
             }
@@ -211,6 +226,8 @@ impl Worker {
         match command {
             Command::Get { reply, .. } => self.answer(reply, Err(error)),
             Command::Scan { reply, .. } => self.answer(reply, Err(error)),
+            Command::Last { reply, .. } => self.answer(reply, Err(error)),
+            Command::Len { reply, .. } => self.answer(reply, Err(error)),
             Command::GetRecord { reply, .. } => self.answer(reply, Err(error)),
             Command::ScanRecords { reply, .. } => self.answer(reply, Err(error)),
             Command::Count { reply } => self.answer(reply, Err(error)),

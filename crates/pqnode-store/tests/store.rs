@@ -178,6 +178,46 @@ async fn replace_all_swaps_a_whole_table_atomically() {
 }
 
 #[tokio::test]
+async fn last_entries_are_the_greatest_keys_greatest_first() {
+    let (_dir, store) = fresh().await;
+    store
+        .put_many(
+            Table::Messages,
+            (0u64..50).map(|time| (time.to_be_bytes(), time.to_string().into_bytes())),
+        )
+        .await
+        .unwrap();
+    let newest: Vec<Bytes> = store
+        .last_entries(Table::Messages, 3)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, value)| value)
+        .collect();
+    assert_eq!(
+        newest,
+        vec![Bytes::from("49"), Bytes::from("48"), Bytes::from("47")]
+    );
+    assert_eq!(
+        store
+            .last_entries(Table::Messages, 500)
+            .await
+            .unwrap()
+            .len(),
+        50
+    );
+    assert!(
+        store
+            .last_entries(Table::Routing, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.len(Table::Messages).await.unwrap(), 50);
+    assert_eq!(store.len(Table::Routing).await.unwrap(), 0);
+}
+
+#[tokio::test]
 async fn reopen_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);

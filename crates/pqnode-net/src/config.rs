@@ -44,6 +44,11 @@ pub struct Limits {
     pub max_streams_per_connection: u32,
     /// Malformed frames a connection may send before it is closed.
     pub max_protocol_violations: u32,
+    /// Request-body bytes one peer may have us buffer at once (at least the
+    /// largest protocol cap, 8 MiB for SYNC).
+    pub max_request_bytes_per_connection: usize,
+    /// Request-body bytes all peers together may have us buffer at once.
+    pub max_request_bytes_total: usize,
     #[serde(with = "millis")]
     pub idle_timeout: Duration,
     #[serde(with = "millis")]
@@ -72,6 +77,8 @@ impl Default for Limits {
             max_per_ip: 16,
             max_streams_per_connection: 128,
             max_protocol_violations: 8,
+            max_request_bytes_per_connection: 16 * 1024 * 1024,
+            max_request_bytes_total: 256 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),

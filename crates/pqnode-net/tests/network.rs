@@ -78,14 +78,14 @@ async fn handler_failures_and_missing_handlers_reach_the_caller() {
     );
     let err = a
         .net
-        .request(b.id(), Protocol::Sync, Bytes::new())
+        .request(b.id(), Protocol::Sync, Bytes::from(vec![0u8; 4 << 20]))
         .await
         .unwrap_err();
     assert!(
         matches!(
             err,
             RequestError::Remote {
-                code: FailureCode::Unavailable,
+                code: FailureCode::NoHandler,
                 ..
             }
         ),
@@ -759,4 +759,20 @@ async fn requests_back_off_from_a_peer_that_refused() {
     let explicit = client.net.connect(&server.peer_addr()).await.unwrap_err();
     assert!(matches!(explicit, DialError::Refused { .. }), "{explicit}");
     assert_eq!(server.net.stats().refused["max_connections"], 2);
+}
+
+#[tokio::test]
+async fn budgets_smaller_than_a_frame_are_rejected_at_start() {
+    let config = config_on(
+        localhost(),
+        pqnode_net::Limits {
+            max_request_bytes_per_connection: 1024,
+            ..limits()
+        },
+        vec![],
+    );
+    let err = pqnode_net::Network::start(&Identity::generate().unwrap(), config)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, pqnode_net::StartError::Config(_)), "{err}");
 }

@@ -189,6 +189,7 @@ async fn handshake(
         Direction::Inbound,
         peer.signature,
         true,
+        inner.limits.max_request_bytes_per_connection,
     ));
     inner.tasks.spawn(serve::serve_connection(
         inner.clone(),

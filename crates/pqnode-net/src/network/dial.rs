@@ -186,6 +186,7 @@ async fn dial_now(
         Direction::Outbound,
         peer.signature,
         expected.is_some(),
+        inner.limits.max_request_bytes_per_connection,
     ));
     inner
         .tasks

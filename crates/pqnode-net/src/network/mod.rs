@@ -94,6 +94,8 @@ pub(crate) struct Inner {
     tasks: TaskTracker,
     accepting: AtomicBool,
     events: tokio::sync::broadcast::Sender<PeerEvent>,
+    /// Request-body bytes all peers together may have us buffer at once.
+    inbound_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Network {
@@ -147,6 +149,9 @@ impl Network {
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
             events: tokio::sync::broadcast::channel(1024).0,
+            inbound_budget: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.max_request_bytes_total,
+            )),
         });
         inner.tasks.spawn(accept::accept_loop(inner.clone()));
         for peer in config.peers {
@@ -374,6 +379,22 @@ impl Inner {
 }
 
 fn transport_config(limits: &Limits) -> Result<TransportConfig, StartError> {
+    let largest_body = Protocol::ALL
+        .into_iter()
+        .map(Protocol::max_body_len)
+        .max()
+        .unwrap_or(0);
+    let smallest_budget = limits
+        .max_request_bytes_per_connection
+        .min(limits.max_request_bytes_total);
+    if smallest_budget < largest_body {
+        return Err(StartError::Config(format!(
+            "request byte budgets must be at least the largest frame body ({largest_body} bytes)"
+        )));
+    }
+    if smallest_budget > tokio::sync::Semaphore::MAX_PERMITS {
+        return Err(StartError::Config("request byte budget too large".into()));
+    }
     let mut transport = TransportConfig::default();
     let idle = IdleTimeout::try_from(limits.idle_timeout)
         .map_err(|_| StartError::Config("idle timeout too large".into()))?;

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use pqnode_crypto::NodeId;
+use tokio::sync::Semaphore;
 
-use super::{Inner, lock, serve, unix_ms};
+use super::{Inner, lock, read, serve, unix_ms};
 use crate::stats::{Direction, PeerEvent, PeerInfo};
 use crate::tls;
 use crate::wire::{self, Protocol, pb};
@@ -57,6 +58,8 @@ pub(crate) struct PeerConn {
     pub signature: &'static str,
     pub pinned: bool,
     violations: AtomicU32,
+    /// Bytes of request bodies this peer may have us buffer at once.
+    pub inbound_budget: Arc<Semaphore>,
 }
 
 impl PeerConn {
@@ -66,6 +69,7 @@ impl PeerConn {
         direction: Direction,
         signature: &'static str,
         pinned: bool,
+        inbound_budget: usize,
     ) -> Self {
         Self {
             node_id,
@@ -75,6 +79,7 @@ impl PeerConn {
             signature,
             pinned,
             violations: AtomicU32::new(0),
+            inbound_budget: Arc::new(Semaphore::new(inbound_budget)),
         }
     }
 
@@ -123,6 +128,15 @@ impl PeerConn {
 }
 
 impl Inner {
+    /// Whether a request of `protocol` has anyone to answer it here.
+    pub(crate) fn serves(&self, protocol: Protocol) -> bool {
+        match protocol {
+            Protocol::Ping => true,
+            Protocol::Message => read(&self.sink).is_some(),
+            _ => read(&self.handlers).contains_key(&protocol),
+        }
+    }
+
     /// The live connection to `node_id`, if any.
     pub(crate) fn live(&self, node_id: NodeId) -> Option<Arc<PeerConn>> {
         lock(&self.peers)

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use prost::Message;
 use quinn::{ReadExactError, RecvStream, SendStream};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::pool::PeerConn;
 use super::{Inner, read, unix_ms};
@@ -99,24 +100,77 @@ async fn serve_stream(
     mut send: SendStream,
     mut recv: RecvStream,
 ) {
-    let read = tokio::time::timeout(inner.limits.request_timeout, read_request(&mut recv)).await;
-    let (protocol, body) = match read {
-        Ok(Ok(request)) => request,
+    let deadline = tokio::time::Instant::now() + inner.limits.request_timeout;
+    let read = tokio::time::timeout_at(deadline, read_request_header(&mut recv)).await;
+    let header = match read {
+        Ok(Ok(header)) => header,
         Ok(Err(ReadFailure::Gone)) => return,
         Ok(Err(ReadFailure::Violation(v))) => return reject(&inner, &conn, send, recv, v),
-        Err(_) => {
-            let code = wire::stream_code(StreamErrorCode::StreamErrorTimeout);
-            let _ = recv.stop(code);
-            let _ = send.reset(code);
-            return;
-        }
+        Err(_) => return time_out(send, recv),
     };
+    let protocol = header.protocol;
     inner.counters.request_in(protocol);
-    let answer = dispatch(&inner, conn.node_id, protocol, body).await;
+    let answer = if inner.serves(protocol) {
+        // Bodies are buffered only within the connection's and the node's
+        // budgets, so claimed sizes cannot make us hold more than that.
+        let budget =
+            tokio::time::timeout_at(deadline, reserve(&inner, &conn, header.body_len)).await;
+        let Ok(Some(_reserved)) = budget else {
+            return time_out(send, recv);
+        };
+        let read =
+            tokio::time::timeout_at(deadline, read_request_body(&mut recv, header.body_len)).await;
+        let body = match read {
+            Ok(Ok(body)) => body,
+            Ok(Err(ReadFailure::Gone)) => return,
+            Ok(Err(ReadFailure::Violation(v))) => return reject(&inner, &conn, send, recv, v),
+            Err(_) => return time_out(send, recv),
+        };
+        dispatch(&inner, conn.node_id, protocol, body)
+            .await
+            .map_err(|e| failure(e.code(), e.detail()))
+    } else {
+        // Answer without reading the body: nobody here would use it.
+        Err(failure(
+            FailureCode::NoHandler,
+            &format!("this node does not serve {protocol}"),
+        ))
+    };
+    respond(&mut send, protocol, answer).await;
+}
+
+fn time_out(mut send: SendStream, mut recv: RecvStream) {
+    let code = wire::stream_code(StreamErrorCode::StreamErrorTimeout);
+    let _ = recv.stop(code);
+    let _ = send.reset(code);
+}
+
+/// Holds `len` bytes of both budgets until dropped; `None` if a budget is closed.
+async fn reserve(
+    inner: &Inner,
+    conn: &PeerConn,
+    len: usize,
+) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+    let len = u32::try_from(len).ok()?;
+    let per_connection = conn
+        .inbound_budget
+        .clone()
+        .acquire_many_owned(len)
+        .await
+        .ok()?;
+    let node = inner
+        .inbound_budget
+        .clone()
+        .acquire_many_owned(len)
+        .await
+        .ok()?;
+    Some((per_connection, node))
+}
+
+async fn respond(send: &mut SendStream, protocol: Protocol, answer: Result<Bytes, pb::Failure>) {
     let frame = match &answer {
         Ok(reply) => wire::encode_response(protocol, ResponseStatus::Ok, reply),
-        Err(e) => {
-            let failure = failure(e.code(), e.detail());
+        Err(failure) => {
             wire::encode_response(protocol, ResponseStatus::Failure, &failure.encode_to_vec())
         }
     };
@@ -138,15 +192,42 @@ async fn serve_stream(
     }
 }
 
-async fn read_request(recv: &mut RecvStream) -> Result<(Protocol, Bytes), ReadFailure> {
+async fn read_request_header(recv: &mut RecvStream) -> Result<RequestHeader, ReadFailure> {
     let mut header = [0u8; FRAME_HEADER_LEN];
     recv.read_exact(&mut header).await?;
-    let header = RequestHeader::decode(&header).map_err(|e| ReadFailure::Violation(e.into()))?;
-    // Bounded by the protocol's cap, checked by the decoder above.
-    let mut body = vec![0u8; header.body_len];
-    recv.read_exact(&mut body).await?;
+    RequestHeader::decode(&header).map_err(|e| ReadFailure::Violation(e.into()))
+}
+
+async fn read_request_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, ReadFailure> {
+    let body = read_body(recv, len).await.map_err(|e| match e {
+        BodyError::Truncated => ReadFailure::Violation(Violation {
+            code: StreamErrorCode::StreamErrorMalformed,
+            reason: "stream ended inside a frame".into(),
+        }),
+        BodyError::Read(_) => ReadFailure::Gone,
+    })?;
     expect_end(recv).await?;
-    Ok((header.protocol, body.into()))
+    Ok(body)
+}
+
+enum BodyError {
+    Truncated,
+    Read(quinn::ReadError),
+}
+
+/// Reads exactly `len` body bytes, allocating as they arrive rather than
+/// trusting the header's claim up front.
+async fn read_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, BodyError> {
+    const FIRST_ALLOCATION: usize = 64 * 1024;
+    let mut body = BytesMut::with_capacity(len.min(FIRST_ALLOCATION));
+    while body.len() < len {
+        match recv.read_chunk(len - body.len(), true).await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Err(BodyError::Truncated),
+            Err(e) => return Err(BodyError::Read(e)),
+        }
+    }
+    Ok(body.freeze())
 }
 
 /// A request is exactly one frame: anything after it is a protocol violation.
@@ -197,6 +278,7 @@ async fn dispatch(
             let handler = read(&inner.handlers).get(&protocol).cloned();
             match handler {
                 Some(handler) => handler.handle_dyn(from, body).await,
+                // Unregistered between reading the header and now.
                 None => Err(HandlerError::Unavailable(format!("no {protocol} handler"))),
             }
         }
@@ -275,11 +357,15 @@ pub(crate) async fn exchange(
 ) -> Result<Bytes, RequestError> {
     let frame = wire::encode_request(protocol, payload)?;
     let lost = |e: &dyn std::fmt::Display| RequestError::ConnectionLost(e.to_string());
-    send.write_all(&frame).await.map_err(|e| match e {
-        quinn::WriteError::Stopped(code) => RequestError::Reset(code.into_inner()),
-        other => lost(&other),
-    })?;
-    let _ = send.finish();
+    match send.write_all(&frame).await {
+        Ok(()) => {
+            let _ = send.finish();
+        }
+        // The peer answered without reading the whole request (it does not
+        // serve the protocol, or it reset the stream): its answer says which.
+        Err(quinn::WriteError::Stopped(_)) => {}
+        Err(other) => return Err(lost(&other)),
+    }
 
     let mut header = [0u8; FRAME_HEADER_LEN];
     read_reply(&mut recv, &mut header, protocol).await?;
@@ -290,16 +376,22 @@ pub(crate) async fn exchange(
             return Err(e.into());
         }
     };
-    let mut body = vec![0u8; header.body_len];
-    read_reply(&mut recv, &mut body, protocol).await?;
+    let body = read_body(&mut recv, header.body_len)
+        .await
+        .map_err(|e| match e {
+            BodyError::Truncated => RequestError::Malformed {
+                protocol,
+                reason: "reply ended inside a frame".into(),
+            },
+            BodyError::Read(e) => read_error(e),
+        })?;
     match header.status {
-        ResponseStatus::Ok => Ok(body.into()),
+        ResponseStatus::Ok => Ok(body),
         ResponseStatus::Failure => {
-            let failure =
-                pb::Failure::decode(body.as_slice()).map_err(|e| RequestError::Malformed {
-                    protocol,
-                    reason: format!("Failure: {e}"),
-                })?;
+            let failure = pb::Failure::decode(body).map_err(|e| RequestError::Malformed {
+                protocol,
+                reason: format!("Failure: {e}"),
+            })?;
             Err(RequestError::Remote {
                 code: FailureCode::try_from(failure.code).unwrap_or(FailureCode::Unspecified),
                 detail: truncate(&failure.detail, MAX_FAILURE_DETAIL_LEN).to_owned(),
@@ -318,9 +410,13 @@ async fn read_reply(
             protocol,
             reason: "reply ended inside a frame".into(),
         },
-        ReadExactError::ReadError(quinn::ReadError::Reset(code)) => {
-            RequestError::Reset(code.into_inner())
-        }
-        ReadExactError::ReadError(other) => RequestError::ConnectionLost(other.to_string()),
+        ReadExactError::ReadError(e) => read_error(e),
     })
+}
+
+fn read_error(e: quinn::ReadError) -> RequestError {
+    match e {
+        quinn::ReadError::Reset(code) => RequestError::Reset(code.into_inner()),
+        other => RequestError::ConnectionLost(other.to_string()),
+    }
 }

@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
 
+use crate::connection::{admit, serve};
 use crate::server::SignalingServer;
-use crate::session::{admit, serve};
 
 /// Where the native signaling endpoint is served.
 pub const PATH: &str = "/p2p-signaling";

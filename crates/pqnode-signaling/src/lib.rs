@@ -29,6 +29,7 @@
 
 mod auth;
 mod config;
+mod connection;
 pub mod federation;
 mod http;
 mod peer_id;

@@ -1,4 +1,4 @@
-//! One WebSocket connection, from `hello` to cleanup.
+//! One client's conversation, from `hello` to cleanup.
 //!
 //! Each connection has two tasks: this reader, which handles the client's
 //! messages one at a time (so a sender's messages keep their order), and a
@@ -12,14 +12,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AuthError, Claim, Nonce, verify_registration};
+use crate::connection::Ending;
 use crate::peer_id::PeerId;
 use crate::protocol::{
     ErrorCode, Inbound, PeerRequest, RegisterRequest, Rejection, RelayRequest, RequestId,
@@ -30,168 +30,12 @@ use crate::registry::{Claimant, Outbound, Outbox, SessionId};
 use crate::server::Inner;
 use crate::stats::Counters;
 
-/// How long the writer may take to flush the last frames of a closing connection.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// After refusing an oversize frame, the rest of it is still unread in our
-/// socket buffer, and closing a socket with unread data sends a TCP reset,
-/// which can destroy our close frame in flight. Keeping the socket open a
-/// moment lets the client read `TOO_LARGE` and the 1009 close first.
-const OVERSIZE_LINGER: Duration = Duration::from_millis(500);
-
-/// Whether the server can take this connection.
-pub(crate) enum Admission {
-    Admitted(Slot),
-    Full,
-    ShuttingDown,
-}
-
-/// A counted connection; dropping it gives the place back.
-pub(crate) struct Slot {
-    inner: Arc<Inner>,
-    ip: Option<IpAddr>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.inner.release(self.ip);
-    }
-}
-
-pub(crate) fn admit(inner: &Arc<Inner>, ip: Option<IpAddr>) -> Admission {
-    if inner.shutdown.is_cancelled() {
-        Admission::ShuttingDown
-    } else if inner.admit(ip) {
-        Admission::Admitted(Slot {
-            inner: Arc::clone(inner),
-            ip,
-        })
-    } else {
-        Admission::Full
-    }
-}
-
-/// Runs one connection to its end.
-pub(crate) async fn serve(inner: Arc<Inner>, socket: WebSocket, admission: Admission) {
-    let (sink, mut stream) = socket.split();
-    let (outbox, queue) = mpsc::channel(inner.config.outbound_queue.max(4));
-    let writer_gone = CancellationToken::new();
-    let writer = inner
-        .tasks
-        .spawn(write_loop(sink, queue, writer_gone.clone()));
-
-    let mut ending = Ending::ClosedByServer;
-    match admission {
-        Admission::Admitted(slot) => {
-            match Session::new(Arc::clone(&inner), slot.ip, outbox) {
-                Ok(session) => ending = session.run(&mut stream, writer_gone).await,
-                Err(outbox) => refuse(
-                    &inner,
-                    &outbox,
-                    ErrorCode::Internal,
-                    "no randomness for a nonce",
-                    close::TRY_AGAIN_LATER,
-                ),
-            }
-            drop(slot);
-        }
-        Admission::Full => refuse(
-            &inner,
-            &outbox,
-            ErrorCode::ServerFull,
-            "connection limit reached",
-            close::TRY_AGAIN_LATER,
-        ),
-        Admission::ShuttingDown => refuse(
-            &inner,
-            &outbox,
-            ErrorCode::ShuttingDown,
-            "the server is stopping",
-            close::GOING_AWAY,
-        ),
-    }
-
-    if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
-        tracing::debug!("signaling writer did not finish in time; dropping the connection");
-    }
-    match ending {
-        Ending::Gone => {}
-        // The closing handshake: read (and discard) until the client's Close
-        // answers ours, so the socket is not closed on unread data (which
-        // would reset the connection and could lose our close frame).
-        Ending::ClosedByServer => {
-            let drain = async {
-                while let Some(Ok(message)) = stream.next().await {
-                    if let Message::Close(_) = message {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
-        }
-        // The stream cannot be read past an oversize frame: just wait a moment.
-        Ending::Oversize => tokio::time::sleep(OVERSIZE_LINGER).await,
-    }
-    drop(stream);
-}
-
-/// How a session ended, which decides how the socket is let go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    /// The client closed, or the connection died.
-    Gone,
-    /// We sent a Close frame and expect the client's.
-    ClosedByServer,
-    /// We refused an oversize frame and sent a Close frame.
-    Oversize,
-}
-
-fn refuse(inner: &Inner, outbox: &Outbox, code: ErrorCode, message: &str, close_code: u16) {
-    inner.counters.error(code);
-    let text = encode(&ServerMessage::Error {
-        id: None,
-        code,
-        message,
-    });
-    let _ = outbox.try_send(Outbound::Text(text));
-    let _ = outbox.try_send(Outbound::Close(close_code, message_reason(code)));
-}
-
-fn message_reason(code: ErrorCode) -> &'static str {
-    code.as_str()
-}
-
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Outbound>,
-    gone: CancellationToken,
-) {
-    while let Some(item) = queue.recv().await {
-        let sent = match item {
-            Outbound::Text(text) => sink.send(Message::Text(text.into())).await,
-            Outbound::Ping => sink.send(Message::Ping(Default::default())).await,
-            Outbound::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
-            }
-        };
-        if sent.is_err() {
-            break;
-        }
-    }
-    gone.cancel();
-    let _ = sink.close().await;
-}
-
 enum Flow {
     Continue,
     Stop,
 }
 
-struct Session {
+pub(crate) struct Session {
     inner: Arc<Inner>,
     id: SessionId,
     ip: Option<IpAddr>,
@@ -209,7 +53,11 @@ struct Session {
 
 impl Session {
     /// Gives the outbox back when no nonce can be made.
-    fn new(inner: Arc<Inner>, ip: Option<IpAddr>, outbox: Outbox) -> Result<Self, Outbox> {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        ip: Option<IpAddr>,
+        outbox: Outbox,
+    ) -> Result<Self, Outbox> {
         let Ok(nonce) = Nonce::generate() else {
             return Err(outbox);
         };
@@ -231,7 +79,7 @@ impl Session {
         })
     }
 
-    async fn run(
+    pub(crate) async fn run(
         mut self,
         stream: &mut SplitStream<WebSocket>,
         writer_gone: CancellationToken,

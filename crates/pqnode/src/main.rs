@@ -13,6 +13,7 @@ mod logging;
 mod monitor;
 mod node;
 mod token;
+mod web;
 
 use std::process::ExitCode;
 
@@ -50,8 +51,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let mut signals = node::ShutdownSignals::install()?;
         let node = node::Node::start(config).await?;
-        let signal = node::shutdown_signal().await?;
+        let signal = signals.recv().await;
         tracing::info!(signal, "received shutdown signal");
         node.shutdown().await
     })

@@ -40,7 +40,14 @@ async fn clients_are_told_and_closed_with_1001_on_shutdown() {
     node.signal("TERM");
     let mut saw_shutdown = false;
     let mut close_code = None;
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+    let mut seen = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+        let Ok(Some(Ok(msg))) = next else {
+            seen.push(format!("end: {next:?}"));
+            break;
+        };
+        seen.push(format!("{msg:?}"));
         match msg {
             Message::Text(text) => {
                 let v: Value = serde_json::from_str(&text).unwrap();
@@ -53,7 +60,11 @@ async fn clients_are_told_and_closed_with_1001_on_shutdown() {
             _ => {}
         }
     }
-    assert!(saw_shutdown, "no shutdown message before the close");
+    assert!(
+        saw_shutdown,
+        "no shutdown message before the close: {seen:?}\n{}",
+        node.log_text()
+    );
     assert_eq!(close_code, Some(1001));
     assert!(node.wait(Duration::from_secs(15)).success());
 }
@@ -70,4 +81,21 @@ async fn the_peerjs_endpoint_hands_out_ids() {
     assert_eq!(response.status().as_u16(), 200);
     let id = response.text().await.unwrap();
     assert!(!id.is_empty() && id.len() <= 64, "{id}");
+}
+
+#[tokio::test]
+async fn the_demo_page_is_served_on_the_signaling_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(NodeOptions::new(dir.path()));
+    for path in ["/", "/demo.html"] {
+        let url = format!("http://{}", signaling_url(&node, path));
+        let response = http().get(url).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let ctype = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(ctype.starts_with("text/html"), "{ctype}");
+        assert!(response.text().await.unwrap().contains("/p2p-signaling"));
+    }
 }

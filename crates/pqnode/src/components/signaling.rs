@@ -68,6 +68,7 @@ impl SignalingService {
         let app = Router::new()
             .merge(pqnode_signaling::router(native.clone()))
             .merge(pqnode_peerjs::router(peerjs.clone()))
+            .merge(crate::web::router())
             .fallback(crate::api::not_found);
         let cancel = CancellationToken::new();
         let stop = cancel.clone();

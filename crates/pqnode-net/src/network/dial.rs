@@ -4,19 +4,82 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pqnode_crypto::NodeId;
 use quinn::{ConnectionError, TransportErrorCode};
 use rustls::SignatureScheme;
 
 use super::accept::close_unacceptable;
-use super::pool::{DialKey, PeerConn};
+use super::pool::PeerConn;
 use super::{Inner, lock, serve};
 use crate::config::PeerAddr;
 use crate::error::DialError;
 use crate::stats::Direction;
 use crate::tls::{self, Observed};
+
+/// Peers with a pending backoff we track, at most; expired entries go first.
+const MAX_BACKOFF_ENTRIES: usize = 4096;
+
+/// After a failed dial: no new attempt before `until`; the next delay doubles from `next`.
+pub(crate) struct DialBackoff {
+    until: Instant,
+    next: Duration,
+}
+
+/// Key under which concurrent dials coalesce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum DialKey {
+    Node(NodeId),
+    Addr(SocketAddr),
+}
+
+impl Inner {
+    /// How long dials to `key` are still held back, if they are.
+    pub(crate) fn backoff_remaining(&self, key: DialKey) -> Option<Duration> {
+        let backoff = lock(&self.dial_backoff);
+        let until = backoff.get(&key)?.until;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// Holds dials to `key` back for a while, twice as long as last time (up to `reconnect_max`).
+    pub(crate) fn dial_failed(&self, key: DialKey) {
+        let limits = &self.limits;
+        let mut backoff = lock(&self.dial_backoff);
+        let now = Instant::now();
+        if backoff.len() >= MAX_BACKOFF_ENTRIES {
+            backoff.retain(|_, b| b.until > now);
+        }
+        let next = backoff.get(&key).map_or(limits.reconnect_min, |b| {
+            (b.next * 2).min(limits.reconnect_max)
+        });
+        backoff.insert(
+            key,
+            DialBackoff {
+                until: now + jittered(next),
+                next,
+            },
+        );
+    }
+
+    pub(crate) fn dial_succeeded(&self, key: DialKey) {
+        lock(&self.dial_backoff).remove(&key);
+    }
+
+    /// The lock that serializes dials to one peer (or one address, when unpinned).
+    pub(crate) fn dial_lock(&self, key: DialKey) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.dial_locks).entry(key).or_default().clone()
+    }
+
+    /// Drops the dial lock entry once nobody else waits on it.
+    pub(crate) fn release_dial_lock(&self, key: DialKey, held: Arc<tokio::sync::Mutex<()>>) {
+        let mut locks = lock(&self.dial_locks);
+        // Two references: the map's and ours.
+        if Arc::strong_count(&held) <= 2 {
+            locks.remove(&key);
+        }
+    }
+}
 
 /// The connection to `node_id`: the live one, or a new one to its known address.
 pub(crate) async fn connection_to(
@@ -289,7 +352,7 @@ pub(crate) async fn maintain(inner: Arc<Inner>, peer: PeerAddr) {
 }
 
 /// `delay` scaled by a random factor in [0.5, 1.0), so restarted peers do not redial in lockstep.
-pub(crate) fn jittered(delay: Duration) -> Duration {
+fn jittered(delay: Duration) -> Duration {
     let mut byte = [0u8; 1];
     let r = aws_lc_rs::rand::fill(&mut byte).map_or(128, |()| byte[0]);
     delay.mul_f64(0.5 + f64::from(r) / 512.0)

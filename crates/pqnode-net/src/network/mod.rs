@@ -26,7 +26,8 @@ use crate::stats::{Counters, Direction, LiveTotals, NetStats, PeerEvent, PeerInf
 use crate::tls::{self, Observed, TlsIdentity};
 use crate::wire::{self, MAX_MESSAGE_BODY_LEN, Protocol, message_pb, pb};
 
-use pool::{DialBackoff, DialKey, PeerConn};
+use dial::{DialBackoff, DialKey};
+use pool::PeerConn;
 
 /// Registering a handler failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,10 +9,9 @@
 //! restarted), an old connection that the rule would keep must first answer
 //! a ping; if it does not, the new one replaces it.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use pqnode_crypto::NodeId;
@@ -25,22 +24,6 @@ use crate::wire::{self, Protocol, pb};
 
 /// How long a duplicate connection stays open for requests already on it.
 const DUPLICATE_DRAIN: Duration = Duration::from_secs(3);
-
-/// Peers with a pending backoff we track, at most; expired entries go first.
-const MAX_BACKOFF_ENTRIES: usize = 4096;
-
-/// After a failed dial: no new attempt before `until`; the next delay doubles from `next`.
-pub(crate) struct DialBackoff {
-    until: Instant,
-    next: Duration,
-}
-
-/// Key under which concurrent dials coalesce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum DialKey {
-    Node(NodeId),
-    Addr(SocketAddr),
-}
 
 enum Installed {
     First,
@@ -241,51 +224,6 @@ impl Inner {
             let _ = self.events.send(PeerEvent::Disconnected {
                 node_id: conn.node_id,
             });
-        }
-    }
-
-    /// How long dials to `key` are still held back, if they are.
-    pub(crate) fn backoff_remaining(&self, key: DialKey) -> Option<Duration> {
-        let backoff = lock(&self.dial_backoff);
-        let until = backoff.get(&key)?.until;
-        until.checked_duration_since(Instant::now())
-    }
-
-    /// Holds dials to `key` back for a while, twice as long as last time (up to `reconnect_max`).
-    pub(crate) fn dial_failed(&self, key: DialKey) {
-        let limits = &self.limits;
-        let mut backoff = lock(&self.dial_backoff);
-        let now = Instant::now();
-        if backoff.len() >= MAX_BACKOFF_ENTRIES {
-            backoff.retain(|_, b| b.until > now);
-        }
-        let next = backoff.get(&key).map_or(limits.reconnect_min, |b| {
-            (b.next * 2).min(limits.reconnect_max)
-        });
-        backoff.insert(
-            key,
-            DialBackoff {
-                until: now + super::dial::jittered(next),
-                next,
-            },
-        );
-    }
-
-    pub(crate) fn dial_succeeded(&self, key: DialKey) {
-        lock(&self.dial_backoff).remove(&key);
-    }
-
-    /// The lock that serializes dials to one peer (or one address, when unpinned).
-    pub(crate) fn dial_lock(&self, key: DialKey) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.dial_locks).entry(key).or_default().clone()
-    }
-
-    /// Drops the dial lock entry once nobody else waits on it.
-    pub(crate) fn release_dial_lock(&self, key: DialKey, held: Arc<tokio::sync::Mutex<()>>) {
-        let mut locks = lock(&self.dial_locks);
-        // Two references: the map's and ours.
-        if Arc::strong_count(&held) <= 2 {
-            locks.remove(&key);
         }
     }
 }

@@ -14,6 +14,7 @@
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use pqnode_crypto::NodeId;
 use prost::Message;
@@ -192,6 +193,70 @@ pub fn decode_table(bytes: &[u8]) -> Result<Vec<Contact>, CodecError> {
     wire.contacts.iter().map(contact_from_wire).collect()
 }
 
+/// Largest record-store snapshot accepted (local data, but a decoder is capped all the same).
+pub const MAX_STORE_SNAPSHOT_LEN: usize = 1 << 30;
+
+/// Records and provider entries with the lifetime they have left, as saved by a node.
+pub type StoreSnapshot = (Vec<(Record, Duration)>, Vec<(ProviderRecord, Duration)>);
+
+/// Encodes stored records and provider entries for persistence.
+pub fn encode_store(
+    records: &[(Record, Duration)],
+    providers: &[(ProviderRecord, Duration)],
+) -> Vec<u8> {
+    proto::RecordStoreSnapshot {
+        version: SNAPSHOT_VERSION,
+        records: records
+            .iter()
+            .map(|(r, left)| proto::StoredRecord {
+                record: Some(record_to_wire(r)),
+                remaining_secs: ttl_secs(*left),
+            })
+            .collect(),
+        providers: providers
+            .iter()
+            .map(|(p, left)| proto::StoredProvider {
+                provider: Some(provider_to_wire(p)),
+                remaining_secs: ttl_secs(*left),
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+/// Decodes what [`encode_store`] wrote. Signatures are not checked here: the caller verifies.
+pub fn decode_store(bytes: &[u8]) -> Result<StoreSnapshot, CodecError> {
+    if bytes.len() > MAX_STORE_SNAPSHOT_LEN {
+        return Err(CodecError::TooLong(bytes.len()));
+    }
+    let wire = proto::RecordStoreSnapshot::decode(bytes).map_err(|_| CodecError::Protobuf)?;
+    if wire.version != SNAPSHOT_VERSION {
+        return Err(CodecError::Version(wire.version));
+    }
+    let left = |secs: u32| Duration::from_secs(u64::from(secs));
+    let records = wire
+        .records
+        .into_iter()
+        .map(|s| {
+            Ok((
+                record_from_wire(s.record.ok_or(CodecError::Missing("record"))?)?,
+                left(s.remaining_secs),
+            ))
+        })
+        .collect::<Result<_, CodecError>>()?;
+    let providers = wire
+        .providers
+        .into_iter()
+        .map(|s| {
+            Ok((
+                provider_from_wire(s.provider.ok_or(CodecError::Missing("provider"))?)?,
+                left(s.remaining_secs),
+            ))
+        })
+        .collect::<Result<_, CodecError>>()?;
+    Ok((records, providers))
+}
+
 fn check_len(bytes: &[u8]) -> Result<(), CodecError> {
     if bytes.len() > MAX_MESSAGE_LEN {
         Err(CodecError::TooLong(bytes.len()))
@@ -296,7 +361,7 @@ fn provider_from_wire(wire: proto::Provider) -> Result<ProviderRecord, CodecErro
     )?)
 }
 
-fn ttl_secs(ttl: std::time::Duration) -> u32 {
+fn ttl_secs(ttl: Duration) -> u32 {
     // Records cap their TTL at 48 h, far below u32::MAX seconds.
     u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX)
 }

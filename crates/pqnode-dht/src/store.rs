@@ -65,6 +65,18 @@ impl RecordStore {
     /// expiry (that is what a republish is) but must carry the same signature.
     pub fn put(&mut self, record: Record, now: Instant) -> Result<(), StoreError> {
         let expires = now + record.ttl();
+        self.put_until(record, now, expires)
+    }
+
+    /// [`RecordStore::put`] with an explicit expiry (a record reloaded from disk keeps the
+    /// lifetime it had left, never more than its TTL).
+    pub fn put_until(
+        &mut self,
+        record: Record,
+        now: Instant,
+        expires: Instant,
+    ) -> Result<(), StoreError> {
+        let expires = expires.min(now + record.ttl());
         match self.records.get_mut(record.key()) {
             Some(old) if old.expires > now => {
                 if old.item.seq() > record.seq()
@@ -112,8 +124,19 @@ impl RecordStore {
         provider: ProviderRecord,
         now: Instant,
     ) -> Result<(), StoreError> {
-        let publisher = provider.publisher_id();
         let expires = now + provider.ttl();
+        self.add_provider_until(provider, now, expires)
+    }
+
+    /// [`RecordStore::add_provider`] with an explicit expiry, capped at the entry's TTL.
+    pub fn add_provider_until(
+        &mut self,
+        provider: ProviderRecord,
+        now: Instant,
+        expires: Instant,
+    ) -> Result<(), StoreError> {
+        let publisher = provider.publisher_id();
+        let expires = expires.min(now + provider.ttl());
         if !self.providers.contains_key(provider.key())
             && self.providers.len() >= self.limits.max_provider_keys
         {
@@ -178,6 +201,16 @@ impl RecordStore {
 
     pub fn provider_count(&self) -> usize {
         self.providers.values().map(HashMap::len).sum()
+    }
+
+    /// Live provider entries with their remaining lifetime, for persistence.
+    pub fn export_providers(&self, now: Instant) -> Vec<(ProviderRecord, std::time::Duration)> {
+        self.providers
+            .values()
+            .flat_map(|entries| entries.values())
+            .filter(|s| s.expires > now)
+            .map(|s| (s.item.clone(), s.expires.saturating_duration_since(now)))
+            .collect()
     }
 
     /// Live records with their remaining lifetime, for persistence.

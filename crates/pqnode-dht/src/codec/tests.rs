@@ -168,6 +168,7 @@ proptest! {
         let _ = decode_request(&bytes);
         let _ = decode_response(&bytes);
         let _ = decode_table(&bytes);
+        let _ = decode_store(&bytes);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use pqnode_health::Health;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-use query::{Query, QueryKind, RepublishOf, StorePhase};
+use query::{Query, QueryKind, StorePhase};
 pub use query::{QueryId, QueryResult};
 
 use crate::config::Config;
@@ -516,6 +516,42 @@ impl Node {
             .restore(contacts.into_iter().filter(|c| c.id != self.local), now))
     }
 
+    /// The records and provider entries this node holds for others, with the lifetime each
+    /// has left, encoded for the node's store.
+    pub fn export_records(&self, now: Instant) -> Vec<u8> {
+        crate::codec::encode_store(
+            &self.store.export_records(now),
+            &self.store.export_providers(now),
+        )
+    }
+
+    /// Reloads what [`Node::export_records`] saved. Each item is verified again and keeps the
+    /// lifetime it had left; invalid ones are skipped. Returns how many were stored.
+    pub fn restore_records(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+    ) -> Result<usize, crate::codec::CodecError> {
+        let (records, providers) = crate::codec::decode_store(bytes)?;
+        let mut restored = 0;
+        for (record, left) in records {
+            if record.verify().is_ok() && self.store.put_until(record, now, now + left).is_ok() {
+                restored += 1;
+            }
+        }
+        for (provider, left) in providers {
+            if provider.verify().is_ok()
+                && self
+                    .store
+                    .add_provider_until(provider, now, now + left)
+                    .is_ok()
+            {
+                restored += 1;
+            }
+        }
+        Ok(restored)
+    }
+
     // ---- internals --------------------------------------------------------------------------
 
     fn new_query_id(&mut self) -> QueryId {
@@ -617,9 +653,6 @@ impl Node {
         let Some(query) = self.queries.remove(&id) else {
             return;
         };
-        if query.republish.is_some() {
-            self.counters.republishes += 1;
-        }
         let (result, stats) = query.into_result(self.config.table.k);
         if let Some(result) = result {
             self.events
@@ -816,10 +849,8 @@ impl Node {
         for record in due {
             let key = *record.key();
             let _ = self.store.put(record.clone(), now);
-            let id = self.start_query(now, key, QueryKind::PutRecord { record }, false);
-            if let Some(q) = self.queries.get_mut(&id) {
-                q.republish = Some(RepublishOf::Record);
-            }
+            self.counters.republishes += 1;
+            self.start_query(now, key, QueryKind::PutRecord { record }, false);
         }
         let due: Vec<ProviderRecord> = self
             .published_providers
@@ -833,10 +864,8 @@ impl Node {
         for provider in due {
             let key = *provider.key();
             let _ = self.store.add_provider(provider.clone(), now);
-            let id = self.start_query(now, key, QueryKind::AddProvider { provider }, false);
-            if let Some(q) = self.queries.get_mut(&id) {
-                q.republish = Some(RepublishOf::Provider);
-            }
+            self.counters.republishes += 1;
+            self.start_query(now, key, QueryKind::AddProvider { provider }, false);
         }
     }
 

@@ -71,15 +71,8 @@ pub(crate) struct Query {
     /// Requests to unpinned seeds still out: the lookup cannot end before they answer.
     pub probes: usize,
     pub store: Option<StorePhase>,
+    /// Whether the caller wants an [`crate::Event`] (maintenance and republishing do not).
     pub notify: bool,
-    /// A put that is a republish, for counters and for not emitting an event.
-    pub republish: Option<RepublishOf>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum RepublishOf {
-    Record,
-    Provider,
 }
 
 impl Query {
@@ -90,7 +83,6 @@ impl Query {
             probes: 0,
             store: None,
             notify,
-            republish: None,
         }
     }
 

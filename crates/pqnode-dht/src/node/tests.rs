@@ -309,3 +309,36 @@ fn health_and_stats_speak_the_api_vocabulary() {
     assert_eq!(nodes.pointer("/0/state"), Some(&serde_json::json!("good")));
     assert!(nodes.pointer("/0/lastSeenMsAgo").is_some());
 }
+
+#[test]
+fn stored_records_survive_export_and_restore_with_their_remaining_lifetime() {
+    let mut n = node();
+    let me = Identity::from_seed(&[8; 32]).unwrap();
+    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(100)).unwrap();
+    let provider = ProviderRecord::sign(
+        &me,
+        NodeId::from_bytes([4; 20]),
+        b"p",
+        1,
+        Duration::from_secs(100),
+    )
+    .unwrap();
+    let from = contact(0x80);
+    n.handle_request(
+        at(0),
+        from,
+        Request::Store {
+            record: record.clone(),
+        },
+    );
+    n.handle_request(at(0), from, Request::AddProvider { provider });
+    let saved = n.export_records(at(40));
+    let mut fresh = node();
+    assert_eq!(fresh.restore_records(at(0), &saved), Ok(2));
+    assert!(fresh.store().get(record.key(), at(59)).is_some());
+    assert!(
+        fresh.store().get(record.key(), at(60)).is_none(),
+        "60 s were left when saved"
+    );
+    assert!(fresh.restore_records(at(0), b"junk").is_err());
+}

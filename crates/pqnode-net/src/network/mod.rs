@@ -3,6 +3,7 @@
 mod accept;
 mod dial;
 mod pool;
+mod request;
 mod serve;
 
 use std::collections::HashMap;
@@ -357,7 +358,7 @@ impl Inner {
                 let conn = dial::connection_to(self, to).await?;
                 match conn.connection.open_bi().await {
                     Ok((send, recv)) => {
-                        return serve::exchange(send, recv, protocol, &payload).await;
+                        return request::exchange(send, recv, protocol, &payload).await;
                     }
                     Err(e) if retried => return Err(RequestError::ConnectionLost(e.to_string())),
                     Err(_) => {

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use pqnode_crypto::NodeId;
 use tokio::sync::Semaphore;
 
-use super::{Inner, lock, read, serve, unix_ms};
+use super::{Inner, lock, read, request, unix_ms};
 use crate::stats::{Direction, PeerEvent, PeerInfo};
 use crate::tls;
 use crate::wire::{self, Protocol, pb};
@@ -208,7 +208,7 @@ impl Inner {
         matches!(
             tokio::time::timeout(
                 bound,
-                serve::request_on(conn, Protocol::Ping, &Bytes::new())
+                request::request_on(conn, Protocol::Ping, &Bytes::new())
             )
             .await,
             Ok(Ok(_))

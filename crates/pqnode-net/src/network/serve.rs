@@ -1,4 +1,5 @@
-//! One request per bidirectional stream: the serving side and the asking side.
+//! The serving side of requests: one bidirectional stream each, read,
+//! checked against caps and budgets, dispatched, answered.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,12 +12,11 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::pool::PeerConn;
 use super::{Inner, read, unix_ms};
-use crate::error::RequestError;
 use crate::handler::{HandlerError, InboundMessage};
 use crate::wire::pb::{FailureCode, ResponseStatus, StreamErrorCode};
 use crate::wire::{
     self, FRAME_HEADER_LEN, FrameError, MAX_FAILURE_DETAIL_LEN, MAX_MESSAGE_BODY_LEN, Protocol,
-    RequestHeader, ResponseHeader, message_pb, pb,
+    RequestHeader, message_pb, pb,
 };
 
 /// Accepts request streams on `conn` until it closes, then forgets it.
@@ -55,8 +55,8 @@ pub(crate) async fn serve_connection<S: Send + 'static>(
 }
 
 /// A malformed request: how to reset the stream, and what to log.
-struct Violation {
-    code: StreamErrorCode,
+pub(super) struct Violation {
+    pub(super) code: StreamErrorCode,
     reason: String,
 }
 
@@ -210,14 +210,14 @@ async fn read_request_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, R
     Ok(body)
 }
 
-enum BodyError {
+pub(super) enum BodyError {
     Truncated,
     Read(quinn::ReadError),
 }
 
 /// Reads exactly `len` body bytes, allocating as they arrive rather than
 /// trusting the header's claim up front.
-async fn read_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, BodyError> {
+pub(super) async fn read_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, BodyError> {
     const FIRST_ALLOCATION: usize = 64 * 1024;
     let mut body = BytesMut::with_capacity(len.min(FIRST_ALLOCATION));
     while body.len() < len {
@@ -323,7 +323,7 @@ fn failure(code: FailureCode, detail: &str) -> pb::Failure {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+pub(super) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -332,91 +332,4 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-/// Sends one request on `conn` and reads its answer.
-pub(crate) async fn request_on(
-    conn: &PeerConn,
-    protocol: Protocol,
-    payload: &Bytes,
-) -> Result<Bytes, RequestError> {
-    let (send, recv) = conn
-        .connection
-        .open_bi()
-        .await
-        .map_err(|e| RequestError::ConnectionLost(e.to_string()))?;
-    exchange(send, recv, protocol, payload).await
-}
-
-/// Writes one request frame on an open stream and reads the answer.
-pub(crate) async fn exchange(
-    mut send: SendStream,
-    mut recv: RecvStream,
-    protocol: Protocol,
-    payload: &Bytes,
-) -> Result<Bytes, RequestError> {
-    let frame = wire::encode_request(protocol, payload)?;
-    let lost = |e: &dyn std::fmt::Display| RequestError::ConnectionLost(e.to_string());
-    match send.write_all(&frame).await {
-        Ok(()) => {
-            let _ = send.finish();
-        }
-        // The peer answered without reading the whole request (it does not
-        // serve the protocol, or it reset the stream): its answer says which.
-        Err(quinn::WriteError::Stopped(_)) => {}
-        Err(other) => return Err(lost(&other)),
-    }
-
-    let mut header = [0u8; FRAME_HEADER_LEN];
-    read_reply(&mut recv, &mut header, protocol).await?;
-    let header = match ResponseHeader::decode(&header, protocol) {
-        Ok(header) => header,
-        Err(e) => {
-            let _ = recv.stop(wire::stream_code(Violation::from(e.clone()).code));
-            return Err(e.into());
-        }
-    };
-    let body = read_body(&mut recv, header.body_len)
-        .await
-        .map_err(|e| match e {
-            BodyError::Truncated => RequestError::Malformed {
-                protocol,
-                reason: "reply ended inside a frame".into(),
-            },
-            BodyError::Read(e) => read_error(e),
-        })?;
-    match header.status {
-        ResponseStatus::Ok => Ok(body),
-        ResponseStatus::Failure => {
-            let failure = pb::Failure::decode(body).map_err(|e| RequestError::Malformed {
-                protocol,
-                reason: format!("Failure: {e}"),
-            })?;
-            Err(RequestError::Remote {
-                code: FailureCode::try_from(failure.code).unwrap_or(FailureCode::Unspecified),
-                detail: truncate(&failure.detail, MAX_FAILURE_DETAIL_LEN).to_owned(),
-            })
-        }
-    }
-}
-
-async fn read_reply(
-    recv: &mut RecvStream,
-    buf: &mut [u8],
-    protocol: Protocol,
-) -> Result<(), RequestError> {
-    recv.read_exact(buf).await.map_err(|e| match e {
-        ReadExactError::FinishedEarly(_) => RequestError::Malformed {
-            protocol,
-            reason: "reply ended inside a frame".into(),
-        },
-        ReadExactError::ReadError(e) => read_error(e),
-    })
-}
-
-fn read_error(e: quinn::ReadError) -> RequestError {
-    match e {
-        quinn::ReadError::Reset(code) => RequestError::Reset(code.into_inner()),
-        other => RequestError::ConnectionLost(other.to_string()),
-    }
 }

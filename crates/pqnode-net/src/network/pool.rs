@@ -9,6 +9,7 @@
 //! restarted), an old connection that the rule would keep must first answer
 //! a ping; if it does not, the new one replaces it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
@@ -70,6 +71,13 @@ impl PeerConn {
         self.connection.stable_id() == other.connection.stable_id()
     }
 
+    /// The peer's address as people write it: an IPv4 peer on a dual-stack
+    /// socket shows as `1.2.3.4:p`, not `[::ffff:1.2.3.4]:p`.
+    pub fn address(&self) -> SocketAddr {
+        let addr = self.connection.remote_address();
+        SocketAddr::new(addr.ip().to_canonical(), addr.port())
+    }
+
     pub fn is_live(&self) -> bool {
         self.connection.close_reason().is_none()
     }
@@ -96,7 +104,7 @@ impl PeerConn {
         let stats = self.connection.stats();
         PeerInfo {
             node_id: self.node_id,
-            address: self.connection.remote_address(),
+            address: self.address(),
             direction: self.direction,
             since_unix_ms: unix_ms(self.since),
             rtt_ms: self.connection.rtt().as_secs_f64() * 1e3,
@@ -180,7 +188,7 @@ impl Inner {
         }
         let _ = self.events.send(PeerEvent::Connected {
             node_id: new.node_id,
-            address: new.connection.remote_address(),
+            address: new.address(),
             direction: new.direction,
         });
         new

@@ -114,7 +114,7 @@ where
         self.shared.report()
     }
 
-    /// A type-erased view of the counters, for a registry that outlives no cache.
+    /// A weak, type-erased view of the counters: a registry must not keep a dropped cache alive.
     pub(crate) fn reporter(&self) -> std::sync::Weak<dyn CacheReport> {
         let shared: Arc<dyn CacheReport> = self.shared.clone();
         Arc::downgrade(&shared)

@@ -147,20 +147,26 @@ async fn write_loop(
     mut queue: mpsc::Receiver<Outbound>,
     gone: CancellationToken,
 ) {
-    while let Some(item) = queue.recv().await {
-        let sent = match item {
-            Outbound::Text(text) => sink.send(Message::Text(text.into())).await,
-            Outbound::Ping => sink.send(Message::Ping(Default::default())).await,
-            Outbound::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
+    // Everything already queued goes out with one flush: under load that is
+    // one write for many frames instead of one per frame.
+    'connection: while let Some(first) = queue.recv().await {
+        let mut item = Some(first);
+        while let Some(current) = item.take() {
+            let (message, last) = match current {
+                Outbound::Text(text) => (Message::Text(text.into()), false),
+                Outbound::Ping => (Message::Ping(Default::default()), false),
+                Outbound::Close(code, reason) => {
+                    let reason = Utf8Bytes::from_static(reason);
+                    (Message::Close(Some(CloseFrame { code, reason })), true)
+                }
+            };
+            if sink.feed(message).await.is_err() || last {
+                let _ = sink.flush().await;
+                break 'connection;
             }
-        };
-        if sent.is_err() {
+            item = queue.try_recv().ok();
+        }
+        if sink.flush().await.is_err() {
             break;
         }
     }

@@ -11,8 +11,11 @@ use crate::table::TableConfig;
 pub struct Config {
     /// Routing table: K, replacement cache, liveness, Sybil limit.
     pub table: TableConfig,
-    /// Requests in flight per lookup (Kademlia's α).
+    /// Requests in flight per lookup path (Kademlia's α).
     pub alpha: usize,
+    /// S/Kademlia disjoint lookup paths: 1 is plain Kademlia; d > 1 runs d paths that never
+    /// share a contact (each with α in flight), so one malicious node can mislead one path only.
+    pub disjoint_paths: usize,
     /// A request unanswered for this long has failed.
     pub request_timeout: Duration,
     /// How often stale buckets are refreshed (and the table re-bootstrapped if it emptied).
@@ -44,6 +47,7 @@ impl Default for Config {
         Self {
             table: TableConfig::default(),
             alpha: 3,
+            disjoint_paths: 1,
             request_timeout: Duration::from_secs(5),
             refresh_interval: Duration::from_secs(60),
             ping_interval: Duration::from_secs(30),

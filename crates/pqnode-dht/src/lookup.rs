@@ -2,8 +2,14 @@
 //!
 //! Up to α requests are in flight, always to the closest contacts not yet asked among the K
 //! closest known. The lookup ends when the K closest contacts that have not failed have all
-//! answered (or none is left to ask). A contact learned from a response one hop deeper than the
-//! contact that named it; the lookup's `rounds` is the deepest hop that answered.
+//! answered (or none is left to ask). A contact is one hop deeper than the contact that named
+//! it; the lookup's `rounds` is the deepest hop that answered.
+//!
+//! With `paths > 1` the lookup runs S/Kademlia disjoint paths: the first contacts are dealt out
+//! among the paths, every contact belongs to the path that learned it first, and each path
+//! asks only its own contacts (α in flight per path) and ends on its own K closest. A path that
+//! meets a malicious node can be led astray, but cannot lead the others, so the merged result
+//! still holds the honest closest nodes if any path stayed clean.
 
 use pqnode_crypto::NodeId;
 
@@ -24,6 +30,7 @@ struct Candidate {
     distance: Distance,
     progress: Progress,
     hop: u32,
+    path: usize,
 }
 
 /// A lookup's figures when it ends.
@@ -44,21 +51,25 @@ pub(crate) struct Lookup {
     local: NodeId,
     k: usize,
     alpha: usize,
-    /// Sorted by distance to the target, closest first; at most `max_candidates`.
+    /// Sorted by distance to the target, closest first; capped (see `max_candidates`).
     candidates: Vec<Candidate>,
-    in_flight: usize,
+    /// Requests in flight, per path.
+    in_flight: Vec<usize>,
+    /// Where the next dealt-out contact goes, and which path asks next.
+    next_path: usize,
     stats: LookupStats,
 }
 
 impl Lookup {
-    pub fn new(target: NodeId, local: NodeId, k: usize, alpha: usize) -> Self {
+    pub fn new(target: NodeId, local: NodeId, k: usize, alpha: usize, paths: usize) -> Self {
         Self {
             target,
             local,
             k: k.max(1),
             alpha: alpha.max(1),
             candidates: Vec::new(),
-            in_flight: 0,
+            in_flight: vec![0; paths.max(1)],
+            next_path: 0,
             stats: LookupStats::default(),
         }
     }
@@ -71,107 +82,91 @@ impl Lookup {
         self.stats
     }
 
-    /// Adds contacts to ask, found `hop` hops away (our own table is hop 1).
-    pub fn add(&mut self, contacts: impl IntoIterator<Item = Contact>, hop: u32) {
+    /// Adds starting contacts (our own table is hop 1), dealt out among the paths.
+    pub fn seed(&mut self, contacts: impl IntoIterator<Item = Contact>) {
         for contact in contacts {
-            if contact.id == self.local {
-                continue;
-            }
-            let distance = Distance::between(&self.target, &contact.id);
-            if let Err(at) = self
-                .candidates
-                .binary_search_by_key(&distance, |c| c.distance)
-            {
-                // Far candidates beyond what the lookup could ever ask are not worth keeping.
-                if at >= self.max_candidates() {
-                    continue;
-                }
-                self.candidates.insert(
-                    at,
-                    Candidate {
-                        contact,
-                        distance,
-                        progress: Progress::NotAsked,
-                        hop,
-                    },
-                );
-                self.trim();
-            }
+            let path = self.next_path;
+            self.next_path = (self.next_path + 1) % self.in_flight.len();
+            self.add(contact, 1, path);
         }
     }
 
-    /// The next contact to ask, if fewer than α are in flight; marks it in flight.
+    /// The next contact to ask, if a path has fewer than α in flight; marks it in flight.
     pub fn next_request(&mut self) -> Option<Contact> {
-        if self.in_flight >= self.alpha || self.is_finished() {
-            return None;
+        let paths = self.in_flight.len();
+        for offset in 0..paths {
+            let path = (self.next_path + offset) % paths;
+            if self.in_flight.get(path).is_some_and(|n| *n >= self.alpha)
+                || self.path_finished(path)
+            {
+                continue;
+            }
+            let k = self.k;
+            let Some(candidate) = self
+                .candidates
+                .iter_mut()
+                .filter(|c| c.path == path && c.progress != Progress::Failed)
+                .take(k)
+                .find(|c| c.progress == Progress::NotAsked)
+            else {
+                continue;
+            };
+            candidate.progress = Progress::InFlight;
+            let contact = candidate.contact;
+            if let Some(n) = self.in_flight.get_mut(path) {
+                *n += 1;
+            }
+            self.next_path = (path + 1) % paths;
+            self.stats.requests += 1;
+            return Some(contact);
         }
-        let k = self.k;
-        let candidate = self
-            .candidates
-            .iter_mut()
-            .filter(|c| c.progress != Progress::Failed)
-            .take(k)
-            .find(|c| c.progress == Progress::NotAsked)?;
-        candidate.progress = Progress::InFlight;
-        self.in_flight += 1;
-        self.stats.requests += 1;
-        Some(candidate.contact)
+        None
     }
 
     /// `from` answered with `closer`. A responder we did not ask (an unpinned bootstrap seed)
     /// is added as answered.
     pub fn on_answer(&mut self, from: Contact, closer: impl IntoIterator<Item = Contact>) {
-        let hop = match self.position(&from.id) {
-            Some(i) => {
-                let c = &mut self.candidates[i];
-                if c.progress == Progress::InFlight {
-                    self.in_flight -= 1;
-                }
-                c.progress = Progress::Answered;
-                c.hop
-            }
-            None => {
-                self.add([from], 1);
-                if let Some(i) = self.position(&from.id) {
-                    self.candidates[i].progress = Progress::Answered;
-                }
-                1
-            }
+        if self.position(&from.id).is_none() {
+            self.seed([from]);
+        }
+        let Some(i) = self.position(&from.id) else {
+            return; // Our own id, or beyond the candidate cap.
         };
+        let (hop, path) = {
+            let c = &mut self.candidates[i];
+            let was_in_flight = c.progress == Progress::InFlight;
+            c.progress = Progress::Answered;
+            (c.hop, (c.path, was_in_flight))
+        };
+        let (path, was_in_flight) = path;
+        if was_in_flight && let Some(n) = self.in_flight.get_mut(path) {
+            *n = n.saturating_sub(1);
+        }
         self.stats.rounds = self.stats.rounds.max(hop);
-        self.add(closer, hop + 1);
+        for contact in closer {
+            self.add(contact, hop + 1, path);
+        }
     }
 
     pub fn on_failure(&mut self, from: &NodeId) {
         self.stats.failures += 1;
         if let Some(i) = self.position(from) {
             let c = &mut self.candidates[i];
-            if c.progress == Progress::InFlight {
-                self.in_flight -= 1;
-            }
+            let was_in_flight = c.progress == Progress::InFlight;
             c.progress = Progress::Failed;
+            let path = c.path;
+            if was_in_flight && let Some(n) = self.in_flight.get_mut(path) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
 
-    /// True when the K closest live candidates have all answered, or nothing is left to ask.
+    /// True when every path is finished.
     pub fn is_finished(&self) -> bool {
-        let mut live = self
-            .candidates
-            .iter()
-            .filter(|c| c.progress != Progress::Failed)
-            .take(self.k);
-        let all_answered = live.all(|c| c.progress == Progress::Answered);
-        let enough = self
-            .candidates
-            .iter()
-            .filter(|c| c.progress == Progress::Answered)
-            .count()
-            >= self.k;
-        (all_answered && (enough || self.in_flight == 0))
-            || (self.in_flight == 0 && !self.has_unasked())
+        (0..self.in_flight.len()).all(|p| self.path_finished(p))
     }
 
-    /// The closest contacts that answered, closest first.
+    /// The closest contacts that answered, closest first, over all paths.
     pub fn closest_answered(&self, count: usize) -> Vec<Contact> {
         self.candidates
             .iter()
@@ -181,12 +176,59 @@ impl Lookup {
             .collect()
     }
 
-    fn has_unasked(&self) -> bool {
+    /// A path is finished when its K closest live candidates have all answered (and at least K
+    /// answered, or nothing is in flight), or when it has nothing left to ask.
+    fn path_finished(&self, path: usize) -> bool {
+        let in_flight = self.in_flight.get(path).copied().unwrap_or(0);
+        let all_answered = self
+            .live_closest(path)
+            .all(|c| c.progress == Progress::Answered);
+        let unasked_left = self
+            .live_closest(path)
+            .any(|c| c.progress == Progress::NotAsked);
+        let answered = self
+            .candidates
+            .iter()
+            .filter(|c| c.path == path && c.progress == Progress::Answered)
+            .count();
+        (all_answered && (answered >= self.k || in_flight == 0))
+            || (in_flight == 0 && !unasked_left)
+    }
+
+    /// The K closest candidates of `path` that have not failed.
+    fn live_closest(&self, path: usize) -> impl Iterator<Item = &Candidate> {
         self.candidates
             .iter()
-            .filter(|c| c.progress != Progress::Failed)
+            .filter(move |c| c.path == path && c.progress != Progress::Failed)
             .take(self.k)
-            .any(|c| c.progress == Progress::NotAsked)
+    }
+
+    fn add(&mut self, contact: Contact, hop: u32, path: usize) {
+        if contact.id == self.local {
+            return;
+        }
+        let distance = Distance::between(&self.target, &contact.id);
+        // Already known: it stays on the path that learned it first (what keeps paths disjoint).
+        if let Err(at) = self
+            .candidates
+            .binary_search_by_key(&distance, |c| c.distance)
+        {
+            // Far candidates beyond what the lookup could ever ask are not worth keeping.
+            if at >= self.max_candidates() {
+                return;
+            }
+            self.candidates.insert(
+                at,
+                Candidate {
+                    contact,
+                    distance,
+                    progress: Progress::NotAsked,
+                    hop,
+                    path,
+                },
+            );
+            self.trim();
+        }
     }
 
     fn position(&self, id: &NodeId) -> Option<usize> {
@@ -197,8 +239,8 @@ impl Lookup {
     }
 
     fn max_candidates(&self) -> usize {
-        // Failed and in-flight candidates stay listed, so keep room beyond K for them.
-        self.k * 4
+        // Failed and in-flight candidates stay listed, so keep room beyond K for each path.
+        self.k * 4 * self.in_flight.len()
     }
 
     /// Drops the farthest not-yet-asked candidates beyond the cap (asked ones are kept so
@@ -239,8 +281,8 @@ mod tests {
     fn asks_alpha_at_a_time_closest_first_and_finishes_when_k_closest_answered() {
         let target = NodeId::from_bytes([0; 20]);
         let local = NodeId::from_bytes([0xff; 20]);
-        let mut lookup = Lookup::new(target, local, 2, 2);
-        lookup.add([contact(8), contact(4), contact(6)], 1);
+        let mut lookup = Lookup::new(target, local, 2, 2, 1);
+        lookup.seed([contact(8), contact(4), contact(6)]);
         assert_eq!(lookup.next_request(), Some(contact(4)));
         assert_eq!(lookup.next_request(), Some(contact(6)));
         assert_eq!(lookup.next_request(), None, "alpha = 2 in flight");
@@ -263,12 +305,40 @@ mod tests {
             NodeId::from_bytes([1; 20]),
             20,
             3,
+            1,
         );
-        lookup.add([contact(3)], 1);
+        lookup.seed([contact(3)]);
         let c = lookup.next_request();
         assert_eq!(c, Some(contact(3)));
         lookup.on_failure(&contact(3).id);
         assert!(lookup.is_finished());
         assert!(lookup.closest_answered(20).is_empty());
+    }
+
+    #[test]
+    fn disjoint_paths_never_share_a_contact() {
+        let target = NodeId::from_bytes([0; 20]);
+        let mut lookup = Lookup::new(target, NodeId::from_bytes([0xff; 20]), 2, 1, 2);
+        lookup.seed([contact(10), contact(20)]);
+        let first = lookup.next_request();
+        let second = lookup.next_request();
+        assert_eq!(
+            (first, second),
+            (Some(contact(10)), Some(contact(20))),
+            "one per path"
+        );
+        assert_eq!(lookup.next_request(), None, "alpha = 1 per path");
+        // Path 0 learns 5; path 1 then names 5 too, but 5 stays on path 0 and is asked once.
+        lookup.on_answer(contact(10), [contact(5)]);
+        lookup.on_answer(contact(20), [contact(5), contact(7)]);
+        let asked: Vec<Contact> = std::iter::from_fn(|| lookup.next_request()).collect();
+        assert_eq!(asked, vec![contact(5), contact(7)]);
+        lookup.on_answer(contact(5), []);
+        lookup.on_answer(contact(7), []);
+        assert!(lookup.is_finished());
+        assert_eq!(
+            lookup.closest_answered(3),
+            vec![contact(5), contact(7), contact(10)]
+        );
     }
 }

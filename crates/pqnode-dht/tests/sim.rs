@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pqnode_crypto::Identity;
 use pqnode_dht::sim::{SimConfig, Simulator, overlap};
-use pqnode_dht::{ProviderRecord, Record, record_key};
+use pqnode_dht::{Config, ProviderRecord, Record, record_key};
 
 const K: usize = 20;
 
@@ -177,4 +177,21 @@ fn the_publisher_key_binds_the_record_key() {
     let publisher = Identity::from_seed(&[1; 32]).unwrap();
     let record = Record::sign(&publisher, b"n", b"v", 1, Duration::from_secs(60)).unwrap();
     assert_eq!(*record.key(), record_key(&publisher.node_id(), b"n"));
+}
+
+#[test]
+fn disjoint_paths_find_the_closest_nodes_too() {
+    let node = Config {
+        disjoint_paths: 3,
+        ..Config::default()
+    };
+    let mut sim = network(SimConfig {
+        nodes: 600,
+        seed: 53,
+        node,
+        ..SimConfig::default()
+    });
+    let (mean, rounds) = measure_lookups(&mut sim, 100);
+    println!("600 nodes, 3 disjoint paths: mean overlap {mean:.4}, rounds/lookup {rounds:.2}");
+    assert!(mean >= 0.95, "mean overlap {mean}");
 }

@@ -562,13 +562,13 @@ impl Node {
     fn start_bootstrap(&mut self, now: Instant, seeds: Vec<Peer>, notify: bool) -> QueryId {
         let id = self.new_query_id();
         let k = self.config.table.k;
-        let mut lookup = Lookup::new(self.local, self.local, k, self.config.alpha);
-        lookup.add(self.table.closest(&self.local, k, now), 1);
-        lookup.add(
+        let paths = self.config.disjoint_paths;
+        let mut lookup = Lookup::new(self.local, self.local, k, self.config.alpha, paths);
+        lookup.seed(self.table.closest(&self.local, k, now));
+        lookup.seed(
             seeds
                 .iter()
                 .filter_map(|s| s.id.map(|id| Contact::new(id, s.addr))),
-            1,
         );
         let mut query = Query::new(QueryKind::Bootstrap, lookup, notify);
         let request = query.lookup_request();
@@ -592,8 +592,14 @@ impl Node {
     ) -> QueryId {
         let id = self.new_query_id();
         let k = self.config.table.k;
-        let mut lookup = Lookup::new(target, self.local, k, self.config.alpha);
-        lookup.add(self.table.closest(&target, k, now), 1);
+        let mut lookup = Lookup::new(
+            target,
+            self.local,
+            k,
+            self.config.alpha,
+            self.config.disjoint_paths,
+        );
+        lookup.seed(self.table.closest(&target, k, now));
         self.counters.lookups_started += 1;
         self.queries.insert(id, Query::new(kind, lookup, notify));
         self.drive(now, id);

@@ -776,3 +776,50 @@ async fn budgets_smaller_than_a_frame_are_rejected_at_start() {
         .unwrap_err();
     assert!(matches!(err, pqnode_net::StartError::Config(_)), "{err}");
 }
+
+#[tokio::test]
+async fn crashed_and_restarted_peer_is_detected_by_stateless_reset() {
+    let a = TestNode::start().await;
+    let b_seed = **Identity::generate().unwrap().seed();
+    let b = TestNode::start_with(
+        Identity::from_seed(&b_seed).unwrap(),
+        config_on(localhost(), limits(), vec![]),
+    )
+    .await;
+    let b_addr = b.addr();
+    let b_id = b.id();
+    let relay = common::relay::Relay::start(b_addr).await;
+    a.net.add_address(b_id, relay.addr);
+    a.net
+        .request(b_id, Protocol::Dht, Bytes::new())
+        .await
+        .unwrap();
+
+    // b goes away without its CONNECTION_CLOSE reaching a, and comes back
+    // with the same identity on the same port, knowing nothing of a.
+    relay.pause(true);
+    b.net.shutdown().await;
+    drop(b);
+    let b = TestNode::start_with(
+        Identity::from_seed(&b_seed).unwrap(),
+        config_on(b_addr, limits(), vec![]),
+    )
+    .await;
+    relay.pause(false);
+    assert_eq!(
+        a.net.peers().len(),
+        1,
+        "a still believes in the old connection"
+    );
+
+    // The new b answers a's packets on the old connection with a stateless
+    // reset a can verify; a redials at once instead of waiting out the idle timeout.
+    let reply = a
+        .net
+        .request(b_id, Protocol::Dht, Bytes::from_static(b"back"))
+        .await
+        .unwrap();
+    assert_eq!(reply, echo_reply(b_id, a.id(), b"back"));
+    assert_eq!(a.net.stats().handshakes_ok, 2);
+    assert_eq!(b.net.stats().handshakes_ok, 1);
+}

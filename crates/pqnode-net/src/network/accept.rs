@@ -25,14 +25,25 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-/// Endpoint settings. The stateless-reset key is derived from the identity,
-/// so a node that restarts with the same key can reset its peers' stale
-/// connections at once instead of leaving them to time out.
+/// Endpoint settings. The stateless-reset key and the key that makes our
+/// connection ids recognisable are derived from the identity, so a node that
+/// crashed and restarted with the same key recognises its old connection
+/// ids and resets its peers' stale connections at once (RFC 9000 §10.3)
+/// instead of leaving them to time out. Neither derived key reveals the seed.
 pub(crate) fn endpoint_config(identity: &Identity) -> quinn::EndpointConfig {
     let seed_key = hmac::Key::new(hmac::HMAC_SHA256, identity.seed().as_ref());
-    let derived = hmac::sign(&seed_key, b"pqnode/quic-stateless-reset/v1");
-    let reset_key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
-    quinn::EndpointConfig::new(Arc::new(reset_key))
+    let reset_secret = hmac::sign(&seed_key, b"pqnode/quic-stateless-reset/v1");
+    let reset_key = hmac::Key::new(hmac::HMAC_SHA256, reset_secret.as_ref());
+    let cid_secret = hmac::sign(&seed_key, b"pqnode/quic-connection-id/v1");
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&cid_secret.as_ref()[..8]);
+    let cid_key = u64::from_le_bytes(cid_key);
+
+    let mut config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
 }
 
 pub(crate) async fn accept_loop(inner: Arc<Inner>) {

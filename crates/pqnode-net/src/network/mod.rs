@@ -157,6 +157,11 @@ impl Network {
         });
         inner.tasks.spawn(accept::accept_loop(inner.clone()));
         for peer in config.peers {
+            // A request to a configured peer may come before the first dial
+            // finishes: it must find the address, not fail with NoAddress.
+            if let (Some(id), Ok(ip)) = (peer.node_id, peer.host.parse::<std::net::IpAddr>()) {
+                inner.remember_address(id, SocketAddr::new(ip, peer.port));
+            }
             inner.tasks.spawn(dial::maintain(inner.clone(), peer));
         }
         tracing::info!(
@@ -350,21 +355,33 @@ impl Inner {
         }
         self.counters.request_out(protocol);
         let attempt = async {
-            // A connection can die between the table lookup and the stream
-            // opening (the peer restarted, a duplicate was retired). Nothing
-            // was sent then, so trying once more on a fresh lookup is safe.
+            // Two failures prove the peer never saw the request, so one more
+            // try on a fresh connection is safe: the connection died before
+            // the stream opened (a duplicate was retired), or the peer
+            // answered with a stateless reset (it restarted and lost the
+            // connection; our reset key is derived from the identity, so a
+            // restarted node can send one).
             let mut retried = false;
             loop {
                 let conn = dial::connection_to(self, to).await?;
-                match conn.connection.open_bi().await {
-                    Ok((send, recv)) => {
-                        return request::exchange(send, recv, protocol, &payload).await;
-                    }
-                    Err(e) if retried => return Err(RequestError::ConnectionLost(e.to_string())),
-                    Err(_) => {
+                let (result, sent) = match conn.connection.open_bi().await {
+                    Ok((send, recv)) => (
+                        request::exchange(send, recv, protocol, &payload).await,
+                        true,
+                    ),
+                    Err(e) => (Err(RequestError::ConnectionLost(e.to_string())), false),
+                };
+                let unseen = !sent
+                    || matches!(
+                        conn.connection.close_reason(),
+                        Some(quinn::ConnectionError::Reset)
+                    );
+                match result {
+                    Err(_) if unseen && !retried => {
                         self.forget(&conn);
                         retried = true;
                     }
+                    result => return result,
                 }
             }
         };

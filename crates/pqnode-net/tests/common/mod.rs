@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod classical;
+pub mod relay;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

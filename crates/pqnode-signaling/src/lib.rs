@@ -36,6 +36,7 @@ mod peer_id;
 mod protocol;
 mod rate;
 mod registry;
+mod routing;
 mod server;
 mod session;
 mod stats;

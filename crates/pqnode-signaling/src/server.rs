@@ -9,27 +9,23 @@ use std::time::Duration;
 use moka::sync::Cache;
 use pqnode_crypto::NodeId;
 use pqnode_health::Health;
-use serde_json::value::RawValue;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{MAX_SID_LEN, SignalingConfig};
 use crate::federation::{
-    DeliveryOutcome, Directory, Forwarder, LocalOnly, MessageId, RelayEnvelope, RemotePeer,
+    DeliveryOutcome, Directory, Forwarder, LocalOnly, MessageId, RelayEnvelope,
 };
 use crate::peer_id::PeerId;
-use crate::protocol::{AckStatus, ErrorCode, PeerEntry, RelayKind, RelayedMessage, Topic, encode};
-use crate::registry::{Outbound, PeerSummary, Presence, Registry};
+use crate::registry::{PeerSummary, Presence, Registry};
 use crate::stats::{Counters, SignalingStats};
 
 /// Recently seen envelope ids; a repeat within this window is dropped.
 const DEDUP_WINDOW: Duration = Duration::from_secs(120);
 const DEDUP_CAPACITY: u64 = 100_000;
 const ROUTE_CAPACITY: u64 = 100_000;
-/// Most entries a `peers` reply lists, local and remote together.
-const MAX_DISCOVER_RESULTS: usize = 1_000;
 
 /// The WebSocket signaling server. Cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -41,22 +37,16 @@ pub(crate) struct Inner {
     pub node_id: NodeId,
     pub config: SignalingConfig,
     registry: Mutex<Registry>,
-    directory: Arc<dyn Directory>,
-    forwarder: Arc<dyn Forwarder>,
+    pub directory: Arc<dyn Directory>,
+    pub forwarder: Arc<dyn Forwarder>,
     /// Which node a remote peer was last seen on, so replies skip the lookup.
-    routes: Cache<PeerId, NodeId>,
-    seen: Cache<MessageId, ()>,
+    pub routes: Cache<PeerId, NodeId>,
+    /// Envelope ids delivered recently (deduplication).
+    pub seen: Cache<MessageId, ()>,
     pub counters: Counters,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     next_session: AtomicU64,
-}
-
-/// Why a relay message was not handed over.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RouteError {
-    pub code: ErrorCode,
-    pub message: String,
 }
 
 /// An envelope from another node that breaks the protocol's limits.
@@ -185,7 +175,6 @@ impl SignalingServer {
         }
         done
     }
-
     /// Entry point for relay messages from other nodes (the lead's QUIC
     /// handler calls this). Delivers to the local addressee, drops repeats,
     /// and remembers that `from` lives on `origin` so replies need no lookup.
@@ -193,40 +182,7 @@ impl SignalingServer {
         &self,
         envelope: RelayEnvelope,
     ) -> Result<DeliveryOutcome, EnvelopeError> {
-        let inner = &self.inner;
-        if envelope.data.len() > inner.config.max_message_bytes {
-            return Err(EnvelopeError::TooLarge);
-        }
-        if envelope.sid.as_ref().is_some_and(|s| s.len() > MAX_SID_LEN) {
-            return Err(EnvelopeError::BadSid);
-        }
-        let data: &RawValue =
-            serde_json::from_str(&envelope.data).map_err(|_| EnvelopeError::BadData)?;
-        if !inner.seen.entry(envelope.msg_id).or_insert(()).is_fresh() {
-            return Ok(DeliveryOutcome::Duplicate);
-        }
-        if envelope.origin != inner.node_id {
-            inner.routes.insert(envelope.from, envelope.origin);
-        }
-        let Some(outbox) = inner.registry().outbox(&envelope.to) else {
-            return Ok(DeliveryOutcome::NotFound);
-        };
-        let text = encode(&RelayedMessage {
-            kind: envelope.kind,
-            from: envelope.from,
-            to: envelope.to,
-            sid: envelope.sid.as_deref(),
-            data,
-        });
-        Ok(match outbox.try_send(Outbound::Text(text)) {
-            Ok(()) => {
-                Counters::bump(&inner.counters.relayed_local);
-                Counters::bump(&inner.counters.delivered_from_remote);
-                DeliveryOutcome::Delivered
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => DeliveryOutcome::Busy,
-            Err(mpsc::error::TrySendError::Closed(_)) => DeliveryOutcome::NotFound,
-        })
+        self.inner.deliver_remote(envelope)
     }
 }
 
@@ -282,182 +238,5 @@ impl Inner {
                 Err(_) => tracing::warn!(%peer, "withdrawing presence timed out"),
             }
         });
-    }
-
-    /// Hands one relay message to its addressee, here or on another node.
-    pub async fn route(
-        &self,
-        from: PeerId,
-        kind: RelayKind,
-        to: PeerId,
-        sid: Option<&str>,
-        data: &RawValue,
-    ) -> Result<AckStatus, RouteError> {
-        let local = self.registry().outbox(&to);
-        if let Some(outbox) = local {
-            let text = encode(&RelayedMessage {
-                kind,
-                from,
-                to,
-                sid,
-                data,
-            });
-            return match outbox.try_send(Outbound::Text(text)) {
-                Ok(()) => {
-                    Counters::bump(&self.counters.relayed_local);
-                    Ok(AckStatus::Delivered)
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => Err(busy(to)),
-                Err(mpsc::error::TrySendError::Closed(_)) => Err(not_found(to)),
-            };
-        }
-
-        let cached = self.routes.get(&to);
-        let mut node = match cached {
-            Some(node) => Some(node),
-            None => self.locate(to).await,
-        };
-        let mut from_cache = cached.is_some();
-        while let Some(target) = node {
-            let envelope = RelayEnvelope {
-                msg_id: MessageId::generate().map_err(|_| internal("no randomness"))?,
-                origin: self.node_id,
-                from,
-                to,
-                kind,
-                sid: sid.map(str::to_owned),
-                data: data.get().to_owned(),
-            };
-            let outcome = tokio::time::timeout(
-                self.config.federation_timeout,
-                self.forwarder.forward(target, envelope),
-            )
-            .await;
-            match outcome {
-                Ok(Ok(DeliveryOutcome::Delivered | DeliveryOutcome::Duplicate)) => {
-                    self.routes.insert(to, target);
-                    Counters::bump(&self.counters.forwarded);
-                    return Ok(AckStatus::Forwarded);
-                }
-                Ok(Ok(DeliveryOutcome::Busy)) => return Err(busy(to)),
-                Ok(Ok(DeliveryOutcome::NotFound)) => {
-                    self.routes.invalidate(&to);
-                    // A remembered route may be stale: ask the directory once.
-                    if !from_cache {
-                        break;
-                    }
-                    from_cache = false;
-                    node = self.locate(to).await.filter(|n| *n != target);
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(%to, node = %target, error = %e, "forwarding failed");
-                    return Err(RouteError {
-                        code: ErrorCode::PeerNotFound,
-                        message: format!("peer {to} is on node {target}, which is unreachable"),
-                    });
-                }
-                Err(_) => {
-                    return Err(RouteError {
-                        code: ErrorCode::PeerNotFound,
-                        message: format!("node {target} did not answer for peer {to}"),
-                    });
-                }
-            }
-        }
-        Err(not_found(to))
-    }
-
-    /// Asks the directory where `peer` is; this node never counts as "elsewhere".
-    async fn locate(&self, peer: PeerId) -> Option<NodeId> {
-        match tokio::time::timeout(self.config.federation_timeout, self.directory.locate(peer))
-            .await
-        {
-            Ok(Ok(node)) => node.filter(|n| *n != self.node_id),
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "directory lookup failed");
-                None
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "directory lookup timed out");
-                None
-            }
-        }
-    }
-
-    /// Peers in `topic`: local members first, then the directory's.
-    pub async fn discover(&self, topic: &Topic, requester: &PeerId) -> Vec<PeerEntry> {
-        let mut entries: Vec<PeerEntry> = self
-            .registry()
-            .members(topic, requester)
-            .into_iter()
-            .map(|peer_id| PeerEntry {
-                peer_id,
-                node_id: self.node_id,
-            })
-            .collect();
-        let remote = tokio::time::timeout(
-            self.config.federation_timeout,
-            self.directory.discover(topic.as_str().to_owned()),
-        )
-        .await;
-        let remote: Vec<RemotePeer> = match remote {
-            Ok(Ok(peers)) => peers,
-            Ok(Err(e)) => {
-                tracing::debug!(topic = topic.as_str(), error = %e, "directory discover failed");
-                Vec::new()
-            }
-            Err(_) => Vec::new(),
-        };
-        let local_ids: std::collections::HashSet<PeerId> =
-            entries.iter().map(|e| e.peer_id).collect();
-        let mut seen = local_ids;
-        seen.insert(*requester);
-        for peer in remote {
-            if entries.len() >= MAX_DISCOVER_RESULTS {
-                break;
-            }
-            if peer.node_id == self.node_id || !seen.insert(peer.peer_id) {
-                continue;
-            }
-            self.routes.insert(peer.peer_id, peer.node_id);
-            entries.push(PeerEntry {
-                peer_id: peer.peer_id,
-                node_id: peer.node_id,
-            });
-        }
-        entries.truncate(MAX_DISCOVER_RESULTS);
-        entries
-    }
-
-    /// Where `peer` is: here, on a remembered node, or wherever the directory says.
-    pub async fn lookup(&self, peer: PeerId) -> Option<NodeId> {
-        if self.registry().is_local(&peer) {
-            return Some(self.node_id);
-        }
-        if let Some(node) = self.routes.get(&peer) {
-            return Some(node);
-        }
-        self.locate(peer).await
-    }
-}
-
-fn not_found(to: PeerId) -> RouteError {
-    RouteError {
-        code: ErrorCode::PeerNotFound,
-        message: format!("peer {to} is not connected"),
-    }
-}
-
-fn busy(to: PeerId) -> RouteError {
-    RouteError {
-        code: ErrorCode::PeerBusy,
-        message: format!("peer {to} is not keeping up; retry later"),
-    }
-}
-
-fn internal(what: &str) -> RouteError {
-    RouteError {
-        code: ErrorCode::Internal,
-        message: what.to_owned(),
     }
 }

@@ -823,3 +823,37 @@ async fn crashed_and_restarted_peer_is_detected_by_stateless_reset() {
     assert_eq!(a.net.stats().handshakes_ok, 2);
     assert_eq!(b.net.stats().handshakes_ok, 1);
 }
+
+#[tokio::test]
+async fn a_peer_that_vanished_is_dropped_after_a_timed_out_request() {
+    let a = TestNode::start_with(
+        Identity::generate().unwrap(),
+        config_on(
+            localhost(),
+            pqnode_net::Limits {
+                request_timeout: Duration::from_millis(300),
+                ..limits()
+            },
+            vec![],
+        ),
+    )
+    .await;
+    let b = TestNode::start().await;
+    let relay = common::relay::Relay::start(b.addr()).await;
+    a.net.add_address(b.id(), relay.addr);
+    a.net
+        .request(b.id(), Protocol::Dht, Bytes::new())
+        .await
+        .unwrap();
+
+    // The path goes silent (a crash without restart, a cable pulled).
+    relay.pause(true);
+    let err = a
+        .net
+        .request(b.id(), Protocol::Dht, Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RequestError::Timeout), "{err}");
+    // Well before the 30 s idle timeout, the dead connection is gone.
+    assert!(eventually(Duration::from_secs(3), || a.net.peers().is_empty()).await);
+}

@@ -393,7 +393,27 @@ impl Inner {
                 .requests_failed_out
                 .fetch_add(1, Ordering::Relaxed);
         }
+        if matches!(result, Err(RequestError::Timeout)) {
+            self.check_liveness(to);
+        }
         result
+    }
+
+    /// A request timed out: maybe the handler is slow, maybe the peer is
+    /// gone. A ping tells which; a dead connection is dropped now, so the
+    /// next request redials instead of waiting out the idle timeout too.
+    fn check_liveness(self: &Arc<Self>, to: NodeId) {
+        let Some(conn) = self.live(to) else {
+            return;
+        };
+        let inner = self.clone();
+        self.tasks.spawn(async move {
+            if !inner.answers_ping(&conn).await {
+                tracing::info!(peer = %to, "connection stopped answering; closing it");
+                conn.close(pb::CloseCode::Stale, "peer stopped answering");
+                inner.forget(&conn);
+            }
+        });
     }
 }
 

@@ -209,7 +209,7 @@ impl Inner {
         });
     }
 
-    async fn answers_ping(&self, conn: &PeerConn) -> bool {
+    pub(crate) async fn answers_ping(&self, conn: &PeerConn) -> bool {
         let bound = (conn.connection.rtt() * 4)
             .max(Duration::from_millis(500))
             .min(self.limits.request_timeout);

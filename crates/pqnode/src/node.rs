@@ -16,9 +16,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::components::crypto::CryptoService;
+use crate::components::dht::DhtService;
+use crate::components::federation::{DhtDirectory, QuicForwarder, RelayHandler};
 use crate::components::messages::MessageLog;
 use crate::components::p2p::P2pService;
-use crate::components::signaling::SignalingService;
+use crate::components::signaling::{Federation, SignalingService};
 use crate::components::storage::StorageService;
 use crate::components::{Component, Components};
 use crate::config::Config;
@@ -33,6 +35,7 @@ pub struct NodeShared {
     pub crypto: Arc<CryptoService>,
     pub storage: Arc<StorageService>,
     pub p2p: Option<Arc<P2pService>>,
+    pub dht: Option<Arc<DhtService>>,
     pub monitor: Arc<Monitor>,
     pub metrics: PrometheusHandle,
     /// Start-up finished and not shutting down (`/readyz`).
@@ -53,6 +56,7 @@ impl NodeShared {
                 .get()
                 .map(|s| s.clone() as Arc<dyn Component>),
             p2p: self.p2p.clone().map(|p| p as Arc<dyn Component>),
+            dht: self.dht.clone().map(|d| d as Arc<dyn Component>),
             ..Components::default()
         }
     }
@@ -66,8 +70,18 @@ impl NodeShared {
     }
 
     /// DHT figures for `/api/peers` and signaling stats; zeros while the node runs no DHT.
-    pub fn dht_summary(&self) -> DhtSummary {
-        DhtSummary::default()
+    pub async fn dht_summary(&self) -> DhtSummary {
+        let Some(dht) = &self.dht else {
+            return DhtSummary::default();
+        };
+        match dht.overlay().stats().await {
+            Ok(s) => DhtSummary {
+                total_nodes: s.total_nodes,
+                buckets_used: s.buckets_used,
+                bootstrap_nodes: s.bootstrap_nodes,
+            },
+            Err(_) => DhtSummary::default(),
+        }
     }
 
     /// Brings gauges up to date just before a scrape.
@@ -124,22 +138,45 @@ impl Node {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         skipped(4, "crdt", "CRDT sync engine is not part of this build yet");
-        skipped(5, "dht", "DHT is not part of this build yet");
-        let p2p = if config.p2p.enabled {
-            let messages = MessageLog::new(storage.store().clone());
-            let start = P2pService::start(
-                &config,
-                crypto.identity(),
-                messages,
-                &tracker,
-                cancel.child_token(),
-            );
-            let p2p = step(6, "p2p", start).await?;
-            info!(addr = %p2p.addr, "QUIC endpoint listening (ML-KEM-1024 + ML-DSA-87 only)");
-            Some(p2p)
-        } else {
-            skipped(6, "p2p", "switched off (p2p.enabled = false)");
-            None
+        let network = match config.p2p.enabled {
+            true => Some(P2pService::bind(&config, crypto.identity()).await?),
+            false => None,
+        };
+        let dht = match (&network, config.dht.enabled) {
+            (Some(network), true) => {
+                let identity = Arc::new(crypto.signing_identity()?);
+                let start = DhtService::start(
+                    &config,
+                    identity,
+                    network.clone(),
+                    storage.store().clone(),
+                    &tracker,
+                    cancel.child_token(),
+                );
+                Some(step(5, "dht", start).await?)
+            }
+            (None, _) => {
+                skipped(5, "dht", "needs the QUIC endpoint (p2p.enabled = false)");
+                None
+            }
+            (Some(_), false) => {
+                skipped(5, "dht", "switched off (dht.enabled = false)");
+                None
+            }
+        };
+        let p2p = match network {
+            Some(network) => {
+                let messages = MessageLog::new(storage.store().clone());
+                let start =
+                    async { P2pService::start(network, messages, &tracker, cancel.child_token()) };
+                let p2p = step(6, "p2p", start).await?;
+                info!(addr = %p2p.addr, "QUIC endpoint listening (ML-KEM-1024 + ML-DSA-87 only)");
+                Some(p2p)
+            }
+            None => {
+                skipped(6, "p2p", "switched off (p2p.enabled = false)");
+                None
+            }
         };
         skipped(7, "ai", "AI engine is not part of this build yet");
 
@@ -158,6 +195,7 @@ impl Node {
             crypto,
             storage,
             p2p,
+            dht,
             monitor,
             metrics,
             signaling: OnceLock::new(),
@@ -170,7 +208,7 @@ impl Node {
         let (api_addr, api_task) =
             step(9, "api", serve_api(shared.clone(), api_cancel.clone())).await?;
         if shared.config.signaling.enabled {
-            let start = SignalingService::start(&shared.config, node_id, None);
+            let start = start_signaling(&shared);
             let signaling = step(10, "signaling", start).await?;
             let _ = shared.signaling.set(signaling);
         } else {
@@ -236,6 +274,9 @@ impl Node {
             let budget = self.shared.config.shutdown_deadline() / 2;
             timed("signaling", signaling.shutdown(budget)).await?;
         }
+        if let Some(dht) = &self.shared.dht {
+            timed("dht", dht.shutdown()).await?;
+        }
         if let Some(p2p) = &self.shared.p2p {
             timed("p2p", p2p.shutdown()).await?;
         }
@@ -251,6 +292,34 @@ impl Node {
         timed("storage", self.shared.storage.close()).await?;
         Ok(())
     }
+}
+
+/// The signaling server; federated through the DHT and QUIC when both run.
+async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingService>> {
+    let (Some(dht), Some(p2p)) = (&shared.dht, &shared.p2p) else {
+        return SignalingService::start(&shared.config, shared.node_id, None).await;
+    };
+    let overlay = dht.overlay().clone();
+    let federation = Federation {
+        directory: Arc::new(DhtDirectory::new(
+            overlay.clone(),
+            dht.nodes.clone(),
+            dht.buckets.clone(),
+        )),
+        forwarder: Arc::new(QuicForwarder {
+            network: p2p.network().clone(),
+            overlay,
+        }),
+    };
+    let signaling =
+        SignalingService::start(&shared.config, shared.node_id, Some(federation)).await?;
+    let relay = RelayHandler {
+        signaling: signaling.native().clone(),
+    };
+    p2p.network()
+        .register(pqnode_net::Protocol::SignalingRelay, relay)
+        .context("cannot register the signaling relay protocol")?;
+    Ok(signaling)
 }
 
 async fn step<T>(

@@ -119,7 +119,9 @@ async fn health_is_200_and_turns_503_when_the_store_fails() {
     let node = TestNode::start(NodeOptions::new(dir.path()));
     let (code, h) = get_json(&node.url("/api/health")).await;
     assert_eq!(code, 200, "{h}");
-    assert_eq!(h["status"], "ok");
+    // A standalone node has an empty routing table: the DHT warns, which degrades but does not fail.
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["components"]["dht"]["status"], "warn", "{h}");
     assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
     assert!(h["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
     assert!(h["uptime"].is_u64());

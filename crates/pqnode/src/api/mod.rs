@@ -2,6 +2,7 @@
 
 mod auth;
 mod crypto;
+mod dht;
 mod error;
 pub use error::{ApiError, ApiJson, not_found};
 mod health;
@@ -12,7 +13,7 @@ mod system;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 use tower_http::timeout::TimeoutLayer;
 
@@ -40,6 +41,13 @@ pub fn router(node: Arc<NodeShared>) -> Router {
         .route("/api/system", get(system::system))
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/peers", get(p2p::peers))
+        .route("/api/dht/nodes", get(dht::nodes))
+        .route("/api/dht/buckets", get(dht::buckets))
+        .route("/api/dht/lookup/{id}", get(dht::lookup))
+        .route(
+            "/api/dht/records/{key}",
+            get(dht::get_record).merge(put(dht::put_record).route_layer(auth.clone())),
+        )
         .route(
             "/api/messages",
             get(p2p::list_messages).merge(post(p2p::send_message).route_layer(auth.clone())),

@@ -22,7 +22,7 @@ pub async fn peers(State(state): State<ApiState>) -> Json<Value> {
         .map(|p| p.network().peers())
         .unwrap_or_default();
     let signaling = node.signaling.get().map(|s| s.native_stats());
-    let dht = node.dht_summary();
+    let dht = node.dht_summary().await;
     Json(json!({
         "connected": list.len(),
         "total": list.len().max(dht.total_nodes),

@@ -68,6 +68,16 @@ impl CryptoService {
         self.crypto.identity()
     }
 
+    /// A second handle on the signing key, for components that keep their own
+    /// (the DHT signs the records it publishes).
+    pub fn signing_identity(&self) -> anyhow::Result<pqnode_crypto::Identity> {
+        let identity = self.crypto.identity();
+        Ok(pqnode_crypto::Identity::from_seed_with(
+            identity.backend(),
+            identity.seed(),
+        )?)
+    }
+
     pub fn status_json(&self) -> Value {
         serde_json::to_value(self.crypto.status()).unwrap_or_default()
     }

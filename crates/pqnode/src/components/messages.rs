@@ -53,13 +53,11 @@ impl MessageLog {
     }
 
     /// The newest `limit` messages, newest first, and how many there are in all.
-    pub async fn newest(&self, limit: usize) -> anyhow::Result<(Vec<StoredMessage>, usize)> {
-        let entries = self.store.scan(Table::Messages).await?;
-        let total = entries.len();
+    pub async fn newest(&self, limit: usize) -> anyhow::Result<(Vec<StoredMessage>, u64)> {
+        let entries = self.store.last_entries(Table::Messages, limit).await?;
+        let total = self.store.len(Table::Messages).await?;
         let messages = entries
             .iter()
-            .rev()
-            .take(limit)
             .filter_map(|(_, value)| serde_json::from_slice(value).ok())
             .collect();
         Ok((messages, total))

@@ -5,6 +5,8 @@
 //! `{"status":"disabled"}`, never invented data.
 
 pub mod crypto;
+pub mod dht;
+pub mod federation;
 pub mod messages;
 pub mod p2p;
 pub mod signaling;

@@ -23,13 +23,10 @@ pub struct P2pService {
 }
 
 impl P2pService {
-    pub async fn start(
-        config: &Config,
-        identity: &Identity,
-        messages: MessageLog,
-        tracker: &TaskTracker,
-        cancel: CancellationToken,
-    ) -> anyhow::Result<Arc<Self>> {
+    /// Binds the QUIC endpoint and dials the configured peers. The DHT runs
+    /// on this endpoint, so it comes up before the DHT (inside step 5 when
+    /// the DHT is on).
+    pub async fn bind(config: &Config, identity: &Identity) -> anyhow::Result<Network> {
         let peers = config
             .p2p
             .peers
@@ -44,11 +41,20 @@ impl P2pService {
             peers,
             ..NetConfig::default()
         };
-        let network = Network::start(identity, net_config).await.map_err(|e| {
+        Network::start(identity, net_config).await.map_err(|e| {
             anyhow::anyhow!(
                 "{e} (choose another UDP address with p2p.addr / --p2p-addr / PQNODE_P2P_ADDR)"
             )
-        })?;
+        })
+    }
+
+    /// Step 6: direct messages between nodes on the bound endpoint.
+    pub fn start(
+        network: Network,
+        messages: MessageLog,
+        tracker: &TaskTracker,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Arc<Self>> {
         let addr = network.local_addr()?;
         network.set_message_sink(Arc::new(StoreSink::spawn(
             messages.clone(),

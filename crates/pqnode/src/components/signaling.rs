@@ -91,6 +91,10 @@ impl SignalingService {
         }))
     }
 
+    pub fn native(&self) -> &SignalingServer {
+        &self.native
+    }
+
     pub fn native_stats(&self) -> pqnode_signaling::SignalingStats {
         self.native.stats()
     }

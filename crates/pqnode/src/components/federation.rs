@@ -1,0 +1,290 @@
+//! Signaling across nodes: presence and topic membership as signed DHT
+//! provider entries, and relay envelopes carried one hop over QUIC.
+//!
+//! Presence of peer `p` is this node's provider entry under
+//! `H("pqnode/signaling-presence/v1" || p)`: the entry's publisher *is* the
+//! node the peer is attached to, signed by that node's ML-DSA-87 key, so no
+//! node can claim another's peers. A topic is one provider entry per node
+//! under `H("pqnode/signaling-topic/v1" || topic)` whose value lists that
+//! node's peers in the topic (20 bytes each).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pqnode_crypto::NodeId;
+use pqnode_net::{DialError, Handler, HandlerError, Network, Protocol, RequestError};
+use pqnode_overlay::Overlay;
+use pqnode_signaling::federation::{
+    BoxFuture, DeliveryOutcome, DhtStats, Directory, FederationError, Forwarder, RelayEnvelope,
+    RemotePeer,
+};
+use pqnode_signaling::{PEER_ID_LEN, PeerId, SignalingServer};
+use sha2::{Digest, Sha256};
+
+const PRESENCE_DOMAIN: &[u8] = b"pqnode/signaling-presence/v1\0";
+const TOPIC_DOMAIN: &[u8] = b"pqnode/signaling-topic/v1\0";
+/// Presence is refreshed every minute by the signaling server; three missed
+/// refreshes and the entry is gone from the network.
+const PRESENCE_TTL: Duration = Duration::from_secs(180);
+/// A topic entry is republished when its members change, and at least this often.
+const TOPIC_REFRESH: Duration = Duration::from_secs(60);
+/// Peers of one node listed in one topic entry (20 bytes each; the entry holds 1 KiB).
+const MAX_TOPIC_PEERS: usize = pqnode_dht::MAX_PROVIDER_VALUE_LEN / PEER_ID_LEN;
+
+fn key(domain: &[u8], name: &[u8]) -> NodeId {
+    let digest = Sha256::new()
+        .chain_update(domain)
+        .chain_update(name)
+        .finalize();
+    let mut key = [0u8; 20];
+    key.copy_from_slice(&digest[..20]);
+    NodeId::from_bytes(key)
+}
+
+fn presence_key(peer: PeerId) -> NodeId {
+    key(PRESENCE_DOMAIN, peer.to_hex().as_bytes())
+}
+
+fn topic_key(topic: &str) -> NodeId {
+    key(TOPIC_DOMAIN, topic.as_bytes())
+}
+
+fn fed(e: impl std::fmt::Display) -> FederationError {
+    FederationError::new(e)
+}
+
+#[derive(Default)]
+struct Membership {
+    topics: HashMap<String, BTreeSet<PeerId>>,
+    of_peer: HashMap<PeerId, Vec<String>>,
+    published: HashMap<String, Instant>,
+}
+
+/// [`Directory`] over the DHT.
+pub struct DhtDirectory {
+    overlay: Overlay,
+    local: NodeId,
+    membership: Mutex<Membership>,
+    nodes: Arc<AtomicUsize>,
+    buckets: Arc<AtomicUsize>,
+}
+
+impl DhtDirectory {
+    /// `nodes` and `buckets` are kept current by the DHT component, so
+    /// `dht_stats` never waits on the DHT task.
+    pub fn new(overlay: Overlay, nodes: Arc<AtomicUsize>, buckets: Arc<AtomicUsize>) -> Self {
+        let local = overlay.local_id();
+        Self {
+            overlay,
+            local,
+            membership: Mutex::default(),
+            nodes,
+            buckets,
+        }
+    }
+
+    fn membership(&self) -> std::sync::MutexGuard<'_, Membership> {
+        self.membership
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets `peer`'s topics and returns the topics whose entries must be written.
+    fn update(&self, peer: PeerId, topics: Vec<String>) -> Vec<(String, Vec<u8>)> {
+        let mut m = self.membership();
+        let old = m.of_peer.remove(&peer).unwrap_or_default();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for topic in &old {
+            if !topics.contains(topic)
+                && let Some(members) = m.topics.get_mut(topic)
+            {
+                members.remove(&peer);
+                touched.insert(topic.clone());
+            }
+        }
+        for topic in &topics {
+            if m.topics.entry(topic.clone()).or_default().insert(peer) {
+                touched.insert(topic.clone());
+            }
+        }
+        let now = Instant::now();
+        for topic in &topics {
+            let stale = m
+                .published
+                .get(topic)
+                .is_none_or(|at| now.duration_since(*at) >= TOPIC_REFRESH);
+            if stale {
+                touched.insert(topic.clone());
+            }
+        }
+        if !topics.is_empty() {
+            m.of_peer.insert(peer, topics);
+        }
+        let mut writes = Vec::new();
+        for topic in touched {
+            let members = m.topics.get(&topic).cloned().unwrap_or_default();
+            if members.is_empty() {
+                m.topics.remove(&topic);
+                m.published.remove(&topic);
+            } else {
+                m.published.insert(topic.clone(), now);
+            }
+            let value: Vec<u8> = members
+                .iter()
+                .take(MAX_TOPIC_PEERS)
+                .flat_map(|p| hex::decode(p.to_hex()).unwrap_or_default())
+                .collect();
+            writes.push((topic, value));
+        }
+        writes
+    }
+
+    async fn write_topics(&self, writes: Vec<(String, Vec<u8>)>) -> Result<(), FederationError> {
+        for (topic, value) in writes {
+            let key = topic_key(&topic);
+            if value.is_empty() {
+                self.overlay.unpublish(key).await.map_err(fed)?;
+            } else {
+                self.overlay
+                    .add_provider(key, &value, PRESENCE_TTL)
+                    .await
+                    .map_err(fed)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Directory for DhtDirectory {
+    fn publish_presence(
+        &self,
+        peer: PeerId,
+        topics: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), FederationError>> {
+        Box::pin(async move {
+            let writes = self.update(peer, topics);
+            self.overlay
+                .add_provider(presence_key(peer), &[], PRESENCE_TTL)
+                .await
+                .map_err(fed)?;
+            self.write_topics(writes).await
+        })
+    }
+
+    fn withdraw(&self, peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>> {
+        Box::pin(async move {
+            let writes = self.update(peer, Vec::new());
+            self.overlay
+                .unpublish(presence_key(peer))
+                .await
+                .map_err(fed)?;
+            self.write_topics(writes).await
+        })
+    }
+
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>> {
+        Box::pin(async move {
+            let providers = self
+                .overlay
+                .get_providers(presence_key(peer))
+                .await
+                .map_err(fed)?;
+            Ok(providers
+                .iter()
+                .filter(|p| p.publisher_id() != self.local)
+                .max_by_key(|p| p.seq())
+                .map(|p| p.publisher_id()))
+        })
+    }
+
+    fn discover(&self, topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
+        Box::pin(async move {
+            let providers = self
+                .overlay
+                .get_providers(topic_key(&topic))
+                .await
+                .map_err(fed)?;
+            let mut found = Vec::new();
+            for provider in providers.iter().filter(|p| p.publisher_id() != self.local) {
+                for chunk in provider.value().chunks_exact(PEER_ID_LEN) {
+                    if let Ok(peer_id) = hex::encode(chunk).parse::<PeerId>() {
+                        found.push(RemotePeer {
+                            peer_id,
+                            node_id: provider.publisher_id(),
+                        });
+                    }
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn dht_stats(&self) -> DhtStats {
+        DhtStats {
+            nodes: self.nodes.load(Ordering::Relaxed),
+            buckets: self.buckets.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// [`Forwarder`] over QUIC: one request on the signaling-relay protocol.
+pub struct QuicForwarder {
+    pub network: Network,
+    pub overlay: Overlay,
+}
+
+impl Forwarder for QuicForwarder {
+    fn forward(
+        &self,
+        node: NodeId,
+        envelope: RelayEnvelope,
+    ) -> BoxFuture<'_, Result<DeliveryOutcome, FederationError>> {
+        Box::pin(async move {
+            let payload = Bytes::from(serde_json::to_vec(&envelope).map_err(fed)?);
+            let reply = match self
+                .network
+                .request(node, Protocol::SignalingRelay, payload.clone())
+                .await
+            {
+                // Not connected and no address yet: ask the DHT where it is, once.
+                Err(RequestError::Dial(DialError::NoAddress(_))) => {
+                    self.overlay.lookup(node).await.map_err(fed)?;
+                    self.network
+                        .request(node, Protocol::SignalingRelay, payload)
+                        .await
+                }
+                other => other,
+            }
+            .map_err(fed)?;
+            serde_json::from_slice(&reply).map_err(fed)
+        })
+    }
+}
+
+/// Envelopes from other nodes, handed to the local signaling server.
+pub struct RelayHandler {
+    pub signaling: SignalingServer,
+}
+
+impl Handler for RelayHandler {
+    async fn handle(&self, from: NodeId, payload: Bytes) -> Result<Bytes, HandlerError> {
+        let envelope: RelayEnvelope = serde_json::from_slice(&payload)
+            .map_err(|e| HandlerError::BadRequest(format!("relay envelope: {e}")))?;
+        // Replies are routed back to `origin`: it must be the node that proved itself in TLS.
+        if envelope.origin != from {
+            return Err(HandlerError::BadRequest(
+                "envelope origin is not the sending node".into(),
+            ));
+        }
+        let outcome = self
+            .signaling
+            .deliver_remote(envelope)
+            .map_err(|e| HandlerError::BadRequest(e.to_string()))?;
+        serde_json::to_vec(&outcome)
+            .map(Bytes::from)
+            .map_err(|e| HandlerError::Internal(e.to_string()))
+    }
+}

@@ -35,9 +35,10 @@ pub(crate) fn endpoint_config(identity: &Identity) -> quinn::EndpointConfig {
     let reset_secret = hmac::sign(&seed_key, b"pqnode/quic-stateless-reset/v1");
     let reset_key = hmac::Key::new(hmac::HMAC_SHA256, reset_secret.as_ref());
     let cid_secret = hmac::sign(&seed_key, b"pqnode/quic-connection-id/v1");
-    let mut cid_key = [0u8; 8];
-    cid_key.copy_from_slice(&cid_secret.as_ref()[..8]);
-    let cid_key = u64::from_le_bytes(cid_key);
+    let cid_key = cid_secret
+        .as_ref()
+        .first_chunk::<8>()
+        .map_or(0, |bytes| u64::from_le_bytes(*bytes));
 
     let mut config = quinn::EndpointConfig::new(Arc::new(reset_key));
     config.cid_generator(move || {

@@ -38,6 +38,8 @@ pub struct SignalingConfig {
     pub session_rate: RateLimit,
     /// Messages per client IP address, summed over its connections.
     pub ip_rate: RateLimit,
+    /// Directory lookups (for relay to, or lookup of, non-local peers), node-wide.
+    pub directory_lookup_rate: RateLimit,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub max_topics_per_peer: usize,
@@ -70,6 +72,10 @@ impl Default for SignalingConfig {
                 burst: 100,
             },
             ip_rate: RateLimit {
+                per_second: 200,
+                burst: 400,
+            },
+            directory_lookup_rate: RateLimit {
                 per_second: 200,
                 burst: 400,
             },

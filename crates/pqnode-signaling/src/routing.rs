@@ -33,8 +33,7 @@ impl Inner {
         &self,
         envelope: RelayEnvelope,
     ) -> Result<DeliveryOutcome, EnvelopeError> {
-        let inner = self;
-        if envelope.data.len() > inner.config.max_message_bytes {
+        if envelope.data.len() > self.config.max_message_bytes {
             return Err(EnvelopeError::TooLarge);
         }
         if envelope.sid.as_ref().is_some_and(|s| s.len() > MAX_SID_LEN) {
@@ -42,13 +41,13 @@ impl Inner {
         }
         let data: &RawValue =
             serde_json::from_str(&envelope.data).map_err(|_| EnvelopeError::BadData)?;
-        if !inner.seen.entry(envelope.msg_id).or_insert(()).is_fresh() {
+        if !self.seen.entry(envelope.msg_id).or_insert(()).is_fresh() {
             return Ok(DeliveryOutcome::Duplicate);
         }
-        if envelope.origin != inner.node_id {
-            inner.routes.insert(envelope.from, envelope.origin);
+        if envelope.origin != self.node_id {
+            self.routes.insert(envelope.from, envelope.origin);
         }
-        let Some(outbox) = inner.registry().outbox(&envelope.to) else {
+        let Some(outbox) = self.registry().outbox(&envelope.to) else {
             return Ok(DeliveryOutcome::NotFound);
         };
         let text = encode(&RelayedMessage {
@@ -60,8 +59,8 @@ impl Inner {
         });
         Ok(match outbox.try_send(Outbound::Text(text)) {
             Ok(()) => {
-                Counters::bump(&inner.counters.relayed_local);
-                Counters::bump(&inner.counters.delivered_from_remote);
+                Counters::bump(&self.counters.relayed_local);
+                Counters::bump(&self.counters.delivered_from_remote);
                 DeliveryOutcome::Delivered
             }
             Err(mpsc::error::TrySendError::Full(_)) => DeliveryOutcome::Busy,
@@ -153,7 +152,16 @@ impl Inner {
     }
 
     /// Asks the directory where `peer` is; this node never counts as "elsewhere".
+    ///
+    /// Lookups are node-wide rate limited: each one costs DHT traffic, and a
+    /// client naming random peer ids must not turn this node into an
+    /// amplifier. Over budget, the peer is simply not found.
     async fn locate(&self, peer: PeerId) -> Option<NodeId> {
+        if !self.take_lookup_token() {
+            Counters::bump(&self.counters.lookups_throttled);
+            tracing::debug!(%peer, "directory lookup skipped: lookup budget exhausted");
+            return None;
+        }
         match tokio::time::timeout(self.config.federation_timeout, self.directory.locate(peer))
             .await
         {
@@ -167,6 +175,14 @@ impl Inner {
                 None
             }
         }
+    }
+
+    fn take_lookup_token(&self) -> bool {
+        let mut budget = self
+            .lookup_budget
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        budget.try_take(tokio::time::Instant::now())
     }
 
     /// Peers in `topic`: local members first, then the directory's.

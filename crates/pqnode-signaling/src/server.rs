@@ -19,6 +19,7 @@ use crate::federation::{
     DeliveryOutcome, Directory, Forwarder, LocalOnly, MessageId, RelayEnvelope,
 };
 use crate::peer_id::PeerId;
+use crate::rate::TokenBucket;
 use crate::registry::{PeerSummary, Presence, Registry};
 use crate::stats::{Counters, SignalingStats};
 
@@ -47,6 +48,8 @@ pub(crate) struct Inner {
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     next_session: AtomicU64,
+    /// Node-wide budget for directory lookups (see `routing::locate`).
+    pub lookup_budget: Mutex<TokenBucket>,
 }
 
 /// An envelope from another node that breaks the protocol's limits.
@@ -90,6 +93,10 @@ impl SignalingServer {
             .max_capacity(DEDUP_CAPACITY)
             .time_to_live(DEDUP_WINDOW)
             .build();
+        let lookup_budget = Mutex::new(TokenBucket::new(
+            config.directory_lookup_rate,
+            Instant::now(),
+        ));
         Self {
             inner: Arc::new(Inner {
                 node_id,
@@ -103,6 +110,7 @@ impl SignalingServer {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 next_session: AtomicU64::new(1),
+                lookup_budget,
             }),
         }
     }
@@ -136,6 +144,7 @@ impl SignalingServer {
             messages_forwarded: counters.forwarded.load(Ordering::Relaxed),
             messages_from_remote: counters.delivered_from_remote.load(Ordering::Relaxed),
             rate_limited: counters.rate_limited.load(Ordering::Relaxed),
+            lookups_throttled: counters.lookups_throttled.load(Ordering::Relaxed),
             errors: counters.errors(),
         }
     }

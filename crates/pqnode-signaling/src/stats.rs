@@ -14,6 +14,7 @@ pub(crate) struct Counters {
     pub forwarded: AtomicU64,
     pub delivered_from_remote: AtomicU64,
     pub rate_limited: AtomicU64,
+    pub lookups_throttled: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -59,6 +60,8 @@ pub struct SignalingStats {
     pub messages_from_remote: u64,
     /// Messages dropped by a rate limit.
     pub rate_limited: u64,
+    /// Directory lookups skipped because the node-wide lookup budget was spent.
+    pub lookups_throttled: u64,
     /// `error` messages sent, by code (codes never sent are omitted).
     pub errors: BTreeMap<&'static str, u64>,
 }

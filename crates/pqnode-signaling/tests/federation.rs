@@ -127,11 +127,19 @@ impl Forwarder for NodeView {
 }
 
 async fn node(mesh: &Arc<Mesh>, n: u8) -> TestServer {
+    node_with(mesh, n, quick_config()).await
+}
+
+async fn node_with(
+    mesh: &Arc<Mesh>,
+    n: u8,
+    config: pqnode_signaling::SignalingConfig,
+) -> TestServer {
     let view = Arc::new(NodeView {
         mesh: Arc::clone(mesh),
         node: node_id(n),
     });
-    let server = SignalingServer::with_federation(node_id(n), quick_config(), view.clone(), view);
+    let server = SignalingServer::with_federation(node_id(n), config, view.clone(), view);
     mesh.servers
         .lock()
         .unwrap()
@@ -291,4 +299,32 @@ async fn shutdown_withdraws_every_presence() {
     );
     assert!(shutdown.await.unwrap());
     assert_eq!(mesh.present(&alice_id), None);
+}
+
+#[tokio::test]
+async fn directory_lookups_are_rate_limited_node_wide() {
+    let mesh = Arc::new(Mesh::default());
+    let config = pqnode_signaling::SignalingConfig {
+        directory_lookup_rate: pqnode_signaling::RateLimit {
+            per_second: 0,
+            burst: 2,
+        },
+        ..quick_config()
+    };
+    let a = node_with(&mesh, 1, config).await;
+    let mut alice = Client::connect(a.addr).await;
+    alice.register(&Key::ed25519(), &[]).await;
+    for id in 0..5 {
+        let nobody = Key::ed25519().peer_id();
+        alice
+            .send(json!({"type": "offer", "id": id, "to": nobody.to_hex(), "data": {}}))
+            .await;
+        assert_eq!(alice.expect_error("PEER_NOT_FOUND").await["id"], id);
+    }
+    assert_eq!(
+        mesh.locates_by(node_id(1)),
+        2,
+        "only the burst reached the directory"
+    );
+    assert_eq!(a.server.stats().lookups_throttled, 3);
 }

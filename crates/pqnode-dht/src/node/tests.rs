@@ -4,6 +4,7 @@ use std::time::Duration;
 use pqnode_crypto::Identity;
 
 use super::*;
+use crate::table::NodeState;
 
 fn at(secs: u64) -> Instant {
     Instant::from_elapsed(Duration::from_secs(secs))

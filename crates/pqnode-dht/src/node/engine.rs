@@ -1,0 +1,272 @@
+//! Running operations: starting lookups, sending their requests, and folding answers and
+//! failures back into them.
+
+use pqnode_crypto::NodeId;
+
+use super::query::{Query, QueryKind, StorePhase};
+use super::{Event, Node, Pending, Purpose, QueryId, RequestId, Transmit};
+use crate::contact::{Contact, Peer};
+use crate::lookup::Lookup;
+use crate::message::{Request, Response};
+use crate::table::Failure;
+use crate::time::Instant;
+
+impl Node {
+    pub(super) fn new_query_id(&mut self) -> QueryId {
+        self.next_query += 1;
+        QueryId(self.next_query)
+    }
+
+    pub(super) fn start_bootstrap(
+        &mut self,
+        now: Instant,
+        seeds: Vec<Peer>,
+        notify: bool,
+    ) -> QueryId {
+        let id = self.new_query_id();
+        let k = self.config.table.k;
+        let paths = self.config.disjoint_paths;
+        let mut lookup = Lookup::new(self.local, self.local, k, self.config.alpha, paths);
+        lookup.seed(self.table.closest(&self.local, k, now));
+        lookup.seed(
+            seeds
+                .iter()
+                .filter_map(|s| s.id.map(|id| Contact::new(id, s.addr))),
+        );
+        let mut query = Query::new(QueryKind::Bootstrap, lookup, notify);
+        let request = query.lookup_request();
+        let unpinned: Vec<Peer> = seeds.into_iter().filter(|s| s.id.is_none()).collect();
+        query.probes = unpinned.len();
+        self.counters.lookups_started += 1;
+        self.queries.insert(id, query);
+        for seed in unpinned {
+            self.send(now, seed, request.clone(), Purpose::Probe(id));
+        }
+        self.drive(now, id);
+        id
+    }
+
+    pub(super) fn start_query(
+        &mut self,
+        now: Instant,
+        target: NodeId,
+        kind: QueryKind,
+        notify: bool,
+    ) -> QueryId {
+        let id = self.new_query_id();
+        let k = self.config.table.k;
+        let mut lookup = Lookup::new(
+            target,
+            self.local,
+            k,
+            self.config.alpha,
+            self.config.disjoint_paths,
+        );
+        lookup.seed(self.table.closest(&target, k, now));
+        self.counters.lookups_started += 1;
+        self.queries.insert(id, Query::new(kind, lookup, notify));
+        self.drive(now, id);
+        id
+    }
+
+    /// Sends what the query can send now, and finishes it when it is done.
+    pub(super) fn drive(&mut self, now: Instant, id: QueryId) {
+        loop {
+            let Some(query) = self.queries.get_mut(&id) else {
+                return;
+            };
+            if let Some(store) = &query.store {
+                if store.outstanding == 0 {
+                    self.finish(id);
+                }
+                return;
+            }
+            if let Some(contact) = query.lookup.next_request() {
+                let request = query.lookup_request();
+                self.send(now, contact.into(), request, Purpose::Lookup(id));
+                continue;
+            }
+            if query.lookup.is_finished() && query.probes == 0 {
+                self.lookup_done(now, id);
+            }
+            return;
+        }
+    }
+
+    pub(super) fn lookup_done(&mut self, now: Instant, id: QueryId) {
+        let Some(query) = self.queries.get_mut(&id) else {
+            return;
+        };
+        let stats = query.lookup.stats();
+        self.counters.lookups_finished += 1;
+        self.counters.lookup_rounds += u64::from(stats.rounds);
+        if let Some(bucket) = self.table.bucket_of(query.lookup.target()) {
+            self.table.mark_refreshed(bucket, now);
+        }
+        let Some(request) = query.store_request() else {
+            self.finish(id);
+            return;
+        };
+        let targets = query.lookup.closest_answered(self.config.table.k);
+        query.store = Some(StorePhase {
+            outstanding: targets.len(),
+            stored: 0,
+        });
+        for contact in targets {
+            self.send(now, contact.into(), request.clone(), Purpose::Store(id));
+        }
+        self.drive(now, id);
+    }
+
+    pub(super) fn finish(&mut self, id: QueryId) {
+        let Some(query) = self.queries.remove(&id) else {
+            return;
+        };
+        let (result, stats) = query.into_result(self.config.table.k);
+        if let Some(result) = result {
+            self.events
+                .push_back(Event::QueryFinished { id, result, stats });
+        }
+    }
+
+    pub(super) fn on_lookup_answer(
+        &mut self,
+        now: Instant,
+        id: QueryId,
+        from: Contact,
+        response: Response,
+        probe: bool,
+    ) {
+        let k = self.config.table.k;
+        let Some(query) = self.queries.get_mut(&id) else {
+            return;
+        };
+        if probe {
+            query.probes = query.probes.saturating_sub(1);
+        }
+        let target = *query.lookup.target();
+        let closer = match response {
+            Response::Nodes { closer } => closer,
+            Response::Value { record, closer } => {
+                if let (Some(record), QueryKind::GetRecord { found }) = (record, &mut query.kind)
+                    && record.key() == &target
+                    && record.verify().is_ok()
+                {
+                    *found = Some(record);
+                    query.lookup.on_answer(from, []);
+                    self.lookup_done(now, id);
+                    return;
+                }
+                closer
+            }
+            Response::Providers { providers, closer } => {
+                if let QueryKind::GetProviders { found } = &mut query.kind {
+                    for p in providers
+                        .into_iter()
+                        .take(self.config.max_providers_per_response)
+                    {
+                        if p.key() != &target || p.verify().is_err() {
+                            continue;
+                        }
+                        let publisher = p.publisher_id();
+                        if found.get(&publisher).is_none_or(|old| old.seq() < p.seq()) {
+                            found.insert(publisher, p);
+                        }
+                    }
+                }
+                closer
+            }
+            Response::Pong { .. } | Response::Stored | Response::Rejected { .. } => Vec::new(),
+        };
+        query.lookup.on_answer(from, closer.into_iter().take(k));
+        self.drive(now, id);
+    }
+
+    pub(super) fn on_store_done(&mut self, now: Instant, id: QueryId, stored: bool) {
+        if let Some(store) = self.queries.get_mut(&id).and_then(|q| q.store.as_mut()) {
+            store.outstanding = store.outstanding.saturating_sub(1);
+            store.stored += usize::from(stored);
+        }
+        self.drive(now, id);
+    }
+
+    pub(super) fn send(
+        &mut self,
+        now: Instant,
+        to: Peer,
+        request: Request,
+        purpose: Purpose,
+    ) -> RequestId {
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        let kind = request.kind();
+        let deadline = now + self.config.request_timeout;
+        self.counters.requests_sent.bump(kind);
+        self.pending.insert(
+            id,
+            Pending {
+                to,
+                kind,
+                sent: now,
+                deadline,
+                purpose,
+            },
+        );
+        self.deadlines.insert((deadline, id));
+        self.transmits.push_back(Transmit { id, to, request });
+        id
+    }
+
+    pub(super) fn take_pending(&mut self, id: RequestId) -> Option<Pending> {
+        let pending = self.pending.remove(&id)?;
+        self.deadlines.remove(&(pending.deadline, id));
+        Some(pending)
+    }
+
+    pub(super) fn fail(&mut self, now: Instant, pending: Pending) {
+        if let Some(peer) = pending.to.id
+            && let Failure::Replaced { .. } = self.table.record_failure(&peer, now)
+        {
+            self.counters.table_evictions += 1;
+        }
+        match pending.purpose {
+            Purpose::Lookup(id) => {
+                if let (Some(query), Some(peer)) = (self.queries.get_mut(&id), pending.to.id) {
+                    query.lookup.on_failure(&peer);
+                }
+                self.drive(now, id);
+            }
+            Purpose::Probe(id) => {
+                if let Some(query) = self.queries.get_mut(&id) {
+                    query.probes = query.probes.saturating_sub(1);
+                }
+                self.drive(now, id);
+            }
+            Purpose::Store(id) => self.on_store_done(now, id, false),
+            Purpose::Liveness => {
+                if let Some(peer) = pending.to.id {
+                    self.pinging.remove(&peer);
+                }
+            }
+            Purpose::VerifyInbound => {
+                if let Some(peer) = pending.to.id {
+                    self.pinging.remove(&peer);
+                }
+                self.verifying = self.verifying.saturating_sub(1);
+            }
+        }
+    }
+
+    pub(super) fn store_outcome(&mut self, result: Result<(), String>) -> Response {
+        match result {
+            Ok(()) => {
+                self.counters.records_accepted += 1;
+                Response::Stored
+            }
+            Err(reason) => {
+                self.counters.records_rejected += 1;
+                Response::Rejected { reason }
+            }
+        }
+    }
+}

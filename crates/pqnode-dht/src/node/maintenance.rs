@@ -1,0 +1,96 @@
+//! The node's periodic work: bucket refresh, liveness pings, republishing, and admitting
+//! strangers that contacted us.
+
+use std::time::Duration;
+
+use rand::RngExt;
+
+use super::query::QueryKind;
+use super::{Node, Purpose};
+use crate::contact::Contact;
+use crate::distance::random_id_in_bucket;
+use crate::message::Request;
+use crate::record::{ProviderRecord, Record};
+use crate::time::Instant;
+
+impl Node {
+    pub(super) fn maybe_verify_inbound(&mut self, now: Instant, from: Contact) {
+        if !self.config.verify_inbound
+            || self.verifying >= self.config.max_inbound_verifications
+            || self.pinging.contains(&from.id)
+            || !self.table.would_insert(&from, now)
+        {
+            return;
+        }
+        self.pinging.insert(from.id);
+        self.verifying += 1;
+        self.send(now, from.into(), Request::Ping, Purpose::VerifyInbound);
+    }
+
+    pub(super) fn refresh(&mut self, now: Instant) {
+        // Fewer than K entries means we never properly joined, or joined an island (a seed that
+        // itself knew nobody): go back to the seeds (the "empty routing table" problem).
+        if self.table.len() < self.config.table.k && !self.seeds.is_empty() {
+            let seeds = self.seeds.clone();
+            self.start_bootstrap(now, seeds, false);
+        }
+        if self.table.is_empty() {
+            return;
+        }
+        let stale = self.table.stale_buckets(now, self.config.refresh_interval);
+        for bucket in stale.into_iter().take(self.config.max_refreshes_per_tick) {
+            let target = random_id_in_bucket(&self.local, bucket, &mut self.rng);
+            // Marked now, so a lookup that cannot finish before the next tick is not doubled.
+            self.table.mark_refreshed(bucket, now);
+            self.start_query(now, target, QueryKind::Maintenance, false);
+        }
+    }
+
+    pub(super) fn ping_questionable(&mut self, now: Instant) {
+        for contact in self.table.questionable(now) {
+            if self.pinging.insert(contact.id) {
+                self.send(now, contact.into(), Request::Ping, Purpose::Liveness);
+            }
+        }
+    }
+
+    pub(super) fn republish(&mut self, now: Instant) {
+        let interval = self.config.republish_interval;
+        let due: Vec<Record> = self
+            .published
+            .values_mut()
+            .filter(|p| p.next_republish <= now)
+            .map(|p| {
+                p.next_republish = now + interval;
+                p.item.clone()
+            })
+            .collect();
+        for record in due {
+            let key = *record.key();
+            let _ = self.store.put(record.clone(), now);
+            self.counters.republishes += 1;
+            self.start_query(now, key, QueryKind::PutRecord { record }, false);
+        }
+        let due: Vec<ProviderRecord> = self
+            .published_providers
+            .values_mut()
+            .filter(|p| p.next_republish <= now)
+            .map(|p| {
+                p.next_republish = now + interval;
+                p.item.clone()
+            })
+            .collect();
+        for provider in due {
+            let key = *provider.key();
+            let _ = self.store.add_provider(provider.clone(), now);
+            self.counters.republishes += 1;
+            self.start_query(now, key, QueryKind::AddProvider { provider }, false);
+        }
+    }
+
+    pub(super) fn jittered(&mut self, interval: Duration) -> Duration {
+        let jitter = self.config.jitter.clamp(0.0, 0.9);
+        let factor = 1.0 + jitter * (2.0 * self.rng.random::<f64>() - 1.0);
+        interval.mul_f64(factor)
+    }
+}

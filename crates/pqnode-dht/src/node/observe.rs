@@ -1,0 +1,135 @@
+//! What the node shows the outside: statistics, health, and its state saved for a restart.
+
+use std::time::Duration;
+
+use pqnode_health::Health;
+
+use super::Node;
+use crate::stats::{BucketInfo, Counters, DhtStats, NodeInfo};
+use crate::table::NodeState;
+use crate::time::Instant;
+
+impl Node {
+    /// Routing-table entries, for `/api/dht/nodes`.
+    pub fn nodes(&self, now: Instant) -> Vec<NodeInfo> {
+        self.table
+            .entries(now)
+            .into_iter()
+            .map(|e| NodeInfo {
+                id: e.contact.id,
+                addr: e.contact.addr,
+                bucket: e.bucket,
+                state: e.state,
+                last_seen_ms_ago: millis(now.saturating_duration_since(e.last_seen)),
+                rtt_ms: e.rtt.map(millis),
+            })
+            .collect()
+    }
+
+    pub fn stats(&self, now: Instant) -> DhtStats {
+        let entries = self.table.entries(now);
+        let count = |s: NodeState| entries.iter().filter(|e| e.state == s).count();
+        let c = &self.counters;
+        DhtStats {
+            total_nodes: entries.len(),
+            buckets_used: self.table.buckets_used(),
+            bootstrap_nodes: self.seeds.len(),
+            good_nodes: count(NodeState::Good),
+            questionable_nodes: count(NodeState::Questionable),
+            bad_nodes: count(NodeState::Bad),
+            records_stored: self.store.record_count(),
+            providers_stored: self.store.provider_count(),
+            records_published: self.published.len() + self.published_providers.len(),
+            queries_running: self.queries.len(),
+            requests_in_flight: self.pending.len(),
+            mean_lookup_rounds: if c.lookups_finished == 0 {
+                0.0
+            } else {
+                c.lookup_rounds as f64 / c.lookups_finished as f64
+            },
+            buckets: self
+                .table
+                .bucket_views()
+                .into_iter()
+                .map(|b| BucketInfo {
+                    index: b.index,
+                    entries: b.entries,
+                    replacements: b.replacements,
+                    last_refresh_ms_ago: millis(now.saturating_duration_since(b.last_refresh)),
+                })
+                .collect(),
+            counters: c.clone(),
+        }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Warns while the routing table is empty (the node can reach no one).
+    pub fn health(&self) -> Health {
+        if self.table.is_empty() {
+            Health::warn("DHT routing table is empty")
+        } else {
+            Health::pass()
+        }
+    }
+
+    /// The routing table's contacts, encoded for the node's store.
+    pub fn export_table(&self) -> Vec<u8> {
+        crate::codec::encode_table(&self.table.contacts())
+    }
+
+    /// Reloads a table saved by [`Node::export_table`]; entries start questionable and are
+    /// pinged on the next ping tick. Returns how many entered the table.
+    pub fn restore_table(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+    ) -> Result<usize, crate::codec::CodecError> {
+        let contacts = crate::codec::decode_table(bytes)?;
+        Ok(self
+            .table
+            .restore(contacts.into_iter().filter(|c| c.id != self.local), now))
+    }
+
+    /// The records and provider entries this node holds for others, with the lifetime each
+    /// has left, encoded for the node's store.
+    pub fn export_records(&self, now: Instant) -> Vec<u8> {
+        crate::codec::encode_store(
+            &self.store.export_records(now),
+            &self.store.export_providers(now),
+        )
+    }
+
+    /// Reloads what [`Node::export_records`] saved. Each item is verified again and keeps the
+    /// lifetime it had left; invalid ones are skipped. Returns how many were stored.
+    pub fn restore_records(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+    ) -> Result<usize, crate::codec::CodecError> {
+        let (records, providers) = crate::codec::decode_store(bytes)?;
+        let mut restored = 0;
+        for (record, left) in records {
+            if record.verify().is_ok() && self.store.put_until(record, now, now + left).is_ok() {
+                restored += 1;
+            }
+        }
+        for (provider, left) in providers {
+            if provider.verify().is_ok()
+                && self
+                    .store
+                    .add_provider_until(provider, now, now + left)
+                    .is_ok()
+            {
+                restored += 1;
+            }
+        }
+        Ok(restored)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -76,7 +76,7 @@ async fn a_restarted_node_reloads_its_table_and_rejoins_without_bootstrap_nodes(
     while let Some(done) = lookups.join_next().await {
         done.expect("lookups agree");
     }
-    assert!(node.overlay.health().is_ok());
+    assert_eq!(node.overlay.health().status, pqnode_health::Status::Pass);
 
     node.stop().await;
     store.close().await.expect("store closes");

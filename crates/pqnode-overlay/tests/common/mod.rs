@@ -59,17 +59,23 @@ impl TestNode {
         store: Option<Store>,
         seeds: Vec<PeerAddr>,
     ) -> Self {
+        let config = overlay_config(identity.clone(), seeds);
+        Self::start_configured(listen, store, config).await
+    }
+
+    pub async fn start_configured(
+        listen: SocketAddr,
+        store: Option<Store>,
+        config: OverlayConfig,
+    ) -> Self {
+        let identity = config.identity.clone();
         let network = Network::start(&identity, net_config(listen))
             .await
             .expect("network starts");
         let addr = network.local_addr().expect("bound");
-        let overlay = Overlay::start(
-            network.clone(),
-            store,
-            overlay_config(identity.clone(), seeds),
-        )
-        .await
-        .expect("overlay starts");
+        let overlay = Overlay::start(network.clone(), store, config)
+            .await
+            .expect("overlay starts");
         Self {
             identity,
             network,

@@ -1,0 +1,136 @@
+//! The core's timers run under the driver: unreachable seeds are retried, quiet entries pinged.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TestNode, eventually, overlay_config};
+use pqnode_crypto::Identity;
+use pqnode_health::Status;
+use pqnode_net::PeerAddr;
+use pqnode_overlay::{OverlayConfig, OverlayError};
+
+/// A refresh timer short enough to fire within a test.
+fn quick_refresh(identity: Arc<Identity>, seeds: Vec<PeerAddr>) -> OverlayConfig {
+    let mut config = overlay_config(identity, seeds);
+    config.dht.refresh_interval = Duration::from_millis(300);
+    config
+}
+
+/// Liveness pings within a test; the refresh stays slow, since its lookups would keep every
+/// entry fresh and no ping would be needed.
+fn quick_pings(identity: Arc<Identity>, seeds: Vec<PeerAddr>) -> OverlayConfig {
+    let mut config = overlay_config(identity, seeds);
+    config.dht.ping_interval = Duration::from_millis(200);
+    config.dht.table.questionable_after = Duration::from_millis(300);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_seed_is_a_warning_and_is_retried_until_it_answers() {
+    // A port with nobody behind it (yet).
+    let free = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let seed_addr = free.local_addr().expect("addr");
+    drop(free);
+
+    let identity = Arc::new(Identity::generate().expect("keygen"));
+    let config = quick_refresh(identity, vec![PeerAddr::new(None, seed_addr)]);
+    let lonely = TestNode::start_configured(common::any_port(), None, config).await;
+    // The first bootstrap fails: the node keeps running, and says so.
+    let warned = eventually(Duration::from_secs(5), || async {
+        let stats = lonely.overlay.stats().await.expect("stats");
+        stats.counters.lookups_finished >= 1 && stats.total_nodes == 0
+    })
+    .await;
+    assert!(warned);
+    assert_eq!(lonely.overlay.health().status, Status::Warn);
+    assert_eq!(
+        lonely.overlay.stats().await.expect("stats").bootstrap_nodes,
+        1
+    );
+
+    // The seed comes up; the refresh timer bootstraps again and finds it.
+    let seed = TestNode::start_with(
+        Arc::new(Identity::generate().expect("keygen")),
+        seed_addr,
+        None,
+        Vec::new(),
+    )
+    .await;
+    let joined = eventually(Duration::from_secs(15), || async {
+        let nodes = lonely.overlay.nodes().await.expect("nodes");
+        nodes.iter().any(|n| n.id == seed.id())
+    })
+    .await;
+    assert!(joined, "the refresh never reached the seed");
+    assert_eq!(lonely.overlay.health().status, Status::Pass);
+
+    common::stop_all([lonely, seed]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_entries_are_pinged_and_stay_good() {
+    let first = TestNode::start_configured(
+        common::any_port(),
+        None,
+        quick_pings(Arc::new(Identity::generate().expect("keygen")), Vec::new()),
+    )
+    .await;
+    let second = TestNode::start_configured(
+        common::any_port(),
+        None,
+        quick_pings(
+            Arc::new(Identity::generate().expect("keygen")),
+            vec![first.pinned()],
+        ),
+    )
+    .await;
+    let pinged = eventually(Duration::from_secs(10), || async {
+        let stats = second.overlay.stats().await.expect("stats");
+        stats.counters.requests_sent.ping >= 2 && stats.total_nodes == 1
+    })
+    .await;
+    assert!(pinged, "no liveness pings went out");
+    let stats = second.overlay.stats().await.expect("stats");
+    assert_eq!(stats.bad_nodes, 0);
+    assert_eq!(stats.counters.timeouts, 0);
+
+    common::stop_all([first, second]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_shutdown_calls_fail_and_health_fails() {
+    let node = TestNode::start(Vec::new()).await;
+    let target = node.id();
+    node.overlay.shutdown().await;
+    // A second shutdown is harmless.
+    node.overlay.shutdown().await;
+    assert!(matches!(
+        node.overlay.lookup(target).await,
+        Err(OverlayError::Stopped)
+    ));
+    assert!(matches!(
+        node.overlay.stats().await,
+        Err(OverlayError::Stopped)
+    ));
+    assert_eq!(node.overlay.health().status, Status::Fail);
+    node.network.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlay_refuses_an_identity_that_is_not_the_networks() {
+    let node = TestNode::start(Vec::new()).await;
+    let stranger = Arc::new(Identity::generate().expect("keygen"));
+    let refused = pqnode_overlay::Overlay::start(
+        node.network.clone(),
+        None,
+        overlay_config(stranger, Vec::new()),
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(OverlayError::IdentityMismatch { .. })
+    ));
+    node.stop().await;
+}

@@ -327,3 +327,173 @@ fn notify(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn topic(name: &str) -> Topic {
+        Topic::try_from(name.to_owned()).unwrap()
+    }
+
+    struct Fixture {
+        outbox: Outbox,
+        queue: mpsc::Receiver<Outbound>,
+        evict: CancellationToken,
+    }
+
+    fn session() -> Fixture {
+        let (outbox, queue) = mpsc::channel(16);
+        Fixture {
+            outbox,
+            queue,
+            evict: CancellationToken::new(),
+        }
+    }
+
+    fn claimant(id: SessionId, f: &Fixture, topics: &[&str], takeover: bool) -> Claimant {
+        Claimant {
+            session: id,
+            outbox: f.outbox.clone(),
+            evict: f.evict.clone(),
+            topics: topics.iter().map(|t| topic(t)).collect(),
+            takeover,
+        }
+    }
+
+    fn texts(queue: &mut mpsc::Receiver<Outbound>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(item) = queue.try_recv() {
+            out.push(match item {
+                Outbound::Text(t) => t,
+                Outbound::Ping => "ping".into(),
+                Outbound::Close(code, _) => format!("close {code}"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn presence_follows_topics_and_ends_with_the_peer() {
+        let config = SignalingConfig::default();
+        let mut registry = Registry::default();
+        let peer = PeerId::from_bytes([1; 20]);
+        let f = session();
+        let registration = registry
+            .register(peer, claimant(1, &f, &["a"], false), &config)
+            .unwrap();
+        let presence = registration.presence.unwrap();
+        assert_eq!(*presence.borrow(), Some(vec!["a".to_owned()]));
+        registry.join(&peer, 1, &topic("b"), &config).unwrap();
+        assert_eq!(
+            *presence.borrow(),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        registry.leave(&peer, 1, &topic("a")).unwrap();
+        assert_eq!(*presence.borrow(), Some(vec!["b".to_owned()]));
+        // Another session cannot remove or change it.
+        registry.unregister(&peer, 2);
+        assert_eq!(
+            registry.join(&peer, 2, &topic("c"), &config),
+            Err(ErrorCode::NotRegistered)
+        );
+        assert!(registry.is_local(&peer));
+        registry.unregister(&peer, 1);
+        assert_eq!(*presence.borrow(), None);
+        assert!(!registry.is_local(&peer));
+        assert!(
+            registry
+                .members(&topic("b"), &PeerId::from_bytes([0; 20]))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn takeover_evicts_the_old_session_and_keeps_one_presence() {
+        let config = SignalingConfig::default();
+        let mut registry = Registry::default();
+        let peer = PeerId::from_bytes([1; 20]);
+        let mut old = session();
+        let first = registry
+            .register(peer, claimant(1, &old, &["a"], false), &config)
+            .unwrap();
+        let presence = first.presence.unwrap();
+
+        let new = session();
+        assert_eq!(
+            registry
+                .register(peer, claimant(2, &new, &["b"], false), &config)
+                .err(),
+            Some(ErrorCode::PeerIdTaken)
+        );
+        let second = registry
+            .register(peer, claimant(2, &new, &["b"], true), &config)
+            .unwrap();
+        assert!(
+            second.presence.is_none(),
+            "the existing presence worker carries on"
+        );
+        assert_eq!(*presence.borrow(), Some(vec!["b".to_owned()]));
+        assert!(old.evict.is_cancelled());
+        assert_eq!(
+            texts(&mut old.queue),
+            vec![
+                r#"{"type":"session_replaced"}"#.to_owned(),
+                "close 4009".to_owned()
+            ]
+        );
+        // The old session's cleanup must not remove the new owner.
+        registry.unregister(&peer, 1);
+        assert!(registry.is_local(&peer));
+        assert_eq!(
+            registry.members(&topic("a"), &PeerId::from_bytes([0; 20])),
+            vec![]
+        );
+        assert_eq!(
+            registry.members(&topic("b"), &PeerId::from_bytes([0; 20])),
+            vec![peer]
+        );
+    }
+
+    #[test]
+    fn members_hear_joins_and_leaves_but_not_their_own() {
+        let config = SignalingConfig::default();
+        let mut registry = Registry::default();
+        let (a, b) = (PeerId::from_bytes([1; 20]), PeerId::from_bytes([2; 20]));
+        let mut fa = session();
+        let mut fb = session();
+        registry
+            .register(a, claimant(1, &fa, &["t"], false), &config)
+            .unwrap();
+        registry
+            .register(b, claimant(2, &fb, &["t"], false), &config)
+            .unwrap();
+        registry.unregister(&b, 2);
+        let heard = texts(&mut fa.queue);
+        assert_eq!(heard.len(), 2);
+        assert!(heard[0].contains("peer_joined") && heard[1].contains("peer_left"));
+        assert!(texts(&mut fb.queue).is_empty());
+    }
+
+    #[test]
+    fn connection_caps_count_per_ip_and_in_total() {
+        let config = SignalingConfig {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..SignalingConfig::default()
+        };
+        let now = Instant::now();
+        let mut registry = Registry::default();
+        let one = Some(IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)));
+        let two = Some(IpAddr::from(Ipv4Addr::new(10, 0, 0, 2)));
+        assert!(registry.admit(one, &config, now));
+        assert!(registry.admit(one, &config, now));
+        assert!(!registry.admit(one, &config, now), "per-IP cap");
+        assert!(registry.admit(two, &config, now));
+        assert!(!registry.admit(None, &config, now), "total cap");
+        registry.release(one);
+        assert!(registry.admit(None, &config, now));
+        assert_eq!(registry.connections(), 3);
+    }
+}

@@ -162,19 +162,10 @@ impl Inner {
             tracing::debug!(%peer, "directory lookup skipped: lookup budget exhausted");
             return None;
         }
-        match tokio::time::timeout(self.config.federation_timeout, self.directory.locate(peer))
+        self.directory_call("locate", self.directory.locate(peer))
             .await
-        {
-            Ok(Ok(node)) => node.filter(|n| *n != self.node_id),
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "directory lookup failed");
-                None
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "directory lookup timed out");
-                None
-            }
-        }
+            .flatten()
+            .filter(|n| *n != self.node_id)
     }
 
     fn take_lookup_token(&self) -> bool {
@@ -196,19 +187,13 @@ impl Inner {
                 node_id: self.node_id,
             })
             .collect();
-        let remote = tokio::time::timeout(
-            self.config.federation_timeout,
-            self.directory.discover(topic.as_str().to_owned()),
-        )
-        .await;
-        let remote: Vec<RemotePeer> = match remote {
-            Ok(Ok(peers)) => peers,
-            Ok(Err(e)) => {
-                tracing::debug!(topic = topic.as_str(), error = %e, "directory discover failed");
-                Vec::new()
-            }
-            Err(_) => Vec::new(),
-        };
+        let remote: Vec<RemotePeer> = self
+            .directory_call(
+                "discover",
+                self.directory.discover(topic.as_str().to_owned()),
+            )
+            .await
+            .unwrap_or_default();
         let local_ids: HashSet<PeerId> = entries.iter().map(|e| e.peer_id).collect();
         let mut seen = local_ids;
         seen.insert(*requester);

@@ -2,7 +2,7 @@
 //! federation entry point, stats, health and shutdown.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,7 +16,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{MAX_SID_LEN, SignalingConfig};
 use crate::federation::{
-    DeliveryOutcome, Directory, Forwarder, LocalOnly, MessageId, RelayEnvelope,
+    BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, LocalOnly, MessageId,
+    RelayEnvelope,
 };
 use crate::peer_id::PeerId;
 use crate::rate::TokenBucket;
@@ -48,6 +49,8 @@ pub(crate) struct Inner {
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     next_session: AtomicU64,
+    /// Whether the last directory call succeeded.
+    directory_answering: AtomicBool,
     /// Node-wide budget for directory lookups (see `routing::locate`).
     pub lookup_budget: Mutex<TokenBucket>,
 }
@@ -111,6 +114,7 @@ impl SignalingServer {
                 tasks: TaskTracker::new(),
                 next_session: AtomicU64::new(1),
                 lookup_budget,
+                directory_answering: AtomicBool::new(true),
             }),
         }
     }
@@ -158,6 +162,9 @@ impl SignalingServer {
     pub fn health(&self) -> Health {
         if self.inner.shutdown.is_cancelled() {
             return Health::warn("shutting down");
+        }
+        if !self.inner.directory_answering.load(Ordering::Relaxed) {
+            return Health::warn("the directory (DHT) is not answering: presence may be stale");
         }
         let connections = self.inner.registry().connections();
         let cap = self.inner.config.max_connections;
@@ -216,12 +223,35 @@ impl Inner {
         self.registry().release(ip);
     }
 
+    /// Runs one directory call under `federation_timeout`, and records
+    /// whether the directory answered (for `health()`).
+    pub async fn directory_call<T>(
+        &self,
+        what: &'static str,
+        call: BoxFuture<'_, Result<T, FederationError>>,
+    ) -> Option<T> {
+        let outcome = tokio::time::timeout(self.config.federation_timeout, call).await;
+        let value = match outcome {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "directory call {what} failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("directory call {what} timed out");
+                None
+            }
+        };
+        self.directory_answering
+            .store(value.is_some(), Ordering::Relaxed);
+        value
+    }
+
     /// Keeps `peer`'s presence in the directory in line with its topics,
     /// refreshes it periodically, and withdraws it when the peer leaves.
     pub fn spawn_presence(self: &Arc<Self>, peer: PeerId, mut desired: watch::Receiver<Presence>) {
         let inner = Arc::clone(self);
         self.tasks.spawn(async move {
-            let limit = inner.config.federation_timeout;
             let period = inner.config.presence_refresh;
             let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
             refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -229,22 +259,26 @@ impl Inner {
                 let Some(topics) = desired.borrow_and_update().clone() else {
                     break;
                 };
-                match tokio::time::timeout(limit, inner.directory.publish_presence(peer, topics))
-                    .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!(%peer, error = %e, "publishing presence failed"),
-                    Err(_) => tracing::warn!(%peer, "publishing presence timed out"),
+                let published = inner
+                    .directory_call(
+                        "publish presence",
+                        inner.directory.publish_presence(peer, topics),
+                    )
+                    .await;
+                if published.is_none() {
+                    tracing::warn!(%peer, "presence not published");
                 }
                 tokio::select! {
                     changed = desired.changed() => if changed.is_err() { break },
                     _ = refresh.tick() => {}
                 }
             }
-            match tokio::time::timeout(limit, inner.directory.withdraw(peer)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(%peer, error = %e, "withdrawing presence failed"),
-                Err(_) => tracing::warn!(%peer, "withdrawing presence timed out"),
+            if inner
+                .directory_call("withdraw presence", inner.directory.withdraw(peer))
+                .await
+                .is_none()
+            {
+                tracing::warn!(%peer, "presence not withdrawn; it will expire");
             }
         });
     }

@@ -328,3 +328,58 @@ async fn directory_lookups_are_rate_limited_node_wide() {
     );
     assert_eq!(a.server.stats().lookups_throttled, 3);
 }
+
+/// A directory whose every call fails, like a DHT with no reachable nodes.
+struct Unreachable;
+
+impl Directory for Unreachable {
+    fn publish_presence(
+        &self,
+        _peer: PeerId,
+        _topics: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), FederationError>> {
+        Box::pin(async { Err(FederationError::new("no DHT nodes")) })
+    }
+
+    fn withdraw(&self, _peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>> {
+        Box::pin(async { Err(FederationError::new("no DHT nodes")) })
+    }
+
+    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>> {
+        Box::pin(async { Err(FederationError::new("no DHT nodes")) })
+    }
+
+    fn discover(&self, _topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
+        Box::pin(async { Err(FederationError::new("no DHT nodes")) })
+    }
+
+    fn dht_stats(&self) -> DhtStats {
+        DhtStats::default()
+    }
+}
+
+#[tokio::test]
+async fn a_failing_directory_degrades_health_but_not_local_service() {
+    let server = SignalingServer::with_federation(
+        node_id(1),
+        quick_config(),
+        Arc::new(Unreachable),
+        Arc::new(pqnode_signaling::federation::LocalOnly),
+    );
+    let srv = start_server(server).await;
+    let mut alice = Client::connect(srv.addr).await;
+    let a = alice.register(&Key::ed25519(), &["t"]).await;
+    let mut bob = Client::connect(srv.addr).await;
+    bob.register(&Key::ed25519(), &["t"]).await;
+    eventually("health reports the directory", || {
+        srv.server.health().status == pqnode_health::Status::Warn
+    })
+    .await;
+    // Local relay and discovery still work.
+    bob.send(json!({"type": "discover", "id": 1, "topic": "t"}))
+        .await;
+    assert_eq!(bob.recv().await["peers"][0]["peer_id"], a.to_hex());
+    bob.send(json!({"type": "offer", "id": 2, "to": a.to_hex(), "data": null}))
+        .await;
+    assert_eq!(bob.recv().await["status"], "delivered");
+}

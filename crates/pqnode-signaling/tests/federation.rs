@@ -24,6 +24,7 @@ struct Mesh {
     servers: Mutex<HashMap<NodeId, SignalingServer>>,
     locates: Mutex<HashMap<NodeId, usize>>,
     forwards: AtomicUsize,
+    publishes: AtomicUsize,
 }
 
 impl Mesh {
@@ -53,6 +54,7 @@ impl Directory for NodeView {
         peer: PeerId,
         topics: Vec<String>,
     ) -> BoxFuture<'_, Result<(), FederationError>> {
+        self.mesh.publishes.fetch_add(1, Ordering::Relaxed);
         self.mesh
             .presence
             .lock()
@@ -382,4 +384,33 @@ async fn a_failing_directory_degrades_health_but_not_local_service() {
     bob.send(json!({"type": "offer", "id": 2, "to": a.to_hex(), "data": null}))
         .await;
     assert_eq!(bob.recv().await["status"], "delivered");
+}
+
+#[tokio::test]
+async fn presence_is_refreshed_while_connected() {
+    let mesh = Arc::new(Mesh::default());
+    let config = pqnode_signaling::SignalingConfig {
+        presence_refresh: Duration::from_millis(30),
+        ..quick_config()
+    };
+    let a = node_with(&mesh, 1, config).await;
+    let mut alice = Client::connect(a.addr).await;
+    let alice_id = alice.register(&Key::ed25519(), &["t"]).await;
+    eventually("presence is republished", || {
+        mesh.publishes.load(Ordering::Relaxed) >= 4
+    })
+    .await;
+    alice
+        .send(json!({"type": "join", "id": 1, "topic": "u"}))
+        .await;
+    assert_eq!(alice.recv().await["type"], "joined");
+    eventually("the new topic is published", || {
+        mesh.presence
+            .lock()
+            .unwrap()
+            .get(&alice_id)
+            .map(|(_, t)| t.len())
+            == Some(2)
+    })
+    .await;
 }

@@ -159,3 +159,40 @@ fn initial_suite() -> Result<rustls::quic::Suite, TlsError> {
         .and_then(|suite| suite.quic_suite())
         .ok_or(TlsError::NoInitialSuite)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_key_material() {
+        let identity = Identity::generate().unwrap();
+        let tls = TlsIdentity::new(&identity).unwrap();
+        let shown = format!("{tls:?}");
+        assert!(!shown.contains(&hex::encode(identity.seed().as_ref())));
+        assert!(!shown.contains(&hex::encode(&identity.public_key().as_bytes()[..16])));
+        assert!(shown.contains("NodeId("));
+    }
+
+    #[test]
+    fn server_names_carry_the_expected_id() {
+        let id = NodeId::from_public_key(b"k");
+        let name = server_name(Some(id));
+        assert_eq!(name, format!("n{}", id.to_hex()));
+        assert!(rustls::pki_types::ServerName::try_from(name.as_str()).is_ok());
+        assert_eq!(server_name(None), UNPINNED_SERVER_NAME);
+    }
+
+    #[test]
+    fn provider_offers_post_quantum_algorithms_only() {
+        let p = provider();
+        let groups: Vec<_> = p.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(groups, vec![rustls::NamedGroup::MLKEM1024]);
+        let suites: Vec<_> = p.cipher_suites.iter().map(|s| s.suite()).collect();
+        assert_eq!(suites, vec![rustls::CipherSuite::TLS13_AES_256_GCM_SHA384]);
+        assert_eq!(
+            p.signature_verification_algorithms.supported_schemes(),
+            vec![rustls::SignatureScheme::ML_DSA_87]
+        );
+    }
+}

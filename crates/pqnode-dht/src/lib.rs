@@ -1,7 +1,7 @@
 //! pqnode's Kademlia DHT.
 //!
 //! What it is for: finding nodes and storing small signed records in a network of pqnode
-//! nodes. Ids are 160-bit [`NodeId`](pqnode_crypto::NodeId)s bound to ML-DSA-87 keys; the
+//! nodes. Ids are 160-bit [`NodeId`]s bound to ML-DSA-87 keys; the
 //! routing table has 160 buckets of K = 20 with BEP 5 liveness (good / questionable / bad), a
 //! replacement cache and a per-subnet Sybil limit; lookups are iterative with α = 3; records and
 //! provider entries are signed by their publisher and verified by every node.

@@ -272,7 +272,9 @@ impl Node {
 
     // ---- driver interface -------------------------------------------------------------------
 
-    /// Answers a request from `from` (whose id the transport authenticated).
+    /// Answers a request from `from`: its id as the transport authenticated it, and the address
+    /// it can be reached at (with one QUIC socket per node, the connection's remote address).
+    /// A stranger that would fit in the table is pinged back and enters it if it answers.
     pub fn handle_request(&mut self, now: Instant, from: Contact, request: Request) -> Response {
         self.counters.requests_received.bump(request.kind());
         if from.id != self.local {

@@ -82,8 +82,8 @@ struct SimNode {
     timer: Option<Instant>,
 }
 
-/// Many nodes, one virtual clock. Node `i` listens on `10.(i % 256).(i / 256 % 256).1:4001`, so
-/// every node has its own /24 and the Sybil limit stays active.
+/// Many nodes, one virtual clock. Node `i` listens on `10.(i % 256).(i / 256 % 256).(i / 65536 + 1):4001`,
+/// so every node (of the first 65 536) has its own /24 and the Sybil limit stays active.
 #[derive(Debug)]
 pub struct Simulator {
     config: SimConfig,
@@ -236,7 +236,7 @@ impl Simulator {
         Some(id)
     }
 
-    /// Runs until every listed query finished (or [`QUERY_DEADLINE`] passed); returns the
+    /// Runs until every listed query finished (or 10 virtual minutes passed); returns the
     /// results in the same order, `None` for those that did not finish.
     pub fn wait(
         &mut self,
@@ -547,7 +547,12 @@ pub fn overlap(found: &[Contact], expected: &[NodeId]) -> f64 {
     hits as f64 / expected.len() as f64
 }
 
+/// Node `i`'s address: the low 16 bits of `i` pick the /24, so the first 65 536 nodes each
+/// have a network of their own; the host byte keeps addresses unique up to 255 × 65 536 nodes.
 fn address_of(i: usize) -> SocketAddr {
-    let [a, b, ..] = (i as u32).to_le_bytes();
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, a, b, 1)), 4001)
+    let [a, b, c, _] = (i as u32).to_le_bytes();
+    SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(10, a, b, c.saturating_add(1))),
+        4001,
+    )
 }

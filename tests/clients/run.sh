@@ -5,7 +5,9 @@
 # Environment:
 #   PQNODE_BIN            pqnode binary (default: target/debug/pqnode)
 #   PQNODE_SIGNALING_URL  an already running PeerJS endpoint for the differential
-#                         test (default: start crates/pqnode-peerjs' serve example)
+#                         test (default: a pqnode from PQNODE_BIN, else
+#                         crates/pqnode-peerjs' serve example)
+#   PQNODE_PEERJS_SERVE   use this serve example binary instead of pqnode
 #   VERBOSE=1             show server output and observations
 # Install what they need first: scripts/install-test-deps.sh
 set -uo pipefail
@@ -20,6 +22,7 @@ if [ ! -d node_modules ]; then
   exit 1
 fi
 if [ -z "${PQNODE_SIGNALING_URL:-}" ] && [ -z "${PQNODE_PEERJS_SERVE:-}" ] \
+  && [ ! -x "${PQNODE_BIN:-$ROOT/target/debug/pqnode}" ] \
   && [ ! -x "$ROOT/target/debug/examples/serve" ]; then
   (cd "$ROOT" && cargo build -q -p pqnode-peerjs --example serve) || true
 fi

@@ -16,7 +16,7 @@ async function server(kind, limit) {
   const port = await freePort();
   const ready = (line) => line.startsWith('listening on');
   if (kind === 'peer') {
-    return startProcess('peer', process.execPath, [path.join(HERE, 'peer-server.js'), String(port), String(limit)], { ready }).then((p) => ({ ...p, port }));
+    return startProcess('peer', process.execPath, [path.join(HERE, '../lib/peer-server.js'), String(port), String(limit)], { ready }).then((p) => ({ ...p, port }));
   }
   const bin = process.env.PQNODE_PEERJS_SERVE ?? path.join(REPO, 'target/release/examples/serve');
   return startProcess('pqnode-peerjs', bin, [`127.0.0.1:${port}`, String(limit)], { ready }).then((p) => ({ ...p, port }));

@@ -1,30 +1,22 @@
-// The two PeerJS servers of the differential test: the reference npm `peer`,
-// in this process, and ours, either at PQNODE_SIGNALING_URL or started from
-// the `serve` example of pqnode-peerjs.
-import { PeerServer } from 'peer';
+// The two PeerJS servers of the differential test: the reference npm `peer`
+// and ours — at PQNODE_SIGNALING_URL if set, else a real `pqnode` node
+// (PQNODE_BIN), else the `serve` example of pqnode-peerjs alone.
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO, freePort, startProcess } from './processes.js';
+import { PQNODE_BIN, startNode } from './pqnode.js';
 
+const HERE = new URL('.', import.meta.url).pathname;
 export const SIGNALING_PATH = '/p2p-signaling';
 
+// In a child process: the reference server's own timers never stop, so in
+// this process they would keep the test runner alive.
 export async function startReference() {
-  const server = await new Promise((resolve) => {
-    PeerServer(
-      { host: '127.0.0.1', port: 0, path: SIGNALING_PATH, expire_timeout: 5000 },
-      (httpServer) => resolve(httpServer),
-    );
+  const port = await freePort();
+  const proc = await startProcess('peer', process.execPath, [path.join(HERE, 'peer-server.js'), String(port)], {
+    ready: (line) => line.startsWith('listening on'),
   });
-  const { port } = server.address();
-  return {
-    name: 'npm peer@1.0.2',
-    host: '127.0.0.1',
-    port,
-    async stop() {
-      server.closeAllConnections?.();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  return { name: 'npm peer@1.0.2', host: '127.0.0.1', port, stop: () => proc.stop() };
 }
 
 export async function startOurs() {
@@ -33,9 +25,14 @@ export async function startOurs() {
     const url = new URL(given);
     return { name: `pqnode at ${given}`, host: url.hostname, port: Number(url.port), async stop() {} };
   }
+  if (!process.env.PQNODE_PEERJS_SERVE && fs.existsSync(PQNODE_BIN)) {
+    const node = await startNode('pqnode');
+    const url = new URL(node.signalingHttp);
+    return { name: `pqnode (${PQNODE_BIN})`, host: url.hostname, port: Number(url.port), stop: () => node.stop() };
+  }
   const bin = process.env.PQNODE_PEERJS_SERVE ?? path.join(REPO, 'target/debug/examples/serve');
   if (!fs.existsSync(bin)) {
-    throw new Error(`${bin} is missing: build it with cargo build -p pqnode-peerjs --example serve, or set PQNODE_SIGNALING_URL`);
+    throw new Error(`${bin} is missing: build pqnode or the pqnode-peerjs serve example, or set PQNODE_SIGNALING_URL`);
   }
   const port = await freePort();
   const proc = await startProcess('pqnode-peerjs', bin, [`127.0.0.1:${port}`], {

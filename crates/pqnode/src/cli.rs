@@ -34,13 +34,41 @@ pub enum Command {
     Send(SendArgs),
     /// List the messages this node received.
     Messages(MessagesArgs),
+    /// Query a running node's DHT: nodes, lookups, records.
+    Dht(DhtArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DhtArgs {
+    #[command(subcommand)]
+    pub command: DhtCommand,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DhtCommand {
+    /// The routing table and its figures
+    Nodes,
+    /// Find the nodes closest to an id (40 hex characters)
+    Lookup { id: String },
+    /// Fetch the record under a key (40 hex characters)
+    Get { key: String },
+    /// Publish a record named NAME, signed by the node (needs the API token)
+    Put {
+        name: String,
+        value: String,
+        /// Lifetime in seconds
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
 }
 
 /// How a CLI command reaches a running node's HTTP API.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// The node's API base URL [default: from the config's api.addr, http://127.0.0.1:3000]
-    #[arg(long, env = "PQNODE_API_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "PQNODE_API_URL", value_name = "URL")]
     pub api_url: Option<String>,
     /// API token [default: read from <data-dir>/api.token]
     #[arg(
@@ -51,10 +79,10 @@ pub struct ClientArgs {
     )]
     pub api_token: Option<String>,
     /// TOML configuration file of the node
-    #[arg(long, env = "PQNODE_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "PQNODE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The node's data folder [default: pqnode-data]
-    #[arg(long, env = "PQNODE_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "PQNODE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
 

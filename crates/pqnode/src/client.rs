@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::cli::{ClientArgs, MessagesArgs, SendArgs};
+use crate::cli::{ClientArgs, DhtArgs, DhtCommand, MessagesArgs, SendArgs};
 use crate::config::Config;
 
 struct ApiClient {
@@ -106,5 +106,23 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
             m["body"].as_str().unwrap_or("")
         );
     }
+    Ok(())
+}
+
+pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
+    let needs_token = matches!(args.command, DhtCommand::Put { .. });
+    let client = ApiClient::new(&args.client, needs_token)?;
+    let base = &client.base;
+    let request = match &args.command {
+        DhtCommand::Nodes => client.http.get(format!("{base}/api/dht/nodes")),
+        DhtCommand::Lookup { id } => client.http.get(format!("{base}/api/dht/lookup/{id}")),
+        DhtCommand::Get { key } => client.http.get(format!("{base}/api/dht/records/{key}")),
+        DhtCommand::Put { name, value, ttl } => client
+            .http
+            .put(format!("{base}/api/dht/records/{name}"))
+            .json(&json!({ "value": value, "ttlSecs": ttl })),
+    };
+    let body = client.call(request)?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }

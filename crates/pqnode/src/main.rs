@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Some(Command::Id(args)) => id(args),
         Some(Command::Send(args)) => client::send(args),
         Some(Command::Messages(args)) => client::messages(args),
+        Some(Command::Dht(args)) => client::dht(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use pqnode_crypto::NodeId;
-use pqnode_net::{MAX_MESSAGE_BODY_LEN, RequestError};
+use pqnode_net::{DialError, MAX_MESSAGE_BODY_LEN, RequestError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -76,11 +76,20 @@ pub async fn send_message(
             "cannot send a message to this node itself",
         ));
     }
-    let delivered_at = p2p
-        .network()
-        .send_message(to, body_bytes(&request.body))
-        .await
-        .map_err(request_error)?;
+    let body = body_bytes(&request.body);
+    let sent = match p2p.network().send_message(to, body.clone()).await {
+        // Never connected and no address: ask the DHT where the node is, once.
+        Err(RequestError::Dial(DialError::NoAddress(_))) => match &state.node.dht {
+            Some(dht) => {
+                let found = dht.overlay().lookup(to).await;
+                found.map_err(|e| ApiError::internal(e.to_string()))?;
+                p2p.network().send_message(to, body).await
+            }
+            None => Err(RequestError::Dial(DialError::NoAddress(to))),
+        },
+        other => other,
+    };
+    let delivered_at = sent.map_err(request_error)?;
     Ok(Json(
         json!({ "to": to, "deliveredAt": unix_ms(delivered_at) }),
     ))

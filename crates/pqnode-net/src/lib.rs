@@ -7,9 +7,15 @@
 //! to the [`Handler`] registered for the request's [`Protocol`]. Direct
 //! messages between nodes ride the same path and land in a [`MessageSink`].
 //!
-//! What it is not: it does not decide whom to talk to (the DHT does), it
-//! does not parse other protocols' payloads, and it has no classical
-//! fallback — a peer that cannot do ML-KEM-1024 and ML-DSA-87 is refused.
+//! What it is not: it does not decide whom to talk to (the DHT does, through
+//! [`Network::add_address`] and [`Network::subscribe`]), it does not parse
+//! other protocols' payloads, and it has no classical fallback — a peer that
+//! cannot do ML-KEM-1024 and ML-DSA-87 is refused.
+//!
+//! Where things are: [`tls`] (the PQ-only rustls configuration and our two
+//! verifiers), [`wire`] (frame header, caps, generated protobuf types; the
+//! schema is `proto/*.proto`), `network` (endpoint, admission caps,
+//! connection table, dialing, serving), [`config`], [`stats`].
 
 pub mod config;
 pub mod error;

@@ -227,8 +227,9 @@ async fn an_oversize_message_is_refused_with_1009() {
 #[tokio::test]
 async fn the_rate_limit_drops_messages_then_closes_with_4029() {
     let config = SignalingConfig {
+        // No refill, so the outcome does not depend on how fast this runs.
         session_rate: RateLimit {
-            per_second: 1,
+            per_second: 0,
             burst: 5,
         },
         ..quick_config()
@@ -248,8 +249,8 @@ async fn the_rate_limit_drops_messages_then_closes_with_4029() {
             Frame::Ended => break None,
         }
     };
-    // The burst passes (plus at most a token refilled meanwhile); then five refusals in a row close.
-    assert!((5..=6).contains(&pongs), "{pongs} pongs");
+    // The burst passes; then five refusals in a row close.
+    assert_eq!(pongs, 5);
     assert_eq!(limited, 5);
     assert_eq!(code, Some(close::RATE_LIMITED));
     assert!(srv.server.stats().rate_limited >= 5);
@@ -259,7 +260,7 @@ async fn the_rate_limit_drops_messages_then_closes_with_4029() {
 async fn the_per_ip_rate_is_shared_by_all_connections_of_an_ip() {
     let config = SignalingConfig {
         ip_rate: RateLimit {
-            per_second: 1,
+            per_second: 0,
             burst: 4,
         },
         ..quick_config()
@@ -346,15 +347,15 @@ async fn a_silent_connection_is_closed_with_4008() {
 #[tokio::test]
 async fn a_client_that_answers_pings_stays_connected() {
     let config = SignalingConfig {
-        heartbeat_interval: Duration::from_millis(50),
+        heartbeat_interval: Duration::from_millis(200),
         ..quick_config()
     };
     let srv = start(config).await;
     let mut client = Client::connect(srv.addr).await;
     client.register(&Key::ed25519(), &[]).await;
-    // Reading (and so answering Pings) through many heartbeat intervals.
-    for _ in 0..10 {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+    // Talking (any frame is a sign of life) through several heartbeat intervals.
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
         client.ping().await;
     }
     assert_eq!(srv.server.stats().connected_peers, 1);

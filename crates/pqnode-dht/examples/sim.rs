@@ -4,13 +4,14 @@
 //! cargo run --release -p pqnode-dht --example sim -- --nodes 10000 --seed 1
 //! ```
 //! Flags: `--nodes N` (default 10000), `--seed S` (1), `--lookups L` (500), `--records R` (200),
-//! `--loss P` (0.0), `--kill F` (0.2, fraction killed before the record gets).
+//! `--loss P` (0.0), `--kill F` (0.2, fraction killed before the record gets), `--paths D`
+//! (1, S/Kademlia disjoint lookup paths).
 
 use std::time::{Duration, Instant as WallClock};
 
 use pqnode_crypto::Identity;
 use pqnode_dht::sim::{SimConfig, Simulator, overlap};
-use pqnode_dht::{NodeId, Record};
+use pqnode_dht::{Config, NodeId, Record};
 
 struct Args {
     nodes: usize,
@@ -19,6 +20,7 @@ struct Args {
     records: usize,
     loss: f64,
     kill: f64,
+    paths: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -29,6 +31,7 @@ fn parse_args() -> Result<Args, String> {
         records: 200,
         loss: 0.0,
         kill: 0.2,
+        paths: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -41,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
             "--records" => args.records = value.parse().map_err(|_| bad())?,
             "--loss" => args.loss = value.parse().map_err(|_| bad())?,
             "--kill" => args.kill = value.parse().map_err(|_| bad())?,
+            "--paths" => args.paths = value.parse().map_err(|_| bad())?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -56,14 +60,18 @@ fn main() {
         }
     };
     println!(
-        "seed {} nodes {} loss {} (same seed, same run)",
-        args.seed, args.nodes, args.loss
+        "seed {} nodes {} loss {} paths {} (same seed, same run)",
+        args.seed, args.nodes, args.loss, args.paths
     );
     let started = WallClock::now();
     let mut sim = Simulator::new(SimConfig {
         nodes: args.nodes,
         seed: args.seed,
         loss: args.loss,
+        node: Config {
+            disjoint_paths: args.paths,
+            ..Config::default()
+        },
         ..SimConfig::default()
     });
     sim.bootstrap_all();

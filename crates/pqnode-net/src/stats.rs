@@ -61,6 +61,7 @@ impl Counters {
         };
         NetStats {
             connections: live.inbound + live.outbound,
+            handshakes_in_progress: live.handshakes_in_progress,
             inbound: live.inbound,
             outbound: live.outbound,
             handshakes_ok: self.handshakes_ok.load(Ordering::Relaxed),
@@ -93,6 +94,7 @@ fn read(map: &Mutex<BTreeMap<&'static str, u64>>) -> BTreeMap<String, u64> {
 /// Totals over the connections open right now.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct LiveTotals {
+    pub handshakes_in_progress: usize,
     pub inbound: usize,
     pub outbound: usize,
     pub bytes_sent: u64,
@@ -104,6 +106,8 @@ pub(crate) struct LiveTotals {
 #[serde(rename_all = "camelCase")]
 pub struct NetStats {
     pub connections: usize,
+    /// Inbound handshakes under way (the half-open count the caps apply to).
+    pub handshakes_in_progress: usize,
     pub inbound: usize,
     pub outbound: usize,
     pub handshakes_ok: u64,

@@ -857,3 +857,45 @@ async fn a_peer_that_vanished_is_dropped_after_a_timed_out_request() {
     // Well before the 30 s idle timeout, the dead connection is gone.
     assert!(eventually(Duration::from_secs(3), || a.net.peers().is_empty()).await);
 }
+
+#[tokio::test]
+async fn under_handshake_load_unvalidated_clients_get_a_retry() {
+    let server = TestNode::start_with(
+        Identity::generate().unwrap(),
+        config_on(
+            localhost(),
+            pqnode_net::Limits {
+                max_half_open: 2,
+                ..limits()
+            },
+            vec![],
+        ),
+    )
+    .await;
+    // One handshake stays half-open: the server's replies never arrive.
+    let relay = common::relay::Relay::start(server.addr()).await;
+    relay.pause_replies(true);
+    let stalled = TestNode::start().await;
+    let stalled_dial = {
+        let net = stalled.net.clone();
+        let to = PeerAddr::new(Some(server.id()), relay.addr);
+        tokio::spawn(async move { net.connect(&to).await })
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || server
+            .net
+            .stats()
+            .handshakes_in_progress
+            == 1)
+        .await
+    );
+    // The next unvalidated client must prove its address first (QUIC Retry),
+    // and then gets in.
+    let client = TestNode::start().await;
+    assert_eq!(
+        client.net.connect(&server.peer_addr()).await.unwrap(),
+        server.id()
+    );
+    assert_eq!(server.net.stats().retries_sent, 1);
+    stalled_dial.abort();
+}

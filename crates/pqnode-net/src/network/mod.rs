@@ -276,7 +276,10 @@ impl Network {
     }
 
     pub fn stats(&self) -> NetStats {
-        let mut live = LiveTotals::default();
+        let mut live = LiveTotals {
+            handshakes_in_progress: self.inner.half_open.load(Ordering::Acquire),
+            ..LiveTotals::default()
+        };
         for peer in lock(&self.inner.peers).values().filter(|p| p.is_live()) {
             match peer.direction {
                 Direction::Inbound => live.inbound += 1,

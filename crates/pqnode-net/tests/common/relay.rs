@@ -10,6 +10,7 @@ use tokio::net::UdpSocket;
 pub struct Relay {
     pub addr: SocketAddr,
     paused: Arc<AtomicBool>,
+    replies_paused: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -19,6 +20,8 @@ impl Relay {
         let addr = socket.local_addr().unwrap();
         let paused = Arc::new(AtomicBool::new(false));
         let drop_all = paused.clone();
+        let replies_paused = Arc::new(AtomicBool::new(false));
+        let drop_replies = replies_paused.clone();
         let task = tokio::spawn(async move {
             let mut client = None;
             let mut buf = vec![0u8; 65536];
@@ -29,16 +32,28 @@ impl Relay {
                     client = Some(from);
                     Some(server)
                 };
-                if let Some(dest) = dest.filter(|_| !drop_all.load(Ordering::SeqCst)) {
+                let dropped = drop_all.load(Ordering::SeqCst)
+                    || (from == server && drop_replies.load(Ordering::SeqCst));
+                if let Some(dest) = dest.filter(|_| !dropped) {
                     let _ = socket.send_to(&buf[..len], dest).await;
                 }
             }
         });
-        Self { addr, paused, task }
+        Self {
+            addr,
+            paused,
+            replies_paused,
+            task,
+        }
     }
 
     pub fn pause(&self, paused: bool) {
         self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Drops the server's datagrams only: the client's handshake stalls half-open.
+    pub fn pause_replies(&self, paused: bool) {
+        self.replies_paused.store(paused, Ordering::SeqCst);
     }
 }
 

@@ -7,7 +7,7 @@
 //! `sleep_until` on [`Node::poll_timeout`].
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use pqnode_crypto::NodeId;
@@ -240,12 +240,15 @@ impl Actor {
         let Some(store) = self.store.clone() else {
             return;
         };
-        let table = self.node.export_table();
-        self.tasks.spawn(async move {
-            if let Err(e) = persist::save_table(&store, table).await {
-                tracing::warn!(error = %e, "could not save the DHT routing table");
-            }
-        });
+        let saved = self.saved_state();
+        self.tasks.spawn(async move { saved.write(&store).await });
+    }
+
+    fn saved_state(&self) -> SavedState {
+        SavedState {
+            table: self.node.export_table(),
+            records: self.node.export_records(self.now()),
+        }
     }
 
     async fn stop(&mut self) {
@@ -253,15 +256,30 @@ impl Actor {
         self.tasks.close();
         self.tasks.wait().await;
         if let Some(store) = &self.store {
-            let entries = self.node.table().len();
-            match persist::save_table(store, self.node.export_table()).await {
-                Ok(()) => tracing::info!(entries, "DHT routing table saved"),
-                Err(e) => tracing::warn!(error = %e, "could not save the DHT routing table"),
-            }
+            self.saved_state().write(store).await;
+            tracing::info!(entries = self.node.table().len(), "DHT state saved");
         }
         self.health.send_replace(Health::fail("DHT has stopped"));
         // Callers still waiting see their reply channel close: `OverlayError::Stopped`.
         self.waiting.clear();
+    }
+}
+
+/// What the store keeps of the node, exported in the DHT task and written outside it.
+struct SavedState {
+    table: Vec<u8>,
+    records: Vec<u8>,
+}
+
+impl SavedState {
+    /// Writes both; a failure is logged, and the next save tries again.
+    async fn write(self, store: &Store) {
+        if let Err(e) = persist::save_table(store, self.table).await {
+            tracing::warn!(error = %e, "could not save the DHT routing table");
+        }
+        if let Err(e) = persist::save_records(store, self.records, SystemTime::now()).await {
+            tracing::warn!(error = %e, "could not save the DHT records");
+        }
     }
 }
 

@@ -341,7 +341,6 @@ impl Overlay {
             .map_err(|_| OverlayError::Stopped)
     }
 
-    /// Wall-clock milliseconds, forced to grow within this process.
     fn next_seq(&self) -> u64 {
         let now = u64::try_from(
             SystemTime::now()
@@ -350,21 +349,24 @@ impl Overlay {
                 .as_millis(),
         )
         .unwrap_or(u64::MAX);
-        let previous = self
-            .inner
-            .last_seq
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
-                Some(now.max(last.saturating_add(1)))
-            })
-            .unwrap_or(now);
-        now.max(previous.saturating_add(1))
+        next_seq(&self.inner.last_seq, now)
     }
 }
 
-/// Reloads the saved table into `node`; a missing or unreadable table is no reason not to
-/// start (the node then joins through its seeds). Returns how many contacts came back.
+/// Sequence numbers for what we sign: wall-clock milliseconds, so a restarted node's next
+/// publication still replaces its last one, yet strictly growing within the process even
+/// when the clock stalls or steps back.
+fn next_seq(last: &AtomicU64, now_ms: u64) -> u64 {
+    let advance = |previous: u64| now_ms.max(previous.saturating_add(1));
+    match last.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| Some(advance(p))) {
+        Ok(previous) | Err(previous) => advance(previous),
+    }
+}
+
+/// Reloads the saved table and records into `node`; missing or unreadable state is no reason
+/// not to start (the node then joins through its seeds). Returns how many contacts came back.
 async fn restore(node: &mut Node, store: &Store) -> usize {
-    match persist::load_table(store).await {
+    let contacts = match persist::load_table(store).await {
         Ok(Some(saved)) => match node.restore_table(Instant::ZERO, &saved) {
             Ok(restored) => restored,
             Err(e) => {
@@ -377,7 +379,16 @@ async fn restore(node: &mut Node, store: &Store) -> usize {
             tracing::warn!(error = %e, "cannot read the saved DHT routing table");
             0
         }
+    };
+    match persist::load_records(store, SystemTime::now()).await {
+        Ok(Some(saved)) => match node.restore_records(Instant::ZERO, &saved) {
+            Ok(records) => tracing::info!(records, "DHT records reloaded"),
+            Err(e) => tracing::warn!(error = %e, "saved DHT records are unreadable; ignoring them"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the saved DHT records"),
     }
+    contacts
 }
 
 fn lookup_outcome(
@@ -410,4 +421,19 @@ fn clock_seed(local: &NodeId) -> u64 {
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_follow_the_clock_and_always_grow() {
+        let last = AtomicU64::new(0);
+        assert_eq!(next_seq(&last, 1_000), 1_000);
+        assert_eq!(next_seq(&last, 1_000), 1_001, "same millisecond");
+        assert_eq!(next_seq(&last, 900), 1_002, "clock stepped back");
+        assert_eq!(next_seq(&last, 5_000), 5_000);
+        assert_eq!(last.load(Ordering::Acquire), 5_000);
+    }
 }

@@ -82,3 +82,63 @@ async fn a_restarted_node_reloads_its_table_and_rejoins_without_bootstrap_nodes(
     store.close().await.expect("store closes");
     common::stop_all(others).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_held_for_others_survive_a_restart() {
+    let others = network_of(4).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("holder.redb");
+    let identity = Arc::new(Identity::generate().expect("keygen"));
+    let store = Store::open(&path).await.expect("store opens");
+    let holder = TestNode::start_with(
+        identity.clone(),
+        common::any_port(),
+        Some(store.clone()),
+        vec![others[0].pinned()],
+    )
+    .await;
+    holder
+        .overlay
+        .bootstrap(&[others[0].pinned()])
+        .await
+        .expect("joins");
+
+    // Five nodes and K = 20: every node stores every record.
+    let record = others[2]
+        .overlay
+        .publish(b"kept", b"across restarts", Duration::from_secs(3600))
+        .await
+        .expect("publish");
+    let topic = pqnode_overlay::record_key(&others[3].id(), b"topic");
+    others[3]
+        .overlay
+        .add_provider(topic, b"here", Duration::from_secs(3600))
+        .await
+        .expect("provide");
+    let held = holder.overlay.stats().await.expect("stats");
+    assert_eq!((held.records_stored, held.providers_stored), (1, 1));
+
+    holder.stop().await;
+    store.close().await.expect("store closes");
+    common::stop_all(others).await;
+
+    // Alone now: whatever it serves comes from its own store.
+    let store = Store::open(&path).await.expect("store reopens");
+    let holder = TestNode::start_with(
+        identity,
+        common::any_port(),
+        Some(store.clone()),
+        Vec::new(),
+    )
+    .await;
+    let stats = holder.overlay.stats().await.expect("stats");
+    assert_eq!((stats.records_stored, stats.providers_stored), (1, 1));
+    let found = holder.overlay.get_record(record.key).await.expect("get");
+    assert_eq!(
+        found.map(|r| r.value().to_vec()),
+        Some(b"across restarts".to_vec())
+    );
+
+    holder.stop().await;
+    store.close().await.expect("store closes");
+}

@@ -1,0 +1,302 @@
+//! Requests and messages between in-process nodes on 127.0.0.1.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{TestNode, config_on, echo_reply, eventually, limits, localhost};
+use pqnode_crypto::{Identity, NodeId};
+use pqnode_net::wire::pb::FailureCode;
+use pqnode_net::{DialError, Direction, Protocol, RequestError};
+
+#[tokio::test]
+async fn two_nodes_exchange_requests_and_messages_both_ways() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    a.net.add_address(b.id(), b.addr());
+
+    let reply = a
+        .net
+        .request(b.id(), Protocol::Dht, Bytes::from_static(b"ping"))
+        .await
+        .unwrap();
+    assert_eq!(reply, echo_reply(b.id(), a.id(), b"ping"));
+    // b learned a's id and address from the handshake: it can answer back on the same connection.
+    let reply = b
+        .net
+        .request(a.id(), Protocol::Dht, Bytes::from_static(b"pong"))
+        .await
+        .unwrap();
+    assert_eq!(reply, echo_reply(a.id(), b.id(), b"pong"));
+
+    a.net
+        .send_message(b.id(), Bytes::from_static(b"hello b"))
+        .await
+        .unwrap();
+    b.net
+        .send_message(a.id(), Bytes::from_static(b"hello a"))
+        .await
+        .unwrap();
+    let at_b = b.inbox.messages();
+    assert_eq!(at_b.len(), 1);
+    assert_eq!(at_b[0].from, a.id());
+    assert_eq!(at_b[0].body, Bytes::from_static(b"hello b"));
+    let at_a = a.inbox.messages();
+    assert_eq!(at_a.len(), 1);
+    assert_eq!(at_a[0].from, b.id());
+
+    // One connection, reused for everything.
+    assert_eq!(a.net.stats().handshakes_ok, 1);
+    assert_eq!(b.net.stats().handshakes_ok, 1);
+    assert_eq!(a.net.peers().len(), 1);
+    assert_eq!(a.net.stats().requests_out["MESSAGE"], 1);
+    assert_eq!(b.net.stats().messages_delivered, 1);
+}
+
+#[tokio::test]
+async fn handler_failures_and_missing_handlers_reach_the_caller() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    a.net.add_address(b.id(), b.addr());
+    let err = a
+        .net
+        .request(b.id(), Protocol::Dht, Bytes::from_static(b"fail"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::Remote {
+                code: FailureCode::BadRequest,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = a
+        .net
+        .request(b.id(), Protocol::Sync, Bytes::from(vec![0u8; 4 << 20]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::Remote {
+                code: FailureCode::NoHandler,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The connection survives both.
+    a.net
+        .request(b.id(), Protocol::Dht, Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(a.net.stats().handshakes_ok, 1);
+}
+
+#[tokio::test]
+async fn messages_over_the_cap_are_refused_locally() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    a.net.add_address(b.id(), b.addr());
+    let big = Bytes::from(vec![0u8; pqnode_net::MAX_MESSAGE_BODY_LEN + 1]);
+    assert!(matches!(
+        a.net.send_message(b.id(), big).await,
+        Err(RequestError::TooLarge { .. })
+    ));
+    let max = Bytes::from(vec![7u8; pqnode_net::MAX_MESSAGE_BODY_LEN]);
+    a.net.send_message(b.id(), max.clone()).await.unwrap();
+    assert_eq!(b.inbox.messages()[0].body, max);
+}
+
+#[tokio::test]
+async fn five_nodes_all_to_all() {
+    let mut nodes = Vec::new();
+    for _ in 0..5 {
+        nodes.push(TestNode::start().await);
+    }
+    for n in &nodes {
+        for m in &nodes {
+            if n.id() != m.id() {
+                n.net.add_address(m.id(), m.addr());
+            }
+        }
+    }
+    // Everyone asks everyone at once, so simultaneous dials between pairs happen.
+    let mut tasks = Vec::new();
+    for n in &nodes {
+        for m in &nodes {
+            if n.id() == m.id() {
+                continue;
+            }
+            let (net, to, from) = (n.net.clone(), m.id(), n.id());
+            tasks.push(tokio::spawn(async move {
+                let reply = net
+                    .request(to, Protocol::Dht, Bytes::from_static(b"x"))
+                    .await
+                    .unwrap();
+                assert_eq!(reply, echo_reply(to, from, b"x"));
+                net.send_message(to, Bytes::from_static(b"hi"))
+                    .await
+                    .unwrap();
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for n in &nodes {
+        assert_eq!(n.inbox.messages().len(), 4);
+    }
+    // Duplicate connections from simultaneous dials collapse to one per pair, on both sides.
+    let settled = eventually(Duration::from_secs(5), || {
+        nodes.iter().all(|n| n.net.peers().len() == 4)
+    })
+    .await;
+    assert!(
+        settled,
+        "{:?}",
+        nodes
+            .iter()
+            .map(|n| n.net.peers().len())
+            .collect::<Vec<_>>()
+    );
+    for n in &nodes {
+        for p in n.net.peers() {
+            let other = nodes.iter().find(|m| m.id() == p.node_id).unwrap();
+            let back = other
+                .net
+                .peers()
+                .into_iter()
+                .find(|q| q.node_id == n.id())
+                .unwrap();
+            let expected = if p.direction == Direction::Outbound {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            };
+            assert_eq!(
+                back.direction, expected,
+                "both ends keep the same connection"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_requests_to_a_new_peer_share_one_handshake() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    a.net.add_address(b.id(), b.addr());
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let net = a.net.clone();
+        let to = b.id();
+        tasks.push(tokio::spawn(async move {
+            net.request(to, Protocol::Dht, Bytes::from(vec![i])).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(a.net.stats().handshakes_ok, 1);
+    assert_eq!(b.net.stats().handshakes_ok, 1);
+}
+
+#[tokio::test]
+async fn requests_to_unknown_peers_fail_without_an_address() {
+    let a = TestNode::start().await;
+    let nobody = NodeId::from_public_key(b"nobody");
+    assert!(matches!(
+        a.net.request(nobody, Protocol::Dht, Bytes::new()).await,
+        Err(RequestError::Dial(DialError::NoAddress(_)))
+    ));
+    assert!(matches!(
+        a.net.register(Protocol::Ping, common::Echo(a.id())),
+        Err(pqnode_net::RegisterError::Reserved(Protocol::Ping))
+    ));
+}
+
+#[tokio::test]
+async fn requests_back_off_from_a_peer_that_refused() {
+    let server = TestNode::start_with(
+        Identity::generate().unwrap(),
+        config_on(
+            localhost(),
+            pqnode_net::Limits {
+                max_connections: 0,
+                ..limits()
+            },
+            vec![],
+        ),
+    )
+    .await;
+    let client = TestNode::start_with(
+        Identity::generate().unwrap(),
+        config_on(
+            localhost(),
+            pqnode_net::Limits {
+                reconnect_min: Duration::from_secs(60),
+                ..limits()
+            },
+            vec![],
+        ),
+    )
+    .await;
+    client.net.add_address(server.id(), server.addr());
+    let first = client
+        .net
+        .request(server.id(), Protocol::Dht, Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(first, RequestError::Dial(DialError::Refused { .. })),
+        "{first}"
+    );
+    let second = client
+        .net
+        .request(server.id(), Protocol::Dht, Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(second, RequestError::Dial(DialError::Backoff { .. })),
+        "{second}"
+    );
+    assert_eq!(server.net.stats().refused["max_connections"], 1);
+    // An explicit connect is not held back.
+    let explicit = client.net.connect(&server.peer_addr()).await.unwrap_err();
+    assert!(matches!(explicit, DialError::Refused { .. }), "{explicit}");
+    assert_eq!(server.net.stats().refused["max_connections"], 2);
+}
+
+#[tokio::test]
+async fn subscribers_see_peers_come_and_go() {
+    let a = TestNode::start().await;
+    let mut events = a.net.subscribe();
+    let b = TestNode::start().await;
+    b.net.connect(&a.peer_addr()).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(3), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        event,
+        pqnode_net::PeerEvent::Connected {
+            node_id: b.id(),
+            address: b.addr(),
+            direction: Direction::Inbound
+        }
+    );
+    // Dropping every handle stops a node; its peers notice.
+    let b_id = b.id();
+    drop(b);
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event, pqnode_net::PeerEvent::Disconnected { node_id: b_id });
+    assert!(a.net.peers().is_empty());
+}

@@ -37,6 +37,7 @@ struct Completion {
 struct Waiter {
     reply: oneshot::Sender<Result<Finished, pqnode_dht::RecordError>>,
     started: tokio::time::Instant,
+    operation: &'static str,
 }
 
 pub(crate) struct Actor {
@@ -139,6 +140,7 @@ impl Actor {
             }
             Command::Operation { operation, reply } => {
                 let started = tokio::time::Instant::now();
+                let name = operation.name();
                 let query = match operation {
                     Operation::Bootstrap(seeds) => Ok(self.node.bootstrap(now, seeds)),
                     Operation::FindNode(target) => Ok(self.node.find_node(now, target)),
@@ -149,7 +151,14 @@ impl Actor {
                 };
                 match query {
                     Ok(id) => {
-                        self.waiting.insert(id, Waiter { reply, started });
+                        self.waiting.insert(
+                            id,
+                            Waiter {
+                                reply,
+                                started,
+                                operation: name,
+                            },
+                        );
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -190,7 +199,7 @@ impl Actor {
             let Event::QueryFinished { id, result, stats } = event;
             if let Some(waiter) = self.waiting.remove(&id) {
                 let elapsed = waiter.started.elapsed();
-                metrics::record_lookup(stats.rounds, elapsed);
+                metrics::record_operation(waiter.operation, stats.rounds, elapsed);
                 let _ = waiter.reply.send(Ok(Finished {
                     result,
                     stats,

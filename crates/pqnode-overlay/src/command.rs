@@ -20,6 +20,20 @@ pub(crate) enum Operation {
     GetProviders(Key),
 }
 
+impl Operation {
+    /// The label of its metrics.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Bootstrap(_) => "bootstrap",
+            Self::FindNode(_) => "find_node",
+            Self::Get(_) => "get",
+            Self::Put(_) => "put",
+            Self::AddProvider(_) => "add_provider",
+            Self::GetProviders(_) => "get_providers",
+        }
+    }
+}
+
 /// What a finished operation reports.
 #[derive(Debug)]
 pub(crate) struct Finished {

@@ -14,6 +14,34 @@
 //!
 //! One task owns the core; nothing it runs waits on I/O. Each outbound request is a task of
 //! its own, and inbound requests reach the core through a bounded queue.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use pqnode_crypto::Identity;
+//! use pqnode_net::{NetConfig, Network};
+//! use pqnode_overlay::{Overlay, OverlayConfig};
+//! use pqnode_store::Store;
+//!
+//! let identity = Arc::new(Identity::generate()?);
+//! let network = Network::start(&identity, NetConfig::default()).await?;
+//! let store = Store::open("/var/lib/pqnode/pqnode.redb").await?;
+//! let config = OverlayConfig::new(identity.clone())
+//!     .with_seeds(["seed.example.org:4001".parse()?]);
+//! let dht = Overlay::start(network.clone(), Some(store.clone()), config).await?;
+//!
+//! let published = dht.publish(b"presence", b"ws://198.51.100.7:3001", Duration::from_secs(3600)).await?;
+//! let record = dht.get_record(published.key).await?;
+//! let neighbours = dht.lookup(identity.node_id()).await?.closest;
+//! println!("{} nodes, {:?}, {record:?}", neighbours.len(), dht.stats().await?.total_nodes);
+//!
+//! dht.shutdown().await; // saves the table and the records held
+//! network.shutdown().await;
+//! store.close().await?;
+//! # Ok(()) }
+//! ```
 
 mod actor;
 mod command;

@@ -36,10 +36,10 @@ pub(crate) fn publish_counters(seen: &mut Counters, now: &Counters, table_nodes:
     seen.clone_from(now);
 }
 
-/// One user-visible operation finished.
-pub(crate) fn record_lookup(rounds: u32, elapsed: Duration) {
-    histogram!(LOOKUP_ROUNDS).record(f64::from(rounds));
-    histogram!(LOOKUP_SECONDS).record(elapsed.as_secs_f64());
+/// One operation asked for through the API finished (lookup, get, put, providers).
+pub(crate) fn record_operation(operation: &'static str, rounds: u32, elapsed: Duration) {
+    histogram!(LOOKUP_ROUNDS, "operation" => operation).record(f64::from(rounds));
+    histogram!(LOOKUP_SECONDS, "operation" => operation).record(elapsed.as_secs_f64());
 }
 
 /// One request went out and came back (or failed) after `elapsed`.

@@ -60,7 +60,6 @@ pub(crate) struct Actor {
 }
 
 impl Actor {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         node: Node,
         network: Network,
@@ -89,11 +88,8 @@ impl Actor {
     }
 
     pub(crate) async fn run(mut self) {
-        let first_save = self.origin + self.save_interval;
-        let mut save = tokio::time::interval_at(
-            first_save,
-            self.save_interval.max(Duration::from_millis(10)),
-        );
+        let mut save =
+            tokio::time::interval_at(self.origin + self.save_interval, self.save_interval);
         save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.flush();

@@ -6,6 +6,8 @@ use std::time::Duration;
 use pqnode_crypto::Identity;
 use pqnode_net::PeerAddr;
 
+use crate::error::OverlayError;
+
 /// Configuration of the DHT driver. The Kademlia parameters themselves (K, α, timers, Sybil
 /// limit) live in [`dht`](Self::dht), the core's own [`pqnode_dht::Config`].
 #[derive(Debug, Clone)]
@@ -41,9 +43,65 @@ impl OverlayConfig {
         }
     }
 
+    /// Refuses settings that would make a timer fire in a tight loop or the queue hold nothing.
+    pub(crate) fn validate(&self) -> Result<(), OverlayError> {
+        let dht = &self.dht;
+        let timers = [
+            (dht.request_timeout, "dht.request_timeout must be positive"),
+            (
+                dht.refresh_interval,
+                "dht.refresh_interval must be positive",
+            ),
+            (dht.ping_interval, "dht.ping_interval must be positive"),
+            (
+                dht.maintenance_interval,
+                "dht.maintenance_interval must be positive",
+            ),
+            (
+                dht.republish_interval,
+                "dht.republish_interval must be positive",
+            ),
+            (self.save_interval, "save_interval must be positive"),
+        ];
+        if let Some((_, problem)) = timers.iter().find(|(d, _)| d.is_zero()) {
+            return Err(OverlayError::Config(problem));
+        }
+        if self.queue_len == 0 {
+            return Err(OverlayError::Config("queue_len must be positive"));
+        }
+        Ok(())
+    }
+
     /// The same configuration with `seeds` as bootstrap nodes.
     pub fn with_seeds(mut self, seeds: impl IntoIterator<Item = PeerAddr>) -> Self {
         self.seeds = seeds.into_iter().collect();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_zero_timers_are_not() {
+        let identity = Arc::new(Identity::from_seed(&[9; 32]).expect("identity"));
+        let config = OverlayConfig::new(identity);
+        assert!(config.validate().is_ok());
+        assert_eq!(config.dht.refresh_interval, Duration::from_secs(60));
+        assert_eq!(config.dht.ping_interval, Duration::from_secs(30));
+
+        let mut spinning = config.clone();
+        spinning.dht.ping_interval = Duration::ZERO;
+        assert!(matches!(spinning.validate(), Err(OverlayError::Config(_))));
+        let mut never_saved = config.clone();
+        never_saved.save_interval = Duration::ZERO;
+        assert!(matches!(
+            never_saved.validate(),
+            Err(OverlayError::Config(_))
+        ));
+        let mut no_queue = config;
+        no_queue.queue_len = 0;
+        assert!(matches!(no_queue.validate(), Err(OverlayError::Config(_))));
     }
 }

@@ -15,6 +15,9 @@ pub enum OverlayError {
         overlay: pqnode_crypto::NodeId,
         network: pqnode_crypto::NodeId,
     },
+    /// A setting that would make the DHT spin or never act.
+    #[error("invalid DHT setting: {0}")]
+    Config(&'static str),
     /// The record or provider entry could not be signed or did not verify.
     #[error("invalid record: {0}")]
     Record(#[from] RecordError),

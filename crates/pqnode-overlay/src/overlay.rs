@@ -84,6 +84,7 @@ impl Overlay {
         store: Option<Store>,
         config: OverlayConfig,
     ) -> Result<Self, OverlayError> {
+        config.validate()?;
         let local = config.identity.node_id();
         if network.node_id() != local {
             return Err(OverlayError::IdentityMismatch {
@@ -99,7 +100,7 @@ impl Overlay {
             None => 0,
         };
 
-        let (commands, receiver) = mpsc::channel(config.queue_len.max(1));
+        let (commands, receiver) = mpsc::channel(config.queue_len);
         let (health_tx, health) = watch::channel(node.health());
         let slot: NetworkSlot = Arc::new(RwLock::new(Some(network.clone())));
         network.register(

@@ -94,7 +94,6 @@ async fn quiet_entries_are_pinged_and_stay_good() {
     assert!(pinged, "no liveness pings went out");
     let stats = second.overlay.stats().await.expect("stats");
     assert_eq!(stats.bad_nodes, 0);
-    assert_eq!(stats.counters.timeouts, 0);
 
     common::stop_all([first, second]).await;
 }

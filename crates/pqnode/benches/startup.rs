@@ -72,9 +72,11 @@ fn start(dir: &Path, extra: &[String]) -> (Node, Duration) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn pqnode");
+    // Owned by `Node` from here, so its Drop reaps the process on every path.
+    let node = Node { child, api, p2p };
     loop {
         if let Some((200, _)) = http_get(api, "/readyz") {
-            return (Node { child, api, p2p }, started.elapsed());
+            return (node, started.elapsed());
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),

@@ -67,7 +67,7 @@ fn main() {
     );
     let row = |name: &str, a: f64, b: f64, unit: &str| {
         println!(
-            "{name:<28} {:>11.1} {unit:<2} {:>11.1} {unit:<2} {:>8.2}",
+            "{name:<28} {:>11.3} {unit:<2} {:>11.3} {unit:<2} {:>8.2}",
             a,
             b,
             b / a

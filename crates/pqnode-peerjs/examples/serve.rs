@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use pqnode_peerjs::{PeerJsConfig, PeerJsServer, router};
 
 #[tokio::main]
@@ -26,8 +27,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let server = PeerJsServer::new(config);
     let app = router(server.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("listening on {}", listener.local_addr()?);
+    let listener = bind(addr)?;
+    let local = listener.local_addr()?;
+    // Signaling frames are small and latency-bound: never wait for Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!("listening on {local}");
 
     let stop = server.clone();
     axum::serve(listener, app)
@@ -38,6 +44,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
+}
+
+/// `TcpListener::bind` listens with a backlog of 128 (std's value): a burst
+/// of a few hundred clients overflows it and each dropped SYN costs the
+/// client a 1 s retransmit. Node.js listens with 511; we use 1024.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 async fn wait_for_signal() {

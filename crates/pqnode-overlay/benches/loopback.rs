@@ -4,9 +4,15 @@
 //! Every node of a network runs in this one process on 127.0.0.1 (ours: one tokio runtime
 //! with two workers; mainline: a thread per node). Both networks join through their first
 //! node, then answer the same workload: `LOOKUPS` lookups of existing node ids from random
-//! nodes, `CONCURRENCY` at a time. Printed: time to build the network, lookup latency (median,
-//! p90), hit rate (the target came back first), and for ours the rounds. A benchmark, not a
-//! test: nothing here fails on time.
+//! nodes, `CONCURRENCY` at a time. Ours runs it twice: at first contact (most requests open a
+//! new QUIC connection, one PQ handshake each) and again over the connections now open.
+//! Our timers are set to mainline's fixed ones (refresh 15 min, ping 5 min): with every node
+//! in one process, the spec's 60 s refresh of hundreds of nodes is hundreds of times one
+//! node's background load, and it competes with the lookups measured.
+//!
+//! Printed: time to build the network, lookup latency (median, p90), hit rate (the target came
+//! back first), our mean rounds, and the ratios. A benchmark, not a test: nothing here fails
+//! on time.
 //!
 //! `cargo bench -p pqnode-overlay --bench loopback` (sizes: `PQNODE_BENCH_SIZES=100,500`).
 
@@ -82,6 +88,9 @@ async fn ours(n: usize) -> (Figures, Figures) {
         let addr = network.local_addr().expect("bound");
         let mut overlay_config = OverlayConfig::new(identity.clone());
         overlay_config.dht.table.max_per_subnet = None;
+        // mainline's timers (see the module docs).
+        overlay_config.dht.refresh_interval = Duration::from_secs(15 * 60);
+        overlay_config.dht.ping_interval = Duration::from_secs(5 * 60);
         let overlay = Overlay::start(network.clone(), None, overlay_config)
             .await
             .expect("overlay");
@@ -94,6 +103,13 @@ async fn ours(n: usize) -> (Figures, Figures) {
             seed = Some(PeerAddr::new(Some(identity.node_id()), addr));
         }
         nodes.push((identity.node_id(), network, overlay));
+        if nodes.len() % 100 == 0 {
+            eprintln!(
+                "  pqnode: {} nodes joined after {:.1?}",
+                nodes.len(),
+                started.elapsed()
+            );
+        }
     }
     let build = started.elapsed();
 
@@ -161,8 +177,15 @@ async fn mainline_testnet(n: usize) -> Figures {
         .map(|d| d.as_async())
         .collect();
     // Unseeded nodes join through the first one in the background: wait until each has.
-    for node in &nodes {
+    for (i, node) in nodes.iter().enumerate() {
         node.bootstrapped().await;
+        if (i + 1) % 100 == 0 {
+            eprintln!(
+                "  mainline: {} nodes joined after {:.1?}",
+                i + 1,
+                started.elapsed()
+            );
+        }
     }
     let build = started.elapsed();
 

@@ -103,7 +103,7 @@ async fn ours(n: usize) -> (Figures, Figures) {
             seed = Some(PeerAddr::new(Some(identity.node_id()), addr));
         }
         nodes.push((identity.node_id(), network, overlay));
-        if nodes.len() % 100 == 0 {
+        if nodes.len().is_multiple_of(100) {
             eprintln!(
                 "  pqnode: {} nodes joined after {:.1?}",
                 nodes.len(),
@@ -179,7 +179,7 @@ async fn mainline_testnet(n: usize) -> Figures {
     // Unseeded nodes join through the first one in the background: wait until each has.
     for (i, node) in nodes.iter().enumerate() {
         node.bootstrapped().await;
-        if (i + 1) % 100 == 0 {
+        if (i + 1).is_multiple_of(100) {
             eprintln!(
                 "  mainline: {} nodes joined after {:.1?}",
                 i + 1,

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::command::{Command, Finished, Operation, Snapshot};
+use crate::command::{Command, DhtSnapshot, Finished, Operation};
 use crate::metrics;
 use crate::metrics::rpc_name;
 use crate::persist;
@@ -165,7 +165,7 @@ impl Actor {
                 let _ = reply.send(self.node.unpublish(&key));
             }
             Command::Inspect { reply } => {
-                let _ = reply.send(Snapshot {
+                let _ = reply.send(DhtSnapshot {
                     nodes: self.node.nodes(now),
                     stats: self.node.stats(now),
                 });

@@ -59,7 +59,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<bool>,
     },
     Inspect {
-        reply: oneshot::Sender<Snapshot>,
+        reply: oneshot::Sender<DhtSnapshot>,
     },
     /// Save the table, stop every task, and answer when done.
     Shutdown {
@@ -67,9 +67,11 @@ pub(crate) enum Command {
     },
 }
 
-/// The routing table and counters at one instant.
-#[derive(Debug)]
-pub(crate) struct Snapshot {
+/// The routing table and the statistics at one instant: serialised, the body of the spec's
+/// `GET /api/dht/nodes` (`{"nodes": [...], "stats": {"totalNodes", "bucketsUsed",
+/// "bootstrapNodes", ...}}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DhtSnapshot {
     pub nodes: Vec<NodeInfo>,
     pub stats: DhtStats,
 }

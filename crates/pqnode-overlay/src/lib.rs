@@ -52,6 +52,7 @@ mod metrics;
 mod overlay;
 mod persist;
 
+pub use command::DhtSnapshot;
 pub use config::OverlayConfig;
 pub use error::OverlayError;
 pub use overlay::{LookupOutcome, Overlay, PutOutcome};

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::actor::Actor;
-use crate::command::{Command, Finished, Operation, Snapshot};
+use crate::command::{Command, DhtSnapshot, Finished, Operation};
 use crate::config::OverlayConfig;
 use crate::error::OverlayError;
 use crate::handler::{DhtHandler, NetworkSlot};
@@ -271,7 +271,14 @@ impl Overlay {
         answer.await.map_err(|_| OverlayError::Stopped)
     }
 
-    /// The routing table's entries (for `/api/dht/nodes`).
+    /// The routing table and the statistics, taken together: the body of `/api/dht/nodes`.
+    pub async fn snapshot(&self) -> Result<DhtSnapshot, OverlayError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Inspect { reply }).await?;
+        answer.await.map_err(|_| OverlayError::Stopped)
+    }
+
+    /// The routing table's entries.
     pub async fn nodes(&self) -> Result<Vec<NodeInfo>, OverlayError> {
         Ok(self.snapshot().await?.nodes)
     }
@@ -326,12 +333,6 @@ impl Overlay {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Operation { operation, reply }).await?;
         Ok(answer.await.map_err(|_| OverlayError::Stopped)??)
-    }
-
-    async fn snapshot(&self) -> Result<Snapshot, OverlayError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Inspect { reply }).await?;
-        answer.await.map_err(|_| OverlayError::Stopped)
     }
 
     async fn send(&self, command: Command) -> Result<(), OverlayError> {

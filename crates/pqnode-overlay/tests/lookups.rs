@@ -69,6 +69,13 @@ async fn every_node_finds_every_other_node() {
             node.overlay.nodes().await.expect("nodes").len(),
             stats.total_nodes
         );
+        // The body of the spec's `/api/dht/nodes`.
+        let snapshot = node.overlay.snapshot().await.expect("snapshot");
+        let json = serde_json::to_value(&snapshot).expect("serialises");
+        let listed = json["nodes"].as_array().map_or(0, Vec::len);
+        assert_eq!(json["stats"]["totalNodes"], listed);
+        assert!(json["stats"]["bucketsUsed"].as_u64() >= Some(1));
+        assert!(json["stats"]["bootstrapNodes"].is_u64());
     }
     common::stop_all(nodes).await;
 }

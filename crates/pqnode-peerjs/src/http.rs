@@ -25,7 +25,7 @@ pub const PEERS_PATH: &str = "/p2p-signaling/{key}/peers";
 
 /// tungstenite's default read buffer is 128 KiB per socket; signaling
 /// frames are small, and thousands of idle clients should cost little.
-const READ_BUFFER: usize = 8 * 1024;
+const READ_BUFFER: usize = 2 * 1024;
 
 /// The PeerJS endpoint's routes, to merge into the signaling port's router.
 ///

@@ -275,6 +275,18 @@ async fn junk_is_ignored_and_the_connection_survives() {
 }
 
 #[tokio::test]
+async fn messages_up_to_the_cap_are_relayed_whole() {
+    let t = start(quick()).await;
+    let mut alice = t.open("alice").await;
+    let mut bob = t.open("bob").await;
+    let sdp = "a".repeat(60 * 1024);
+    alice
+        .send(json!({"type": "OFFER", "dst": "bob", "payload": {"sdp": sdp}}))
+        .await;
+    assert_eq!(bob.recv().await["payload"]["sdp"], sdp.as_str());
+}
+
+#[tokio::test]
 async fn oversized_messages_close_with_1009() {
     let t = start(quick()).await;
     let mut alice = t.open("alice").await;

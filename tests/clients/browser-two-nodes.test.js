@@ -11,18 +11,20 @@ import { REPO } from './lib/processes.js';
 
 const DEMO_FILE = path.join(REPO, 'web/demo.html');
 
-// The page from the node itself when it serves one, else the same file from a
-// local static server (still talking to that node's signaling port).
+// The page from the node itself when it serves one (it then finds its node's
+// signaling endpoint on its own), else the same file from a local static
+// server, pointed at that node.
 async function openDemo(browser, node, cleanups) {
-  let url = await nodeDemoUrl(node);
-  if (!url) {
+  const page = await newPage(browser, node.label);
+  const served = await nodeDemoUrl(node);
+  if (served) {
+    await page.goto(served);
+  } else {
     const site = await serveStatic({ '/demo.html': DEMO_FILE });
     cleanups.push(() => site.close());
-    url = `${site.url}/demo.html`;
+    await page.goto(`${site.url}/demo.html?signaling=${encodeURIComponent(node.signalingUrl)}`);
   }
-  const page = await newPage(browser, node.label);
-  const sep = url.includes('?') ? '&' : '?';
-  await page.goto(`${url}${sep}signaling=${encodeURIComponent(node.signalingUrl)}`);
+  assert.equal(await page.inputValue('#signaling'), node.signalingUrl);
   return page;
 }
 

@@ -9,6 +9,18 @@
 //! reference it caps message size, rate, queues and connections, and closes
 //! every client with 1001 on shutdown.
 //!
+//! Where it deliberately differs from the reference (nothing the `peerjs`
+//! client depends on):
+//! - a socket replaced by a same-token reconnect is closed (4009) instead of
+//!   being left open; `LEAVE` without `dst` also closes the sender's socket;
+//! - any frame, not only `HEARTBEAT`, counts as a sign of life;
+//! - ids and tokens are capped at `max_id_len`, messages at 64 KiB (1009),
+//!   the rate per client with an `ERROR` and close 4029, queues per absent
+//!   peer and in total (a sender whose message cannot be queued gets its
+//!   `EXPIRE` at once), sockets per IP (HTTP 429 before the upgrade);
+//! - a client that does not read its messages is disconnected (1008) and
+//!   its senders get `LEAVE`, as the reference does when a send fails.
+//!
 //! It is not the native signaling protocol (`pqnode-signaling`): PeerJS ids
 //! are bound to a client-chosen token, not to a key, so they live in this
 //! endpoint's own namespace, are never published in the DHT and never

@@ -234,9 +234,13 @@ async fn queued_messages_reach_a_peer_that_connects_in_time() {
     // LEAVE for an absent peer is not kept (reference behaviour).
     alice.send(json!({"type": "LEAVE", "dst": "bob"})).await;
     alice.send(json!({"type": "HEARTBEAT"})).await;
-    while t.server.stats().queued_messages < 2 {
-        tokio::task::yield_now().await;
-    }
+    tokio::time::timeout(PATIENCE, async {
+        while t.server.stats().queued_messages < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("both messages queued");
     let mut bob = t.open("bob").await;
     assert_eq!(bob.recv().await["payload"]["n"], 1);
     assert_eq!(bob.recv().await["payload"]["n"], 2);

@@ -49,13 +49,15 @@ mod config;
 mod error;
 mod handler;
 mod metrics;
+mod outcome;
 mod overlay;
 mod persist;
 
 pub use command::DhtSnapshot;
 pub use config::OverlayConfig;
 pub use error::OverlayError;
-pub use overlay::{LookupOutcome, Overlay, PutOutcome};
+pub use outcome::{LookupOutcome, PutOutcome};
+pub use overlay::Overlay;
 
 pub use pqnode_dht::{
     BucketInfo, Contact, DhtStats, Key, NodeInfo, ProviderRecord, Record, record_key,

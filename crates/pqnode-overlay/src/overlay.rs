@@ -6,13 +6,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_dht::{
-    BucketInfo, Contact, DhtStats, Instant, Key, LookupStats, Node, NodeInfo, Peer, ProviderRecord,
-    QueryResult, Record,
+    BucketInfo, DhtStats, Instant, Key, Node, NodeInfo, Peer, ProviderRecord, QueryResult, Record,
 };
 use pqnode_health::Health;
 use pqnode_net::{Network, PeerAddr, Protocol};
 use pqnode_store::Store;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -21,34 +19,8 @@ use crate::command::{Command, DhtSnapshot, Finished, Operation};
 use crate::config::OverlayConfig;
 use crate::error::OverlayError;
 use crate::handler::{DhtHandler, NetworkSlot};
+use crate::outcome::{LookupOutcome, PutOutcome};
 use crate::persist;
-
-/// How a lookup ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LookupOutcome {
-    pub target: NodeId,
-    /// The closest nodes that answered, closest first (at most K).
-    pub closest: Vec<Contact>,
-    /// Deepest hop that answered (1 = a node from our own table).
-    pub rounds: u32,
-    pub requests: u32,
-    pub failures: u32,
-    #[serde(serialize_with = "millis")]
-    pub elapsed: Duration,
-}
-
-/// How a publication ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutOutcome {
-    pub key: Key,
-    /// How many of the K nodes closest to the key accepted it (this node keeps its own copy
-    /// in any case).
-    pub stored: usize,
-    #[serde(serialize_with = "millis")]
-    pub elapsed: Duration,
-}
 
 /// The running DHT of one node. Cheap to clone; every clone drives the same DHT.
 #[derive(Clone)]
@@ -96,7 +68,7 @@ impl Overlay {
         let rng_seed = config.rng_seed.unwrap_or_else(|| clock_seed(&local));
         let mut node = Node::new(local, config.dht.clone(), rng_seed, Instant::ZERO);
         let restored = match &store {
-            Some(store) => restore(&mut node, store).await,
+            Some(store) => persist::restore(&mut node, store).await,
             None => 0,
         };
 
@@ -140,7 +112,7 @@ impl Overlay {
                     Ok(outcome) => tracing::info!(
                         found = outcome.closest.len(),
                         rounds = outcome.rounds,
-                        elapsed_ms = outcome.elapsed.as_millis() as u64,
+                        elapsed = ?outcome.elapsed,
                         "DHT bootstrapped"
                     ),
                     Err(e) => tracing::warn!(error = %e, "DHT bootstrap did not run"),
@@ -173,7 +145,7 @@ impl Overlay {
         }
         let finished = self.run(Operation::Bootstrap(peers)).await?;
         match finished.result {
-            QueryResult::Bootstrap { closest } => Ok(lookup_outcome(
+            QueryResult::Bootstrap { closest } => Ok(LookupOutcome::new(
                 self.local_id(),
                 closest,
                 finished.stats,
@@ -187,7 +159,7 @@ impl Overlay {
     pub async fn lookup(&self, target: NodeId) -> Result<LookupOutcome, OverlayError> {
         let finished = self.run(Operation::FindNode(target)).await?;
         match finished.result {
-            QueryResult::FindNode { target, closest } => Ok(lookup_outcome(
+            QueryResult::FindNode { target, closest } => Ok(LookupOutcome::new(
                 target,
                 closest,
                 finished.stats,
@@ -365,64 +337,19 @@ fn next_seq(last: &AtomicU64, now_ms: u64) -> u64 {
     }
 }
 
-/// Reloads the saved table and records into `node`; missing or unreadable state is no reason
-/// not to start (the node then joins through its seeds). Returns how many contacts came back.
-async fn restore(node: &mut Node, store: &Store) -> usize {
-    let contacts = match persist::load_table(store).await {
-        Ok(Some(saved)) => match node.restore_table(Instant::ZERO, &saved) {
-            Ok(restored) => restored,
-            Err(e) => {
-                tracing::warn!(error = %e, "saved DHT routing table is unreadable; ignoring it");
-                0
-            }
-        },
-        Ok(None) => 0,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the saved DHT routing table");
-            0
-        }
-    };
-    match persist::load_records(store, SystemTime::now()).await {
-        Ok(Some(saved)) => match node.restore_records(Instant::ZERO, &saved) {
-            Ok(records) => tracing::info!(records, "DHT records reloaded"),
-            Err(e) => tracing::warn!(error = %e, "saved DHT records are unreadable; ignoring them"),
-        },
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot read the saved DHT records"),
-    }
-    contacts
-}
-
-fn lookup_outcome(
-    target: NodeId,
-    closest: Vec<Contact>,
-    stats: LookupStats,
-    elapsed: Duration,
-) -> LookupOutcome {
-    LookupOutcome {
-        target,
-        closest,
-        rounds: stats.rounds,
-        requests: stats.requests,
-        failures: stats.failures,
-        elapsed,
-    }
-}
-
 /// A seed for the core's jitter: differs between nodes and between runs, which is all the
 /// jitter needs (nothing secret depends on it).
 fn clock_seed(local: &NodeId) -> u64 {
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&local.as_bytes()[..8]);
+    let id = local
+        .as_bytes()
+        .first_chunk::<8>()
+        .copied()
+        .unwrap_or_default();
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .subsec_nanos();
     u64::from_le_bytes(id) ^ u64::from(nanos).rotate_left(32)
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

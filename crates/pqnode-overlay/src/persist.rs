@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pqnode_dht::{MAX_TTL, codec};
+use pqnode_dht::{Instant, MAX_TTL, Node, codec};
 use pqnode_store::{Store, StoreError, Table};
 
 /// The table is saved whole, as the core exports it, under one key of [`Table::Routing`].
@@ -24,6 +24,34 @@ pub(crate) enum PersistError {
     Codec(#[from] codec::CodecError),
     #[error("saved records are truncated")]
     Truncated,
+}
+
+/// Reloads the saved table and records into `node`; missing or unreadable state is no reason
+/// not to start (the node then joins through its seeds). Returns how many contacts came back.
+pub(crate) async fn restore(node: &mut Node, store: &Store) -> usize {
+    let contacts = match load_table(store).await {
+        Ok(Some(saved)) => match node.restore_table(Instant::ZERO, &saved) {
+            Ok(restored) => restored,
+            Err(e) => {
+                tracing::warn!(error = %e, "saved DHT routing table is unreadable; ignoring it");
+                0
+            }
+        },
+        Ok(None) => 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the saved DHT routing table");
+            0
+        }
+    };
+    match load_records(store, SystemTime::now()).await {
+        Ok(Some(saved)) => match node.restore_records(Instant::ZERO, &saved) {
+            Ok(records) => tracing::info!(records, "DHT records reloaded"),
+            Err(e) => tracing::warn!(error = %e, "saved DHT records are unreadable; ignoring them"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the saved DHT records"),
+    }
+    contacts
 }
 
 /// The saved table, if there is one.

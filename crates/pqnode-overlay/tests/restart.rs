@@ -142,3 +142,40 @@ async fn records_held_for_others_survive_a_restart() {
     holder.stop().await;
     store.close().await.expect("store closes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_is_saved_periodically_not_only_at_shutdown() {
+    let others = network_of(3).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path().join("node.redb"))
+        .await
+        .expect("store opens");
+    let identity = Arc::new(Identity::generate().expect("keygen"));
+    let mut config = common::overlay_config(identity, vec![others[0].pinned()]);
+    config.save_interval = Duration::from_millis(100);
+    let node = TestNode::start_configured(common::any_port(), Some(store.clone()), config).await;
+
+    let saved = eventually(Duration::from_secs(10), || async {
+        let routing = store
+            .scan(pqnode_store::Table::Routing)
+            .await
+            .expect("scan");
+        let records = store
+            .scan(pqnode_store::Table::Records)
+            .await
+            .expect("scan");
+        // The node's contacts, not just an empty table written at start.
+        let contacts = routing
+            .iter()
+            .filter_map(|(_, table)| pqnode_dht::codec::decode_table(table).ok())
+            .map(|contacts| contacts.len())
+            .sum::<usize>();
+        contacts >= 2 && !records.is_empty()
+    })
+    .await;
+    assert!(saved, "nothing was saved while the node ran");
+
+    node.stop().await;
+    store.close().await.expect("store closes");
+    common::stop_all(others).await;
+}

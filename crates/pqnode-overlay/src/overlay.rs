@@ -23,6 +23,9 @@ use crate::outcome::{LookupOutcome, PutOutcome};
 use crate::persist;
 
 /// The running DHT of one node. Cheap to clone; every clone drives the same DHT.
+///
+/// It keeps answering other nodes until [`Overlay::shutdown`], even with every handle
+/// dropped: the network's DHT handler still feeds it.
 #[derive(Clone)]
 pub struct Overlay {
     inner: Arc<Inner>,

@@ -13,10 +13,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::command::Command;
 use crate::metrics;
 
-/// How often, and how long apart, the handler looks for the address of a peer whose first
-/// request can arrive a moment before the transport lists its new connection.
-const ADDRESS_ATTEMPTS: u32 = 5;
-const ADDRESS_RETRY: Duration = Duration::from_millis(2);
+/// The first request on a new connection can arrive before the transport lists it: it
+/// registers the connection after starting to serve it, and when the peer already had one
+/// it first pings the old one (up to half a second). The handler looks again with doubling
+/// pauses (2 ms to 512 ms, about a second in all) before it gives up.
+const ADDRESS_ATTEMPTS: u32 = 10;
+const ADDRESS_FIRST_PAUSE: Duration = Duration::from_millis(2);
 
 /// The network as seen from the handler. The network owns the handler, so holding a plain
 /// `Network` here would be a reference cycle that keeps the endpoint (and its UDP port) alive
@@ -36,7 +38,8 @@ impl DhtHandler {
     /// Where `peer` is connected from. The transport hands handlers only the node id, so
     /// the address comes from its peer list.
     async fn address_of(&self, peer: NodeId) -> Option<SocketAddr> {
-        for attempt in 0..ADDRESS_ATTEMPTS {
+        let mut pause = ADDRESS_FIRST_PAUSE;
+        for attempt in 1..=ADDRESS_ATTEMPTS {
             let network = self
                 .network
                 .read()
@@ -45,7 +48,11 @@ impl DhtHandler {
             if let Some(info) = network.peers().into_iter().find(|p| p.node_id == peer) {
                 return Some(info.address);
             }
-            tokio::time::sleep(ADDRESS_RETRY * (attempt + 1)).await;
+            if attempt == ADDRESS_ATTEMPTS {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
         None
     }

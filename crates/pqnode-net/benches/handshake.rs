@@ -17,10 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use pqnode_crypto::{Identity, NodeId};
+use pqnode_crypto::Identity;
 use pqnode_net::tls::{Observed, TlsIdentity};
 use pqnode_net::{
-    Handler, HandlerError, InboundMessage, Limits, MessageSink, NetConfig, Network, Protocol,
+    Caller, Handler, HandlerError, InboundMessage, Limits, MessageSink, NetConfig, Network,
+    Protocol,
 };
 use quinn::{Endpoint, TransportConfig};
 use tokio::net::UdpSocket;
@@ -501,7 +502,7 @@ async fn bulk_once(stack: &Stack, client: &Endpoint, server: &Endpoint, to: Sock
 struct Echo;
 
 impl Handler for Echo {
-    async fn handle(&self, _from: NodeId, payload: Bytes) -> Result<Bytes, HandlerError> {
+    async fn handle(&self, _caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
         Ok(payload)
     }
 }

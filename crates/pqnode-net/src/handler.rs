@@ -2,6 +2,7 @@
 //! that receives direct messages.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::SystemTime;
 
@@ -10,12 +11,22 @@ use pqnode_crypto::NodeId;
 
 use crate::wire::pb::FailureCode;
 
-/// Answers requests of one protocol. `from` is the peer's node id as proven
-/// in the TLS handshake, never a claim made inside the payload.
+/// Who sent a request, as the connection it arrived on proves it — never a
+/// claim made inside the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Caller {
+    /// The peer's node id, proven in the TLS handshake.
+    pub node_id: NodeId,
+    /// The connection's remote address, IPv4 peers shown as plain IPv4. With
+    /// one QUIC socket per node this is also where the peer can be dialed.
+    pub addr: SocketAddr,
+}
+
+/// Answers requests of one protocol from an authenticated [`Caller`].
 pub trait Handler: Send + Sync + 'static {
     fn handle(
         &self,
-        from: NodeId,
+        caller: Caller,
         payload: Bytes,
     ) -> impl Future<Output = Result<Bytes, HandlerError>> + Send;
 }
@@ -55,7 +66,7 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait DynHandler: Send + Sync + 'static {
     fn handle_dyn(
         &self,
-        from: NodeId,
+        caller: Caller,
         payload: Bytes,
     ) -> BoxFuture<'_, Result<Bytes, HandlerError>>;
 }
@@ -63,10 +74,10 @@ pub(crate) trait DynHandler: Send + Sync + 'static {
 impl<H: Handler> DynHandler for H {
     fn handle_dyn(
         &self,
-        from: NodeId,
+        caller: Caller,
         payload: Bytes,
     ) -> BoxFuture<'_, Result<Bytes, HandlerError>> {
-        Box::pin(self.handle(from, payload))
+        Box::pin(self.handle(caller, payload))
     }
 }
 

@@ -27,7 +27,7 @@ pub mod wire;
 
 pub use config::{Limits, NetConfig, ParsePeerAddrError, PeerAddr};
 pub use error::{DialError, RequestError, StartError};
-pub use handler::{Handler, HandlerError, InboundMessage, MessageSink};
+pub use handler::{Caller, Handler, HandlerError, InboundMessage, MessageSink};
 pub use network::{Network, RegisterError};
 pub use stats::{Direction, NetStats, PeerEvent, PeerInfo};
 pub use wire::{MAX_MESSAGE_BODY_LEN, Protocol};

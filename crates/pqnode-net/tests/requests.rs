@@ -2,13 +2,31 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::{TestNode, config_on, echo_reply, eventually, limits, localhost};
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_net::wire::pb::FailureCode;
-use pqnode_net::{DialError, Direction, Protocol, RequestError};
+use pqnode_net::{Caller, DialError, Direction, Handler, HandlerError, Protocol, RequestError};
+
+/// Keeps every caller it is handed, so a test can look at them; answers with nothing.
+#[derive(Clone, Default)]
+struct SeenCallers(Arc<Mutex<Vec<Caller>>>);
+
+impl SeenCallers {
+    fn take(&self) -> Vec<Caller> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Handler for SeenCallers {
+    async fn handle(&self, caller: Caller, _payload: Bytes) -> Result<Bytes, HandlerError> {
+        self.0.lock().unwrap().push(caller);
+        Ok(Bytes::new())
+    }
+}
 
 #[tokio::test]
 async fn two_nodes_exchange_requests_and_messages_both_ways() {
@@ -299,4 +317,80 @@ async fn subscribers_see_peers_come_and_go() {
         .unwrap();
     assert_eq!(event, pqnode_net::PeerEvent::Disconnected { node_id: b_id });
     assert!(a.net.peers().is_empty());
+}
+
+#[tokio::test]
+async fn handlers_are_told_the_caller_and_the_address_its_connection_comes_from() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    let seen_by_a = SeenCallers::default();
+    let seen_by_b = SeenCallers::default();
+    a.net.register(Protocol::Sync, seen_by_a.clone()).unwrap();
+    b.net.register(Protocol::Sync, seen_by_b.clone()).unwrap();
+    a.net.add_address(b.id(), b.addr());
+
+    let (_, answered_from) = a
+        .net
+        .request_with_addr(b.id(), Protocol::Sync, Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(answered_from, b.addr());
+    let a_caller = Caller {
+        node_id: a.id(),
+        addr: a.addr(),
+    };
+    assert_eq!(seen_by_b.take(), [a_caller]);
+
+    // The other way, on the connection a dialed.
+    let (_, answered_from) = b
+        .net
+        .request_with_addr(a.id(), Protocol::Sync, Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(answered_from, a.addr());
+    let b_caller = Caller {
+        node_id: b.id(),
+        addr: b.addr(),
+    };
+    assert_eq!(seen_by_a.take(), [b_caller]);
+    assert_eq!(a.net.stats().handshakes_ok, 1);
+}
+
+#[tokio::test]
+async fn a_peer_restarted_on_a_new_port_calls_from_its_new_address() {
+    let a = TestNode::start().await;
+    let seen = SeenCallers::default();
+    a.net.register(Protocol::Sync, seen.clone()).unwrap();
+    let b_seed = **Identity::generate().unwrap().seed();
+    let start_b = || {
+        TestNode::start_with(
+            Identity::from_seed(&b_seed).unwrap(),
+            config_on(localhost(), limits(), vec![]),
+        )
+    };
+
+    let b = start_b().await;
+    let b_id = b.id();
+    let old_addr = b.addr();
+    b.net.add_address(a.id(), a.addr());
+    b.net
+        .request(a.id(), Protocol::Sync, Bytes::new())
+        .await
+        .unwrap();
+    b.net.shutdown().await;
+    drop(b);
+
+    let b = start_b().await;
+    assert_ne!(b.addr(), old_addr, "the OS gave the same port twice");
+    b.net.add_address(a.id(), a.addr());
+    b.net
+        .request(a.id(), Protocol::Sync, Bytes::new())
+        .await
+        .unwrap();
+    let callers: Vec<_> = seen
+        .take()
+        .into_iter()
+        .map(|c| (c.node_id, c.addr))
+        .collect();
+    assert_eq!(callers, [(b_id, old_addr), (b_id, b.addr())]);
 }

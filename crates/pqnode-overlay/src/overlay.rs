@@ -1,7 +1,7 @@
 //! The handle the rest of the node holds: start, operations, observability, shutdown.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pqnode_crypto::{Identity, NodeId};
@@ -18,7 +18,7 @@ use crate::actor::Actor;
 use crate::command::{Command, DhtSnapshot, Finished, Operation};
 use crate::config::OverlayConfig;
 use crate::error::OverlayError;
-use crate::handler::{DhtHandler, NetworkSlot};
+use crate::handler::DhtHandler;
 use crate::outcome::{LookupOutcome, PutOutcome};
 use crate::persist;
 
@@ -35,7 +35,6 @@ struct Inner {
     identity: Arc<Identity>,
     commands: mpsc::Sender<Command>,
     health: watch::Receiver<Health>,
-    network: NetworkSlot,
     actor: Mutex<Option<JoinHandle<()>>>,
     /// Last sequence number given to a record or provider entry we signed.
     last_seq: AtomicU64,
@@ -77,11 +76,7 @@ impl Overlay {
 
         let (commands, receiver) = mpsc::channel(config.queue_len);
         let (health_tx, health) = watch::channel(node.health());
-        let slot: NetworkSlot = Arc::new(RwLock::new(Some(network.clone())));
-        network.register(
-            Protocol::Dht,
-            DhtHandler::new(commands.clone(), slot.clone()),
-        )?;
+        network.register(Protocol::Dht, DhtHandler::new(commands.clone()))?;
         let actor = Actor::new(
             node,
             network,
@@ -97,7 +92,6 @@ impl Overlay {
                 identity: config.identity.clone(),
                 commands,
                 health,
-                network: slot,
                 actor: Mutex::new(Some(task)),
                 last_seq: AtomicU64::new(0),
             }),
@@ -286,11 +280,6 @@ impl Overlay {
         {
             let _ = done.await;
         }
-        self.inner
-            .network
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
         let task = self
             .inner
             .actor

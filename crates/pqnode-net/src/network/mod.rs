@@ -236,6 +236,20 @@ impl Network {
         protocol: Protocol,
         payload: Bytes,
     ) -> Result<Bytes, RequestError> {
+        let (reply, _) = self.inner.request(to, protocol, payload).await?;
+        Ok(reply)
+    }
+
+    /// Like [`Network::request`], and also says where the answer came from:
+    /// the remote address of the connection that carried it. That is where
+    /// the peer is now, which may not be the address last given to
+    /// [`Network::add_address`] when the peer already had a connection open.
+    pub async fn request_with_addr(
+        &self,
+        to: NodeId,
+        protocol: Protocol,
+        payload: Bytes,
+    ) -> Result<(Bytes, SocketAddr), RequestError> {
         self.inner.request(to, protocol, payload).await
     }
 
@@ -347,12 +361,13 @@ impl Inner {
         }
     }
 
+    /// Sends one request; the reply comes with the address of the connection that carried it.
     async fn request(
         self: &Arc<Self>,
         to: NodeId,
         protocol: Protocol,
         payload: Bytes,
-    ) -> Result<Bytes, RequestError> {
+    ) -> Result<(Bytes, SocketAddr), RequestError> {
         if self.cancel.is_cancelled() {
             return Err(RequestError::ShuttingDown);
         }
@@ -384,7 +399,7 @@ impl Inner {
                         self.forget(&conn);
                         retried = true;
                     }
-                    result => return result,
+                    result => return result.map(|reply| (reply, conn.address())),
                 }
             }
         };

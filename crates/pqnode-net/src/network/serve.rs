@@ -12,7 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::pool::PeerConn;
 use super::{Inner, read, unix_ms};
-use crate::handler::{HandlerError, InboundMessage};
+use crate::handler::{Caller, HandlerError, InboundMessage};
 use crate::wire::pb::{FailureCode, ResponseStatus, StreamErrorCode};
 use crate::wire::{
     self, FRAME_HEADER_LEN, FrameError, MAX_FAILURE_DETAIL_LEN, MAX_MESSAGE_BODY_LEN, Protocol,
@@ -126,7 +126,11 @@ async fn serve_stream(
             Ok(Err(ReadFailure::Violation(v))) => return reject(&inner, &conn, send, recv, v),
             Err(_) => return time_out(send, recv),
         };
-        dispatch(&inner, conn.node_id, protocol, body)
+        let caller = Caller {
+            node_id: conn.node_id,
+            addr: conn.address(),
+        };
+        dispatch(&inner, caller, protocol, body)
             .await
             .map_err(|e| failure(e.code(), e.detail()))
     } else {
@@ -267,17 +271,17 @@ fn reject(
 
 async fn dispatch(
     inner: &Inner,
-    from: pqnode_crypto::NodeId,
+    caller: Caller,
     protocol: Protocol,
     body: Bytes,
 ) -> Result<Bytes, HandlerError> {
     match protocol {
         Protocol::Ping => Ok(Bytes::new()),
-        Protocol::Message => deliver_message(inner, from, body),
+        Protocol::Message => deliver_message(inner, caller.node_id, body),
         _ => {
             let handler = read(&inner.handlers).get(&protocol).cloned();
             match handler {
-                Some(handler) => handler.handle_dyn(from, body).await,
+                Some(handler) => handler.handle_dyn(caller, body).await,
                 // Unregistered between reading the header and now.
                 None => Err(HandlerError::Unavailable(format!("no {protocol} handler"))),
             }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_net::{
-    Handler, HandlerError, InboundMessage, Limits, MessageSink, NetConfig, Network, PeerAddr,
+    Caller, Handler, HandlerError, InboundMessage, Limits, MessageSink, NetConfig, Network,
+    PeerAddr,
 };
 
 pub fn limits() -> Limits {
@@ -97,11 +98,11 @@ impl TestNode {
 pub struct Echo(pub NodeId);
 
 impl Handler for Echo {
-    async fn handle(&self, from: NodeId, payload: Bytes) -> Result<Bytes, HandlerError> {
+    async fn handle(&self, caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
         if payload.as_ref() == b"fail" {
             return Err(HandlerError::BadRequest("asked to fail".into()));
         }
-        let mut out = format!("{}|{}|", self.0, from).into_bytes();
+        let mut out = format!("{}|{}|", self.0, caller.node_id).into_bytes();
         out.extend_from_slice(&payload);
         Ok(out.into())
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pqnode_crypto::NodeId;
-use pqnode_net::{DialError, Handler, HandlerError, Network, Protocol, RequestError};
+use pqnode_net::{Caller, DialError, Handler, HandlerError, Network, Protocol, RequestError};
 use pqnode_overlay::Overlay;
 use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, DhtStats, Directory, FederationError, Forwarder, RelayEnvelope,
@@ -270,11 +270,11 @@ pub struct RelayHandler {
 }
 
 impl Handler for RelayHandler {
-    async fn handle(&self, from: NodeId, payload: Bytes) -> Result<Bytes, HandlerError> {
+    async fn handle(&self, caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
         let envelope: RelayEnvelope = serde_json::from_slice(&payload)
             .map_err(|e| HandlerError::BadRequest(format!("relay envelope: {e}")))?;
         // Replies are routed back to `origin`: it must be the node that proved itself in TLS.
-        if envelope.origin != from {
+        if envelope.origin != caller.node_id {
             return Err(HandlerError::BadRequest(
                 "envelope origin is not the sending node".into(),
             ));

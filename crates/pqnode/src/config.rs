@@ -99,6 +99,54 @@ pub struct P2pConfig {
     pub addr: SocketAddr,
     /// Peers to connect to at start: `<node-id>@<host>:<port>`.
     pub peers: Vec<String>,
+    pub limits: P2pLimits,
+}
+
+/// Caps on the QUIC endpoint (the transport's other limits keep their defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pLimits {
+    /// Open connections, both directions, before new ones are refused.
+    pub max_connections: usize,
+    /// Inbound handshakes in progress before new ones are refused.
+    pub max_half_open: usize,
+    /// Inbound connections from one IP address.
+    pub max_per_ip: usize,
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// Keep-alive interval on idle connections.
+    pub keep_alive_ms: u64,
+    /// Bound on one request to another node, dialing included.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for P2pLimits {
+    fn default() -> Self {
+        let net = pqnode_net::Limits::default();
+        Self {
+            max_connections: net.max_connections,
+            max_half_open: net.max_half_open,
+            max_per_ip: net.max_per_ip,
+            idle_timeout_ms: net.idle_timeout.as_millis() as u64,
+            keep_alive_ms: net.keep_alive.as_millis() as u64,
+            request_timeout_ms: net.request_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl P2pLimits {
+    /// The transport's limits with these caps applied.
+    pub fn to_net(&self) -> pqnode_net::Limits {
+        pqnode_net::Limits {
+            max_connections: self.max_connections,
+            max_half_open: self.max_half_open,
+            max_per_ip: self.max_per_ip,
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            keep_alive: Duration::from_millis(self.keep_alive_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            ..pqnode_net::Limits::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +219,7 @@ impl Default for P2pConfig {
             enabled: true,
             addr: SocketAddr::from(([0, 0, 0, 0], 4001)),
             peers: Vec::new(),
+            limits: P2pLimits::default(),
         }
     }
 }

@@ -125,6 +125,10 @@ impl Node {
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let started = Instant::now();
         info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), mode = ?config.mode, "starting pqnode");
+        // First, so components that register metrics at start are recorded.
+        let metrics = PrometheusBuilder::new()
+            .install_recorder()
+            .context("cannot install the metrics recorder")?;
         step(1, "config", async { prepare_data_dir(&config) }).await?;
 
         let crypto = step(2, "crypto", async {
@@ -183,9 +187,6 @@ impl Node {
         let monitor = step(8, "monitor", async { Monitor::new().map(Arc::new) }).await?;
         tracker.spawn(monitor.clone().run(cancel.child_token()));
 
-        let metrics = PrometheusBuilder::new()
-            .install_recorder()
-            .context("cannot install the metrics recorder")?;
         let api_token =
             crate::token::load_or_create(&config.data_dir, config.api.token.as_deref())?;
         let shared = Arc::new(NodeShared {

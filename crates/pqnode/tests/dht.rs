@@ -5,24 +5,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{NodeOptions, TestNode, get_json, http};
+use common::{NodeOptions, TestNode, get_json, http, node_id, p2p_addr, token};
 use serde_json::{Value, json};
-
-async fn node_id(node: &TestNode) -> String {
-    let (_, status) = get_json(&node.url("/api/crypto/status")).await;
-    status["nodeId"].as_str().unwrap().to_owned()
-}
-
-fn p2p_addr(node: &TestNode) -> String {
-    node.ready["p2p"].as_str().unwrap().to_owned()
-}
-
-fn token(node: &TestNode) -> String {
-    std::fs::read_to_string(node.data_dir.join("api.token"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 /// Polls `/api/dht/nodes` until the table holds at least `n` nodes.
 async fn wait_for_table(node: &TestNode, n: u64) -> Value {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{NodeOptions, TestNode, get_json};
+use common::{NodeOptions, TestNode, get_json, node_id, p2p_addr};
 use futures_util::{SinkExt, StreamExt};
 use pqnode_crypto::Identity;
 use serde_json::{Value, json};
@@ -93,9 +93,8 @@ async fn register(node: &TestNode, topic: &str) -> Peer {
 async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = TestNode::start(NodeOptions::new(da.path()));
-    let (_, status) = get_json(&a.url("/api/crypto/status")).await;
-    let a_id = status["nodeId"].as_str().unwrap().to_owned();
-    let bootstrap = format!("{a_id}@{}", a.ready["p2p"].as_str().unwrap());
+    let a_id = node_id(&a).await;
+    let bootstrap = format!("{a_id}@{}", p2p_addr(&a));
     let b = TestNode::start(
         NodeOptions::new(db.path())
             .arg("--bootstrap")

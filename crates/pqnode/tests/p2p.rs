@@ -5,27 +5,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{NodeOptions, TestNode, get_json, http};
+use common::{NodeOptions, TestNode, get_json, http, node_id, p2p_addr, token};
 use serde_json::{Value, json};
-
-async fn node_id(node: &TestNode) -> String {
-    let (_, status) = get_json(&node.url("/api/crypto/status")).await;
-    status["nodeId"].as_str().unwrap().to_owned()
-}
-
-fn p2p_addr(node: &TestNode) -> String {
-    node.ready["p2p"]
-        .as_str()
-        .expect("p2p address in the ready line")
-        .to_owned()
-}
-
-fn token(node: &TestNode) -> String {
-    std::fs::read_to_string(node.data_dir.join("api.token"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 async fn send(from: &TestNode, to: &str, body: &str) -> (u16, Value) {
     let response = http()

@@ -39,7 +39,7 @@ impl P2pService {
         let net_config = NetConfig {
             listen: config.p2p.addr,
             peers,
-            ..NetConfig::default()
+            limits: config.p2p.limits.to_net(),
         };
         Network::start(identity, net_config).await.map_err(|e| {
             anyhow::anyhow!(

@@ -235,3 +235,28 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The node's id, from its crypto status.
+pub async fn node_id(node: &TestNode) -> String {
+    let (_, status) = get_json(&node.url("/api/crypto/status")).await;
+    status["nodeId"]
+        .as_str()
+        .expect("nodeId in the crypto status")
+        .to_owned()
+}
+
+/// The QUIC address the node reported in its ready line.
+pub fn p2p_addr(node: &TestNode) -> String {
+    node.ready["p2p"]
+        .as_str()
+        .expect("p2p address in the ready line")
+        .to_owned()
+}
+
+/// The API token the node generated into its data folder.
+pub fn token(node: &TestNode) -> String {
+    std::fs::read_to_string(node.data_dir.join("api.token"))
+        .expect("api.token")
+        .trim()
+        .to_owned()
+}

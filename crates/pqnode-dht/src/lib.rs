@@ -30,8 +30,10 @@
 //!         let request = codec::decode_request(&codec::encode_request(&transmit.request))?;
 //!         let response = to.handle_request(now, Contact::new(*from.local_id(), from_addr), request);
 //!         let response = codec::decode_response(&codec::encode_response(&response))?;
-//!         // The transport says who answered: TLS authenticated the key behind this id.
-//!         from.handle_response(now, transmit.id, *to.local_id(), response);
+//!         // The transport says who answered (TLS authenticated the key behind this id) and
+//!         // from where; in memory, that is where the request went.
+//!         let responder = Contact::new(*to.local_id(), transmit.to.addr);
+//!         from.handle_response(now, transmit.id, responder, response);
 //!     }
 //!     Ok(sent)
 //! }

@@ -10,9 +10,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use pqnode_crypto::NodeId;
 use pqnode_dht::{
-    Counters, Event, Instant, Node, Peer, QueryId, Request, RequestId, Response, codec,
+    Contact, Counters, Event, Instant, Node, Peer, QueryId, Request, RequestId, Response, codec,
 };
 use pqnode_health::Health;
 use pqnode_net::{Network, PeerAddr, Protocol};
@@ -29,8 +28,9 @@ use crate::persist;
 /// An outbound request's outcome, fed back to the node.
 struct Completion {
     id: RequestId,
-    /// The authenticated responder and its answer, or `None` if the request failed.
-    answer: Option<(NodeId, Response)>,
+    /// The authenticated responder (at the address its answer came from) and its answer, or
+    /// `None` if the request failed.
+    answer: Option<(Contact, Response)>,
 }
 
 /// Someone waiting for an operation to end.
@@ -288,12 +288,13 @@ impl SavedState {
     }
 }
 
-/// One request over QUIC: dial an address-only seed first to learn who it is.
+/// One request over QUIC: dial an address-only seed first to learn who it is. The answer may
+/// come over a connection the peer opened from elsewhere; its address is the one returned.
 async fn exchange(
     network: &Network,
     to: Peer,
     request: &Request,
-) -> Result<(NodeId, Response), String> {
+) -> Result<(Contact, Response), String> {
     let responder = match to.id {
         Some(id) => {
             network.add_address(id, to.addr);
@@ -305,10 +306,10 @@ async fn exchange(
             .map_err(|e| e.to_string())?,
     };
     let payload = Bytes::from(codec::encode_request(request));
-    let reply = network
-        .request(responder, Protocol::Dht, payload)
+    let (reply, addr) = network
+        .request_with_addr(responder, Protocol::Dht, payload)
         .await
         .map_err(|e| e.to_string())?;
     let response = codec::decode_response(&reply).map_err(|e| e.to_string())?;
-    Ok((responder, response))
+    Ok((Contact::new(responder, addr), response))
 }

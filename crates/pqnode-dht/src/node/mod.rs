@@ -278,7 +278,7 @@ impl Node {
     pub fn handle_request(&mut self, now: Instant, from: Contact, request: Request) -> Response {
         self.counters.requests_received.bump(request.kind());
         if from.id != self.local {
-            self.table.record_inbound(&from.id, now);
+            self.table.record_inbound(from, now);
             self.maybe_verify_inbound(now, from);
         }
         let k = self.config.table.k;
@@ -334,25 +334,32 @@ impl Node {
         self.transmits.pop_front()
     }
 
-    /// `responder` (authenticated by the transport) answered request `id`.
+    /// `responder` answered request `id`: its id as the transport authenticated it, and the
+    /// address the answer came from (the connection's remote address). That address is what
+    /// the table records, not the one the request was meant for: the transport may have used
+    /// a connection the node opened from where it is now, while the request carried an
+    /// address someone else remembered.
     pub fn handle_response(
         &mut self,
         now: Instant,
         id: RequestId,
-        responder: NodeId,
+        responder: Contact,
         response: Response,
     ) {
         let Some(pending) = self.take_pending(id) else {
             return; // Late: already timed out.
         };
-        let wrong_node = pending.to.id.is_some_and(|expected| expected != responder);
-        if wrong_node || responder == self.local || !response.answers(pending.kind) {
+        let wrong_node = pending
+            .to
+            .id
+            .is_some_and(|expected| expected != responder.id);
+        if wrong_node || responder.id == self.local || !response.answers(pending.kind) {
             self.counters.failures += 1;
             self.fail(now, pending);
             return;
         }
         self.counters.responses_received += 1;
-        let contact = Contact::new(responder, pending.to.addr);
+        let contact = responder;
         let rtt = now.saturating_duration_since(pending.sent);
         match self.table.record_success(contact, now, Some(rtt)) {
             Insert::Inserted => self.counters.table_inserts += 1,
@@ -370,10 +377,10 @@ impl Node {
                 self.on_store_done(now, query, stored);
             }
             Purpose::Liveness => {
-                self.pinging.remove(&responder);
+                self.pinging.remove(&responder.id);
             }
             Purpose::VerifyInbound => {
-                self.pinging.remove(&responder);
+                self.pinging.remove(&responder.id);
                 self.verifying = self.verifying.saturating_sub(1);
             }
         }

@@ -39,7 +39,7 @@ fn admit(node: &mut Node, peer: Contact, now: Instant) {
     node.handle_response(
         now,
         ping.id,
-        peer.id,
+        peer,
         Response::Pong {
             observed: peer.addr,
         },
@@ -65,7 +65,7 @@ fn strangers_enter_the_table_only_after_answering() {
     n.handle_response(
         at(1),
         ping.id,
-        peer.id,
+        peer,
         Response::Pong {
             observed: peer.addr,
         },
@@ -84,7 +84,7 @@ fn an_answer_from_the_wrong_node_or_of_the_wrong_type_is_a_failure() {
     n.handle_response(
         at(1),
         request.id,
-        contact(0x90).id,
+        contact(0x90),
         Response::Nodes { closer: vec![] },
     );
     assert_eq!(n.counters().failures, 1);
@@ -109,7 +109,7 @@ fn an_answer_from_the_wrong_node_or_of_the_wrong_type_is_a_failure() {
     n.handle_response(
         at(2),
         request.id,
-        peer.id,
+        peer,
         Response::Pong {
             observed: peer.addr,
         },
@@ -133,7 +133,7 @@ fn an_unpinned_seed_is_learned_from_its_answer() {
     n.handle_response(
         at(0),
         probe.id,
-        seed.id,
+        seed,
         Response::Nodes {
             closer: vec![other],
         },
@@ -142,7 +142,7 @@ fn an_unpinned_seed_is_learned_from_its_answer() {
     // The lookup goes on to the contact the seed named.
     let next = transmits(&mut n).pop().expect("lookup continues");
     assert_eq!(next.to, Peer::from(other));
-    n.handle_response(at(0), next.id, other.id, Response::Nodes { closer: vec![] });
+    n.handle_response(at(0), next.id, other, Response::Nodes { closer: vec![] });
     match n.poll_event() {
         Some(Event::QueryFinished {
             result: QueryResult::Bootstrap { closest },
@@ -155,6 +155,38 @@ fn an_unpinned_seed_is_learned_from_its_answer() {
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(n.stats(at(0)).bootstrap_nodes, 1);
+}
+
+#[test]
+fn a_node_that_writes_from_a_new_address_is_listed_there_and_reached_there() {
+    let mut n = node();
+    let peer = contact(0x80);
+    admit(&mut n, peer, at(0));
+    // A lookup asks it at the address it had.
+    n.find_node(at(1), NodeId::from_bytes([0x81; 20]));
+    let asked = transmits(&mut n).pop().expect("lookup asks the entry");
+    assert_eq!(asked.to, Peer::from(peer));
+
+    // It restarted with the same identity on another port, and writes to us from there.
+    let moved = Contact::new(peer.id, SocketAddr::from(([192, 0, 2, 0x80], 5001)));
+    n.handle_request(at(2), moved, Request::Ping);
+    assert!(
+        transmits(&mut n).is_empty(),
+        "a known node is not pinged back"
+    );
+    let listed: Vec<SocketAddr> = n.nodes(at(2)).iter().map(|i| i.addr).collect();
+    assert_eq!(listed, [moved.addr]);
+    assert_eq!(n.table().len(), 1);
+
+    // The lookup's answer comes over the connection from the new address (the transport
+    // reuses it): the entry stays there, not back at the address the request carried.
+    n.handle_response(at(3), asked.id, moved, Response::Nodes { closer: vec![] });
+    let listed: Vec<SocketAddr> = n.nodes(at(3)).iter().map(|i| i.addr).collect();
+    assert_eq!(listed, [moved.addr]);
+    // And the next request goes there.
+    n.find_node(at(4), NodeId::from_bytes([0x82; 20]));
+    let next = transmits(&mut n).pop().expect("lookup asks the entry");
+    assert_eq!(next.to, Peer::from(moved));
 }
 
 #[test]

@@ -466,7 +466,7 @@ impl Simulator {
                 };
                 self.counters.messages_delivered += 1;
                 let n = self.nodes.get_mut(target)?;
-                let responder = *n.node.local_id();
+                let responder = Contact::new(*n.node.local_id(), to.addr);
                 let response = n.node.handle_request(now, from_contact, request);
                 let done = self.settle(target);
                 self.deliver(SimEvent::Response {

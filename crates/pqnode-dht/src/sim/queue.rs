@@ -5,9 +5,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 
-use pqnode_crypto::NodeId;
-
-use crate::contact::Peer;
+use crate::contact::{Contact, Peer};
 use crate::message::{Request, Response};
 use crate::node::RequestId;
 use crate::time::Instant;
@@ -25,7 +23,7 @@ pub(crate) enum SimEvent {
     Response {
         to: usize,
         id: RequestId,
-        responder: NodeId,
+        responder: Contact,
         response: Response,
     },
     /// A node's timer, as it was when scheduled.

@@ -206,16 +206,31 @@ impl RoutingTable {
         Insert::Cached
     }
 
-    /// A node sent us a request: an entry that has not failed counts as recently seen
-    /// (BEP 5). Strangers are not inserted: they must first answer a request of ours.
-    pub fn record_inbound(&mut self, id: &NodeId, now: Instant) {
-        let Some(bucket) = self.bucket_of(id).and_then(|i| self.buckets.get_mut(&i)) else {
+    /// A node sent us a request from `from.addr`. The transport authenticated its id, so an
+    /// entry or cached replacement with that id takes the address (the node moved, e.g.
+    /// restarted on a new port). An entry that has not failed also counts as recently seen
+    /// (BEP 5); one that has failed stays as it is until it answers us. Strangers are not
+    /// inserted: they must first answer a request of ours.
+    pub fn record_inbound(&mut self, from: Contact, now: Instant) {
+        let Some(bucket) = self
+            .bucket_of(&from.id)
+            .and_then(|i| self.buckets.get_mut(&i))
+        else {
             return;
         };
-        if let Some(entry) = bucket.position(id).and_then(|i| bucket.entries.get_mut(i))
-            && entry.failures == 0
+        if let Some(entry) = bucket
+            .position(&from.id)
+            .and_then(|i| bucket.entries.get_mut(i))
         {
-            entry.last_seen = now;
+            entry.contact.addr = from.addr;
+            if entry.failures == 0 {
+                entry.last_seen = now;
+            }
+        } else if let Some(cached) = bucket
+            .replacement_position(&from.id)
+            .and_then(|i| bucket.replacements.get_mut(i))
+        {
+            cached.contact.addr = from.addr;
         }
     }
 

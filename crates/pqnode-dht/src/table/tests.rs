@@ -67,7 +67,7 @@ fn states_follow_bep5() {
         Some(NodeState::Questionable)
     );
     // A request from it renews it.
-    t.record_inbound(&c.id, at(15 * 60));
+    t.record_inbound(c, at(15 * 60));
     assert_eq!(t.state_of(&c.id, at(15 * 60 + 1)), Some(NodeState::Good));
     // One failure: questionable; two: bad, and left out of lookups.
     assert_eq!(t.record_failure(&c.id, at(1000)), Failure::Counted);
@@ -78,6 +78,53 @@ fn states_follow_bep5() {
     // An answer makes it good again.
     assert_eq!(t.record_success(c, at(1002), None), Insert::Updated);
     assert_eq!(t.state_of(&c.id, at(1002)), Some(NodeState::Good));
+}
+
+#[test]
+fn an_entry_moves_to_the_address_its_id_writes_from() {
+    let mut t = table(20);
+    let c = contact(0x80, 1);
+    t.record_success(c, at(0), None);
+    let moved = Contact::new(c.id, SocketAddr::new(c.addr.ip(), 5002));
+    t.record_inbound(moved, at(10));
+    let listed: Vec<Contact> = t.entries(at(10)).iter().map(|e| e.contact).collect();
+    assert_eq!(listed, [moved]);
+    assert_eq!(t.closest(&c.id, 1, at(10)), [moved]);
+    assert_eq!(t.contacts(), [moved], "what is saved for a restart");
+    assert_eq!(t.len(), 1, "moved, not added");
+
+    // A failed entry moves too, but a request does not vouch for it: it stays questionable
+    // until it answers.
+    t.record_failure(&c.id, at(20));
+    let back = Contact::new(
+        c.id,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)), 4001),
+    );
+    t.record_inbound(back, at(30));
+    assert_eq!(t.closest(&c.id, 1, at(30)), [back]);
+    assert_eq!(t.state_of(&c.id, at(30)), Some(NodeState::Questionable));
+
+    // Strangers are still not inserted, wherever they write from.
+    let stranger = contact(0x40, 1);
+    t.record_inbound(stranger, at(30));
+    assert!(!t.contains(&stranger.id));
+}
+
+#[test]
+fn a_cached_replacement_moves_to_the_address_its_id_writes_from() {
+    let mut t = table(1);
+    let (a, b) = (contact(0x80, 1), contact(0x80, 2));
+    t.record_success(a, at(0), None);
+    assert_eq!(t.record_success(b, at(0), None), Insert::Cached);
+    let moved = Contact::new(b.id, SocketAddr::new(b.addr.ip(), 5002));
+    t.record_inbound(moved, at(1));
+    // a goes bad: b is promoted, at the address it last wrote from.
+    t.record_failure(&a.id, at(2));
+    assert_eq!(
+        t.record_failure(&a.id, at(2)),
+        Failure::Replaced { by: b.id }
+    );
+    assert_eq!(t.closest(&b.id, 1, at(2)), [moved]);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -177,5 +178,52 @@ async fn the_table_is_saved_periodically_not_only_at_shutdown() {
 
     node.stop().await;
     store.close().await.expect("store closes");
+    common::stop_all(others).await;
+}
+
+/// Where each of `nodes` lists `id` in its routing table (`None`: not listed).
+async fn listed_at(nodes: &[TestNode], id: pqnode_crypto::NodeId) -> Vec<Option<SocketAddr>> {
+    let mut listed = Vec::new();
+    for node in nodes {
+        let entries = node.overlay.nodes().await.expect("nodes");
+        listed.push(entries.iter().find(|e| e.id == id).map(|e| e.addr));
+    }
+    listed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_on_a_new_port_is_listed_at_its_new_address_once_it_talks() {
+    let others = network_of(5).await;
+    let identity = Arc::new(Identity::generate().expect("keygen"));
+    let seeds: Vec<_> = others.iter().map(TestNode::pinned).collect();
+    let node = TestNode::start_with(identity.clone(), common::any_port(), None, Vec::new()).await;
+    node.overlay.bootstrap(&seeds).await.expect("joins");
+    let old_addr = node.addr;
+    // Each node it asked pinged it back and took it in.
+    let everyone_knows = eventually(Duration::from_secs(10), || async {
+        listed_at(&others, node.id()).await == vec![Some(old_addr); others.len()]
+    })
+    .await;
+    assert!(everyone_knows, "{:?}", listed_at(&others, node.id()).await);
+    node.stop().await;
+
+    // Same identity, new port, nothing saved: it learns of the others only from its seeds.
+    let node = TestNode::start_with(identity, common::any_port(), None, Vec::new()).await;
+    assert_ne!(node.addr, old_addr, "the OS gave the same port twice");
+    node.overlay.bootstrap(&seeds).await.expect("rejoins");
+    // Every node it asked was told by the transport where the request came from.
+    let moved = eventually(Duration::from_secs(10), || async {
+        listed_at(&others, node.id()).await == vec![Some(node.addr); others.len()]
+    })
+    .await;
+    assert!(moved, "{:?}", listed_at(&others, node.id()).await);
+    // And a lookup from anyone finds it there.
+    let seen = others[0].overlay.lookup(node.id()).await.expect("lookup");
+    assert_eq!(
+        seen.closest.first().map(|c| (c.id, c.addr)),
+        Some((node.id(), node.addr))
+    );
+
+    node.stop().await;
     common::stop_all(others).await;
 }

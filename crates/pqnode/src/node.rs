@@ -143,7 +143,11 @@ impl Node {
         let tracker = TaskTracker::new();
         skipped(4, "crdt", "CRDT sync engine is not part of this build yet");
         let network = match config.p2p.enabled {
-            true => Some(P2pService::bind(&config, crypto.identity()).await?),
+            true => Some(
+                P2pService::bind(&config, crypto.identity())
+                    .await
+                    .context("start-up: binding the QUIC endpoint failed")?,
+            ),
             false => None,
         };
         let dht = match (&network, config.dht.enabled) {
@@ -281,10 +285,14 @@ impl Node {
         if let Some(p2p) = &self.shared.p2p {
             timed("p2p", p2p.shutdown()).await?;
         }
-        self.cancel.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
-        timed("monitor", async { Ok(()) }).await?;
+        // The monitor, the message writer and the DHT figures.
+        timed("background tasks", async {
+            self.cancel.cancel();
+            self.tracker.close();
+            self.tracker.wait().await;
+            Ok(())
+        })
+        .await?;
         self.api_cancel.cancel();
         timed("api", async {
             self.api_task.await.context("the API server task panicked")

@@ -1,5 +1,7 @@
 //! Structured logging: human-readable text or JSON lines.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
@@ -10,8 +12,11 @@ pub fn init(config: &LogConfig) -> anyhow::Result<()> {
         Ok(env) if !env.is_empty() => EnvFilter::try_new(env)?,
         _ => EnvFilter::try_new(&config.filter)?,
     };
+    // Colours only for a person at a terminal, never into files or collectors.
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match config.format {
         LogFormat::Text => builder.with_target(true).try_init(),

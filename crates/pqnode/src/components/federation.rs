@@ -56,11 +56,68 @@ fn fed(e: impl std::fmt::Display) -> FederationError {
     FederationError::new(e)
 }
 
+/// Which local peers are in which topic, and when each topic entry was last
+/// written. Pure bookkeeping: the directory turns its answers into DHT writes.
 #[derive(Default)]
 struct Membership {
     topics: HashMap<String, BTreeSet<PeerId>>,
     of_peer: HashMap<PeerId, Vec<String>>,
     published: HashMap<String, Instant>,
+}
+
+impl Membership {
+    /// Sets `peer`'s topics (none = it left) and returns the topic entries to
+    /// write: the changed ones and the ones due for a refresh. An empty value
+    /// means the topic has no local peer left (unpublish it).
+    fn update(
+        &mut self,
+        peer: PeerId,
+        topics: Vec<String>,
+        now: Instant,
+    ) -> Vec<(String, Vec<u8>)> {
+        let old = self.of_peer.remove(&peer).unwrap_or_default();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for topic in &old {
+            if !topics.contains(topic)
+                && let Some(members) = self.topics.get_mut(topic)
+            {
+                members.remove(&peer);
+                touched.insert(topic.clone());
+            }
+        }
+        for topic in &topics {
+            if self.topics.entry(topic.clone()).or_default().insert(peer) {
+                touched.insert(topic.clone());
+            }
+            let due = self
+                .published
+                .get(topic)
+                .is_none_or(|at| now.duration_since(*at) >= TOPIC_REFRESH);
+            if due {
+                touched.insert(topic.clone());
+            }
+        }
+        if !topics.is_empty() {
+            self.of_peer.insert(peer, topics);
+        }
+        let mut writes = Vec::new();
+        for topic in touched {
+            let members = self.topics.get(&topic).cloned().unwrap_or_default();
+            if members.is_empty() {
+                self.topics.remove(&topic);
+                self.published.remove(&topic);
+            } else {
+                self.published.insert(topic.clone(), now);
+            }
+            let value: Vec<u8> = members
+                .iter()
+                .take(MAX_TOPIC_PEERS)
+                .flat_map(|p| hex::decode(p.to_hex()).unwrap_or_default())
+                .collect();
+            writes.push((topic, value));
+        }
+        writes
+    }
 }
 
 /// [`Directory`] over the DHT.
@@ -92,54 +149,8 @@ impl DhtDirectory {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sets `peer`'s topics and returns the topics whose entries must be written.
     fn update(&self, peer: PeerId, topics: Vec<String>) -> Vec<(String, Vec<u8>)> {
-        let mut m = self.membership();
-        let old = m.of_peer.remove(&peer).unwrap_or_default();
-        let mut touched: BTreeSet<String> = BTreeSet::new();
-        for topic in &old {
-            if !topics.contains(topic)
-                && let Some(members) = m.topics.get_mut(topic)
-            {
-                members.remove(&peer);
-                touched.insert(topic.clone());
-            }
-        }
-        for topic in &topics {
-            if m.topics.entry(topic.clone()).or_default().insert(peer) {
-                touched.insert(topic.clone());
-            }
-        }
-        let now = Instant::now();
-        for topic in &topics {
-            let stale = m
-                .published
-                .get(topic)
-                .is_none_or(|at| now.duration_since(*at) >= TOPIC_REFRESH);
-            if stale {
-                touched.insert(topic.clone());
-            }
-        }
-        if !topics.is_empty() {
-            m.of_peer.insert(peer, topics);
-        }
-        let mut writes = Vec::new();
-        for topic in touched {
-            let members = m.topics.get(&topic).cloned().unwrap_or_default();
-            if members.is_empty() {
-                m.topics.remove(&topic);
-                m.published.remove(&topic);
-            } else {
-                m.published.insert(topic.clone(), now);
-            }
-            let value: Vec<u8> = members
-                .iter()
-                .take(MAX_TOPIC_PEERS)
-                .flat_map(|p| hex::decode(p.to_hex()).unwrap_or_default())
-                .collect();
-            writes.push((topic, value));
-        }
-        writes
+        self.membership().update(peer, topics, Instant::now())
     }
 
     async fn write_topics(&self, writes: Vec<(String, Vec<u8>)>) -> Result<(), FederationError> {
@@ -286,5 +297,91 @@ impl Handler for RelayHandler {
         serde_json::to_vec(&outcome)
             .map(Bytes::from)
             .map_err(|e| HandlerError::Internal(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pqnode_signaling::SignalingConfig;
+
+    fn peer(n: u8) -> PeerId {
+        hex::encode([n; PEER_ID_LEN]).parse().unwrap()
+    }
+
+    #[test]
+    fn topic_entries_follow_membership_and_refresh() {
+        let mut m = Membership::default();
+        let t0 = Instant::now();
+        let writes = m.update(peer(1), vec!["a".into(), "b".into()], t0);
+        assert_eq!(writes.len(), 2);
+        assert!(writes.iter().all(|(_, v)| v.len() == PEER_ID_LEN));
+
+        // A second peer in "a": only "a" changes; "b" is fresh.
+        let writes = m.update(peer(2), vec!["a".into()], t0);
+        assert_eq!(
+            writes,
+            vec![("a".to_owned(), [[1u8; 20], [2u8; 20]].concat())]
+        );
+
+        // Nothing changed and nothing is due: no writes.
+        assert!(m.update(peer(2), vec!["a".into()], t0).is_empty());
+        // Due for a refresh: written again.
+        assert_eq!(
+            m.update(peer(2), vec!["a".into()], t0 + TOPIC_REFRESH)
+                .len(),
+            1
+        );
+
+        // Peer 1 leaves: "b" is emptied (unpublish), "a" keeps peer 2.
+        let mut writes = m.update(peer(1), Vec::new(), t0 + TOPIC_REFRESH);
+        writes.sort();
+        assert_eq!(
+            writes,
+            vec![
+                ("a".to_owned(), vec![2u8; 20]),
+                ("b".to_owned(), Vec::new())
+            ]
+        );
+    }
+
+    fn envelope(origin: NodeId) -> Bytes {
+        let envelope = serde_json::json!({
+            "msg_id": "00112233445566778899aabbccddeeff",
+            "origin": origin,
+            "from": peer(1),
+            "to": peer(2),
+            "kind": "offer",
+            "data": "{}",
+        });
+        Bytes::from(serde_json::to_vec(&envelope).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_envelope_must_come_from_its_origin_node() {
+        let [local, sender, other] = [[1u8; 20], [2u8; 20], [3u8; 20]].map(NodeId::from_bytes);
+        let handler = RelayHandler {
+            signaling: SignalingServer::new(local, SignalingConfig::default()),
+        };
+        let caller = Caller {
+            node_id: sender,
+            addr: "127.0.0.1:4001".parse().unwrap(),
+        };
+
+        let spoofed = handler.handle(caller, envelope(other)).await;
+        assert!(
+            matches!(spoofed, Err(HandlerError::BadRequest(_))),
+            "{spoofed:?}"
+        );
+
+        // From its origin it is accepted; the addressee is not here, and the reply says so.
+        let reply = handler.handle(caller, envelope(sender)).await.unwrap();
+        let outcome: DeliveryOutcome = serde_json::from_slice(&reply).unwrap();
+        assert_eq!(outcome, DeliveryOutcome::NotFound);
+
+        let garbage = handler
+            .handle(caller, Bytes::from_static(b"\xff not json"))
+            .await;
+        assert!(matches!(garbage, Err(HandlerError::BadRequest(_))));
     }
 }

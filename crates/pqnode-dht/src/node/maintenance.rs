@@ -1,16 +1,17 @@
 //! The node's periodic work: bucket refresh, liveness pings, republishing, and admitting
 //! strangers that contacted us.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::RngExt;
 
 use super::query::QueryKind;
-use super::{Node, Purpose};
+use super::{Node, Published, Purpose};
 use crate::contact::Contact;
 use crate::distance::random_id_in_bucket;
 use crate::message::Request;
-use crate::record::{ProviderRecord, Record};
+use crate::record::Key;
 use crate::time::Instant;
 
 impl Node {
@@ -56,31 +57,13 @@ impl Node {
 
     pub(super) fn republish(&mut self, now: Instant) {
         let interval = self.config.republish_interval;
-        let due: Vec<Record> = self
-            .published
-            .values_mut()
-            .filter(|p| p.next_republish <= now)
-            .map(|p| {
-                p.next_republish = now + interval;
-                p.item.clone()
-            })
-            .collect();
-        for record in due {
+        for record in take_due(&mut self.published, now, interval) {
             let key = *record.key();
             let _ = self.store.put(record.clone(), now);
             self.counters.republishes += 1;
             self.start_query(now, key, QueryKind::PutRecord { record }, false);
         }
-        let due: Vec<ProviderRecord> = self
-            .published_providers
-            .values_mut()
-            .filter(|p| p.next_republish <= now)
-            .map(|p| {
-                p.next_republish = now + interval;
-                p.item.clone()
-            })
-            .collect();
-        for provider in due {
+        for provider in take_due(&mut self.published_providers, now, interval) {
             let key = *provider.key();
             let _ = self.store.add_provider(provider.clone(), now);
             self.counters.republishes += 1;
@@ -93,4 +76,20 @@ impl Node {
         let factor = 1.0 + jitter * (2.0 * self.rng.random::<f64>() - 1.0);
         interval.mul_f64(factor)
     }
+}
+
+/// The items whose republish time has come, with their next time set.
+fn take_due<T: Clone>(
+    published: &mut BTreeMap<Key, Published<T>>,
+    now: Instant,
+    interval: Duration,
+) -> Vec<T> {
+    published
+        .values_mut()
+        .filter(|p| p.next_republish <= now)
+        .map(|p| {
+            p.next_republish = now + interval;
+            p.item.clone()
+        })
+        .collect()
 }

@@ -89,6 +89,12 @@ pub struct SignalingConfig {
     pub addr: SocketAddr,
     /// STUN/TURN URLs handed to browsers in the `hello` message.
     pub ice_servers: Vec<String>,
+    /// Open WebSocket connections per endpoint (native and PeerJS each).
+    pub max_connections: usize,
+    /// Open WebSocket connections from one IP address, per endpoint.
+    pub max_connections_per_ip: usize,
+    /// WebSocket ping interval; a client silent for two intervals is dropped.
+    pub heartbeat_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +215,9 @@ impl Default for SignalingConfig {
             enabled: true,
             addr: SocketAddr::from(([0, 0, 0, 0], 3001)),
             ice_servers: Vec::new(),
+            max_connections: 10_000,
+            max_connections_per_ip: 64,
+            heartbeat_secs: 30,
         }
     }
 }
@@ -306,6 +315,9 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("crypto.backend: {e}"))?;
         if self.shutdown.deadline_secs == 0 {
             bail!("shutdown.deadline_secs must be at least 1");
+        }
+        if self.signaling.heartbeat_secs == 0 || self.signaling.max_connections == 0 {
+            bail!("signaling.heartbeat_secs and signaling.max_connections must be at least 1");
         }
         if self.dht.refresh_interval_secs == 0 || self.dht.ping_interval_secs == 0 {
             bail!("dht.refresh_interval_secs and dht.ping_interval_secs must be at least 1");

@@ -50,6 +50,9 @@ impl SignalingService {
                     credential: None,
                 })
                 .collect(),
+            max_connections: config.signaling.max_connections,
+            max_connections_per_ip: config.signaling.max_connections_per_ip,
+            heartbeat_interval: Duration::from_secs(config.signaling.heartbeat_secs),
             ..SignalingConfig::default()
         };
         let native = match federation {
@@ -58,7 +61,11 @@ impl SignalingService {
             }
             None => SignalingServer::new(node_id, settings),
         };
-        let peerjs = PeerJsServer::new(PeerJsConfig::default());
+        let peerjs = PeerJsServer::new(PeerJsConfig {
+            concurrent_limit: config.signaling.max_connections,
+            max_connections_per_ip: config.signaling.max_connections_per_ip,
+            ..PeerJsConfig::default()
+        });
         let listener = crate::node::bind_tcp(
             config.signaling.addr,
             "signaling.addr / --signaling-addr / PQNODE_SIGNALING_ADDR",

@@ -162,6 +162,27 @@ async fn errors_are_json_with_code_and_message() {
     assert_eq!(response.status().as_u16(), 405);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "METHOD_NOT_ALLOWED");
+
+    // Extractor rejections are JSON too: a bad query string, an oversized body.
+    let (code, body) = get_json(&node.url("/api/messages?limit=lots")).await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error"]["code"], "BAD_REQUEST");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
+    let token = std::fs::read_to_string(dir.path().join("api.token")).unwrap();
+    let huge = serde_json::json!({ "to": "00".repeat(20), "body": "x".repeat(200_000) });
+    let response = http()
+        .post(node.url("/api/messages"))
+        .bearer_auth(token.trim())
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]

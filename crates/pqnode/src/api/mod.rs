@@ -59,5 +59,7 @@ pub fn router(node: Arc<NodeShared>) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        // Outermost, so rejections and the timeout above become JSON errors too.
+        .layer(middleware::map_response(error::json_errors))
         .with_state(state)
 }

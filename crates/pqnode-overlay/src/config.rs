@@ -27,6 +27,9 @@ pub struct OverlayConfig {
     /// Seeds the core's random choices (timer jitter, refresh targets); `None` picks one from
     /// the node id and the clock. Fixed seeds make test runs repeatable.
     pub rng_seed: Option<u64>,
+    /// Inbound DHT requests allowed per second (and in a burst) from one peer;
+    /// beyond it the peer is told to slow down.
+    pub peer_rate: crate::PeerRate,
 }
 
 impl OverlayConfig {
@@ -40,6 +43,7 @@ impl OverlayConfig {
             save_interval: Duration::from_secs(300),
             queue_len: 1024,
             rng_seed: None,
+            peer_rate: crate::PeerRate::default(),
         }
     }
 
@@ -68,6 +72,11 @@ impl OverlayConfig {
         }
         if self.queue_len == 0 {
             return Err(OverlayError::Config("queue_len must be positive"));
+        }
+        if !(self.peer_rate.per_second > 0.0 && self.peer_rate.burst >= 1.0) {
+            return Err(OverlayError::Config(
+                "peer_rate needs a positive rate and a burst of at least 1",
+            ));
         }
         Ok(())
     }

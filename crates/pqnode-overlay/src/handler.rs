@@ -7,19 +7,33 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::command::Command;
 use crate::metrics;
+use crate::rate::{PeerLimiter, PeerRate};
 
 pub(crate) struct DhtHandler {
     commands: mpsc::Sender<Command>,
+    limiter: PeerLimiter,
 }
 
 impl DhtHandler {
-    pub(crate) fn new(commands: mpsc::Sender<Command>) -> Self {
-        Self { commands }
+    pub(crate) fn new(commands: mpsc::Sender<Command>, rate: PeerRate) -> Self {
+        Self {
+            commands,
+            limiter: PeerLimiter::new(rate),
+        }
     }
 }
 
 impl Handler for DhtHandler {
     async fn handle(&self, caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
+        if !self
+            .limiter
+            .allow(caller.node_id, std::time::Instant::now())
+        {
+            metrics::record_rate_limited();
+            return Err(HandlerError::Unavailable(
+                "too many DHT requests; slow down".into(),
+            ));
+        }
         let request = codec::decode_request(&payload).map_err(|e| {
             metrics::record_bad_request();
             tracing::debug!(peer = %caller.node_id, error = %e, "undecodable DHT request");

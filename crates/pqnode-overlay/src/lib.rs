@@ -52,12 +52,14 @@ mod metrics;
 mod outcome;
 mod overlay;
 mod persist;
+mod rate;
 
 pub use command::DhtSnapshot;
 pub use config::OverlayConfig;
 pub use error::OverlayError;
 pub use outcome::{LookupOutcome, PutOutcome};
 pub use overlay::Overlay;
+pub use rate::PeerRate;
 
 pub use pqnode_dht::{
     BucketInfo, Contact, DhtStats, Key, NodeInfo, ProviderRecord, Record, record_key,

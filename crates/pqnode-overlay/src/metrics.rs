@@ -19,6 +19,7 @@ pub(crate) const LOOKUP_ROUNDS: &str = "pqnode_dht_lookup_rounds";
 pub(crate) const LOOKUP_SECONDS: &str = "pqnode_dht_lookup_duration_seconds";
 pub(crate) const RPC_SECONDS: &str = "pqnode_dht_rpc_duration_seconds";
 pub(crate) const BAD_INBOUND: &str = "pqnode_dht_bad_requests_total";
+pub(crate) const RATE_LIMITED: &str = "pqnode_dht_rate_limited_total";
 
 /// Publishes the growth of the core's counters since `seen`, then remembers them.
 pub(crate) fn publish_counters(seen: &mut Counters, now: &Counters, table_nodes: usize) {
@@ -50,6 +51,11 @@ pub(crate) fn record_rpc(kind: &'static str, elapsed: Duration) {
 /// An inbound payload did not decode.
 pub(crate) fn record_bad_request() {
     counter!(BAD_INBOUND).increment(1);
+}
+
+/// An inbound request was refused by its peer's rate limit.
+pub(crate) fn record_rate_limited() {
+    counter!(RATE_LIMITED).increment(1);
 }
 
 fn publish_rpcs(name: &'static str, seen: &RpcCounts, now: &RpcCounts) {

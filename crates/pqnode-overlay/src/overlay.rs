@@ -76,7 +76,10 @@ impl Overlay {
 
         let (commands, receiver) = mpsc::channel(config.queue_len);
         let (health_tx, health) = watch::channel(node.health());
-        network.register(Protocol::Dht, DhtHandler::new(commands.clone()))?;
+        network.register(
+            Protocol::Dht,
+            DhtHandler::new(commands.clone(), config.peer_rate),
+        )?;
         let actor = Actor::new(
             node,
             network,

@@ -62,3 +62,52 @@ async fn garbage_is_refused_as_a_bad_request_and_the_node_stays_healthy() {
     attacker.stop().await;
     common::stop_all(nodes).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_peer_is_told_to_slow_down_and_others_are_still_served() {
+    let identity = std::sync::Arc::new(pqnode_crypto::Identity::generate().unwrap());
+    let mut config = common::overlay_config(identity, Vec::new());
+    config.peer_rate = pqnode_overlay::PeerRate {
+        per_second: 5.0,
+        burst: 10.0,
+    };
+    let target = TestNode::start_configured(common::any_port(), None, config).await;
+    let flooder = TestNode::start(Vec::new()).await;
+    let bystander = TestNode::start(Vec::new()).await;
+    for node in [&flooder, &bystander] {
+        node.network.add_address(target.id(), target.addr);
+    }
+
+    let ping = Bytes::from(codec::encode_request(&Request::Ping));
+    let mut refused = 0;
+    let started = std::time::Instant::now();
+    for _ in 0..40 {
+        match flooder
+            .network
+            .request(target.id(), Protocol::Dht, ping.clone())
+            .await
+        {
+            Ok(_) => {}
+            Err(RequestError::Remote { .. }) => refused += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    // The burst plus what the rate refilled while we were sending, however slow the machine.
+    let allowed = 10.0 + started.elapsed().as_secs_f64() * 5.0 + 1.0;
+    assert!(refused > 0, "a flood of 40 was never refused");
+    assert!(
+        f64::from(refused) >= 40.0 - allowed,
+        "only {refused} of 40 refused"
+    );
+    // Another peer has its own budget.
+    bystander
+        .network
+        .request(target.id(), Protocol::Dht, ping)
+        .await
+        .expect("the bystander is served");
+    assert_ne!(target.overlay.health().status, pqnode_health::Status::Fail);
+
+    for node in [target, flooder, bystander] {
+        node.stop().await;
+    }
+}

@@ -73,7 +73,7 @@ impl OverlayConfig {
         if self.queue_len == 0 {
             return Err(OverlayError::Config("queue_len must be positive"));
         }
-        if !(self.peer_rate.per_second > 0.0 && self.peer_rate.burst >= 1.0) {
+        if self.peer_rate.per_second == 0 || self.peer_rate.burst == 0 {
             return Err(OverlayError::Config(
                 "peer_rate needs a positive rate and a burst of at least 1",
             ));

@@ -11,6 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use pqnode_crypto::NodeId;
+use pqnode_limits::TokenBucket;
 
 /// Buckets kept at once; beyond it, buckets idle for a while are dropped.
 const MAX_PEERS: usize = 4096;
@@ -18,29 +19,24 @@ const MAX_PEERS: usize = 4096;
 const IDLE: Duration = Duration::from_secs(10);
 
 /// Requests per second and burst allowed to one peer.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerRate {
-    pub per_second: f64,
-    pub burst: f64,
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 impl Default for PeerRate {
     fn default() -> Self {
         Self {
-            per_second: 200.0,
-            burst: 400.0,
+            per_second: 200,
+            burst: 400,
         }
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
 pub(crate) struct PeerLimiter {
     rate: PeerRate,
-    buckets: Mutex<HashMap<NodeId, Bucket>>,
+    buckets: Mutex<HashMap<NodeId, TokenBucket>>,
 }
 
 impl PeerLimiter {
@@ -55,22 +51,13 @@ impl PeerLimiter {
     pub(crate) fn allow(&self, peer: NodeId, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() >= MAX_PEERS && !buckets.contains_key(&peer) {
-            buckets.retain(|_, b| now.saturating_duration_since(b.last) < IDLE);
+            buckets.retain(|_, b| now.saturating_duration_since(b.last_used()) < IDLE);
         }
-        let rate = self.rate;
-        let bucket = buckets.entry(peer).or_insert(Bucket {
-            tokens: rate.burst,
-            last: now,
-        });
-        let refill = now.saturating_duration_since(bucket.last).as_secs_f64() * rate.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(rate.burst);
-        bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let PeerRate { per_second, burst } = self.rate;
+        buckets
+            .entry(peer)
+            .or_insert_with(|| TokenBucket::new(per_second, burst, now))
+            .try_take(now)
     }
 }
 
@@ -81,8 +68,8 @@ mod tests {
     #[test]
     fn a_burst_is_allowed_then_the_rate() {
         let limiter = PeerLimiter::new(PeerRate {
-            per_second: 10.0,
-            burst: 5.0,
+            per_second: 10,
+            burst: 5,
         });
         let (a, b) = (NodeId::from_bytes([1; 20]), NodeId::from_bytes([2; 20]));
         let t0 = Instant::now();

@@ -68,8 +68,8 @@ async fn a_flooding_peer_is_told_to_slow_down_and_others_are_still_served() {
     let identity = std::sync::Arc::new(pqnode_crypto::Identity::generate().unwrap());
     let mut config = common::overlay_config(identity, Vec::new());
     config.peer_rate = pqnode_overlay::PeerRate {
-        per_second: 5.0,
-        burst: 10.0,
+        per_second: 5,
+        burst: 10,
     };
     let target = TestNode::start_configured(common::any_port(), None, config).await;
     let flooder = TestNode::start(Vec::new()).await;

@@ -12,10 +12,10 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::rate::TokenBucket;
 use crate::realm::{CloseReason, ConnControl, ConnHandle, Registered, Relayed};
 use crate::server::{ConnectionSlot, Inner, bump};
 use crate::wire::{self, ConnectParams, Ignored, Inbound, error_text};
+use pqnode_limits::TokenBucket;
 
 const RATE_LIMITED: CloseReason = CloseReason {
     code: 4029,

@@ -40,7 +40,6 @@
 mod config;
 mod connection;
 mod http;
-mod rate;
 mod realm;
 mod server;
 mod wire;

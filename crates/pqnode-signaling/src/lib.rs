@@ -34,7 +34,6 @@ pub mod federation;
 mod http;
 mod peer_id;
 mod protocol;
-mod rate;
 mod registry;
 mod routing;
 mod server;

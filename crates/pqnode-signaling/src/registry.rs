@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::SignalingConfig;
 use crate::peer_id::PeerId;
 use crate::protocol::{ErrorCode, ServerMessage, Topic, encode};
-use crate::rate::TokenBucket;
+use pqnode_limits::TokenBucket;
 
 /// A registered local peer, as `/api/peers` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -95,7 +95,7 @@ impl Registry {
         if let Some(ip) = ip {
             let state = self.ips.entry(ip).or_insert_with(|| IpState {
                 connections: 0,
-                bucket: TokenBucket::new(config.ip_rate, now),
+                bucket: TokenBucket::new(config.ip_rate.per_second, config.ip_rate.burst, now),
             });
             if state.connections >= config.max_connections_per_ip {
                 return false;

@@ -20,9 +20,9 @@ use crate::federation::{
     RelayEnvelope,
 };
 use crate::peer_id::PeerId;
-use crate::rate::TokenBucket;
 use crate::registry::{PeerSummary, Presence, Registry};
 use crate::stats::{Counters, SignalingStats};
+use pqnode_limits::TokenBucket;
 
 /// Recently seen envelope ids; a repeat within this window is dropped.
 const DEDUP_WINDOW: Duration = Duration::from_secs(120);
@@ -97,7 +97,8 @@ impl SignalingServer {
             .time_to_live(DEDUP_WINDOW)
             .build();
         let lookup_budget = Mutex::new(TokenBucket::new(
-            config.directory_lookup_rate,
+            config.directory_lookup_rate.per_second,
+            config.directory_lookup_rate.burst,
             Instant::now(),
         ));
         Self {

@@ -25,10 +25,10 @@ use crate::protocol::{
     ErrorCode, Inbound, PeerRequest, RegisterRequest, Rejection, RelayRequest, RequestId,
     ServerMessage, WireLimits, close, encode, parse,
 };
-use crate::rate::TokenBucket;
 use crate::registry::{Claimant, Outbound, Outbox, SessionId};
 use crate::server::Inner;
 use crate::stats::Counters;
+use pqnode_limits::TokenBucket;
 
 enum Flow {
     Continue,
@@ -64,7 +64,11 @@ impl Session {
         let now = Instant::now();
         Ok(Self {
             id: inner.next_session(),
-            bucket: TokenBucket::new(inner.config.session_rate, now),
+            bucket: TokenBucket::new(
+                inner.config.session_rate.per_second,
+                inner.config.session_rate.burst,
+                now,
+            ),
             nonce_hex: nonce.to_hex(),
             nonce,
             inner,

@@ -237,8 +237,22 @@ pub(crate) fn read(
         .map_err(KeyFileIoError::Refused)
 }
 
-/// Creates the key file at `dir/name`; fails if it already exists.
-pub(crate) fn create(dir: &Path, name: &str, kind: KeyKind, secret: &[u8]) -> io::Result<()> {
+/// What [`create`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Created {
+    /// Our secret is now the file at `dir/name`.
+    Written,
+    /// A file of that name was already there (typically another process
+    /// created it a moment ago); it was left untouched and ours discarded.
+    AlreadyExists,
+}
+
+/// Creates the key file at `dir/name`, unless one already exists.
+///
+/// Losing the race to another process is not an error: the file is linked
+/// into place only once it is complete, so the caller can read the winner's
+/// key instead of failing.
+pub(crate) fn create(dir: &Path, name: &str, kind: KeyKind, secret: &[u8]) -> io::Result<Created> {
     if secret.len() != kind.secret_len() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -251,9 +265,18 @@ pub(crate) fn create(dir: &Path, name: &str, kind: KeyKind, secret: &[u8]) -> io
     let result = write_synced(&temp, &contents).and_then(|()| fs::hard_link(&temp, &target));
     // The temporary name goes in every case; the key lives on under `target`.
     let cleanup = fs::remove_file(&temp);
-    result?;
+    match result {
+        Ok(()) => {}
+        // Only `link(2)` can say this: the temporary name is fresh and random.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            cleanup?;
+            return Ok(Created::AlreadyExists);
+        }
+        Err(e) => return Err(e),
+    }
     cleanup?;
-    File::open(dir)?.sync_all()
+    File::open(dir)?.sync_all()?;
+    Ok(Created::Written)
 }
 
 fn write_synced(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -283,6 +306,22 @@ mod tests {
         let file = encode(KeyKind::DsaSeed, &secret);
         assert_eq!(file.len(), KeyKind::DsaSeed.file_len());
         assert_eq!(decode(KeyKind::DsaSeed, &file).unwrap().as_slice(), &secret);
+    }
+
+    #[test]
+    fn creating_over_an_existing_file_keeps_it_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = [1u8; DSA_SEED_LEN];
+        let second = [2u8; DSA_SEED_LEN];
+        let create = |secret: &[u8]| create(dir.path(), "k", KeyKind::DsaSeed, secret).unwrap();
+        assert_eq!(create(&first), Created::Written);
+        assert_eq!(create(&second), Created::AlreadyExists);
+        let kept = read(&dir.path().join("k"), KeyKind::DsaSeed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.as_slice(), &first);
+        // No temporary file is left behind by the losing attempt.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

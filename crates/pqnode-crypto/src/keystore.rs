@@ -5,7 +5,9 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::keyfile::{self, KeyFileIoError, KeyFileProblem, KeyKind};
+use zeroize::Zeroizing;
+
+use crate::keyfile::{self, Created, KeyFileIoError, KeyFileProblem, KeyKind};
 use crate::{Backend, CryptoError, DSA_SEED_LEN, Identity, KemKeyPair};
 
 /// The ML-DSA-87 identity seed.
@@ -70,49 +72,42 @@ pub fn load_or_create(data_dir: &Path, policy: KeyPolicy) -> Result<LoadedKeys, 
     let mut warnings = Vec::new();
     prepare_data_dir(data_dir, policy.production, &mut warnings)?;
 
-    let identity_path = data_dir.join(IDENTITY_FILE);
-    let (identity, created_identity) = match read(&identity_path, KeyKind::DsaSeed)? {
-        Some(seed) => {
-            let seed = <&[u8; DSA_SEED_LEN]>::try_from(seed.as_slice())
-                .map_err(|_| refused(&identity_path, KeyFileProblem::InvalidKey))?;
-            let identity = Identity::from_seed_with(policy.backend, seed)
-                .map_err(|source| crypto(&identity_path, source))?;
-            (identity, false)
-        }
-        None => {
-            let identity = Identity::generate_with(policy.backend)
-                .map_err(|source| crypto(&identity_path, source))?;
-            create(
-                data_dir,
-                IDENTITY_FILE,
-                KeyKind::DsaSeed,
-                identity.seed().as_slice(),
-            )?;
-            (identity, true)
-        }
-    };
+    let (identity, created_identity) = load_or_create_key(
+        data_dir,
+        IDENTITY_FILE,
+        KeyKind::DsaSeed,
+        |path, seed| {
+            let seed = <&[u8; DSA_SEED_LEN]>::try_from(seed)
+                .map_err(|_| refused(path, KeyFileProblem::InvalidKey))?;
+            Identity::from_seed_with(policy.backend, seed).map_err(|source| crypto(path, source))
+        },
+        |path| {
+            let identity =
+                Identity::generate_with(policy.backend).map_err(|source| crypto(path, source))?;
+            let seed = Zeroizing::new(identity.seed().to_vec());
+            Ok((identity, seed))
+        },
+    )?;
 
-    let kem_path = data_dir.join(KEM_FILE);
-    let (kem, created_kem) = match read(&kem_path, KeyKind::KemExpanded)? {
-        Some(dk) => {
-            let kem = KemKeyPair::from_expanded(policy.backend, &dk).map_err(|e| match e {
+    let (kem, created_kem) = load_or_create_key(
+        data_dir,
+        KEM_FILE,
+        KeyKind::KemExpanded,
+        |path, dk| {
+            KemKeyPair::from_expanded(policy.backend, dk).map_err(|e| match e {
                 CryptoError::InvalidKey(_) | CryptoError::Length { .. } => {
-                    refused(&kem_path, KeyFileProblem::InvalidKey)
+                    refused(path, KeyFileProblem::InvalidKey)
                 }
-                source => crypto(&kem_path, source),
-            })?;
-            (kem, false)
-        }
-        None => {
+                source => crypto(path, source),
+            })
+        },
+        |path| {
             let kem =
-                KemKeyPair::generate(policy.backend).map_err(|source| crypto(&kem_path, source))?;
-            let dk = kem
-                .to_expanded()
-                .map_err(|source| crypto(&kem_path, source))?;
-            create(data_dir, KEM_FILE, KeyKind::KemExpanded, &dk)?;
-            (kem, true)
-        }
-    };
+                KemKeyPair::generate(policy.backend).map_err(|source| crypto(path, source))?;
+            let dk = kem.to_expanded().map_err(|source| crypto(path, source))?;
+            Ok((kem, dk))
+        },
+    )?;
 
     Ok(LoadedKeys {
         keys: NodeKeys { identity, kem },
@@ -120,6 +115,46 @@ pub fn load_or_create(data_dir: &Path, policy: KeyPolicy) -> Result<LoadedKeys, 
         created_kem,
         warnings,
     })
+}
+
+/// The key in `dir/name`, loaded with `load`; or, when there is no file, a
+/// new one from `generate` (key and secret to store), written to the file.
+/// Returns the key and whether this call created the file.
+///
+/// Another process may create the same file between our read and our write
+/// (`pqnode id` run while the node starts, two nodes started on one folder).
+/// Then its file wins and is loaded: there is one key per file, whoever made
+/// it, and a file is complete once it has its name.
+fn load_or_create_key<K>(
+    dir: &Path,
+    name: &str,
+    kind: KeyKind,
+    load: impl Fn(&Path, &[u8]) -> Result<K, KeyFileError>,
+    generate: impl FnOnce(&Path) -> Result<(K, Zeroizing<Vec<u8>>), KeyFileError>,
+) -> Result<(K, bool), KeyFileError> {
+    let path = dir.join(name);
+    if let Some(secret) = read(&path, kind)? {
+        return Ok((load(&path, &secret)?, false));
+    }
+    let (key, secret) = generate(&path)?;
+    let io_error = |source| KeyFileError::Io {
+        path: path.clone(),
+        source,
+    };
+    match keyfile::create(dir, name, kind, &secret).map_err(io_error)? {
+        Created::Written => Ok((key, true)),
+        Created::AlreadyExists => {
+            let secret = read(&path, kind)?.ok_or_else(|| {
+                // Someone created the file and removed it again at once: do
+                // not guess which key the node should have.
+                io_error(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "another process created this key file and removed it again; start again",
+                ))
+            })?;
+            Ok((load(&path, &secret)?, false))
+        }
+    }
 }
 
 fn prepare_data_dir(
@@ -155,20 +190,13 @@ fn prepare_data_dir(
     Ok(())
 }
 
-fn read(path: &Path, kind: KeyKind) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, KeyFileError> {
+fn read(path: &Path, kind: KeyKind) -> Result<Option<Zeroizing<Vec<u8>>>, KeyFileError> {
     keyfile::read(path, kind).map_err(|e| match e {
         KeyFileIoError::Refused(problem) => refused(path, problem),
         KeyFileIoError::Io(source) => KeyFileError::Io {
             path: path.to_owned(),
             source,
         },
-    })
-}
-
-fn create(dir: &Path, name: &str, kind: KeyKind, secret: &[u8]) -> Result<(), KeyFileError> {
-    keyfile::create(dir, name, kind, secret).map_err(|source| KeyFileError::Io {
-        path: dir.join(name),
-        source,
     })
 }
 

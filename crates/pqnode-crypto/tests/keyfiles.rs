@@ -242,3 +242,46 @@ fn data_folder_writable_by_others_fails_in_production_and_warns_in_development()
     assert_eq!(loaded.warnings.len(), 1);
     assert!(loaded.warnings[0].contains(&dir.path().display().to_string()));
 }
+
+/// `pqnode id` run while the node starts: several processes find no key
+/// file and create one at the same moment. Every one of them must end up
+/// with the key that is on disk, and exactly one of them made it.
+#[test]
+fn concurrent_first_starts_agree_on_the_keys_on_disk() {
+    const RACERS: usize = 6;
+    for _round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Barrier::new(RACERS);
+        let loaded: Vec<_> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..RACERS)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        load_or_create(dir.path(), DEV)
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let loaded: Vec<_> = loaded
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|e| panic!("a concurrent start failed: {e}")))
+            .collect();
+        let on_disk = load_or_create(dir.path(), DEV).unwrap();
+        assert!(!on_disk.created_identity && !on_disk.created_kem);
+        for keys in &loaded {
+            assert_eq!(
+                keys.keys.identity.node_id(),
+                on_disk.keys.identity.node_id()
+            );
+            assert_eq!(keys.keys.kem.public_key(), on_disk.keys.kem.public_key());
+        }
+        assert_eq!(loaded.iter().filter(|k| k.created_identity).count(), 1);
+        assert_eq!(loaded.iter().filter(|k| k.created_kem).count(), 1);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "temporary files left behind: {names:?}");
+    }
+}

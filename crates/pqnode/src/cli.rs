@@ -84,6 +84,18 @@ pub struct ClientArgs {
     /// The node's data folder [default: pqnode-data]
     #[arg(long, global = true, env = "PQNODE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// How long to wait for a node that is still starting: for its API to be
+    /// ready, for its token file, and (`send`) for the receiving node to be
+    /// reachable. 0 fails at once; at most a day.
+    #[arg(
+        long,
+        global = true,
+        env = "PQNODE_WAIT",
+        value_name = "SECS",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u64).range(..=86_400)
+    )]
+    pub wait: u64,
 }
 
 #[derive(Debug, Args)]
@@ -206,8 +218,11 @@ pub struct IdArgs {
     #[arg(long, env = "PQNODE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Print JSON instead of text
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
+    /// Print only the node id, for scripts: `A=$(pqnode id --quiet)`
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[cfg(test)]

@@ -1,20 +1,59 @@
 //! CLI commands that talk to a running node through its HTTP API.
+//!
+//! A command may run right after the node was launched (`pqnode & pqnode
+//! send ...`), so before its request it waits, up to `--wait` seconds, for
+//! the node's `/readyz` and, when it needs one, for the token file the node
+//! writes while it starts. Every wait ends with an error naming what was
+//! missing.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::cli::{ClientArgs, DhtArgs, DhtCommand, MessagesArgs, SendArgs};
 use crate::config::Config;
+
+/// How often a waiting command asks again.
+const POLL: Duration = Duration::from_millis(100);
+/// Between two attempts to send to a node that is not reachable yet; the
+/// node's own dial backoff starts at 250 ms.
+const SEND_RETRY: Duration = Duration::from_millis(250);
+/// One readiness probe; a node that takes longer is not ready.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct ApiClient {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
+    /// The end of `--wait`, shared by every wait of this command.
+    deadline: Instant,
+    wait: Duration,
 }
 
+/// An error the node's API answered with (its JSON error body).
+#[derive(Debug)]
+struct ApiFailure {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} (HTTP {})", self.code, self.message, self.status)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
 impl ApiClient {
-    fn new(args: &ClientArgs, needs_token: bool) -> anyhow::Result<Self> {
+    /// Resolves the node's URL and token, and waits until the node is ready.
+    fn connect(args: &ClientArgs, needs_token: bool) -> anyhow::Result<Self> {
         let mut config = match &args.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
@@ -32,20 +71,88 @@ impl ApiClient {
                 format!("http://{addr}")
             }
         };
-        let token = match (&args.api_token, &config.api.token, needs_token) {
-            (Some(t), _, _) | (None, Some(t), _) => Some(t.clone()),
-            (None, None, true) => Some(crate::token::read(&config.data_dir)?),
-            (None, None, false) => None,
-        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(Self {
+        let wait = Duration::from_secs(args.wait);
+        let mut client = Self {
             base,
-            token,
+            token: None,
             http: reqwest::Client::new(),
             runtime,
-        })
+            deadline: Instant::now() + wait,
+            wait,
+        };
+        client.wait_until_ready()?;
+        // Today a node writes its token before its API listens, so after
+        // readiness the file is there; waiting for it as well keeps the CLI
+        // right should the start-up order change.
+        client.token = match (&args.api_token, &config.api.token, needs_token) {
+            (Some(t), _, _) | (None, Some(t), _) => Some(t.clone()),
+            (None, None, true) => Some(client.wait_for_token(&config.data_dir)?),
+            (None, None, false) => None,
+        };
+        Ok(client)
+    }
+
+    /// Polls `/readyz` until it answers 200 or the deadline passes.
+    fn wait_until_ready(&self) -> anyhow::Result<()> {
+        let url = format!("{}/readyz", self.base);
+        loop {
+            // Built inside the runtime: the request's timeout needs its timer.
+            let probe = self.runtime.block_on(async {
+                let response = self.http.get(&url).timeout(PROBE_TIMEOUT).send().await?;
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or_default();
+                Ok::<_, reqwest::Error>((status, body))
+            });
+            let not_yet = match probe {
+                Ok((status, _)) if status.is_success() => return Ok(()),
+                Ok((status, body)) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                    let reason = body["reason"].as_str().unwrap_or("not ready").to_owned();
+                    // A node on its way out will not become ready again.
+                    if reason == "shutting down" {
+                        bail!("the node at {} is shutting down", self.base);
+                    }
+                    reason
+                }
+                // Something answers, but not a pqnode API: waiting will not help.
+                Ok((status, _)) => bail!(
+                    "{url} answered HTTP {status}: is {} a pqnode API? (see --api-url)",
+                    self.base
+                ),
+                Err(e) => format!("{:#}", anyhow::Error::new(e)),
+            };
+            if Instant::now() >= self.deadline {
+                bail!(
+                    "the node's API at {} was not ready after waiting {} s ({not_yet}): \
+                     start the node first, or point --api-url at it",
+                    self.base,
+                    self.wait.as_secs()
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// The token the node writes into its data folder while it starts.
+    fn wait_for_token(&self, data_dir: &Path) -> anyhow::Result<String> {
+        loop {
+            if let Some(token) = crate::token::read(data_dir)? {
+                return Ok(token);
+            }
+            if Instant::now() >= self.deadline {
+                bail!(
+                    "no API token at {} after waiting {} s: a node started with --data-dir {} \
+                     and no configured token writes it there (start that node, give its \
+                     --data-dir, or pass --api-token)",
+                    crate::token::token_path(data_dir).display(),
+                    self.wait.as_secs(),
+                    data_dir.display()
+                );
+            }
+            std::thread::sleep(POLL);
+        }
     }
 
     fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
@@ -64,24 +171,49 @@ impl ApiClient {
                 .await
                 .context("the node answered with something other than JSON")?;
             if !status.is_success() {
-                let code = body["error"]["code"].as_str().unwrap_or("ERROR");
-                let message = body["error"]["message"].as_str().unwrap_or("no message");
-                bail!("{code}: {message} (HTTP {status})");
+                let text = |field: &str, default: &str| {
+                    body["error"][field].as_str().unwrap_or(default).to_owned()
+                };
+                return Err(ApiFailure {
+                    status,
+                    code: text("code", "ERROR"),
+                    message: text("message", "no message"),
+                }
+                .into());
             }
             Ok(body)
         })
     }
 }
 
+/// Sends and prints the node's confirmation. Only a 200 from the node,
+/// which it gives once the receiver acknowledged, is reported as delivered.
 pub fn send(args: SendArgs) -> anyhow::Result<()> {
-    let client = ApiClient::new(&args.client, true)?;
+    let client = ApiClient::connect(&args.client, true)?;
     let url = format!("{}/api/messages", client.base);
-    let body = client.call(
-        client
+    let body = loop {
+        let request = client
             .http
-            .post(url)
-            .json(&json!({ "to": args.node_id, "body": args.text })),
-    )?;
+            .post(&url)
+            .json(&json!({ "to": args.node_id, "body": args.text }));
+        match client.call(request) {
+            Ok(body) => break body,
+            // The receiver may be starting too. PEER_UNREACHABLE means no
+            // connection was made, so nothing was sent and a retry cannot
+            // deliver the message twice; other failures are final.
+            Err(e) if unreachable(&e) && Instant::now() < client.deadline => {
+                std::thread::sleep(SEND_RETRY);
+            }
+            Err(e) if unreachable(&e) => {
+                return Err(e.context(format!(
+                    "node {} was still unreachable after waiting {} s",
+                    args.node_id,
+                    client.wait.as_secs()
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     println!(
         "delivered to {} at {}",
         body["to"].as_str().unwrap_or("?"),
@@ -90,8 +222,13 @@ pub fn send(args: SendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn unreachable(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiFailure>()
+        .is_some_and(|f| f.code == "PEER_UNREACHABLE")
+}
+
 pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
-    let client = ApiClient::new(&args.client, false)?;
+    let client = ApiClient::connect(&args.client, false)?;
     let url = format!("{}/api/messages?limit={}", client.base, args.limit);
     let body = client.call(client.http.get(url))?;
     if args.json {
@@ -111,7 +248,7 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
 
 pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
     let needs_token = matches!(args.command, DhtCommand::Put { .. });
-    let client = ApiClient::new(&args.client, needs_token)?;
+    let client = ApiClient::connect(&args.client, needs_token)?;
     let base = &client.base;
     let request = match &args.command {
         DhtCommand::Nodes => client.http.get(format!("{base}/api/dht/nodes")),

@@ -89,7 +89,9 @@ fn id(args: IdArgs) -> anyhow::Result<()> {
     })?;
     let crypto = components::crypto::CryptoService::start(&config)?;
     let summary = crypto.identity_summary();
-    if args.json {
+    if args.quiet {
+        println!("{}", summary.node_id);
+    } else if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!("node id:              {}", summary.node_id);

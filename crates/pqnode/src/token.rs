@@ -45,16 +45,21 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
     }
 }
 
-/// Reads the stored token, for CLI commands that talk to a running node.
-pub fn read(data_dir: &Path) -> anyhow::Result<String> {
+/// The stored token, or `None` while there is no file, for CLI commands
+/// that talk to a running node. The node writes the file atomically (by
+/// rename), so a file that exists is complete.
+pub fn read(data_dir: &Path) -> anyhow::Result<Option<String>> {
     let path = token_path(data_dir);
-    let text = fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read the API token from {} (pass --api-token)",
-            path.display()
-        )
-    })?;
-    Ok(text.trim().to_owned())
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot read the API token from {} (pass --api-token)",
+                path.display()
+            )
+        }),
+    }
 }
 
 fn create(path: &Path) -> anyhow::Result<String> {

@@ -24,7 +24,7 @@ test('aiortc answers a Chromium data channel through native signaling', { timeou
     const pythonId = python.lines.find((l) => l.startsWith('PEER '))?.slice(5);
     assert.match(pythonId ?? '', /^[0-9a-f]{40}$/, python.lines.join('\n'));
 
-    const site = await serveStatic({ '/demo.html': path.join(REPO, 'web/demo.html') });
+    const site = await serveStatic({ '/demo.html': path.join(REPO, 'crates/pqnode/web/demo.html') });
     cleanups.push(() => site.close());
     const browser = await launchChromium();
     cleanups.push(() => browser.close());

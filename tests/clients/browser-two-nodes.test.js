@@ -9,7 +9,7 @@ import { serveStatic } from './lib/static.js';
 import { startNode, nodeDemoUrl } from './lib/pqnode.js';
 import { REPO } from './lib/processes.js';
 
-const DEMO_FILE = path.join(REPO, 'web/demo.html');
+const DEMO_FILE = path.join(REPO, 'crates/pqnode/web/demo.html');
 
 // The page from the node itself when it serves one (it then finds its node's
 // signaling endpoint on its own), else the same file from a local static

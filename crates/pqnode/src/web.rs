@@ -6,9 +6,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-/// The WebRTC chat demo (`web/demo.html`): two tabs find each other by
-/// topic through the native signaling protocol and talk over a data channel.
-const DEMO_HTML: &str = include_str!("../../../web/demo.html");
+/// The WebRTC chat demo (`crates/pqnode/web/demo.html`): two tabs find each
+/// other by topic through the native signaling protocol and talk over a data
+/// channel. Kept inside the crate so `cargo package` includes it.
+const DEMO_HTML: &str = include_str!("../web/demo.html");
 
 pub fn router() -> Router {
     Router::new()

@@ -1,11 +1,30 @@
 // Runs the same load against npm peer@1.0.2 and against pqnode-peerjs (the
 // `serve` example) at 1 000 and 10 000 clients, and prints figures and ratios.
 // usage: node compare.js [--seconds 10]   (figures only; never fails on time)
+// needs, from the repository root:
+//   npm ci --prefix tests/clients                           (ws, peer)
+//   cargo build --release -p pqnode-peerjs --example serve  (or PQNODE_PEERJS_SERVE)
+import fs from 'node:fs';
 import path from 'node:path';
-import { run } from './loadgen.js';
 import { REPO, freePort, startProcess } from '../lib/processes.js';
 
 const HERE = new URL('.', import.meta.url).pathname;
+const SERVE_BIN = process.env.PQNODE_PEERJS_SERVE ?? path.join(REPO, 'target/release/examples/serve');
+
+// Say what to run instead of failing on a bare "Cannot find package".
+const missing = [];
+if (!['ws', 'peer'].every((name) => fs.existsSync(path.join(HERE, '../node_modules', name, 'package.json')))) {
+  missing.push('npm ci --prefix tests/clients   # the npm packages ws and peer, from the lock file');
+}
+if (!fs.existsSync(SERVE_BIN)) {
+  missing.push(`cargo build --release -p pqnode-peerjs --example serve   # ${SERVE_BIN} is missing`);
+}
+if (missing.length > 0) {
+  console.error(`compare.js needs, run from ${REPO}:\n  ${missing.join('\n  ')}`);
+  process.exit(1);
+}
+// Imported only now: loadgen.js needs `ws`.
+const { run } = await import('./loadgen.js');
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10);
 const SCENARIOS = [
   { clients: 1000, rate: 5000 },
@@ -20,8 +39,7 @@ async function server(kind, limit) {
   if (kind === 'peer') {
     return startProcess('peer', process.execPath, [path.join(HERE, '../lib/peer-server.js'), String(port), String(limit)], { ready }).then((p) => ({ ...p, port }));
   }
-  const bin = process.env.PQNODE_PEERJS_SERVE ?? path.join(REPO, 'target/release/examples/serve');
-  return startProcess('pqnode-peerjs', bin, [`127.0.0.1:${port}`, String(limit)], { ready }).then((p) => ({ ...p, port }));
+  return startProcess('pqnode-peerjs', SERVE_BIN, [`127.0.0.1:${port}`, String(limit)], { ready }).then((p) => ({ ...p, port }));
 }
 
 const rows = [];

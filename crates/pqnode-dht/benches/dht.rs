@@ -278,7 +278,10 @@ fn simulator_throughput(nodes: usize) {
     let wall = t.elapsed();
     let finished = results
         .iter()
-        .filter(|r| matches!(r, Some((QueryResult::FindNode { .. }, _))))
+        .filter(|r| {
+            r.as_ref()
+                .is_some_and(|o| matches!(o.value, QueryResult::FindNode { .. }))
+        })
         .count();
     let messages = sim.counters().messages_delivered - messages_before;
     println!(

@@ -26,9 +26,9 @@ fn measure_lookups(sim: &mut Simulator, lookups: usize) -> (f64, f64) {
         let from = sim.random_alive().unwrap();
         let target = sim.random_id();
         let expected = sim.true_closest(&target, K);
-        let (found, stats) = sim.find_node(from, target).expect("lookup finishes");
-        total_overlap += overlap(&found, &expected);
-        total_rounds += u64::from(stats.rounds);
+        let lookup = sim.find_node(from, target).expect("lookup finishes");
+        total_overlap += overlap(&lookup.value, &expected);
+        total_rounds += u64::from(lookup.stats.rounds);
     }
     (
         total_overlap / lookups as f64,
@@ -83,11 +83,11 @@ fn stored_records_survive_a_fifth_of_the_nodes_dying() {
     let (mut found, mut rounds) = (0, 0u64);
     for key in &keys {
         let from = sim.random_alive().unwrap();
-        let (record, stats) = sim.get(from, *key).expect("get finishes");
-        if record.is_some_and(|r| r.key() == key) {
+        let get = sim.get(from, *key).expect("get finishes");
+        if get.value.is_some_and(|r| r.key() == key) {
             found += 1;
         }
-        rounds += u64::from(stats.rounds);
+        rounds += u64::from(get.stats.rounds);
     }
     let rate = found as f64 / keys.len() as f64;
     println!(
@@ -144,7 +144,7 @@ fn a_partition_heals() {
     // Each side sees the other fail and keeps working on its own.
     sim.run_for(Duration::from_secs(120));
     let target = sim.random_id();
-    let (found, _) = sim.find_node(0, target).expect("finishes");
+    let found = sim.find_node(0, target).expect("finishes").value;
     assert!(!found.is_empty());
     assert!(found.iter().all(|c| sim.contact(0).is_some()
         && (0..sim.len()).any(|i| i % 2 == 0 && sim.node_id(i) == c.id)));
@@ -165,11 +165,11 @@ fn the_same_seed_gives_the_same_run() {
             ..SimConfig::default()
         });
         let target = sim.random_id();
-        let (found, stats) = sim.find_node(3, target).unwrap();
-        (found, stats, sim.counters())
+        let lookup = sim.find_node(3, target).unwrap();
+        (lookup, sim.counters())
     };
     assert_eq!(run(9), run(9));
-    assert_ne!(run(9).0, run(10).0);
+    assert_ne!(run(9).0.value, run(10).0.value);
 }
 
 #[test]

@@ -1,6 +1,11 @@
 //! A deterministic simulator: thousands of [`Node`]s in one process, a virtual clock, and a
-//! network with latency, loss, churn and partitions. Everything random comes from one seed, so
-//! a failing run is reproduced by running the same seed again.
+//! network with per-link round-trip times, jitter, loss, churn and partitions. Everything
+//! random comes from one seed, so a failing run is reproduced by running the same seed again.
+//!
+//! Time is modelled, not only rounds: every message takes its link's latency, nodes time
+//! requests out on their own timers, and every operation's [`Outcome`] carries the simulated
+//! time it took, so lookup latency percentiles ([`Percentiles`]) can be reported next to the
+//! rounds.
 //!
 //! ```
 //! use pqnode_dht::sim::{SimConfig, Simulator};
@@ -8,11 +13,15 @@
 //! let mut sim = Simulator::new(SimConfig { nodes: 50, seed: 1, ..SimConfig::default() });
 //! sim.bootstrap_all();
 //! let target = sim.node_id(7);
-//! let (closest, _stats) = sim.find_node(3, target).expect("lookup finishes");
-//! assert_eq!(closest.first().map(|c| c.id), Some(target));
+//! let lookup = sim.find_node(3, target).expect("lookup finishes");
+//! assert_eq!(lookup.value.first().map(|c| c.id), Some(target));
+//! assert!(lookup.latency > std::time::Duration::ZERO);
 //! ```
 
+mod link;
+mod ops;
 mod queue;
+mod report;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,22 +34,29 @@ use rand::{Rng, RngExt, SeedableRng};
 use crate::config::Config;
 use crate::contact::{Contact, Peer};
 use crate::distance::Distance;
-use crate::lookup::LookupStats;
 use crate::node::{Event, Node, QueryId, QueryResult};
-use crate::record::{Key, ProviderRecord, Record};
 use crate::time::Instant;
+pub use ops::Outcome;
 use queue::{EventQueue, SimEvent};
+pub use report::Percentiles;
 
 /// Parameters of a simulated network.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub nodes: usize,
     pub seed: u64,
-    /// One-way latency is uniform in `[latency_min, latency_max]`.
+    /// Each pair of nodes has a fixed base one-way latency, uniform in
+    /// `[latency_min, latency_max]` over the pairs.
     pub latency_min: Duration,
     pub latency_max: Duration,
+    /// Each message waits an extra exponentially distributed delay with mean `jitter × base`
+    /// (queueing): most messages take about the base latency, a few much longer.
+    pub jitter: f64,
     /// Probability that any one message is lost.
     pub loss: f64,
+    /// Probability that a request to a dead node fails fast (its host is up but nothing
+    /// listens: the driver reports a failure after one round trip) instead of going unanswered.
+    pub refuse: f64,
     /// Time between two joins during [`Simulator::bootstrap_all`].
     pub join_spacing: Duration,
     /// Seeds each joining node is given (random earlier nodes, by address only).
@@ -56,7 +72,9 @@ impl Default for SimConfig {
             seed: 0,
             latency_min: Duration::from_millis(10),
             latency_max: Duration::from_millis(80),
+            jitter: 0.25,
             loss: 0.0,
+            refuse: 0.0,
             join_spacing: Duration::from_millis(5),
             seeds_per_join: 3,
             node: Config::default(),
@@ -69,6 +87,8 @@ impl Default for SimConfig {
 pub struct SimCounters {
     pub messages_delivered: u64,
     pub messages_dropped: u64,
+    /// Requests that reached a dead node's address (unanswered, or refused).
+    pub requests_to_dead: u64,
     pub events_processed: u64,
 }
 
@@ -92,7 +112,9 @@ pub struct Simulator {
     by_addr: HashMap<SocketAddr, usize>,
     queue: EventQueue,
     rng: Xoshiro256PlusPlus,
-    finished: HashMap<(usize, QueryId), (QueryResult, LookupStats)>,
+    /// When each running operation started, to time it.
+    started: HashMap<(usize, QueryId), Instant>,
+    finished: HashMap<(usize, QueryId), Outcome<QueryResult>>,
     counters: SimCounters,
 }
 
@@ -130,6 +152,7 @@ impl Simulator {
             by_addr,
             queue: EventQueue::default(),
             rng,
+            started: HashMap::new(),
             finished: HashMap::new(),
             counters: SimCounters::default(),
         };
@@ -221,133 +244,6 @@ impl Simulator {
     /// Runs the clock forward by `duration`.
     pub fn run_for(&mut self, duration: Duration) {
         self.run_until(self.now + duration);
-    }
-
-    /// Starts an operation on node `i`; see [`Simulator::wait`].
-    pub fn start(
-        &mut self,
-        i: usize,
-        op: impl FnOnce(&mut Node, Instant) -> QueryId,
-    ) -> Option<QueryId> {
-        let now = self.now;
-        let node = self.nodes.get_mut(i).filter(|n| n.alive)?;
-        let id = op(&mut node.node, now);
-        self.settle(i);
-        Some(id)
-    }
-
-    /// Runs until every listed query finished (or 10 virtual minutes passed); returns the
-    /// results in the same order, `None` for those that did not finish.
-    pub fn wait(
-        &mut self,
-        queries: &[(usize, QueryId)],
-    ) -> Vec<Option<(QueryResult, LookupStats)>> {
-        let deadline = self.now + QUERY_DEADLINE;
-        let pending = |sim: &Self| queries.iter().any(|q| !sim.finished.contains_key(q));
-        let mut waiting = pending(self);
-        while waiting && self.queue.peek_time().is_some_and(|t| t <= deadline) {
-            if self.step().is_some() {
-                waiting = pending(self);
-            }
-        }
-        queries.iter().map(|q| self.finished.remove(q)).collect()
-    }
-
-    /// Runs one operation to completion.
-    pub fn run_query(
-        &mut self,
-        i: usize,
-        op: impl FnOnce(&mut Node, Instant) -> QueryId,
-    ) -> Option<(QueryResult, LookupStats)> {
-        let id = self.start(i, op)?;
-        self.wait(&[(i, id)]).pop().flatten()
-    }
-
-    /// Node `i` looks up `target`: the contacts it found and the lookup's figures.
-    pub fn find_node(&mut self, i: usize, target: NodeId) -> Option<(Vec<Contact>, LookupStats)> {
-        match self.run_query(i, |n, now| n.find_node(now, target))? {
-            (QueryResult::FindNode { closest, .. }, stats) => Some((closest, stats)),
-            _ => None,
-        }
-    }
-
-    /// Node `i` publishes `record`; returns how many nodes stored it.
-    pub fn put(&mut self, i: usize, record: Record) -> Option<usize> {
-        self.put_all(vec![(i, record)]).pop().flatten()
-    }
-
-    /// Publishes every record from its node, all at once (as real traffic overlaps); returns
-    /// how many nodes stored each, `None` where the put could not start or finish.
-    pub fn put_all(&mut self, puts: Vec<(usize, Record)>) -> Vec<Option<usize>> {
-        let now = self.now;
-        let started: Vec<Option<(usize, QueryId)>> = puts
-            .into_iter()
-            .map(|(i, record)| {
-                let node = self.nodes.get_mut(i).filter(|n| n.alive)?;
-                let id = node.node.put(now, record).ok()?;
-                self.settle(i);
-                Some((i, id))
-            })
-            .collect();
-        self.wait_started(&started)
-            .into_iter()
-            .map(|r| match r? {
-                (QueryResult::PutRecord { stored, .. }, _) => Some(stored),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Node `i` fetches the record under `key`.
-    pub fn get(&mut self, i: usize, key: Key) -> Option<(Option<Record>, LookupStats)> {
-        self.get_all(&[(i, key)]).pop().flatten()
-    }
-
-    /// Runs every get at once; results in the same order.
-    pub fn get_all(&mut self, gets: &[(usize, Key)]) -> Vec<Option<(Option<Record>, LookupStats)>> {
-        let started: Vec<Option<(usize, QueryId)>> = gets
-            .iter()
-            .map(|(i, key)| Some((*i, self.start(*i, |n, now| n.get(now, *key))?)))
-            .collect();
-        self.wait_started(&started)
-            .into_iter()
-            .map(|r| match r? {
-                (QueryResult::GetRecord { record, .. }, stats) => Some((record, stats)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn wait_started(
-        &mut self,
-        started: &[Option<(usize, QueryId)>],
-    ) -> Vec<Option<(QueryResult, LookupStats)>> {
-        let ids: Vec<(usize, QueryId)> = started.iter().flatten().copied().collect();
-        let mut results = self.wait(&ids).into_iter();
-        started
-            .iter()
-            .map(|s| s.and_then(|_| results.next().flatten()))
-            .collect()
-    }
-
-    /// Node `i` publishes a provider entry; returns how many nodes stored it.
-    pub fn add_provider(&mut self, i: usize, provider: ProviderRecord) -> Option<usize> {
-        let now = self.now;
-        let node = self.nodes.get_mut(i).filter(|n| n.alive)?;
-        let id = node.node.add_provider(now, provider).ok()?;
-        self.settle(i);
-        match self.wait(&[(i, id)]).pop().flatten()? {
-            (QueryResult::AddProvider { stored, .. }, _) => Some(stored),
-            _ => None,
-        }
-    }
-
-    /// Node `i` collects provider entries under `key`.
-    pub fn get_providers(&mut self, i: usize, key: Key) -> Option<Vec<ProviderRecord>> {
-        match self.run_query(i, |n, now| n.get_providers(now, key))? {
-            (QueryResult::GetProviders { providers, .. }, _) => Some(providers),
-            _ => None,
-        }
     }
 
     /// Stops node `i`: it answers nothing and its timers stop, as if its host went away.
@@ -455,26 +351,41 @@ impl Simulator {
             } => {
                 let from_contact = self.contact(from)?;
                 let from_group = self.nodes.get(from)?.group;
-                let target = self.by_addr.get(&to.addr).copied();
-                let Some(target) = target.filter(|t| {
-                    self.nodes
-                        .get(*t)
-                        .is_some_and(|n| n.alive && n.group == from_group)
-                }) else {
+                let Some(target) = self.by_addr.get(&to.addr).copied() else {
                     self.counters.messages_dropped += 1;
                     return None;
                 };
+                let (alive, group) = self.nodes.get(target).map(|n| (n.alive, n.group))?;
+                if !alive {
+                    self.counters.requests_to_dead += 1;
+                    let refused = self.config.refuse > 0.0
+                        && self.rng.random_bool(self.config.refuse.clamp(0.0, 1.0));
+                    if refused {
+                        self.deliver(target, from, SimEvent::Failure { to: from, id });
+                    } else {
+                        self.counters.messages_dropped += 1;
+                    }
+                    return None;
+                }
+                if group != from_group {
+                    self.counters.messages_dropped += 1;
+                    return None;
+                }
                 self.counters.messages_delivered += 1;
                 let n = self.nodes.get_mut(target)?;
                 let responder = Contact::new(*n.node.local_id(), to.addr);
                 let response = n.node.handle_request(now, from_contact, request);
                 let done = self.settle(target);
-                self.deliver(SimEvent::Response {
-                    to: from,
-                    id,
-                    responder,
-                    response,
-                });
+                self.deliver(
+                    target,
+                    from,
+                    SimEvent::Response {
+                        to: from,
+                        id,
+                        responder,
+                        response,
+                    },
+                );
                 done
             }
             SimEvent::Response {
@@ -488,20 +399,29 @@ impl Simulator {
                 n.node.handle_response(now, id, responder, response);
                 self.settle(to)
             }
+            SimEvent::Failure { to, id } => {
+                let n = self.nodes.get_mut(to).filter(|n| n.alive)?;
+                n.node.handle_failure(now, id);
+                self.settle(to)
+            }
         }
     }
 
-    /// Schedules a message after a random latency, unless it is lost.
-    fn deliver(&mut self, event: SimEvent) {
+    /// Schedules a message from node `from` to node `to` after its link's latency, unless it
+    /// is lost.
+    fn deliver(&mut self, from: usize, to: usize, event: SimEvent) {
         if self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.clamp(0.0, 1.0)) {
             self.counters.messages_dropped += 1;
             return;
         }
-        let (lo, hi) = (
+        let base = link::base_latency(
+            self.config.seed,
+            from,
+            to,
             self.config.latency_min,
-            self.config.latency_max.max(self.config.latency_min),
+            self.config.latency_max,
         );
-        let latency = lo + (hi - lo).mul_f64(self.rng.random::<f64>());
+        let latency = link::message_latency(&mut self.rng, base, self.config.jitter);
         self.queue.push(self.now + latency, event);
     }
 
@@ -509,17 +429,27 @@ impl Simulator {
     fn settle(&mut self, i: usize) -> Option<(usize, QueryId)> {
         let mut outgoing = Vec::new();
         let mut done = None;
+        let now = self.now;
         let n = self.nodes.get_mut(i)?;
         while let Some(t) = n.node.poll_transmit() {
-            outgoing.push(SimEvent::Request {
-                from: i,
-                to: t.to,
-                id: t.id,
-                request: t.request,
-            });
+            outgoing.push((
+                self.by_addr.get(&t.to.addr).copied(),
+                SimEvent::Request {
+                    from: i,
+                    to: t.to,
+                    id: t.id,
+                    request: t.request,
+                },
+            ));
         }
         while let Some(Event::QueryFinished { id, result, stats }) = n.node.poll_event() {
-            self.finished.insert((i, id), (result, stats));
+            let started = self.started.get(&(i, id)).copied().unwrap_or(now);
+            let outcome = Outcome {
+                value: result,
+                stats,
+                latency: now.saturating_duration_since(started),
+            };
+            self.finished.insert((i, id), outcome);
             done = Some((i, id));
         }
         let next = n.node.poll_timeout();
@@ -528,8 +458,12 @@ impl Simulator {
             self.queue
                 .push(next.max(self.now), SimEvent::Timer { node: i });
         }
-        for event in outgoing {
-            self.deliver(event);
+        for (to, event) in outgoing {
+            match to {
+                Some(to) => self.deliver(i, to, event),
+                // Nobody ever listened there: the request vanishes.
+                None => self.counters.messages_dropped += 1,
+            }
         }
         done
     }

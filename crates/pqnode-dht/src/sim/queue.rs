@@ -26,6 +26,8 @@ pub(crate) enum SimEvent {
         responder: Contact,
         response: Response,
     },
+    /// The driver of node `to` reports request `id` failed (connection refused).
+    Failure { to: usize, id: RequestId },
     /// A node's timer, as it was when scheduled.
     Timer { node: usize },
     /// A node joins through seeds.

@@ -151,8 +151,10 @@ fn bash(script: &str, dir: &Path) -> Output {
         .env("PATH", path)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // Files, not pipes: nobody reads a pipe until bash exits, and the
+        // nodes' logs must never block on a full one.
+        .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
         .process_group(0);
     // A newcomer's shell has no pqnode settings; the test's may.
     for (key, _) in std::env::vars() {
@@ -161,26 +163,27 @@ fn bash(script: &str, dir: &Path) -> Output {
         }
     }
     let mut child = cmd.spawn().expect("spawn bash");
-    let group = child.id();
     let started = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            // The trap has stopped the nodes.
+            break status;
+        }
         if started.elapsed() > TIMEOUT {
-            kill_group(group);
-            break;
+            // bash is not reaped yet, so its id still names our group.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            break child.wait().expect("wait for bash");
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_default();
+    Output {
+        status,
+        stdout: read("stdout"),
+        stderr: read("stderr"),
     }
-    let out = child.wait_with_output().expect("bash output");
-    // The trap has stopped the nodes; this only matters if bash was killed.
-    kill_group(group);
-    out
-}
-
-fn kill_group(group: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{group}")])
-        .stderr(Stdio::null())
-        .status();
 }
 
 #[test]

@@ -40,6 +40,11 @@ pub enum StoreError {
     #[error("{}: the schema version entry is malformed ({len} bytes, expected 8)", path.display())]
     MalformedSchemaVersion { path: PathBuf, len: usize },
 
+    /// The file does not exist and the store was opened without
+    /// [`StoreOptions::create`](crate::StoreOptions::create).
+    #[error("{}: the database file does not exist", path.display())]
+    Missing { path: PathBuf },
+
     /// Another process holds the database open.
     #[error("{}: already open in another process", path.display())]
     AlreadyOpen { path: PathBuf },
@@ -78,9 +83,29 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] redb::Error),
 
+    /// The store cannot serve requests until a fault clears: the disk failed or is full, redb
+    /// panicked, or the database file was deleted or replaced while the node ran. See
+    /// [`Store::health`](crate::Store::health) for the cause; nothing was written.
+    #[error("the store is unavailable: {cause}")]
+    Unavailable { cause: String },
+
     /// The store was closed, or its thread stopped (see [`Store::health`](crate::Store::health)).
     #[error("the store is closed or its thread has stopped")]
     Closed,
+}
+
+impl StoreError {
+    /// The same failure, told to every caller of a batch: redb's errors cannot be cloned.
+    pub(crate) fn clone_unavailable(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable { cause } => StoreError::Unavailable {
+                cause: cause.clone(),
+            },
+            other => StoreError::Unavailable {
+                cause: other.to_string(),
+            },
+        }
+    }
 }
 
 // redb reports each stage with its own error type; all of them fold into `redb::Error`.

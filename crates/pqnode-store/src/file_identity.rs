@@ -31,3 +31,21 @@ impl FileIdentity {
         }
     }
 }
+
+/// What is wrong with the file at `path`, if it is no longer the file `opened`: a write
+/// acknowledged into a deleted or replaced file would be gone at the next start.
+pub(crate) fn changed(path: &Path, opened: FileIdentity) -> Option<String> {
+    let shown = path.display();
+    match FileIdentity::of(path) {
+        Ok(file) if file == opened => None,
+        Ok(_) => Some(format!(
+            "database file {shown} was replaced while the store had it open; nothing more is \
+             written to either file (reopen to use the new one)"
+        )),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Some(format!(
+            "database file {shown} was deleted while the store had it open; nothing more is \
+             written (restore the file from a backup, or re-create it, and reopen)"
+        )),
+        Err(error) => Some(format!("cannot check database file {shown}: {error}")),
+    }
+}

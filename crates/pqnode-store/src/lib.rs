@@ -12,8 +12,10 @@
 //! transaction, and each caller is answered only after that commit (durable, redb's default).
 //! [`Store::get`] is served from a byte-bounded TTL read cache that only the store thread
 //! fills and invalidates, so a caller never reads a value older than a write it has seen
-//! acknowledged. [`Store::health`] compares the file's device and inode with those seen at
-//! open, so deleting or replacing the file under a running node fails the node's health.
+//! acknowledged. Faults are live: a failed write or read, a full disk, a panic inside redb,
+//! or the database file deleted or replaced under the running node turns [`Store::health`]
+//! to fail at once, is logged once with its cause, and makes writes fail fast instead of being
+//! acknowledged; a fault a reopen can clear is retried by the store thread itself.
 //!
 //! It is not a general database layer: there are no queries, secondary indexes (beyond record
 //! expiry) or migrations yet, and nothing here knows what a DHT record or a document means.
@@ -32,8 +34,10 @@
 
 mod cache;
 mod error;
+mod fault;
 mod file_identity;
 mod limits;
+mod maintenance;
 mod open;
 mod ops;
 mod record;
@@ -46,6 +50,7 @@ mod worker;
 pub use cache::{CacheStats, TtlCache};
 pub use error::StoreError;
 pub use limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
+pub use maintenance::{CheckReport, check, compact};
 pub use open::StoreOptions;
 pub use record::Record;
 pub use schema::SCHEMA_VERSION;

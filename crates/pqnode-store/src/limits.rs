@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::table::SCHEMA_VERSION_KEY;
+use crate::table::{PROBE_KEY, SCHEMA_VERSION_KEY};
 use crate::{StoreError, Table};
 
 /// Longest key accepted, in bytes. DHT keys are 20 bytes; this leaves room for composite keys.
@@ -24,7 +24,7 @@ pub(crate) fn checked_key(key: &[u8]) -> Result<Bytes, StoreError> {
 
 /// A key a caller may write: within size, and not one the store reserves for itself.
 pub(crate) fn writable_key(table: Table, key: &[u8]) -> Result<Bytes, StoreError> {
-    if table == Table::Meta && key == SCHEMA_VERSION_KEY {
+    if table == Table::Meta && (key == SCHEMA_VERSION_KEY || key == PROBE_KEY) {
         return Err(reserved_schema_key());
     }
     checked_key(key)

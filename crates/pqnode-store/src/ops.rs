@@ -65,14 +65,20 @@ pub(crate) fn scan(
     Ok(entries)
 }
 
+/// The `limit` greatest entries below `before` (or overall), greatest first.
 pub(crate) fn last(
     txn: &ReadTransaction,
     table: Table,
+    before: Option<&[u8]>,
     limit: usize,
 ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
     let table = txn.open_table(table.definition())?;
     let mut entries = Vec::with_capacity(limit.min(1024));
-    for entry in table.iter()?.rev().take(limit) {
+    let range = match before {
+        Some(before) => table.range::<&[u8]>(..before)?,
+        None => table.range::<&[u8]>(..)?,
+    };
+    for entry in range.rev().take(limit) {
         let (key, value) = entry?;
         entries.push((copy(key.value()), copy(value.value())));
     }

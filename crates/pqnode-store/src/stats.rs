@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::fault::{Fault, Recovery};
 use crate::{CacheStats, SCHEMA_VERSION, StoreError, Table};
 
 /// A snapshot of the store, for `/api/stats` and the dashboard.
@@ -33,6 +34,10 @@ pub struct StoreStats {
     pub errors: u64,
     /// The latest failure, if any.
     pub last_error: Option<String>,
+    /// Times the store thread reopened the database to recover from a fault.
+    pub reopens: u64,
+    /// Whether redb repaired the file when it was opened (after an unclean shutdown).
+    pub repaired_on_open: bool,
     /// The store's read cache and every cache registered with it.
     pub caches: Vec<CacheStats>,
 }
@@ -50,6 +55,8 @@ pub(crate) struct Counters {
     commits: AtomicU64,
     writes: AtomicU64,
     errors: AtomicU64,
+    reopens: AtomicU64,
+    repaired_on_open: std::sync::atomic::AtomicBool,
     status: Mutex<Status>,
 }
 
@@ -57,8 +64,7 @@ pub(crate) struct Counters {
 struct Status {
     last_commit: Option<Duration>,
     last_error: Option<String>,
-    /// Set by a failed write, cleared by the next successful one.
-    last_write_failed: bool,
+    fault: Option<Fault>,
 }
 
 impl Counters {
@@ -68,29 +74,49 @@ impl Counters {
             .fetch_add(u64::try_from(writes).unwrap_or(u64::MAX), Ordering::Relaxed);
         let mut status = self.status();
         status.last_commit = Some(took);
-        status.last_write_failed = false;
+        if status
+            .fault
+            .as_ref()
+            .is_some_and(|f| f.recovery == Recovery::NextCommit)
+        {
+            clear(&mut status);
+        }
     }
 
-    pub(crate) fn write_failed(&self, error: &StoreError) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        let mut status = self.status();
-        status.last_error = Some(error.to_string());
-        status.last_write_failed = true;
-    }
-
-    pub(crate) fn read_failed(&self, error: &StoreError) {
+    /// An operation failed: counted, and raised as a fault.
+    pub(crate) fn failed(&self, error: &StoreError) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         self.status().last_error = Some(error.to_string());
+        self.raise(Fault::from_error(error));
     }
 
-    /// The error of the latest write, if that write failed.
-    pub(crate) fn failed_write(&self) -> Option<String> {
-        let status = self.status();
-        if status.last_write_failed {
-            status.last_error.clone()
-        } else {
-            None
+    /// Raises `fault` unless one at least as grave is already raised. Logged only when the
+    /// store goes from healthy to faulty or the fault gets graver, never per request.
+    pub(crate) fn raise(&self, fault: Fault) {
+        let mut status = self.status();
+        let graver = status
+            .fault
+            .as_ref()
+            .is_none_or(|current| severity(fault.recovery) > severity(current.recovery));
+        if graver {
+            tracing::error!(cause = %fault.cause, recovery = ?fault.recovery, "the store is failing");
+            status.fault = Some(fault);
         }
+    }
+
+    /// The fault was repaired (the store thread reopened and probed the database).
+    pub(crate) fn recovered(&self) {
+        self.reopens.fetch_add(1, Ordering::Relaxed);
+        clear(&mut self.status());
+    }
+
+    pub(crate) fn repaired_on_open(&self) {
+        self.repaired_on_open.store(true, Ordering::Relaxed);
+    }
+
+    /// The fault in force, if any.
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        self.status().fault.clone()
     }
 
     pub(crate) fn snapshot(
@@ -118,6 +144,8 @@ impl Counters {
                 .map(|took| u64::try_from(took.as_micros()).unwrap_or(u64::MAX)),
             errors: self.errors.load(Ordering::Relaxed),
             last_error: status.last_error.clone(),
+            reopens: self.reopens.load(Ordering::Relaxed),
+            repaired_on_open: self.repaired_on_open.load(Ordering::Relaxed),
             caches,
         }
     }
@@ -126,5 +154,23 @@ impl Counters {
     // while it was held does not make it unusable.
     fn status(&self) -> MutexGuard<'_, Status> {
         self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn severity(recovery: Recovery) -> u8 {
+    match recovery {
+        Recovery::NextCommit => 0,
+        Recovery::Reopen => 1,
+        Recovery::Restart => 2,
+    }
+}
+
+fn clear(status: &mut Status) {
+    if let Some(fault) = status.fault.take() {
+        let lasted_ms = fault
+            .since
+            .elapsed()
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        tracing::info!(cause = %fault.cause, lasted_ms, "the store recovered");
     }
 }

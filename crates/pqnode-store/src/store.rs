@@ -11,11 +11,12 @@ use pqnode_health::Health;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::{CacheReport, TtlCache};
+use crate::fault::{Fault, Recovery};
 use crate::file_identity::FileIdentity;
 use crate::limits::{
     checked_entries, checked_key, checked_value, reserved_schema_key, writable_key,
 };
-use crate::open::{StoreOptions, open_database};
+use crate::open::{Opened, StoreOptions, open_database};
 use crate::ops::WriteOp;
 use crate::record::{Record, to_unix_ms};
 use crate::stats::{Counters, StoreStats};
@@ -92,13 +93,20 @@ impl Store {
         let thread = std::thread::Builder::new()
             .name("pqnode-store".into())
             .spawn(move || match open_database(&worker_path, &options) {
-                Ok((db, file)) => {
+                Ok(Opened { db, file, repaired }) => {
+                    if repaired {
+                        worker_counters.repaired_on_open();
+                    }
                     // If whoever asked for the store is gone, nobody can send it commands.
                     if opened.send(Ok(file)).is_ok() {
                         let worker = Worker {
-                            db,
+                            db: Some(db),
+                            path: worker_path,
+                            file,
+                            options,
                             counters: worker_counters,
                             read_cache: worker_cache,
+                            last_recovery: None,
                         };
                         worker.run(receiver);
                     }
@@ -240,6 +248,25 @@ impl Store {
     ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
         self.request(|reply| Command::Last {
             table,
+            before: None,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// The `limit` greatest entries with keys below `before`, greatest first: the next page
+    /// after [`last_entries`](Self::last_entries) when `before` is the last key seen.
+    pub async fn last_entries_before(
+        &self,
+        table: Table,
+        before: impl AsRef<[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
+        let before = Some(checked_key(before.as_ref())?);
+        self.request(|reply| Command::Last {
+            table,
+            before,
             limit,
             reply,
         })
@@ -329,31 +356,28 @@ impl Store {
     }
 
     /// Fails when the store is closed, its thread has stopped, the database file is gone or
-    /// was replaced since open, or the latest write failed; passes otherwise.
+    /// was replaced since open, or a fault is in force (a failed write or read, an I/O error
+    /// or full disk, a panic inside redb), with the cause; passes otherwise. Live: every call
+    /// looks at the file and the store thread's latest outcome.
     pub fn health(&self) -> Health {
-        let path = self.inner.path.display();
         if self.inner.closed.load(Ordering::Acquire) {
             return Health::fail("the store is closed");
         }
         if self.inner.commands.is_closed() {
             return Health::fail("the store thread has stopped");
         }
-        match FileIdentity::of(&self.inner.path) {
-            Ok(file) if file == self.inner.file => {}
-            Ok(_) => {
-                return Health::fail(format!(
-                    "database file {path} was replaced while the node was running"
-                ));
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Health::fail(format!("database file {path} has disappeared"));
-            }
-            Err(error) => {
-                return Health::fail(format!("cannot check database file {path}: {error}"));
-            }
+        // Raised here too, so a deleted file stops acknowledgements before the next commit.
+        if let Some(cause) = crate::file_identity::changed(&self.inner.path, self.inner.file) {
+            self.inner
+                .counters
+                .raise(Fault::new(cause, Recovery::Restart));
         }
-        match self.inner.counters.failed_write() {
-            Some(error) => Health::fail(format!("the last write failed: {error}")),
+        match self.inner.counters.fault() {
+            Some(fault) => Health::fail(match fault.recovery {
+                Recovery::NextCommit => format!("the last operation failed: {}", fault.cause),
+                Recovery::Reopen => format!("{} (retrying by itself)", fault.cause),
+                Recovery::Restart => fault.cause,
+            }),
             None => Health::pass(),
         }
     }
@@ -391,8 +415,16 @@ impl Store {
             .commands
             .send(command(reply))
             .await
-            .map_err(|_| StoreError::Closed)?;
-        response.await.map_err(|_| StoreError::Closed)?
+            .map_err(|_| self.gone())?;
+        response.await.map_err(|_| self.gone())?
+    }
+
+    /// Why a command got no answer: the store thread dropped it in a panic, or stopped.
+    fn gone(&self) -> StoreError {
+        match self.inner.counters.fault() {
+            Some(fault) => StoreError::Unavailable { cause: fault.cause },
+            None => StoreError::Closed,
+        }
     }
 
     fn caches(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn CacheReport>>> {

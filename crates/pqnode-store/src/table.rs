@@ -63,3 +63,7 @@ pub(crate) const EXPIRY_INDEX: TableDefinition<'static, (u64, &'static [u8]), ()
 
 /// The key in [`Table::Meta`] that holds the schema version; callers may not write it.
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
+
+/// The key in [`Table::Meta`] the store thread writes to prove the disk takes writes again
+/// after a fault; callers may not write it.
+pub(crate) const PROBE_KEY: &[u8] = b"store_probe";

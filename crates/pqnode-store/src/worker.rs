@@ -4,22 +4,38 @@
 //!
 //! The read cache is filled and invalidated only here, after each commit and before any reply,
 //! so it never holds a value older than the last write a caller has seen acknowledged.
+//!
+//! It is also where faults are met. After every commit the thread checks that the database
+//! file is still the one it opened, since a write into a deleted file is acknowledged by redb
+//! but lost at the next start. A panic inside redb is caught per batch, so the callers of that
+//! batch get an error instead of waiting forever. A fault that a reopen can clear (I/O error,
+//! full disk, panic) is retried by the thread itself about once a second: reopen, let redb
+//! check the file, commit a probe; until then every request fails fast with the cause.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::TtlCache;
+use crate::fault::{Fault, Recovery, panic_message};
+use crate::file_identity::FileIdentity;
+use crate::open::{StoreOptions, open_database};
 use crate::ops::{WriteOp, apply, count, get, get_record, last, len, scan, scan_records};
 use crate::record::Record;
 use crate::stats::{Counters, TableCounts};
+use crate::table::PROBE_KEY;
 use crate::{StoreError, Table};
 
-/// Most commands taken off the queue at once: bounds a group commit.
-const MAX_GROUP: usize = 256;
+/// How often a fault that a reopen may clear is retried.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the thread waits for a command between recovery attempts.
+const FAULT_POLL: Duration = Duration::from_millis(50);
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -39,6 +55,7 @@ pub(crate) enum Command {
     },
     Last {
         table: Table,
+        before: Option<Bytes>,
         limit: usize,
         reply: Reply<Vec<(Bytes, Bytes)>>,
     },
@@ -71,54 +88,112 @@ pub(crate) struct Write {
 }
 
 pub(crate) struct Worker {
-    pub(crate) db: Database,
+    /// `None` while a fault has closed it and no reopen has succeeded yet.
+    pub(crate) db: Option<Database>,
+    pub(crate) path: PathBuf,
+    /// The file opened; a reopen must find the same one.
+    pub(crate) file: FileIdentity,
+    pub(crate) options: StoreOptions,
     pub(crate) counters: Arc<Counters>,
     pub(crate) read_cache: ReadCache,
+    pub(crate) last_recovery: Option<Instant>,
+}
+
+/// What ends the serving loop.
+enum Flow {
+    Continue,
+    Closed,
 }
 
 impl Worker {
     /// Serves until every handle is dropped or a [`Command::Close`] arrives.
-    pub(crate) fn run(self, mut commands: mpsc::Receiver<Command>) {
-        let mut queue = Vec::with_capacity(MAX_GROUP);
-        let mut writes = Vec::new();
-        // Reads between two writes share one snapshot: it sees exactly what a fresh one would,
-        // since every write goes through this thread.
-        let mut snapshot = None;
-        while let Some(first) = commands.blocking_recv() {
+    pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let max_group = self.options.max_group.max(1);
+        let mut queue = Vec::with_capacity(max_group);
+        loop {
+            let first = if self.recovering() {
+                self.try_recover();
+                match commands.try_recv() {
+                    Ok(command) => command,
+                    Err(TryRecvError::Empty) => {
+                        std::thread::sleep(FAULT_POLL);
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match commands.blocking_recv() {
+                    Some(command) => command,
+                    None => break,
+                }
+            };
             queue.push(first);
-            while queue.len() < MAX_GROUP {
+            while queue.len() < max_group {
                 match commands.try_recv() {
                     Ok(command) => queue.push(command),
                     Err(_) => break,
                 }
             }
-            for command in queue.drain(..) {
-                match command {
-                    Command::Write(write) => writes.push(write),
-                    Command::Close { reply } => {
-                        self.flush(&mut writes);
-                        drop(snapshot);
-                        // Whatever is still queued is dropped, and its callers see `Closed`.
-                        commands.close();
-                        let _ = reply.send(self.db.close().map_err(StoreError::from));
-                        return;
-                    }
-                    read => {
-                        if !writes.is_empty() {
-                            self.flush(&mut writes);
-                            snapshot = None;
-                        }
-                        self.serve(read, &mut snapshot);
-                    }
+            let batch = std::mem::take(&mut queue);
+            // A panic inside redb drops this batch's reply senders, so its callers get an
+            // error, not a hang; the database is closed and the thread recovers as above.
+            match catch_unwind(AssertUnwindSafe(|| self.serve_batch(batch, &mut commands))) {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Closed) => return,
+                Err(payload) => {
+                    let cause = format!("redb panicked: {}", panic_message(payload.as_ref()));
+                    self.counters.raise(Fault::new(cause, Recovery::Reopen));
+                    self.close_db();
                 }
             }
-            self.flush(&mut writes);
-            // An open read transaction keeps old pages from being reused: never hold one idle.
-            snapshot = None;
         }
+        self.close_db();
+    }
+
+    fn serve_batch(&mut self, batch: Vec<Command>, commands: &mut mpsc::Receiver<Command>) -> Flow {
+        let mut writes = Vec::new();
+        // Reads between two writes share one snapshot: it sees exactly what a fresh one would,
+        // since every write goes through this thread.
+        let mut snapshot = None;
+        for command in batch {
+            match command {
+                Command::Write(write) => writes.push(write),
+                Command::Close { reply } => {
+                    self.flush(&mut writes);
+                    drop(snapshot);
+                    // Whatever is still queued is dropped, and its callers see `Closed`.
+                    commands.close();
+                    let closed = match self.db.take() {
+                        Some(db) => db.close().map_err(StoreError::from),
+                        None => Ok(()),
+                    };
+                    let _ = reply.send(closed);
+                    return Flow::Closed;
+                }
+                read => {
+                    if !writes.is_empty() {
+                        self.flush(&mut writes);
+                        snapshot = None;
+                    }
+                    self.serve(read, &mut snapshot);
+                }
+            }
+        }
+        self.flush(&mut writes);
+        // An open read transaction keeps old pages from being reused: never hold one idle.
+        Flow::Continue
     }
 
     fn flush(&self, writes: &mut Vec<Write>) {
+        if writes.is_empty() {
+            return;
+        }
+        if let Some(error) = self.refusal() {
+            for write in writes.drain(..) {
+                let _ = write.reply.send(Err(error.clone_unavailable()));
+            }
+            return;
+        }
         if writes.len() > 1 {
             let mut touched = Vec::new();
             let grouped = self.commit(writes.len(), |txn| {
@@ -128,46 +203,170 @@ impl Worker {
                     .collect::<Result<Vec<u64>, StoreError>>()
             });
             self.invalidate(&touched);
-            if let Ok(counts) = grouped {
-                for (write, count) in writes.drain(..).zip(counts) {
-                    let _ = write.reply.send(Ok(count));
+            match grouped {
+                Ok(counts) => {
+                    for (write, count) in writes.drain(..).zip(counts) {
+                        let _ = write.reply.send(Ok(count));
+                    }
+                    return;
                 }
-                return;
+                // The disk or the file failed: retrying each alone would fail the same way.
+                Err(error)
+                    if self
+                        .counters
+                        .fault()
+                        .is_some_and(|f| f.recovery != Recovery::NextCommit) =>
+                {
+                    for write in writes.drain(..) {
+                        let _ = write.reply.send(Err(error.clone_unavailable()));
+                    }
+                    return;
+                }
+                // One bad write must not fail its neighbours: retry each alone, so every
+                // caller gets its own outcome.
+                Err(_) => {}
             }
-            // One bad write must not fail its neighbours: retry each alone, so every caller
-            // gets its own outcome.
         }
         for write in writes.drain(..) {
             let mut touched = Vec::new();
             let result = self.commit(1, |txn| apply(txn, &write.op, &mut touched));
             self.invalidate(&touched);
-            if let Err(error) = &result {
-                tracing::warn!(%error, "store write failed");
-                self.counters.write_failed(error);
-            }
             let _ = write.reply.send(result);
         }
     }
 
+    /// Commits `body` in one write transaction. Failures are raised as faults here, and a
+    /// commit into a file that is no longer at the store's path is reported as a failure.
     fn commit<T>(
         &self,
         writes: usize,
         body: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let started = Instant::now();
-        let txn = self.db.begin_write()?;
+        let result = self.try_commit(body).and_then(|value| {
+            self.check_file()?;
+            Ok(value)
+        });
+        match &result {
+            Ok(_) => self.counters.committed(writes, started.elapsed()),
+            Err(error) => self.counters.failed(error),
+        }
+        result
+    }
+
+    fn try_commit<T>(
+        &self,
+        body: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let db = self.db.as_ref().ok_or(StoreError::Closed)?;
+        let txn = db.begin_write()?;
         let value = match body(&txn) {
             Ok(value) => value,
             Err(error) => {
                 if let Err(abort) = txn.abort() {
-                    tracing::warn!(error = %abort, "aborting a store transaction failed");
+                    tracing::debug!(error = %abort, "aborting a store transaction failed");
                 }
                 return Err(error);
             }
         };
         txn.commit()?;
-        self.counters.committed(writes, started.elapsed());
         Ok(value)
+    }
+
+    /// Fails when the path no longer names the file this store writes to.
+    fn check_file(&self) -> Result<(), StoreError> {
+        match crate::file_identity::changed(&self.path, self.file) {
+            None => Ok(()),
+            Some(cause) => {
+                self.counters
+                    .raise(Fault::new(cause.clone(), Recovery::Restart));
+                Err(StoreError::Unavailable { cause })
+            }
+        }
+    }
+
+    /// The error every request gets while a fault keeps the database closed or untrusted.
+    fn refusal(&self) -> Option<StoreError> {
+        let fault = self.counters.fault()?;
+        match fault.recovery {
+            Recovery::NextCommit => None,
+            Recovery::Reopen | Recovery::Restart => {
+                Some(StoreError::Unavailable { cause: fault.cause })
+            }
+        }
+    }
+
+    fn recovering(&self) -> bool {
+        self.counters
+            .fault()
+            .is_some_and(|f| f.recovery == Recovery::Reopen)
+    }
+
+    /// Reopens the database, lets redb check it, and proves it writable with a probe commit.
+    /// At most once per [`RECOVERY_INTERVAL`]; a failure leaves the fault in force.
+    fn try_recover(&mut self) {
+        if self
+            .last_recovery
+            .is_some_and(|at| at.elapsed() < RECOVERY_INTERVAL)
+        {
+            return;
+        }
+        self.last_recovery = Some(Instant::now());
+        if self.check_file().is_err() {
+            return;
+        }
+        self.close_db();
+        let options = StoreOptions {
+            create: false,
+            verify_on_open: true,
+            ..self.options.clone()
+        };
+        let opened = match open_database(&self.path, &options) {
+            Ok(opened) if opened.file == self.file => opened,
+            Ok(_) => {
+                self.counters.raise(Fault::new(
+                    format!("database file {} was replaced", self.path.display()),
+                    Recovery::Restart,
+                ));
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "reopening the store failed; will retry");
+                return;
+            }
+        };
+        self.db = Some(opened.db);
+        // Cached reads may predate the fault; the file is the truth now.
+        self.read_cache.invalidate_all();
+        let probe = catch_unwind(AssertUnwindSafe(|| self.probe()));
+        match probe {
+            Ok(Ok(())) => self.counters.recovered(),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "the store's probe write failed; will retry");
+                self.close_db();
+            }
+            Err(_) => self.close_db(),
+        }
+    }
+
+    /// One small durable commit, to prove the disk takes writes again.
+    fn probe(&self) -> Result<(), StoreError> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.try_commit(|txn| {
+            txn.open_table(Table::Meta.definition())?
+                .insert(PROBE_KEY, now_ms.to_be_bytes().as_slice())?;
+            Ok(())
+        })?;
+        self.check_file()
+    }
+
+    /// Drops the database; redb's own drop may panic on a broken file, which is contained.
+    fn close_db(&mut self) {
+        if let Some(db) = self.db.take() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(db)));
+        }
     }
 
     fn invalidate(&self, touched: &[(Table, Bytes)]) {
@@ -181,10 +380,20 @@ impl Worker {
     }
 
     fn serve(&self, command: Command, snapshot: &mut Option<ReadTransaction>) {
+        if let Some(error) = self.refusal() {
+            return self.fail(command, error);
+        }
         if snapshot.is_none() {
-            match self.db.begin_read() {
+            let Some(db) = self.db.as_ref() else {
+                return self.fail(command, StoreError::Closed);
+            };
+            match db.begin_read() {
                 Ok(txn) => *snapshot = Some(txn),
-                Err(error) => return self.fail(command, error.into()),
+                Err(error) => {
+                    let error = StoreError::from(error);
+                    self.counters.failed(&error);
+                    return self.fail(command, error);
+                }
             }
         }
         let Some(txn) = snapshot.as_ref() else {
@@ -205,17 +414,18 @@ impl Worker {
             } => self.answer(reply, scan(txn, table, &prefix)),
             Command::Last {
                 table,
+                before,
                 limit,
                 reply,
-            } => self.answer(reply, last(txn, table, limit)),
+            } => self.answer(reply, last(txn, table, before.as_deref(), limit)),
             Command::Len { table, reply } => self.answer(reply, len(txn, table)),
             Command::GetRecord { key, now_ms, reply } => {
                 self.answer(reply, get_record(txn, &key, now_ms))
             }
             Command::ScanRecords { now_ms, reply } => self.answer(reply, scan_records(txn, now_ms)),
             Command::Count { reply } => self.answer(reply, count(txn)),
-            // `run` handles both itself; answering keeps a caller from waiting forever should
-            // that ever change.
+            // `serve_batch` handles both itself; answering keeps a caller from waiting
+            // forever should that ever change.
             command @ (Command::Write(_) | Command::Close { .. }) => {
                 self.fail(command, StoreError::Closed)
             }
@@ -224,35 +434,33 @@ impl Worker {
 
     fn fail(&self, command: Command, error: StoreError) {
         match command {
-            Command::Get { reply, .. } => self.answer(reply, Err(error)),
-            Command::Scan { reply, .. } => self.answer(reply, Err(error)),
-            Command::Last { reply, .. } => self.answer(reply, Err(error)),
-            Command::Len { reply, .. } => self.answer(reply, Err(error)),
-            Command::GetRecord { reply, .. } => self.answer(reply, Err(error)),
-            Command::ScanRecords { reply, .. } => self.answer(reply, Err(error)),
-            Command::Count { reply } => self.answer(reply, Err(error)),
-            Command::Write(write) => {
-                let _ = write.reply.send(Err(error));
-            }
-            Command::Close { reply } => {
-                let _ = reply.send(Err(error));
-            }
+            Command::Get { reply, .. } => self.send(reply, Err(error)),
+            Command::Scan { reply, .. } => self.send(reply, Err(error)),
+            Command::Last { reply, .. } => self.send(reply, Err(error)),
+            Command::Len { reply, .. } => self.send(reply, Err(error)),
+            Command::GetRecord { reply, .. } => self.send(reply, Err(error)),
+            Command::ScanRecords { reply, .. } => self.send(reply, Err(error)),
+            Command::Count { reply } => self.send(reply, Err(error)),
+            Command::Write(write) => self.send(write.reply, Err(error)),
+            Command::Close { reply } => self.send(reply, Err(error)),
         }
     }
 
+    /// Replies with the result of a read; a failed read is a fault like a failed write.
     fn answer<T>(&self, reply: Reply<T>, result: Result<T, StoreError>) {
         if let Err(error) = &result {
-            tracing::warn!(%error, "store read failed");
-            self.counters.read_failed(error);
+            self.counters.failed(error);
         }
+        self.send(reply, result);
+    }
+
+    fn send<T>(&self, reply: Reply<T>, result: Result<T, StoreError>) {
         let _ = reply.send(result);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     /// A worker over a file whose `routing` table has the wrong types, so every write to
@@ -266,10 +474,15 @@ mod tests {
             txn.open_table(table.definition()).expect("open");
         }
         txn.commit().expect("commit");
+        let path = dir.path().join("broken.redb");
         Worker {
-            db,
+            db: Some(db),
+            file: FileIdentity::of(&path).expect("stat"),
+            path,
+            options: StoreOptions::default(),
             counters: Arc::new(Counters::default()),
             read_cache: ReadCache::new("reads", 100, Duration::from_secs(60)),
+            last_recovery: None,
         }
     }
 
@@ -286,7 +499,12 @@ mod tests {
     }
 
     fn read(worker: &Worker, table: Table, key: &[u8]) -> Option<Bytes> {
-        let txn = worker.db.begin_read().expect("begin");
+        let txn = worker
+            .db
+            .as_ref()
+            .expect("open")
+            .begin_read()
+            .expect("begin");
         get(&txn, table, key).expect("read")
     }
 
@@ -318,7 +536,7 @@ mod tests {
             Some(Bytes::from("v"))
         );
         // Health reports the latest write, and the last one retried succeeded.
-        assert!(worker.counters.failed_write().is_none());
+        assert!(worker.counters.fault().is_none());
     }
 
     #[test]
@@ -327,10 +545,10 @@ mod tests {
         let worker = worker_with_a_broken_table(&dir);
         let (bad, _) = put(Table::Routing, b"b");
         worker.flush(&mut vec![bad]);
-        assert!(worker.counters.failed_write().is_some());
+        assert!(worker.counters.fault().is_some());
 
         let (good, _) = put(Table::Messages, b"a");
         worker.flush(&mut vec![good]);
-        assert!(worker.counters.failed_write().is_none());
+        assert!(worker.counters.fault().is_none());
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pqnode_health::Status;
 use pqnode_store::{
     DEFAULT_FILE_NAME, MAX_KEY_LEN, MAX_VALUE_LEN, SCHEMA_VERSION, SCHEMA_VERSION_KEY, Store,
-    StoreError, Table, TtlCache,
+    StoreError, StoreOptions, Table, TtlCache,
 };
 use tempfile::TempDir;
 
@@ -345,7 +345,7 @@ async fn health_passes_then_fails_once_the_file_is_deleted() {
     let health = store.health();
     assert_eq!(health.status, Status::Fail);
     let reason = health.reason.unwrap();
-    assert!(reason.contains("disappeared"), "{reason}");
+    assert!(reason.contains("deleted"), "{reason}");
     assert!(reason.contains(DEFAULT_FILE_NAME), "{reason}");
 }
 
@@ -359,6 +359,101 @@ async fn health_fails_when_the_file_is_replaced() {
     let health = store.health();
     assert_eq!(health.status, Status::Fail);
     assert!(health.reason.unwrap().contains("replaced"));
+}
+
+#[tokio::test]
+async fn writes_after_the_file_is_deleted_are_refused_and_the_fault_is_counted() {
+    let (dir, store) = fresh().await;
+    store
+        .put(Table::Messages, b"a", b"1".to_vec())
+        .await
+        .unwrap();
+    std::fs::remove_file(db_path(&dir)).unwrap();
+    // The first write after the deletion may reach redb's open handle, but it is not
+    // acknowledged: the file check after its commit fails it.
+    for key in [b"b", b"c"] {
+        let error = store
+            .put(Table::Messages, key, b"2".to_vec())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+        assert!(error.to_string().contains("deleted"), "{error}");
+    }
+    assert_eq!(store.health().status, Status::Fail);
+    let stats = store.stats().await;
+    assert!(stats.errors >= 1, "{stats:?}");
+    assert!(stats.last_error.unwrap().contains("deleted"));
+    // A deleted file never comes back by itself: the store stays failed.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(store.health().status, Status::Fail);
+    assert!(
+        store
+            .put(Table::Messages, b"d", b"3".to_vec())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_missing_file_is_an_error_without_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        create: false,
+        ..StoreOptions::default()
+    };
+    let error = Store::open_with(db_path(&dir), options.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Missing { .. }), "{error:?}");
+    assert!(!db_path(&dir).exists(), "nothing was created");
+
+    Store::open(db_path(&dir))
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    let store = Store::open_with(db_path(&dir), options).await.unwrap();
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn offline_check_counts_the_tables_and_compact_keeps_them() {
+    let (dir, store) = fresh().await;
+    for i in 0..200u32 {
+        store
+            .put(Table::Messages, &i.to_be_bytes(), vec![b'x'; 2048])
+            .await
+            .unwrap();
+    }
+    for i in 0..150u32 {
+        store
+            .delete(Table::Messages, &i.to_be_bytes())
+            .await
+            .unwrap();
+    }
+    store.close().await.unwrap();
+
+    let report = pqnode_store::check(&db_path(&dir)).unwrap();
+    assert_eq!(report.entries[&Table::Messages], 50);
+    assert!(!report.repaired);
+    let (before, after) = pqnode_store::compact(&db_path(&dir)).unwrap();
+    assert!(after <= before, "{before} -> {after}");
+    assert_eq!(
+        pqnode_store::check(&db_path(&dir)).unwrap().entries[&Table::Messages],
+        50
+    );
+
+    let missing = dir.path().join("nothing-here.redb");
+    assert!(matches!(
+        pqnode_store::check(&missing),
+        Err(StoreError::Missing { .. })
+    ));
+    std::fs::write(&missing, vec![0x5a; 8192]).unwrap();
+    assert!(
+        pqnode_store::check(&missing).is_err(),
+        "garbage fails the check"
+    );
 }
 
 #[tokio::test]

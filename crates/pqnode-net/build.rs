@@ -1,7 +1,7 @@
 //! Compiles the wire schema in `proto/` with protox (pure Rust, no `protoc` needed).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/wire.proto", "proto/message.proto"];
+    let files = ["proto/wire.proto"];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

@@ -19,10 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pqnode_crypto::Identity;
 use pqnode_net::tls::{Observed, TlsIdentity};
-use pqnode_net::{
-    Caller, Handler, HandlerError, InboundMessage, Limits, MessageSink, NetConfig, Network,
-    Protocol,
-};
+use pqnode_net::{Caller, Handler, HandlerError, Limits, NetConfig, Network, Protocol};
 use quinn::{Endpoint, TransportConfig};
 use tokio::net::UdpSocket;
 
@@ -499,19 +496,14 @@ async fn bulk_once(stack: &Stack, client: &Endpoint, server: &Endpoint, to: Sock
     BULK_BYTES as f64 / elapsed.as_secs_f64() / 1e6
 }
 
+/// The protocol the round-trip benchmark serves with [`Echo`].
+const ECHO: Protocol = Protocol::new(1, "ECHO", 64 * 1024);
+
 struct Echo;
 
 impl Handler for Echo {
     async fn handle(&self, _caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
         Ok(payload)
-    }
-}
-
-struct Discard;
-
-impl MessageSink for Discard {
-    fn deliver(&self, _message: InboundMessage) -> Result<(), HandlerError> {
-        Ok(())
     }
 }
 
@@ -535,40 +527,25 @@ async fn network_round_trips() {
     let b = Network::start(&Identity::generate().expect("id"), bench_config())
         .await
         .expect("start b");
-    b.register(Protocol::Dht, Echo).expect("register");
-    b.set_message_sink(Arc::new(Discard));
+    b.register(ECHO, Echo).expect("register");
     a.add_address(b.node_id(), b.local_addr().expect("addr"));
-    for _ in 0..50 {
-        a.send_message(b.node_id(), Bytes::from_static(b"warm-up"))
-            .await
-            .expect("message");
-    }
     let body = Bytes::from(vec![b'm'; 256]);
-    let mut message_times = Vec::new();
-    for _ in 0..MESSAGES {
-        let start = Instant::now();
-        a.send_message(b.node_id(), body.clone())
+    for _ in 0..50 {
+        a.request(b.node_id(), ECHO, body.clone())
             .await
-            .expect("message");
-        message_times.push(start.elapsed());
+            .expect("warm-up");
     }
     let mut request_times = Vec::new();
     for _ in 0..MESSAGES {
         let start = Instant::now();
-        a.request(b.node_id(), Protocol::Dht, body.clone())
+        a.request(b.node_id(), ECHO, body.clone())
             .await
             .expect("request");
         request_times.push(start.elapsed());
     }
-    let m = Samples(message_times);
     let r = Samples(request_times);
     println!(
-        "send_message (256 B): p50 {:.3} ms, p99 {:.3} ms",
-        ms(m.median()),
-        ms(m.quantile(0.99))
-    );
-    println!(
-        "request DHT echo (256 B): p50 {:.3} ms, p99 {:.3} ms",
+        "request echo (256 B): p50 {:.3} ms, p99 {:.3} ms",
         ms(r.median()),
         ms(r.quantile(0.99))
     );

@@ -76,6 +76,4 @@ pub enum RequestError {
     },
     #[error("the node is shutting down")]
     ShuttingDown,
-    #[error("message body of {len} bytes exceeds the cap of {cap}")]
-    TooLarge { len: usize, cap: usize },
 }

@@ -1,10 +1,10 @@
-//! What other crates plug in: request handlers per protocol, and the sink
-//! that receives direct messages.
+//! What other crates plug in: a request handler per registered protocol, and
+//! the address lookup the transport asks when it must dial a node it has no
+//! address for.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use pqnode_crypto::NodeId;
@@ -60,7 +60,8 @@ impl HandlerError {
     }
 }
 
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// The boxed future [`AddressLookup`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Object-safe form of [`Handler`], so handlers of different types share one registry.
 pub(crate) trait DynHandler: Send + Sync + 'static {
@@ -81,20 +82,10 @@ impl<H: Handler> DynHandler for H {
     }
 }
 
-/// A direct message as it arrives: the sender is the authenticated peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundMessage {
-    pub from: NodeId,
-    pub body: Bytes,
-    /// The sender's clock; informative only.
-    pub sent_at: SystemTime,
-    /// Our clock when the message arrived.
-    pub received_at: SystemTime,
-}
-
-/// Where received direct messages go (the binary stores them). `deliver`
-/// runs on the connection's task: keep it quick (push to a channel, or hand
-/// the write to a store thread).
-pub trait MessageSink: Send + Sync + 'static {
-    fn deliver(&self, message: InboundMessage) -> Result<(), HandlerError>;
+/// Finds where a node can be dialed when the transport knows no address for
+/// it: the seam through which discovery (the DHT) serves every dial by node
+/// id, so no caller writes its own "look up, then retry".
+pub trait AddressLookup: Send + Sync + 'static {
+    /// Where `node` can be reached now, or `None` if it cannot be found.
+    fn find(&self, node: NodeId) -> BoxFuture<'_, Option<SocketAddr>>;
 }

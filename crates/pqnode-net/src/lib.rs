@@ -4,11 +4,13 @@
 //! peer by its ML-DSA-87 key (its [`NodeId`](pqnode_crypto::NodeId) is the
 //! hash of that key), keeps one connection per peer, and carries requests —
 //! one bidirectional stream each, as length-prefixed, size-capped frames —
-//! to the [`Handler`] registered for the request's [`Protocol`]. Direct
-//! messages between nodes ride the same path and land in a [`MessageSink`].
+//! to the [`Handler`] registered for the request's [`Protocol`]. Features
+//! (the DHT, signaling relay, direct messages) each define their protocol,
+//! with its own size cap, and register it; the transport knows none of them.
 //!
 //! What it is not: it does not decide whom to talk to (the DHT does, through
-//! [`Network::add_address`] and [`Network::subscribe`]), it does not parse
+//! [`Network::add_address`], [`Network::subscribe`] and the [`AddressLookup`]
+//! it installs for dials by node id alone), it does not parse
 //! other protocols' payloads, and it has no classical fallback — a peer that
 //! cannot do ML-KEM-1024 and ML-DSA-87 is refused.
 //!
@@ -27,7 +29,7 @@ pub mod wire;
 
 pub use config::{Limits, NetConfig, ParsePeerAddrError, PeerAddr};
 pub use error::{DialError, RequestError, StartError};
-pub use handler::{Caller, Handler, HandlerError, InboundMessage, MessageSink};
+pub use handler::{AddressLookup, BoxFuture, Caller, Handler, HandlerError};
 pub use network::{Network, RegisterError};
 pub use stats::{Direction, NetStats, PeerEvent, PeerInfo};
-pub use wire::{MAX_MESSAGE_BODY_LEN, Protocol};
+pub use wire::Protocol;

@@ -10,8 +10,6 @@ use serde::Serialize;
 
 use crate::wire::Protocol;
 
-const PROTOCOLS: usize = Protocol::ALL.len();
-
 /// Monotonic counters of one network; cheap to bump from any task.
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -19,12 +17,12 @@ pub(crate) struct Counters {
     handshakes_failed: Mutex<BTreeMap<&'static str, u64>>,
     refused: Mutex<BTreeMap<&'static str, u64>>,
     pub retries_sent: AtomicU64,
-    requests_in: [AtomicU64; PROTOCOLS],
-    requests_out: [AtomicU64; PROTOCOLS],
+    /// By protocol name; ids nobody here registered count as `unknown`.
+    requests_in: Mutex<BTreeMap<&'static str, u64>>,
+    requests_out: Mutex<BTreeMap<&'static str, u64>>,
     pub requests_failed_out: AtomicU64,
     pub streams_reset: AtomicU64,
     pub closed_for_abuse: AtomicU64,
-    pub messages_delivered: AtomicU64,
     /// UDP bytes of connections that are gone (live ones are read from quinn).
     pub closed_bytes_sent: AtomicU64,
     pub closed_bytes_received: AtomicU64,
@@ -39,26 +37,19 @@ impl Counters {
         bump(&self.refused, reason);
     }
 
-    pub fn request_in(&self, protocol: Protocol) {
-        self.requests_in[protocol.index()].fetch_add(1, Ordering::Relaxed);
+    /// A request arrived for `protocol`, or for an id nobody registered (`None`).
+    pub fn request_in(&self, protocol: Option<Protocol>) {
+        bump(
+            &self.requests_in,
+            protocol.map_or("unknown", Protocol::name),
+        );
     }
 
     pub fn request_out(&self, protocol: Protocol) {
-        self.requests_out[protocol.index()].fetch_add(1, Ordering::Relaxed);
+        bump(&self.requests_out, protocol.name());
     }
 
     pub fn snapshot(&self, live: LiveTotals) -> NetStats {
-        let per_protocol = |counters: &[AtomicU64; PROTOCOLS]| {
-            Protocol::ALL
-                .into_iter()
-                .map(|p| {
-                    (
-                        p.name().to_owned(),
-                        counters[p.index()].load(Ordering::Relaxed),
-                    )
-                })
-                .collect()
-        };
         NetStats {
             connections: live.inbound + live.outbound,
             handshakes_in_progress: live.handshakes_in_progress,
@@ -68,12 +59,11 @@ impl Counters {
             handshakes_failed: read(&self.handshakes_failed),
             refused: read(&self.refused),
             retries_sent: self.retries_sent.load(Ordering::Relaxed),
-            requests_in: per_protocol(&self.requests_in),
-            requests_out: per_protocol(&self.requests_out),
+            requests_in: read(&self.requests_in),
+            requests_out: read(&self.requests_out),
             requests_failed_out: self.requests_failed_out.load(Ordering::Relaxed),
             streams_reset: self.streams_reset.load(Ordering::Relaxed),
             connections_closed_for_abuse: self.closed_for_abuse.load(Ordering::Relaxed),
-            messages_delivered: self.messages_delivered.load(Ordering::Relaxed),
             bytes_sent: self.closed_bytes_sent.load(Ordering::Relaxed) + live.bytes_sent,
             bytes_received: self.closed_bytes_received.load(Ordering::Relaxed)
                 + live.bytes_received,
@@ -123,7 +113,6 @@ pub struct NetStats {
     /// Request streams reset because their frames were malformed.
     pub streams_reset: u64,
     pub connections_closed_for_abuse: u64,
-    pub messages_delivered: u64,
     /// UDP payload bytes, all connections since start.
     pub bytes_sent: u64,
     pub bytes_received: u64,

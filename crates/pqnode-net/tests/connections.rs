@@ -8,7 +8,7 @@ use bytes::Bytes;
 use common::{TestNode, config_on, echo_reply, eventually, limits, localhost};
 use pqnode_crypto::Identity;
 use pqnode_health::Status;
-use pqnode_net::{Direction, PeerAddr, Protocol, RequestError};
+use pqnode_net::{Direction, PeerAddr, RequestError};
 
 #[tokio::test]
 async fn restarted_peer_is_reconnected_on_the_same_and_a_new_port() {
@@ -22,7 +22,7 @@ async fn restarted_peer_is_reconnected_on_the_same_and_a_new_port() {
     let b_addr = b.addr();
     a.net.add_address(b.id(), b_addr);
     a.net
-        .request(b.id(), Protocol::Dht, Bytes::new())
+        .request(b.id(), common::DHT, Bytes::new())
         .await
         .unwrap();
 
@@ -37,7 +37,7 @@ async fn restarted_peer_is_reconnected_on_the_same_and_a_new_port() {
     .await;
     let reply = a
         .net
-        .request(b.id(), Protocol::Dht, Bytes::from_static(b"again"))
+        .request(b.id(), common::DHT, Bytes::from_static(b"again"))
         .await
         .unwrap();
     assert_eq!(reply, echo_reply(b.id(), a.id(), b"again"));
@@ -62,7 +62,7 @@ async fn restarted_peer_is_reconnected_on_the_same_and_a_new_port() {
     assert!(reconnected, "{:?}", a.net.peers());
     let reply = a
         .net
-        .request(b.id(), Protocol::Dht, Bytes::from_static(b"new"))
+        .request(b.id(), common::DHT, Bytes::from_static(b"new"))
         .await
         .unwrap();
     assert_eq!(reply, echo_reply(b.id(), a.id(), b"new"));
@@ -111,7 +111,7 @@ async fn crashed_and_restarted_peer_is_detected_by_stateless_reset() {
     let relay = common::relay::Relay::start(b_addr).await;
     a.net.add_address(b_id, relay.addr);
     a.net
-        .request(b_id, Protocol::Dht, Bytes::new())
+        .request(b_id, common::DHT, Bytes::new())
         .await
         .unwrap();
 
@@ -136,7 +136,7 @@ async fn crashed_and_restarted_peer_is_detected_by_stateless_reset() {
     // reset a can verify; a redials at once instead of waiting out the idle timeout.
     let reply = a
         .net
-        .request(b_id, Protocol::Dht, Bytes::from_static(b"back"))
+        .request(b_id, common::DHT, Bytes::from_static(b"back"))
         .await
         .unwrap();
     assert_eq!(reply, echo_reply(b_id, a.id(), b"back"));
@@ -162,7 +162,7 @@ async fn a_peer_that_vanished_is_dropped_after_a_timed_out_request() {
     let relay = common::relay::Relay::start(b.addr()).await;
     a.net.add_address(b.id(), relay.addr);
     a.net
-        .request(b.id(), Protocol::Dht, Bytes::new())
+        .request(b.id(), common::DHT, Bytes::new())
         .await
         .unwrap();
 
@@ -170,7 +170,7 @@ async fn a_peer_that_vanished_is_dropped_after_a_timed_out_request() {
     relay.pause(true);
     let err = a
         .net
-        .request(b.id(), Protocol::Dht, Bytes::new())
+        .request(b.id(), common::DHT, Bytes::new())
         .await
         .unwrap_err();
     assert!(matches!(err, RequestError::Timeout), "{err}");
@@ -245,7 +245,7 @@ async fn dual_stack_listener_serves_ipv4_and_ipv6() {
     assert_eq!(from_v4.address, v4.addr());
     server
         .net
-        .request(v6.id(), Protocol::Dht, Bytes::new())
+        .request(v6.id(), common::DHT, Bytes::new())
         .await
         .unwrap();
 }
@@ -260,7 +260,7 @@ async fn shutdown_closes_connections_and_fails_health() {
     assert_eq!(a.net.health().status, Status::Fail);
     assert!(a.net.peers().is_empty());
     assert!(matches!(
-        a.net.request(b.id(), Protocol::Dht, Bytes::new()).await,
+        a.net.request(b.id(), common::DHT, Bytes::new()).await,
         Err(RequestError::ShuttingDown)
     ));
     assert!(eventually(Duration::from_secs(3), || b.net.peers().is_empty()).await);

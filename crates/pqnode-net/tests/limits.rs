@@ -132,7 +132,7 @@ async fn under_handshake_load_unvalidated_clients_get_a_retry() {
 }
 
 #[tokio::test]
-async fn budgets_smaller_than_a_frame_are_rejected_at_start() {
+async fn protocols_larger_than_the_byte_budget_cannot_be_registered() {
     let config = config_on(
         localhost(),
         pqnode_net::Limits {
@@ -141,8 +141,17 @@ async fn budgets_smaller_than_a_frame_are_rejected_at_start() {
         },
         vec![],
     );
-    let err = pqnode_net::Network::start(&Identity::generate().unwrap(), config)
+    let net = pqnode_net::Network::start(&Identity::generate().unwrap(), config)
         .await
+        .unwrap();
+    // A request of this protocol could never be buffered: refuse it now, not on every call.
+    let err = net
+        .register(common::DHT, common::Echo(net.node_id()))
         .unwrap_err();
-    assert!(matches!(err, pqnode_net::StartError::Config(_)), "{err}");
+    assert!(
+        matches!(err, pqnode_net::RegisterError::CapOverBudget { .. }),
+        "{err}"
+    );
+    const SMALL: pqnode_net::Protocol = pqnode_net::Protocol::new(5, "SMALL", 1024);
+    net.register(SMALL, common::Echo(net.node_id())).unwrap();
 }

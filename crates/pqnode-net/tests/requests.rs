@@ -1,4 +1,4 @@
-//! Requests and messages between in-process nodes on 127.0.0.1.
+//! Requests between in-process nodes on 127.0.0.1.
 
 mod common;
 
@@ -6,10 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TestNode, config_on, echo_reply, eventually, limits, localhost};
+use common::{DHT, SYNC, TestNode, config_on, echo_reply, eventually, limits, localhost};
 use pqnode_crypto::{Identity, NodeId};
+use pqnode_net::wire::FrameError;
 use pqnode_net::wire::pb::FailureCode;
-use pqnode_net::{Caller, DialError, Direction, Handler, HandlerError, Protocol, RequestError};
+use pqnode_net::{
+    AddressLookup, BoxFuture, Caller, DialError, Direction, Handler, HandlerError, Protocol,
+    RegisterError, RequestError,
+};
 
 /// Keeps every caller it is handed, so a test can look at them; answers with nothing.
 #[derive(Clone, Default)]
@@ -29,47 +33,31 @@ impl Handler for SeenCallers {
 }
 
 #[tokio::test]
-async fn two_nodes_exchange_requests_and_messages_both_ways() {
+async fn two_nodes_exchange_requests_both_ways() {
     let a = TestNode::start().await;
     let b = TestNode::start().await;
     a.net.add_address(b.id(), b.addr());
 
     let reply = a
         .net
-        .request(b.id(), Protocol::Dht, Bytes::from_static(b"ping"))
+        .request(b.id(), DHT, Bytes::from_static(b"ping"))
         .await
         .unwrap();
     assert_eq!(reply, echo_reply(b.id(), a.id(), b"ping"));
     // b learned a's id and address from the handshake: it can answer back on the same connection.
     let reply = b
         .net
-        .request(a.id(), Protocol::Dht, Bytes::from_static(b"pong"))
+        .request(a.id(), DHT, Bytes::from_static(b"pong"))
         .await
         .unwrap();
     assert_eq!(reply, echo_reply(a.id(), b.id(), b"pong"));
-
-    a.net
-        .send_message(b.id(), Bytes::from_static(b"hello b"))
-        .await
-        .unwrap();
-    b.net
-        .send_message(a.id(), Bytes::from_static(b"hello a"))
-        .await
-        .unwrap();
-    let at_b = b.inbox.messages();
-    assert_eq!(at_b.len(), 1);
-    assert_eq!(at_b[0].from, a.id());
-    assert_eq!(at_b[0].body, Bytes::from_static(b"hello b"));
-    let at_a = a.inbox.messages();
-    assert_eq!(at_a.len(), 1);
-    assert_eq!(at_a[0].from, b.id());
 
     // One connection, reused for everything.
     assert_eq!(a.net.stats().handshakes_ok, 1);
     assert_eq!(b.net.stats().handshakes_ok, 1);
     assert_eq!(a.net.peers().len(), 1);
-    assert_eq!(a.net.stats().requests_out["MESSAGE"], 1);
-    assert_eq!(b.net.stats().messages_delivered, 1);
+    assert_eq!(a.net.stats().requests_out["DHT"], 1);
+    assert_eq!(b.net.stats().requests_in["DHT"], 1);
 }
 
 #[tokio::test]
@@ -79,7 +67,7 @@ async fn handler_failures_and_missing_handlers_reach_the_caller() {
     a.net.add_address(b.id(), b.addr());
     let err = a
         .net
-        .request(b.id(), Protocol::Dht, Bytes::from_static(b"fail"))
+        .request(b.id(), DHT, Bytes::from_static(b"fail"))
         .await
         .unwrap_err();
     assert!(
@@ -94,7 +82,7 @@ async fn handler_failures_and_missing_handlers_reach_the_caller() {
     );
     let err = a
         .net
-        .request(b.id(), Protocol::Sync, Bytes::from(vec![0u8; 4 << 20]))
+        .request(b.id(), SYNC, Bytes::from(vec![0u8; 4 << 20]))
         .await
         .unwrap_err();
     assert!(
@@ -108,26 +96,31 @@ async fn handler_failures_and_missing_handlers_reach_the_caller() {
         "{err:?}"
     );
     // The connection survives both.
-    a.net
-        .request(b.id(), Protocol::Dht, Bytes::new())
-        .await
-        .unwrap();
+    a.net.request(b.id(), DHT, Bytes::new()).await.unwrap();
     assert_eq!(a.net.stats().handshakes_ok, 1);
 }
 
+/// A protocol with a small cap, to probe the limit from both sides.
+const SMALL: Protocol = Protocol::new(5, "SMALL", 1024);
+
 #[tokio::test]
-async fn messages_over_the_cap_are_refused_locally() {
+async fn bodies_over_the_protocol_cap_are_refused_before_sending() {
     let a = TestNode::start().await;
     let b = TestNode::start().await;
+    b.net.register(SMALL, SeenCallers::default()).unwrap();
     a.net.add_address(b.id(), b.addr());
-    let big = Bytes::from(vec![0u8; pqnode_net::MAX_MESSAGE_BODY_LEN + 1]);
-    assert!(matches!(
-        a.net.send_message(b.id(), big).await,
-        Err(RequestError::TooLarge { .. })
-    ));
-    let max = Bytes::from(vec![7u8; pqnode_net::MAX_MESSAGE_BODY_LEN]);
-    a.net.send_message(b.id(), max.clone()).await.unwrap();
-    assert_eq!(b.inbox.messages()[0].body, max);
+    let over = a
+        .net
+        .request(b.id(), SMALL, Bytes::from(vec![0u8; 1025]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(over, RequestError::Frame(FrameError::TooLarge { .. })),
+        "{over:?}"
+    );
+    assert_eq!(a.net.stats().handshakes_ok, 0, "refused before dialing");
+    let at_cap = Bytes::from(vec![7u8; 1024]);
+    a.net.request(b.id(), SMALL, at_cap).await.unwrap();
 }
 
 #[tokio::test]
@@ -153,13 +146,10 @@ async fn five_nodes_all_to_all() {
             let (net, to, from) = (n.net.clone(), m.id(), n.id());
             tasks.push(tokio::spawn(async move {
                 let reply = net
-                    .request(to, Protocol::Dht, Bytes::from_static(b"x"))
+                    .request(to, DHT, Bytes::from_static(b"x"))
                     .await
                     .unwrap();
                 assert_eq!(reply, echo_reply(to, from, b"x"));
-                net.send_message(to, Bytes::from_static(b"hi"))
-                    .await
-                    .unwrap();
             }));
         }
     }
@@ -167,7 +157,7 @@ async fn five_nodes_all_to_all() {
         t.await.unwrap();
     }
     for n in &nodes {
-        assert_eq!(n.inbox.messages().len(), 4);
+        assert_eq!(n.net.stats().requests_in["DHT"], 4);
     }
     // Duplicate connections from simultaneous dials collapse to one per pair, on both sides.
     let settled = eventually(Duration::from_secs(5), || {
@@ -214,7 +204,7 @@ async fn concurrent_requests_to_a_new_peer_share_one_handshake() {
         let net = a.net.clone();
         let to = b.id();
         tasks.push(tokio::spawn(async move {
-            net.request(to, Protocol::Dht, Bytes::from(vec![i])).await
+            net.request(to, DHT, Bytes::from(vec![i])).await
         }));
     }
     for t in tasks {
@@ -229,13 +219,59 @@ async fn requests_to_unknown_peers_fail_without_an_address() {
     let a = TestNode::start().await;
     let nobody = NodeId::from_public_key(b"nobody");
     assert!(matches!(
-        a.net.request(nobody, Protocol::Dht, Bytes::new()).await,
+        a.net.request(nobody, DHT, Bytes::new()).await,
         Err(RequestError::Dial(DialError::NoAddress(_)))
     ));
     assert!(matches!(
-        a.net.register(Protocol::Ping, common::Echo(a.id())),
-        Err(pqnode_net::RegisterError::Reserved(Protocol::Ping))
+        a.net.register(Protocol::PING, common::Echo(a.id())),
+        Err(RegisterError::Reserved(p)) if p == Protocol::PING
     ));
+}
+
+/// Answers every lookup with one fixed address, counting the calls.
+struct FixedLookup {
+    node: NodeId,
+    addr: std::net::SocketAddr,
+    calls: Arc<Mutex<u32>>,
+}
+
+impl AddressLookup for FixedLookup {
+    fn find(&self, node: NodeId) -> BoxFuture<'_, Option<std::net::SocketAddr>> {
+        *self.calls.lock().unwrap() += 1;
+        let found = (node == self.node).then_some(self.addr);
+        Box::pin(async move { found })
+    }
+}
+
+#[tokio::test]
+async fn a_dial_by_id_asks_the_address_lookup_when_no_address_is_known() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    let calls = Arc::new(Mutex::new(0));
+    a.net.set_address_lookup(Arc::new(FixedLookup {
+        node: b.id(),
+        addr: b.addr(),
+        calls: calls.clone(),
+    }));
+    let reply = a
+        .net
+        .request(b.id(), DHT, Bytes::from_static(b"found"))
+        .await
+        .unwrap();
+    assert_eq!(reply, echo_reply(b.id(), a.id(), b"found"));
+    assert_eq!(*calls.lock().unwrap(), 1);
+
+    // Known now: no second lookup.
+    a.net.request(b.id(), DHT, Bytes::new()).await.unwrap();
+    assert_eq!(*calls.lock().unwrap(), 1);
+
+    // An id the lookup cannot find fails as before, after asking.
+    let nobody = NodeId::from_public_key(b"nobody");
+    assert!(matches!(
+        a.net.request(nobody, DHT, Bytes::new()).await,
+        Err(RequestError::Dial(DialError::NoAddress(_)))
+    ));
+    assert_eq!(*calls.lock().unwrap(), 2);
 }
 
 #[tokio::test]
@@ -267,7 +303,7 @@ async fn requests_back_off_from_a_peer_that_refused() {
     client.net.add_address(server.id(), server.addr());
     let first = client
         .net
-        .request(server.id(), Protocol::Dht, Bytes::new())
+        .request(server.id(), DHT, Bytes::new())
         .await
         .unwrap_err();
     assert!(
@@ -276,7 +312,7 @@ async fn requests_back_off_from_a_peer_that_refused() {
     );
     let second = client
         .net
-        .request(server.id(), Protocol::Dht, Bytes::new())
+        .request(server.id(), DHT, Bytes::new())
         .await
         .unwrap_err();
     assert!(
@@ -325,13 +361,13 @@ async fn handlers_are_told_the_caller_and_the_address_its_connection_comes_from(
     let b = TestNode::start().await;
     let seen_by_a = SeenCallers::default();
     let seen_by_b = SeenCallers::default();
-    a.net.register(Protocol::Sync, seen_by_a.clone()).unwrap();
-    b.net.register(Protocol::Sync, seen_by_b.clone()).unwrap();
+    a.net.register(SYNC, seen_by_a.clone()).unwrap();
+    b.net.register(SYNC, seen_by_b.clone()).unwrap();
     a.net.add_address(b.id(), b.addr());
 
     let (_, answered_from) = a
         .net
-        .request_with_addr(b.id(), Protocol::Sync, Bytes::new())
+        .request_with_addr(b.id(), SYNC, Bytes::new())
         .await
         .unwrap();
     assert_eq!(answered_from, b.addr());
@@ -344,7 +380,7 @@ async fn handlers_are_told_the_caller_and_the_address_its_connection_comes_from(
     // The other way, on the connection a dialed.
     let (_, answered_from) = b
         .net
-        .request_with_addr(a.id(), Protocol::Sync, Bytes::new())
+        .request_with_addr(a.id(), SYNC, Bytes::new())
         .await
         .unwrap();
     assert_eq!(answered_from, a.addr());
@@ -360,7 +396,7 @@ async fn handlers_are_told_the_caller_and_the_address_its_connection_comes_from(
 async fn a_peer_restarted_on_a_new_port_calls_from_its_new_address() {
     let a = TestNode::start().await;
     let seen = SeenCallers::default();
-    a.net.register(Protocol::Sync, seen.clone()).unwrap();
+    a.net.register(SYNC, seen.clone()).unwrap();
     let b_seed = **Identity::generate().unwrap().seed();
     let start_b = || {
         TestNode::start_with(
@@ -373,20 +409,14 @@ async fn a_peer_restarted_on_a_new_port_calls_from_its_new_address() {
     let b_id = b.id();
     let old_addr = b.addr();
     b.net.add_address(a.id(), a.addr());
-    b.net
-        .request(a.id(), Protocol::Sync, Bytes::new())
-        .await
-        .unwrap();
+    b.net.request(a.id(), SYNC, Bytes::new()).await.unwrap();
     b.net.shutdown().await;
     drop(b);
 
     let b = start_b().await;
     assert_ne!(b.addr(), old_addr, "the OS gave the same port twice");
     b.net.add_address(a.id(), a.addr());
-    b.net
-        .request(a.id(), Protocol::Sync, Bytes::new())
-        .await
-        .unwrap();
+    b.net.request(a.id(), SYNC, Bytes::new()).await.unwrap();
     let callers: Vec<_> = seen
         .take()
         .into_iter()

@@ -47,7 +47,7 @@ async fn unpinned_dial_learns_the_peer_id() {
     assert_eq!(peers[0].signature, "ML-DSA-87");
     assert_eq!(peers[0].key_exchange, "MLKEM1024");
     a.net
-        .request(b.id(), Protocol::Dht, Bytes::new())
+        .request(b.id(), common::DHT, Bytes::new())
         .await
         .unwrap();
 }
@@ -136,12 +136,11 @@ async fn garbage_frames_are_reset_and_the_node_keeps_serving() {
     let b = TestNode::start().await;
     let (_endpoint, conn) = raw_pq_client(&b).await;
 
-    // Bad version, unknown protocol, oversized length, truncated body, trailing bytes.
-    let mut oversized = vec![1, Protocol::Ping.wire_id()];
+    // Bad version, oversized length, truncated body, trailing bytes.
+    let mut oversized = vec![1, Protocol::PING.id()];
     oversized.extend_from_slice(&1000u32.to_be_bytes());
     let cases: Vec<Vec<u8>> = vec![
         vec![9, 1, 0, 0, 0, 0],
-        vec![1, 77, 0, 0, 0, 0],
         oversized,
         vec![1, 1, 0, 0, 0, 10, 1, 2],
         vec![1, 15, 0, 0, 0, 0, 0xff],
@@ -150,6 +149,10 @@ async fn garbage_frames_are_reset_and_the_node_keeps_serving() {
         let result = send_raw(&conn, case).await;
         assert!(result.is_err(), "{case:?} must be reset, got {result:?}");
     }
+    // A protocol this node does not serve is not an attack (a newer peer may speak it):
+    // it is answered with a failure, status 1.
+    let unserved = send_raw(&conn, &[1, 77, 0, 0, 0, 0]).await.unwrap();
+    assert_eq!(&unserved[..2], &[1, 1]);
     // A well-formed ping on the same connection is still answered.
     let ok = send_raw(&conn, &[1, 15, 0, 0, 0, 0]).await.unwrap();
     assert_eq!(ok, vec![1, 0, 0, 0, 0, 0]);
@@ -159,7 +162,7 @@ async fn garbage_frames_are_reset_and_the_node_keeps_serving() {
     let c = TestNode::start().await;
     c.net.add_address(b.id(), b.addr());
     c.net
-        .request(b.id(), Protocol::Dht, Bytes::new())
+        .request(b.id(), common::DHT, Bytes::new())
         .await
         .unwrap();
 
@@ -174,7 +177,7 @@ async fn garbage_frames_are_reset_and_the_node_keeps_serving() {
     assert_eq!(b.net.stats().connections_closed_for_abuse, 1);
     assert_eq!(b.net.health().status, Status::Pass);
     c.net
-        .request(b.id(), Protocol::Dht, Bytes::new())
+        .request(b.id(), common::DHT, Bytes::new())
         .await
         .unwrap();
 }
@@ -207,7 +210,7 @@ async fn random_bytes_on_streams_never_hurt_the_node() {
     c.net.add_address(b.id(), b.addr());
     let reply = c
         .net
-        .request(b.id(), Protocol::Dht, Bytes::from_static(b"ok"))
+        .request(b.id(), common::DHT, Bytes::from_static(b"ok"))
         .await
         .unwrap();
     assert_eq!(reply, echo_reply(b.id(), c.id(), b"ok"));

@@ -14,7 +14,7 @@ use pqnode_dht::{
     Contact, Counters, Event, Instant, Node, Peer, QueryId, Request, RequestId, Response, codec,
 };
 use pqnode_health::Health;
-use pqnode_net::{Network, PeerAddr, Protocol};
+use pqnode_net::{Network, PeerAddr};
 use pqnode_store::Store;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -307,7 +307,7 @@ async fn exchange(
     };
     let payload = Bytes::from(codec::encode_request(request));
     let (reply, addr) = network
-        .request_with_addr(responder, Protocol::Dht, payload)
+        .request_with_addr(responder, crate::DHT, payload)
         .await
         .map_err(|e| e.to_string())?;
     let response = codec::decode_response(&reply).map_err(|e| e.to_string())?;

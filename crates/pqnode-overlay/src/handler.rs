@@ -1,4 +1,4 @@
-//! The `Protocol::Dht` handler: bytes from an authenticated peer in, bytes out.
+//! The [`DHT`](crate::DHT) handler: bytes from an authenticated peer in, bytes out.
 
 use bytes::Bytes;
 use pqnode_dht::{Contact, codec};

@@ -1,12 +1,13 @@
 //! pqnode's DHT on the wire: the network driver of the sans-IO Kademlia core.
 //!
 //! What it is for: an [`Overlay`] runs one [`pqnode_dht::Node`] over the node's post-quantum
-//! QUIC [`Network`](pqnode_net::Network). It answers `Protocol::Dht` requests from other
+//! QUIC [`Network`](pqnode_net::Network). It answers [`DHT`] requests from other
 //! nodes, sends the requests the core asks for, fires the core's timers (request timeouts,
 //! bucket refresh every 60 s, pings every 30 s, republishing), bootstraps from configured
 //! seeds, keeps the routing table in the node's [`Store`](pqnode_store::Store) across restarts,
 //! and offers an async API (lookups, signed records, provider entries, stats, health) that is
-//! cheap to clone and share.
+//! cheap to clone and share. It is also the network's [`AddressLookup`](pqnode_net::AddressLookup):
+//! a request to a node whose address the network does not know finds it through the DHT.
 //!
 //! What it is not: the Kademlia logic (that is `pqnode-dht`, which this crate only drives),
 //! nor a transport (that is `pqnode-net`). It does not parse the DHT wire format itself
@@ -44,6 +45,7 @@
 //! ```
 
 mod actor;
+mod address;
 mod command;
 mod config;
 mod error;
@@ -60,6 +62,11 @@ pub use error::OverlayError;
 pub use outcome::{LookupOutcome, PutOutcome};
 pub use overlay::Overlay;
 pub use rate::PeerRate;
+
+/// The DHT's protocol on the node's QUIC network: a body is one message of the core's codec,
+/// capped where the codec caps it.
+pub const DHT: pqnode_net::Protocol =
+    pqnode_net::Protocol::new(1, "DHT", pqnode_dht::codec::MAX_MESSAGE_LEN);
 
 pub use pqnode_dht::{
     BucketInfo, Contact, DhtStats, Key, NodeInfo, ProviderRecord, Record, record_key,

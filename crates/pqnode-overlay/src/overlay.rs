@@ -9,12 +9,13 @@ use pqnode_dht::{
     BucketInfo, DhtStats, Instant, Key, Node, NodeInfo, Peer, ProviderRecord, QueryResult, Record,
 };
 use pqnode_health::Health;
-use pqnode_net::{Network, PeerAddr, Protocol};
+use pqnode_net::{Network, PeerAddr};
 use pqnode_store::Store;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::actor::Actor;
+use crate::address::DhtAddressLookup;
 use crate::command::{Command, DhtSnapshot, Finished, Operation};
 use crate::config::OverlayConfig;
 use crate::error::OverlayError;
@@ -31,7 +32,7 @@ pub struct Overlay {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     identity: Arc<Identity>,
     commands: mpsc::Sender<Command>,
     health: watch::Receiver<Health>,
@@ -50,7 +51,7 @@ impl std::fmt::Debug for Overlay {
 
 impl Overlay {
     /// Starts the DHT on `network`: reloads the routing table saved in `store` (if any),
-    /// registers the [`Protocol::Dht`] handler, and starts joining through the configured
+    /// registers the [`DHT`](crate::DHT) handler and itself as the network's address lookup, and starts joining through the configured
     /// seeds and the reloaded contacts in the background (failures are logged, and the core
     /// retries while its table is empty). Must be called inside a tokio runtime.
     pub async fn start(
@@ -77,12 +78,12 @@ impl Overlay {
         let (commands, receiver) = mpsc::channel(config.queue_len);
         let (health_tx, health) = watch::channel(node.health());
         network.register(
-            Protocol::Dht,
+            crate::DHT,
             DhtHandler::new(commands.clone(), config.peer_rate),
         )?;
         let actor = Actor::new(
             node,
-            network,
+            network.clone(),
             store,
             origin,
             receiver,
@@ -99,6 +100,9 @@ impl Overlay {
                 last_seq: AtomicU64::new(0),
             }),
         };
+        network.set_address_lookup(Arc::new(DhtAddressLookup {
+            overlay: Arc::downgrade(&overlay.inner),
+        }));
         tracing::info!(node_id = %local, restored, seeds = config.seeds.len(), "DHT started");
 
         if !config.seeds.is_empty() || restored > 0 {
@@ -120,6 +124,10 @@ impl Overlay {
             });
         }
         Ok(overlay)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner }
     }
 
     pub fn local_id(&self) -> NodeId {

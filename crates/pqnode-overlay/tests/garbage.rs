@@ -5,7 +5,7 @@ mod common;
 use bytes::Bytes;
 use common::{TestNode, network_of};
 use pqnode_dht::{Request, codec};
-use pqnode_net::{Protocol, RequestError};
+use pqnode_net::RequestError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_is_refused_as_a_bad_request_and_the_node_stays_healthy() {
@@ -26,7 +26,7 @@ async fn garbage_is_refused_as_a_bad_request_and_the_node_stays_healthy() {
         let len = payload.len();
         let answer = attacker
             .network
-            .request(target.id(), Protocol::Dht, payload)
+            .request(target.id(), pqnode_overlay::DHT, payload)
             .await;
         assert!(
             matches!(&answer, Err(RequestError::Remote { .. })),
@@ -37,7 +37,7 @@ async fn garbage_is_refused_as_a_bad_request_and_the_node_stays_healthy() {
     let response = codec::encode_response(&pqnode_dht::Response::Stored);
     let answer = attacker
         .network
-        .request(target.id(), Protocol::Dht, Bytes::from(response))
+        .request(target.id(), pqnode_overlay::DHT, Bytes::from(response))
         .await;
     assert!(
         matches!(answer, Err(RequestError::Remote { .. })),
@@ -49,7 +49,7 @@ async fn garbage_is_refused_as_a_bad_request_and_the_node_stays_healthy() {
     let ping = codec::encode_request(&Request::Ping);
     let pong = attacker
         .network
-        .request(target.id(), Protocol::Dht, Bytes::from(ping))
+        .request(target.id(), pqnode_overlay::DHT, Bytes::from(ping))
         .await
         .expect("ping answered");
     assert!(matches!(
@@ -84,7 +84,7 @@ async fn a_flooding_peer_is_told_to_slow_down_and_others_are_still_served() {
     for _ in 0..40 {
         match flooder
             .network
-            .request(target.id(), Protocol::Dht, ping.clone())
+            .request(target.id(), pqnode_overlay::DHT, ping.clone())
             .await
         {
             Ok(_) => {}
@@ -102,7 +102,7 @@ async fn a_flooding_peer_is_told_to_slow_down_and_others_are_still_served() {
     // Another peer has its own budget.
     bystander
         .network
-        .request(target.id(), Protocol::Dht, ping)
+        .request(target.id(), pqnode_overlay::DHT, ping)
         .await
         .expect("the bystander is served");
     assert_ne!(target.overlay.health().status, pqnode_health::Status::Fail);

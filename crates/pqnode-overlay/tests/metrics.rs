@@ -111,7 +111,7 @@ async fn rpcs_lookups_table_churn_and_bad_requests_are_counted() {
     nodes[1].network.add_address(nodes[2].id(), nodes[2].addr);
     let refused = nodes[1]
         .network
-        .request(nodes[2].id(), pqnode_net::Protocol::Dht, garbage)
+        .request(nodes[2].id(), pqnode_overlay::DHT, garbage)
         .await;
     assert!(
         matches!(refused, Err(pqnode_net::RequestError::Remote { .. })),

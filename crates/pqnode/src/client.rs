@@ -187,7 +187,8 @@ impl ApiClient {
 }
 
 /// Sends and prints the node's confirmation. Only a 200 from the node,
-/// which it gives once the receiver acknowledged, is reported as delivered.
+/// which it gives once the receiver has the message on disk, is reported as
+/// delivered.
 pub fn send(args: SendArgs) -> anyhow::Result<()> {
     let client = ApiClient::connect(&args.client, true)?;
     let url = format!("{}/api/messages", client.base);
@@ -199,14 +200,15 @@ pub fn send(args: SendArgs) -> anyhow::Result<()> {
         match client.call(request) {
             Ok(body) => break body,
             // The receiver may be starting too. PEER_UNREACHABLE means no
-            // connection was made, so nothing was sent and a retry cannot
-            // deliver the message twice; other failures are final.
-            Err(e) if unreachable(&e) && Instant::now() < client.deadline => {
+            // connection was made and PEER_STORE_UNAVAILABLE that the receiver
+            // stored nothing, so a retry cannot deliver the message twice;
+            // other failures are final.
+            Err(e) if worth_retrying(&e) && Instant::now() < client.deadline => {
                 std::thread::sleep(SEND_RETRY);
             }
-            Err(e) if unreachable(&e) => {
+            Err(e) if worth_retrying(&e) => {
                 return Err(e.context(format!(
-                    "node {} was still unreachable after waiting {} s",
+                    "node {} still could not take the message after waiting {} s",
                     args.node_id,
                     client.wait.as_secs()
                 )));
@@ -222,9 +224,13 @@ pub fn send(args: SendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn unreachable(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ApiFailure>()
-        .is_some_and(|f| f.code == "PEER_UNREACHABLE")
+fn worth_retrying(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiFailure>().is_some_and(|f| {
+        matches!(
+            f.code.as_str(),
+            "PEER_UNREACHABLE" | "PEER_STORE_UNAVAILABLE"
+        )
+    })
 }
 
 pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {

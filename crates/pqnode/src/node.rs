@@ -17,8 +17,7 @@ use tracing::{error, info, warn};
 
 use crate::components::crypto::CryptoService;
 use crate::components::dht::DhtService;
-use crate::components::federation::{DhtDirectory, QuicForwarder, RelayHandler};
-use crate::components::messages::MessageLog;
+use crate::components::federation::{DhtDirectory, QuicForwarder, RelayHandler, SIGNALING_RELAY};
 use crate::components::p2p::P2pService;
 use crate::components::signaling::{Federation, SignalingService};
 use crate::components::storage::StorageService;
@@ -174,9 +173,7 @@ impl Node {
         };
         let p2p = match network {
             Some(network) => {
-                let messages = MessageLog::new(storage.store().clone());
-                let start =
-                    async { P2pService::start(network, messages, &tracker, cancel.child_token()) };
+                let start = async { P2pService::start(network, storage.store().clone()) };
                 let p2p = step(6, "p2p", start).await?;
                 info!(addr = %p2p.addr, "QUIC endpoint listening (ML-KEM-1024 + ML-DSA-87 only)");
                 Some(p2p)
@@ -308,16 +305,14 @@ async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingSer
     let (Some(dht), Some(p2p)) = (&shared.dht, &shared.p2p) else {
         return SignalingService::start(&shared.config, shared.node_id, None).await;
     };
-    let overlay = dht.overlay().clone();
     let federation = Federation {
         directory: Arc::new(DhtDirectory::new(
-            overlay.clone(),
+            dht.overlay().clone(),
             dht.nodes.clone(),
             dht.buckets.clone(),
         )),
         forwarder: Arc::new(QuicForwarder {
             network: p2p.network().clone(),
-            overlay,
         }),
     };
     let signaling =
@@ -326,7 +321,7 @@ async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingSer
         signaling: signaling.native().clone(),
     };
     p2p.network()
-        .register(pqnode_net::Protocol::SignalingRelay, relay)
+        .register(SIGNALING_RELAY, relay)
         .context("cannot register the signaling relay protocol")?;
     Ok(signaling)
 }

@@ -81,7 +81,9 @@ impl Inner {
     }
 }
 
-/// The connection to `node_id`: the live one, or a new one to its known address.
+/// The connection to `node_id`: the live one, or a new one to its known
+/// address, or to the address the [`AddressLookup`](crate::AddressLookup)
+/// finds when none is known.
 pub(crate) async fn connection_to(
     inner: &Arc<Inner>,
     node_id: NodeId,
@@ -89,11 +91,28 @@ pub(crate) async fn connection_to(
     if let Some(conn) = inner.live(node_id) {
         return Ok(conn);
     }
-    let addr = lock(&inner.addresses)
-        .get(&node_id)
-        .copied()
-        .ok_or(DialError::NoAddress(node_id))?;
+    let known = lock(&inner.addresses).get(&node_id).copied();
+    let addr = match known {
+        Some(addr) => addr,
+        None => inner
+            .find_address(node_id)
+            .await
+            .ok_or(DialError::NoAddress(node_id))?,
+    };
     dial(inner, Some(node_id), addr, DialPolicy::RespectBackoff).await
+}
+
+impl Inner {
+    /// Asks the address lookup, if there is one, and remembers what it finds.
+    async fn find_address(&self, node_id: NodeId) -> Option<SocketAddr> {
+        if node_id == self.local_id {
+            return None;
+        }
+        let lookup = super::read(&self.lookup).clone()?;
+        let addr = lookup.find(node_id).await?;
+        self.remember_address(node_id, addr);
+        Some(addr)
+    }
 }
 
 /// Connects to a configured or given peer address.

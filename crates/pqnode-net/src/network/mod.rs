@@ -10,31 +10,45 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_health::Health;
-use prost::Message;
 use quinn::{IdleTimeout, TransportConfig, VarInt};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Limits, NetConfig, PeerAddr};
 use crate::error::{DialError, RequestError, StartError};
-use crate::handler::{DynHandler, Handler, MessageSink};
+use crate::handler::{AddressLookup, DynHandler, Handler};
 use crate::stats::{Counters, Direction, LiveTotals, NetStats, PeerEvent, PeerInfo};
 use crate::tls::{self, Observed, TlsIdentity};
-use crate::wire::{self, MAX_MESSAGE_BODY_LEN, Protocol, message_pb, pb};
+use crate::wire::{self, Protocol, pb};
 
 use dial::{DialBackoff, DialKey};
 use pool::PeerConn;
 
 /// Registering a handler failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegisterError {
     #[error("{0} is served by the transport itself")]
     Reserved(Protocol),
+    #[error(
+        "{protocol} frames may carry {cap} bytes, more than the request byte budget of {budget}"
+    )]
+    CapOverBudget {
+        protocol: Protocol,
+        cap: usize,
+        budget: usize,
+    },
+}
+
+/// A protocol this node serves, and who answers it.
+pub(crate) struct Registered {
+    pub(crate) protocol: Protocol,
+    pub(crate) handler: Arc<dyn DynHandler>,
 }
 
 /// A running node-to-node transport. Cheap to clone; every clone is the same
@@ -83,8 +97,9 @@ pub(crate) struct Inner {
     token_store: Arc<dyn quinn::TokenStore>,
     limits: Limits,
     configured_peers: Vec<PeerAddr>,
-    handlers: RwLock<HashMap<Protocol, Arc<dyn DynHandler>>>,
-    sink: RwLock<Option<Arc<dyn MessageSink>>>,
+    /// By wire id.
+    handlers: RwLock<HashMap<u8, Registered>>,
+    lookup: RwLock<Option<Arc<dyn AddressLookup>>>,
     peers: Mutex<HashMap<NodeId, Arc<PeerConn>>>,
     addresses: Mutex<HashMap<NodeId, SocketAddr>>,
     dial_locks: Mutex<HashMap<DialKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -139,7 +154,7 @@ impl Network {
             limits,
             configured_peers: config.peers.clone(),
             handlers: RwLock::default(),
-            sink: RwLock::default(),
+            lookup: RwLock::default(),
             peers: Mutex::default(),
             addresses: Mutex::default(),
             dial_locks: Mutex::default(),
@@ -190,23 +205,41 @@ impl Network {
         self.inner.endpoint.local_addr()
     }
 
-    /// Answers requests of `protocol` with `handler`, replacing any earlier one.
+    /// Answers requests of `protocol` with `handler`, replacing any earlier
+    /// one. Requests for a protocol nobody registered are answered
+    /// `FAILURE_CODE_NO_HANDLER` without reading their body.
     pub fn register<H: Handler>(
         &self,
         protocol: Protocol,
         handler: H,
     ) -> Result<(), RegisterError> {
-        if matches!(protocol, Protocol::Ping | Protocol::Message) {
+        if protocol == Protocol::PING {
             return Err(RegisterError::Reserved(protocol));
         }
-        write(&self.inner.handlers).insert(protocol, Arc::new(handler));
+        // A frame that fits no budget could never be served: refuse it now, not per request.
+        let limits = &self.inner.limits;
+        let budget = limits
+            .max_request_bytes_per_connection
+            .min(limits.max_request_bytes_total);
+        if protocol.max_body_len() > budget {
+            return Err(RegisterError::CapOverBudget {
+                protocol,
+                cap: protocol.max_body_len(),
+                budget,
+            });
+        }
+        let registered = Registered {
+            protocol,
+            handler: Arc::new(handler),
+        };
+        write(&self.inner.handlers).insert(protocol.id(), registered);
         Ok(())
     }
 
-    /// Where received direct messages go. Until one is set, messages are refused
-    /// with `FAILURE_CODE_UNAVAILABLE`.
-    pub fn set_message_sink(&self, sink: Arc<dyn MessageSink>) {
-        *write(&self.inner.sink) = Some(sink);
+    /// Who to ask for the address of a node the transport has none for (the
+    /// DHT). Without one, such dials fail with [`DialError::NoAddress`].
+    pub fn set_address_lookup(&self, lookup: Arc<dyn AddressLookup>) {
+        *write(&self.inner.lookup) = Some(lookup);
     }
 
     /// Remembers where `node_id` can be dialed (e.g. learned from the DHT).
@@ -251,30 +284,6 @@ impl Network {
         payload: Bytes,
     ) -> Result<(Bytes, SocketAddr), RequestError> {
         self.inner.request(to, protocol, payload).await
-    }
-
-    /// Delivers a direct message to `to`'s message sink; returns when the peer
-    /// acknowledged it, with the peer's receive time.
-    pub async fn send_message(&self, to: NodeId, body: Bytes) -> Result<SystemTime, RequestError> {
-        if body.len() > MAX_MESSAGE_BODY_LEN {
-            return Err(RequestError::TooLarge {
-                len: body.len(),
-                cap: MAX_MESSAGE_BODY_LEN,
-            });
-        }
-        let request = message_pb::DirectMessage {
-            body,
-            sent_at_unix_ms: unix_ms(SystemTime::now()),
-        };
-        let reply = self
-            .request(to, Protocol::Message, request.encode_to_vec().into())
-            .await?;
-        let delivered =
-            message_pb::Delivered::decode(reply).map_err(|e| RequestError::Malformed {
-                protocol: Protocol::Message,
-                reason: e.to_string(),
-            })?;
-        Ok(UNIX_EPOCH + Duration::from_millis(delivered.received_at_unix_ms))
     }
 
     /// The peers we hold a connection to, one entry per peer.
@@ -371,6 +380,8 @@ impl Inner {
         if self.cancel.is_cancelled() {
             return Err(RequestError::ShuttingDown);
         }
+        // Over the protocol's cap fails here, before any dial.
+        let frame = crate::wire::encode_request(protocol, &payload)?;
         self.counters.request_out(protocol);
         let attempt = async {
             // Two failures prove the peer never saw the request, so one more
@@ -383,10 +394,9 @@ impl Inner {
             loop {
                 let conn = dial::connection_to(self, to).await?;
                 let (result, sent) = match conn.connection.open_bi().await {
-                    Ok((send, recv)) => (
-                        request::exchange(send, recv, protocol, &payload).await,
-                        true,
-                    ),
+                    Ok((send, recv)) => {
+                        (request::exchange(send, recv, protocol, &frame).await, true)
+                    }
                     Err(e) => (Err(RequestError::ConnectionLost(e.to_string())), false),
                 };
                 let unseen = !sent
@@ -436,19 +446,9 @@ impl Inner {
 }
 
 fn transport_config(limits: &Limits) -> Result<TransportConfig, StartError> {
-    let largest_body = Protocol::ALL
-        .into_iter()
-        .map(Protocol::max_body_len)
-        .max()
-        .unwrap_or(0);
     let smallest_budget = limits
         .max_request_bytes_per_connection
         .min(limits.max_request_bytes_total);
-    if smallest_budget < largest_body {
-        return Err(StartError::Config(format!(
-            "request byte budgets must be at least the largest frame body ({largest_body} bytes)"
-        )));
-    }
     if smallest_budget > tokio::sync::Semaphore::MAX_PERMITS {
         return Err(StartError::Config("request byte budget too large".into()));
     }

@@ -119,13 +119,13 @@ impl PeerConn {
 }
 
 impl Inner {
-    /// Whether a request of `protocol` has anyone to answer it here.
-    pub(crate) fn serves(&self, protocol: Protocol) -> bool {
-        match protocol {
-            Protocol::Ping => true,
-            Protocol::Message => read(&self.sink).is_some(),
-            _ => read(&self.handlers).contains_key(&protocol),
+    /// The protocol a request names, if this node serves it (the transport
+    /// itself answers [`Protocol::PING`]).
+    pub(crate) fn served(&self, id: u8) -> Option<Protocol> {
+        if id == Protocol::PING.id() {
+            return Some(Protocol::PING);
         }
+        read(&self.handlers).get(&id).map(|r| r.protocol)
     }
 
     /// The live connection to `node_id`, if any.
@@ -216,7 +216,7 @@ impl Inner {
         matches!(
             tokio::time::timeout(
                 bound,
-                request::request_on(conn, Protocol::Ping, &Bytes::new())
+                request::request_on(conn, Protocol::PING, &Bytes::new())
             )
             .await,
             Ok(Ok(_))

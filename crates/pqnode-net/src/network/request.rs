@@ -16,24 +16,24 @@ pub(crate) async fn request_on(
     protocol: Protocol,
     payload: &Bytes,
 ) -> Result<Bytes, RequestError> {
+    let frame = wire::encode_request(protocol, payload)?;
     let (send, recv) = conn
         .connection
         .open_bi()
         .await
         .map_err(|e| RequestError::ConnectionLost(e.to_string()))?;
-    exchange(send, recv, protocol, payload).await
+    exchange(send, recv, protocol, &frame).await
 }
 
-/// Writes one request frame on an open stream and reads the answer.
+/// Writes one encoded request `frame` of `protocol` on an open stream and reads the answer.
 pub(crate) async fn exchange(
     mut send: SendStream,
     mut recv: RecvStream,
     protocol: Protocol,
-    payload: &Bytes,
+    frame: &[u8],
 ) -> Result<Bytes, RequestError> {
-    let frame = wire::encode_request(protocol, payload)?;
     let lost = |e: &dyn std::fmt::Display| RequestError::ConnectionLost(e.to_string());
-    match send.write_all(&frame).await {
+    match send.write_all(frame).await {
         Ok(()) => {
             let _ = send.finish();
         }

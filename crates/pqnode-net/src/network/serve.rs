@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use prost::Message;
@@ -11,12 +10,11 @@ use quinn::{ReadExactError, RecvStream, SendStream};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::pool::PeerConn;
-use super::{Inner, read, unix_ms};
-use crate::handler::{Caller, HandlerError, InboundMessage};
+use super::{Inner, read};
+use crate::handler::{Caller, HandlerError};
 use crate::wire::pb::{FailureCode, ResponseStatus, StreamErrorCode};
 use crate::wire::{
-    self, FRAME_HEADER_LEN, FrameError, MAX_FAILURE_DETAIL_LEN, MAX_MESSAGE_BODY_LEN, Protocol,
-    RequestHeader, message_pb, pb,
+    self, FRAME_HEADER_LEN, FrameError, MAX_FAILURE_DETAIL_LEN, Protocol, RequestHeader, pb,
 };
 
 /// Accepts request streams on `conn` until it closes, then forgets it.
@@ -64,9 +62,7 @@ impl From<FrameError> for Violation {
     fn from(e: FrameError) -> Self {
         let code = match e {
             FrameError::BadVersion(_) => StreamErrorCode::StreamErrorBadVersion,
-            FrameError::UnknownProtocol(_) | FrameError::UnknownStatus(_) => {
-                StreamErrorCode::StreamErrorUnknownProtocol
-            }
+            FrameError::UnknownStatus(_) => StreamErrorCode::StreamErrorUnknownProtocol,
             FrameError::TooLarge { .. } => StreamErrorCode::StreamErrorTooLarge,
         };
         Self {
@@ -108,18 +104,29 @@ async fn serve_stream(
         Ok(Err(ReadFailure::Violation(v))) => return reject(&inner, &conn, send, recv, v),
         Err(_) => return time_out(send, recv),
     };
-    let protocol = header.protocol;
-    inner.counters.request_in(protocol);
-    let answer = if inner.serves(protocol) {
+    let served = inner.served(header.protocol_id);
+    inner.counters.request_in(served);
+    let Some(protocol) = served else {
+        // Answer without reading the body: nobody here would use it. Not a
+        // violation: a peer may speak protocols this build does not.
+        let failure = failure(
+            FailureCode::NoHandler,
+            &format!("this node does not serve protocol {}", header.protocol_id),
+        );
+        return respond(&mut send, Protocol::UNSERVED, Err(failure)).await;
+    };
+    let body_len = match header.body_len_for(protocol) {
+        Ok(len) => len,
+        Err(e) => return reject(&inner, &conn, send, recv, e.into()),
+    };
+    let answer = {
         // Bodies are buffered only within the connection's and the node's
         // budgets, so claimed sizes cannot make us hold more than that.
-        let budget =
-            tokio::time::timeout_at(deadline, reserve(&inner, &conn, header.body_len)).await;
+        let budget = tokio::time::timeout_at(deadline, reserve(&inner, &conn, body_len)).await;
         let Ok(Some(_reserved)) = budget else {
             return time_out(send, recv);
         };
-        let read =
-            tokio::time::timeout_at(deadline, read_request_body(&mut recv, header.body_len)).await;
+        let read = tokio::time::timeout_at(deadline, read_request_body(&mut recv, body_len)).await;
         let body = match read {
             Ok(Ok(body)) => body,
             Ok(Err(ReadFailure::Gone)) => return,
@@ -133,12 +140,6 @@ async fn serve_stream(
         dispatch(&inner, caller, protocol, body)
             .await
             .map_err(|e| failure(e.code(), e.detail()))
-    } else {
-        // Answer without reading the body: nobody here would use it.
-        Err(failure(
-            FailureCode::NoHandler,
-            &format!("this node does not serve {protocol}"),
-        ))
     };
     respond(&mut send, protocol, answer).await;
 }
@@ -275,49 +276,17 @@ async fn dispatch(
     protocol: Protocol,
     body: Bytes,
 ) -> Result<Bytes, HandlerError> {
-    match protocol {
-        Protocol::Ping => Ok(Bytes::new()),
-        Protocol::Message => deliver_message(inner, caller.node_id, body),
-        _ => {
-            let handler = read(&inner.handlers).get(&protocol).cloned();
-            match handler {
-                Some(handler) => handler.handle_dyn(caller, body).await,
-                // Unregistered between reading the header and now.
-                None => Err(HandlerError::Unavailable(format!("no {protocol} handler"))),
-            }
-        }
+    if protocol == Protocol::PING {
+        return Ok(Bytes::new());
     }
-}
-
-fn deliver_message(
-    inner: &Inner,
-    from: pqnode_crypto::NodeId,
-    body: Bytes,
-) -> Result<Bytes, HandlerError> {
-    let message = message_pb::DirectMessage::decode(body)
-        .map_err(|e| HandlerError::BadRequest(format!("DirectMessage: {e}")))?;
-    if message.body.len() > MAX_MESSAGE_BODY_LEN {
-        return Err(HandlerError::BadRequest(format!(
-            "message body over {MAX_MESSAGE_BODY_LEN} bytes"
-        )));
+    let handler = read(&inner.handlers)
+        .get(&protocol.id())
+        .map(|r| r.handler.clone());
+    match handler {
+        Some(handler) => handler.handle_dyn(caller, body).await,
+        // Unregistered between reading the header and now.
+        None => Err(HandlerError::Unavailable(format!("no {protocol} handler"))),
     }
-    let sink = read(&inner.sink).clone();
-    let sink = sink.ok_or_else(|| HandlerError::Unavailable("no message sink".into()))?;
-    let received_at = SystemTime::now();
-    sink.deliver(InboundMessage {
-        from,
-        body: message.body,
-        sent_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(message.sent_at_unix_ms),
-        received_at,
-    })?;
-    inner
-        .counters
-        .messages_delivered
-        .fetch_add(1, Ordering::Relaxed);
-    let delivered = message_pb::Delivered {
-        received_at_unix_ms: unix_ms(received_at),
-    };
-    Ok(delivered.encode_to_vec().into())
 }
 
 fn failure(code: FailureCode, detail: &str) -> pb::Failure {

@@ -19,8 +19,6 @@ pub const FRAME_HEADER_LEN: usize = 6;
 pub enum FrameError {
     #[error("unsupported wire version {0}")]
     BadVersion(u8),
-    #[error("unknown protocol id {0}")]
-    UnknownProtocol(u8),
     #[error("unknown response status {0}")]
     UnknownStatus(u8),
     #[error("{protocol} body of {len} bytes exceeds the cap of {cap}")]
@@ -31,11 +29,13 @@ pub enum FrameError {
     },
 }
 
-/// A decoded request header: which protocol, how many body bytes follow.
+/// A decoded request header: which protocol id, how many body bytes follow.
+/// The length is checked against the protocol's cap by
+/// [`RequestHeader::body_len_for`] once the receiver knows the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestHeader {
-    pub protocol: Protocol,
-    pub body_len: usize,
+    pub protocol_id: u8,
+    body_len: u32,
 }
 
 /// A decoded response header.
@@ -47,12 +47,17 @@ pub struct ResponseHeader {
 
 impl RequestHeader {
     pub fn decode(header: &[u8; FRAME_HEADER_LEN]) -> Result<Self, FrameError> {
-        let [version, protocol, len @ ..] = *header;
+        let [version, protocol_id, len @ ..] = *header;
         check_version(version)?;
-        let protocol =
-            Protocol::from_wire_id(protocol).ok_or(FrameError::UnknownProtocol(protocol))?;
-        let body_len = capped_len(protocol, u32::from_be_bytes(len))?;
-        Ok(Self { protocol, body_len })
+        Ok(Self {
+            protocol_id,
+            body_len: u32::from_be_bytes(len),
+        })
+    }
+
+    /// The body length, if it is within `protocol`'s cap.
+    pub fn body_len_for(self, protocol: Protocol) -> Result<usize, FrameError> {
+        capped_len(protocol, self.body_len)
     }
 }
 
@@ -63,7 +68,7 @@ impl ResponseHeader {
         check_version(version)?;
         let status = ResponseStatus::try_from(i32::from(status))
             .map_err(|_| FrameError::UnknownStatus(status))?;
-        let body_len = capped_len(protocol, u32::from_be_bytes(len))?;
+        let body_len = capped_len(response_cap(protocol), u32::from_be_bytes(len))?;
         Ok(Self { status, body_len })
     }
 }
@@ -90,7 +95,7 @@ fn capped_len(protocol: Protocol, len: u32) -> Result<usize, FrameError> {
 
 /// A complete request frame. Fails if `body` is over the protocol's cap.
 pub fn encode_request(protocol: Protocol, body: &[u8]) -> Result<Bytes, FrameError> {
-    encode(protocol.wire_id(), protocol, body)
+    encode(protocol.id(), protocol, body)
 }
 
 /// A complete response frame. Fails if `body` is over the protocol's cap.
@@ -99,7 +104,16 @@ pub fn encode_response(
     status: ResponseStatus,
     body: &[u8],
 ) -> Result<Bytes, FrameError> {
-    encode(status as u8, protocol, body)
+    encode(status as u8, response_cap(protocol), body)
+}
+
+/// A response may always carry a `Failure`, whatever the protocol's cap.
+fn response_cap(protocol: Protocol) -> Protocol {
+    if protocol.max_body_len() >= super::MAX_FAILURE_BODY_LEN {
+        protocol
+    } else {
+        Protocol::UNSERVED.named(protocol.name())
+    }
 }
 
 fn encode(second: u8, protocol: Protocol, body: &[u8]) -> Result<Bytes, FrameError> {
@@ -125,6 +139,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const SMALL: Protocol = Protocol::new(1, "SMALL", 1024);
+    const LARGE: Protocol = Protocol::new(3, "LARGE", 8 << 20);
+
     fn header(frame: &[u8]) -> [u8; FRAME_HEADER_LEN] {
         let mut h = [0; FRAME_HEADER_LEN];
         h.copy_from_slice(&frame[..FRAME_HEADER_LEN]);
@@ -133,67 +150,65 @@ mod tests {
 
     #[test]
     fn request_round_trip() {
-        let frame = encode_request(Protocol::Dht, b"hello").unwrap();
+        let frame = encode_request(SMALL, b"hello").unwrap();
         let h = RequestHeader::decode(&header(&frame)).unwrap();
-        assert_eq!(h.protocol, Protocol::Dht);
-        assert_eq!(h.body_len, 5);
+        assert_eq!(h.protocol_id, SMALL.id());
+        assert_eq!(h.body_len_for(SMALL), Ok(5));
         assert_eq!(&frame[FRAME_HEADER_LEN..], b"hello");
     }
 
     #[test]
     fn response_round_trip() {
-        let frame = encode_response(Protocol::Sync, ResponseStatus::Failure, b"x").unwrap();
-        let h = ResponseHeader::decode(&header(&frame), Protocol::Sync).unwrap();
+        let frame = encode_response(LARGE, ResponseStatus::Failure, b"x").unwrap();
+        let h = ResponseHeader::decode(&header(&frame), LARGE).unwrap();
         assert_eq!(h.status, ResponseStatus::Failure);
         assert_eq!(h.body_len, 1);
     }
 
     #[test]
     fn refuses_oversized_bodies_both_ways() {
-        let big = vec![0u8; Protocol::Ping.max_body_len() + 1];
+        let big = vec![0u8; Protocol::PING.max_body_len() + 1];
         assert!(matches!(
-            encode_request(Protocol::Ping, &big),
+            encode_request(Protocol::PING, &big),
             Err(FrameError::TooLarge { .. })
         ));
-        let mut h = [WIRE_VERSION, Protocol::Message.wire_id(), 0, 0, 0, 0];
+        let mut h = [WIRE_VERSION, LARGE.id(), 0, 0, 0, 0];
         h[2..].copy_from_slice(&u32::MAX.to_be_bytes());
+        let decoded = RequestHeader::decode(&h).unwrap();
         assert!(matches!(
-            RequestHeader::decode(&h),
+            decoded.body_len_for(LARGE),
             Err(FrameError::TooLarge { .. })
         ));
+        // The cap is the receiver's protocol's, not a global one.
+        h[2..].copy_from_slice(&2048u32.to_be_bytes());
+        let decoded = RequestHeader::decode(&h).unwrap();
+        assert_eq!(decoded.body_len_for(LARGE), Ok(2048));
+        assert!(decoded.body_len_for(SMALL).is_err());
     }
 
     #[test]
-    fn refuses_unknown_version_and_protocol() {
+    fn refuses_unknown_version_and_status() {
         assert_eq!(
             RequestHeader::decode(&[2, 1, 0, 0, 0, 0]),
             Err(FrameError::BadVersion(2))
         );
         assert_eq!(
-            RequestHeader::decode(&[1, 200, 0, 0, 0, 0]),
-            Err(FrameError::UnknownProtocol(200))
-        );
-        assert_eq!(
-            ResponseHeader::decode(&[1, 9, 0, 0, 0, 0], Protocol::Dht),
+            ResponseHeader::decode(&[1, 9, 0, 0, 0, 0], SMALL),
             Err(FrameError::UnknownStatus(9))
         );
-    }
-
-    #[test]
-    fn protocol_ids_round_trip() {
-        for p in Protocol::ALL {
-            assert_eq!(Protocol::from_wire_id(p.wire_id()), Some(p));
-        }
-        assert_eq!(Protocol::from_wire_id(0), None);
     }
 
     proptest! {
         #[test]
         fn decoders_never_panic_and_respect_caps(bytes in any::<[u8; FRAME_HEADER_LEN]>()) {
             if let Ok(h) = RequestHeader::decode(&bytes) {
-                prop_assert!(h.body_len <= h.protocol.max_body_len());
+                for p in [SMALL, LARGE, Protocol::PING] {
+                    if let Ok(len) = h.body_len_for(p) {
+                        prop_assert!(len <= p.max_body_len());
+                    }
+                }
             }
-            for p in Protocol::ALL {
+            for p in [SMALL, LARGE, Protocol::PING] {
                 if let Ok(h) = ResponseHeader::decode(&bytes, p) {
                     prop_assert!(h.body_len <= p.max_body_len());
                 }
@@ -204,8 +219,6 @@ mod tests {
         fn protobuf_bodies_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             use prost::Message;
             let _ = crate::wire::pb::Failure::decode(bytes.as_slice());
-            let _ = crate::wire::message_pb::DirectMessage::decode(bytes.as_slice());
-            let _ = crate::wire::message_pb::Delivered::decode(bytes.as_slice());
         }
     }
 }

@@ -6,15 +6,16 @@ pub mod classical;
 pub mod relay;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use pqnode_crypto::{Identity, NodeId};
-use pqnode_net::{
-    Caller, Handler, HandlerError, InboundMessage, Limits, MessageSink, NetConfig, Network,
-    PeerAddr,
-};
+use pqnode_net::{Caller, Handler, HandlerError, Limits, NetConfig, Network, PeerAddr, Protocol};
+
+/// The protocol every test node serves with [`Echo`].
+pub const DHT: Protocol = Protocol::new(1, "DHT", 256 * 1024);
+/// A protocol no test node registers unless a test does.
+pub const SYNC: Protocol = Protocol::new(3, "SYNC", 8 << 20);
 
 pub fn limits() -> Limits {
     Limits {
@@ -39,11 +40,10 @@ pub fn localhost() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// A node with an echo handler on DHT and a collecting message sink.
+/// A node with an echo handler on [`DHT`].
 pub struct TestNode {
     pub identity: Identity,
     pub net: Network,
-    pub inbox: Arc<Inbox>,
 }
 
 impl TestNode {
@@ -69,15 +69,8 @@ impl TestNode {
                 Err(e) => panic!("start failed: {e}"),
             }
         };
-        net.register(pqnode_net::Protocol::Dht, Echo(net.node_id()))
-            .unwrap();
-        let inbox = Arc::new(Inbox::default());
-        net.set_message_sink(inbox.clone());
-        Self {
-            identity,
-            net,
-            inbox,
-        }
+        net.register(DHT, Echo(net.node_id())).unwrap();
+        Self { identity, net }
     }
 
     pub fn id(&self) -> NodeId {
@@ -112,22 +105,6 @@ pub fn echo_reply(server: NodeId, caller: NodeId, payload: &[u8]) -> Bytes {
     let mut out = format!("{server}|{caller}|").into_bytes();
     out.extend_from_slice(payload);
     out.into()
-}
-
-#[derive(Default)]
-pub struct Inbox(pub Mutex<Vec<InboundMessage>>);
-
-impl MessageSink for Inbox {
-    fn deliver(&self, message: InboundMessage) -> Result<(), HandlerError> {
-        self.0.lock().unwrap().push(message);
-        Ok(())
-    }
-}
-
-impl Inbox {
-    pub fn messages(&self) -> Vec<InboundMessage> {
-        self.0.lock().unwrap().clone()
-    }
 }
 
 /// Polls `check` until it holds or `within` passes. For state that settles

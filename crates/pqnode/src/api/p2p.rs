@@ -6,12 +6,13 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use pqnode_crypto::NodeId;
-use pqnode_net::{DialError, MAX_MESSAGE_BODY_LEN, RequestError};
+use pqnode_messaging::{MessagePage, ReadError, SendError};
+use pqnode_net::RequestError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, ApiState};
-use crate::components::messages::{body_bytes, unix_ms};
+use crate::components::p2p::P2pService;
 
 /// The spec's merged view: P2P connections, signaling and DHT figures.
 pub async fn peers(State(state): State<ApiState>) -> Json<Value> {
@@ -49,6 +50,10 @@ pub struct SendMessage {
     body: String,
 }
 
+/// Seconds a caller waits before retrying a message the receiver could not store.
+const STORE_RETRY_AFTER: u32 = 5;
+
+/// Answers 200 only once the receiving node has committed the message to its disk.
 pub async fn send_message(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<SendMessage>,
@@ -56,50 +61,37 @@ pub async fn send_message(
     let to: NodeId = request.to.parse().map_err(|_| {
         ApiError::bad_request("BAD_NODE_ID", "`to` must be a node id: 40 hex characters")
     })?;
-    if request.body.len() > MAX_MESSAGE_BODY_LEN {
-        return Err(ApiError::bad_request(
-            "BODY_TOO_LARGE",
-            format!(
-                "`body` is {} bytes; the limit is {MAX_MESSAGE_BODY_LEN}",
-                request.body.len()
-            ),
-        ));
+    let p2p = p2p(&state)?;
+    let delivered = p2p
+        .messenger
+        .send(to, &request.body)
+        .await
+        .map_err(send_error)?;
+    Ok(Json(json!({
+        "to": to,
+        "deliveredAt": delivered.received_at_unix_ms,
+        "stored": true,
+    })))
+}
+
+fn send_error(e: SendError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        SendError::TooLarge { .. } => ApiError::bad_request("BODY_TOO_LARGE", message),
+        SendError::ToSelf => ApiError::bad_request("SELF", message),
+        SendError::Refused(_) => ApiError::new(StatusCode::BAD_GATEWAY, "PEER_REFUSED", message),
+        SendError::Unavailable(_) => {
+            ApiError::retry_later("PEER_STORE_UNAVAILABLE", message, STORE_RETRY_AFTER)
+        }
+        SendError::Transport(e) => request_error(e),
+        _ => ApiError::new(StatusCode::BAD_GATEWAY, "PEER_ERROR", message),
     }
-    let p2p = state
-        .node
-        .p2p
-        .as_ref()
-        .ok_or_else(|| ApiError::unavailable("P2P_DISABLED", "the P2P node is not running"))?;
-    if to == state.node.node_id {
-        return Err(ApiError::bad_request(
-            "SELF",
-            "cannot send a message to this node itself",
-        ));
-    }
-    let body = body_bytes(&request.body);
-    let sent = match p2p.network().send_message(to, body.clone()).await {
-        // Never connected and no address: ask the DHT where the node is, once.
-        Err(RequestError::Dial(DialError::NoAddress(_))) => match &state.node.dht {
-            Some(dht) => {
-                let found = dht.overlay().lookup(to).await;
-                found.map_err(|e| ApiError::internal(e.to_string()))?;
-                p2p.network().send_message(to, body).await
-            }
-            None => Err(RequestError::Dial(DialError::NoAddress(to))),
-        },
-        other => other,
-    };
-    let delivered_at = sent.map_err(request_error)?;
-    Ok(Json(
-        json!({ "to": to, "deliveredAt": unix_ms(delivered_at) }),
-    ))
 }
 
 fn request_error(e: RequestError) -> ApiError {
     let (status, code) = match &e {
         RequestError::Dial(_) => (StatusCode::BAD_GATEWAY, "PEER_UNREACHABLE"),
         RequestError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "PEER_TIMEOUT"),
-        RequestError::TooLarge { .. } => (StatusCode::BAD_REQUEST, "BODY_TOO_LARGE"),
         RequestError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN"),
         _ => (StatusCode::BAD_GATEWAY, "PEER_ERROR"),
     };
@@ -107,26 +99,44 @@ fn request_error(e: RequestError) -> ApiError {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     limit: Option<usize>,
+    /// `next` of the previous page: lists the messages received before that one.
+    before: Option<String>,
 }
 
+/// Newest first, one page at a time; 503 while the store cannot be read.
 pub async fn list_messages(
     State(state): State<ApiState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let p2p = state
+) -> Result<Json<MessagePage>, ApiError> {
+    let p2p = p2p(&state)?;
+    let limit = query.limit.unwrap_or(100).min(1000);
+    let page = p2p.messenger.log().page(limit, query.before.as_deref());
+    let page = tokio::time::timeout(Duration::from_secs(10), page)
+        .await
+        .map_err(|_| {
+            ApiError::retry_later(
+                "STORE_TIMEOUT",
+                "the store did not answer in time",
+                STORE_RETRY_AFTER,
+            )
+        })?
+        .map_err(|e| match e {
+            ReadError::BadCursor => ApiError::bad_request(
+                "BAD_CURSOR",
+                "`before` must be the `next` of an earlier page",
+            ),
+            e => ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER),
+        })?;
+    Ok(Json(page))
+}
+
+fn p2p(state: &ApiState) -> Result<&P2pService, ApiError> {
+    state
         .node
         .p2p
-        .as_ref()
-        .ok_or_else(|| ApiError::unavailable("P2P_DISABLED", "the P2P node is not running"))?;
-    let limit = query.limit.unwrap_or(100).min(1000);
-    let (messages, total) =
-        tokio::time::timeout(Duration::from_secs(10), p2p.messages.newest(limit))
-            .await
-            .map_err(|_| {
-                ApiError::unavailable("STORE_TIMEOUT", "the store did not answer in time")
-            })?
-            .map_err(|e| ApiError::internal(format!("{e:#}")))?;
-    Ok(Json(json!({ "messages": messages, "total": total })))
+        .as_deref()
+        .ok_or_else(|| ApiError::unavailable("P2P_DISABLED", "the P2P node is not running"))
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pqnode_crypto::NodeId;
-use pqnode_net::{Caller, DialError, Handler, HandlerError, Network, Protocol, RequestError};
+use pqnode_net::{Caller, Handler, HandlerError, Network, Protocol};
 use pqnode_overlay::Overlay;
 use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, DhtStats, Directory, FederationError, Forwarder, RelayEnvelope,
@@ -241,10 +241,14 @@ impl Directory for DhtDirectory {
     }
 }
 
-/// [`Forwarder`] over QUIC: one request on the signaling-relay protocol.
+/// Signaling envelopes between nodes: wire id 2 (see `pqnode-net`'s `proto/wire.proto`).
+/// An envelope carries one signaling message (SDP offers are the largest, a few KiB) and
+/// its routing: 64 KiB is ample.
+pub const SIGNALING_RELAY: Protocol = Protocol::new(2, "SIGNALING_RELAY", 64 * 1024);
+
+/// [`Forwarder`] over QUIC: one request on [`SIGNALING_RELAY`].
 pub struct QuicForwarder {
     pub network: Network,
-    pub overlay: Overlay,
 }
 
 impl Forwarder for QuicForwarder {
@@ -255,21 +259,12 @@ impl Forwarder for QuicForwarder {
     ) -> BoxFuture<'_, Result<DeliveryOutcome, FederationError>> {
         Box::pin(async move {
             let payload = Bytes::from(serde_json::to_vec(&envelope).map_err(fed)?);
-            let reply = match self
+            // The network finds `node` through the DHT when it has no address for it.
+            let reply = self
                 .network
-                .request(node, Protocol::SignalingRelay, payload.clone())
+                .request(node, SIGNALING_RELAY, payload)
                 .await
-            {
-                // Not connected and no address yet: ask the DHT where it is, once.
-                Err(RequestError::Dial(DialError::NoAddress(_))) => {
-                    self.overlay.lookup(node).await.map_err(fed)?;
-                    self.network
-                        .request(node, Protocol::SignalingRelay, payload)
-                        .await
-                }
-                other => other,
-            }
-            .map_err(fed)?;
+                .map_err(fed)?;
             serde_json::from_slice(&reply).map_err(fed)
         })
     }

@@ -7,7 +7,6 @@
 pub mod crypto;
 pub mod dht;
 pub mod federation;
-pub mod messages;
 pub mod p2p;
 pub mod signaling;
 pub mod storage;
@@ -49,15 +48,27 @@ pub struct Report {
 }
 
 impl Components {
-    pub async fn reports(&self) -> Vec<Report> {
-        let slots: [(&'static str, &Option<Arc<dyn Component>>); 6] = [
+    fn slots(&self) -> [(&'static str, &Option<Arc<dyn Component>>); 6] {
+        [
             ("crypto", &self.crypto),
             ("signaling", &self.signaling),
             ("dht", &self.dht),
             ("p2p", &self.p2p),
             ("storage", &self.storage),
             ("ai", &self.ai),
-        ];
+        ]
+    }
+
+    /// The first enabled component that fails, with its reason: no stats gathered.
+    pub fn failing(&self) -> Option<(&'static str, Health)> {
+        self.slots().into_iter().find_map(|(name, slot)| {
+            let health = slot.as_ref()?.health();
+            (health.status == Status::Fail).then_some((name, health))
+        })
+    }
+
+    pub async fn reports(&self) -> Vec<Report> {
+        let slots = self.slots();
         let mut reports = Vec::with_capacity(slots.len());
         for (name, slot) in slots {
             reports.push(match slot {

@@ -7,19 +7,18 @@ use std::sync::Arc;
 use anyhow::Context;
 use pqnode_crypto::Identity;
 use pqnode_health::Health;
+use pqnode_messaging::{MessageLog, Messenger};
 use pqnode_net::{NetConfig, Network, PeerAddr};
+use pqnode_store::Store;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::messages::{MessageLog, StoreSink};
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
 pub struct P2pService {
     network: Network,
     pub addr: SocketAddr,
-    pub messages: MessageLog,
+    pub messenger: Messenger,
 }
 
 impl P2pService {
@@ -48,23 +47,15 @@ impl P2pService {
         })
     }
 
-    /// Step 6: direct messages between nodes on the bound endpoint.
-    pub fn start(
-        network: Network,
-        messages: MessageLog,
-        tracker: &TaskTracker,
-        cancel: CancellationToken,
-    ) -> anyhow::Result<Arc<Self>> {
+    /// Step 6: direct messages between nodes on the bound endpoint, kept in `store`.
+    pub fn start(network: Network, store: Store) -> anyhow::Result<Arc<Self>> {
         let addr = network.local_addr()?;
-        network.set_message_sink(Arc::new(StoreSink::spawn(
-            messages.clone(),
-            tracker,
-            cancel,
-        )));
+        let messenger = Messenger::start(network.clone(), MessageLog::new(store))
+            .context("cannot register the direct-message protocol")?;
         Ok(Arc::new(Self {
             network,
             addr,
-            messages,
+            messenger,
         }))
     }
 
@@ -87,6 +78,7 @@ impl Component for P2pService {
         Box::pin(async {
             let mut stats = serde_json::to_value(self.network.stats()).unwrap_or_default();
             stats["addr"] = json!(self.addr);
+            stats["messages"] = serde_json::to_value(self.messenger.stats()).unwrap_or_default();
             stats
         })
     }

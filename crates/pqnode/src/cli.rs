@@ -36,6 +36,38 @@ pub enum Command {
     Messages(MessagesArgs),
     /// Query a running node's DHT: nodes, lookups, records.
     Dht(DhtArgs),
+    /// Check, compact or reset this node's database (while the node is stopped).
+    Store(StoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(subcommand)]
+    pub command: StoreCommand,
+    #[command(flatten)]
+    pub folder: DataDirArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Verify every page checksum and the schema; print what the store holds
+    Check,
+    /// Check, then shrink the file to what it holds
+    Compact,
+    /// Move the database aside (kept as `pqnode.redb.corrupt-<unix time>`) and create an
+    /// empty one: the way back after a lost or damaged database
+    Reset,
+}
+
+/// Which data folder an offline command works on.
+#[derive(Debug, Args)]
+pub struct DataDirArgs {
+    /// TOML configuration file
+    #[arg(long, global = true, env = "PQNODE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data folder [default: pqnode-data]
+    #[arg(long, global = true, env = "PQNODE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -211,12 +243,8 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct IdArgs {
-    /// TOML configuration file
-    #[arg(long, env = "PQNODE_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Data folder [default: pqnode-data]
-    #[arg(long, env = "PQNODE_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: DataDirArgs,
     /// Print JSON instead of text
     #[arg(long, conflicts_with = "quiet")]
     pub json: bool,

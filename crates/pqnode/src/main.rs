@@ -12,6 +12,7 @@ mod config;
 mod logging;
 mod monitor;
 mod node;
+mod store_command;
 mod token;
 mod web;
 
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use crate::cli::{Cli, Command, IdArgs, InitArgs, RunArgs};
+use crate::cli::{Cli, Command, DataDirArgs, IdArgs, InitArgs, RunArgs};
 use crate::config::Config;
 
 fn main() -> ExitCode {
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Some(Command::Send(args)) => client::send(args),
         Some(Command::Messages(args)) => client::messages(args),
         Some(Command::Dht(args)) => client::dht(args),
+        Some(Command::Store(args)) => store_command::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,14 +75,20 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn id(args: IdArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
+/// The configuration an offline command works with: the file's, if any, and the folder flag.
+fn offline_config(folder: DataDirArgs) -> anyhow::Result<Config> {
+    let mut config = match &folder.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    if let Some(dir) = args.data_dir {
+    if let Some(dir) = folder.data_dir {
         config.data_dir = dir;
     }
+    Ok(config)
+}
+
+fn id(args: IdArgs) -> anyhow::Result<()> {
+    let config = offline_config(args.folder)?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data folder {}",

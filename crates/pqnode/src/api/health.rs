@@ -48,7 +48,19 @@ pub async fn livez() -> Json<Value> {
 /// Readiness: start-up finished and not shutting down.
 pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
     if state.node.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, Json(json!({ "status": "ready" })))
+        // Ready means able to serve: not while a component it depends on fails.
+        match state.node.components().failing() {
+            None => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+            Some((component, health)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "not ready",
+                    "reason": format!("{component} is failing"),
+                    "component": component,
+                    "detail": health.reason,
+                })),
+            ),
+        }
     } else {
         let why = if state.node.shutting_down.load(Ordering::Acquire) {
             "shutting down"

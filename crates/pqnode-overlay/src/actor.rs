@@ -130,9 +130,17 @@ impl Actor {
                 request,
                 reply,
             } => {
+                let held = persist::Held::asked_by(&request);
                 let response = self.node.handle_request(now, from, request);
-                // The requester may have given up; its handler then answers nobody.
-                let _ = reply.send(response);
+                match (held, &self.store, &response) {
+                    (Some(held), Some(store), Response::Stored) => {
+                        self.answer_once_durable(store.clone(), held, response, reply);
+                    }
+                    // The requester may have given up; its handler then answers nobody.
+                    _ => {
+                        let _ = reply.send(response);
+                    }
+                }
             }
             Command::Operation { operation, reply } => {
                 let started = tokio::time::Instant::now();
@@ -241,6 +249,27 @@ impl Actor {
         });
     }
 
+    /// Answers STORED only once the accepted item is committed to the store, outside the DHT
+    /// task (it never waits on I/O); if the write fails, the publisher is told it was not
+    /// stored (the copy in memory still serves lookups until it expires).
+    fn answer_once_durable(
+        &self,
+        store: Store,
+        held: persist::Held,
+        stored: Response,
+        reply: oneshot::Sender<Response>,
+    ) {
+        self.tasks.spawn(async move {
+            let answer = match persist::save_held(&store, &held, SystemTime::now()).await {
+                Ok(()) => stored,
+                Err(e) => Response::Rejected {
+                    reason: format!("not stored durably: {e}"),
+                },
+            };
+            let _ = reply.send(answer);
+        });
+    }
+
     fn save_in_background(&self) {
         let Some(store) = self.store.clone() else {
             return;
@@ -252,7 +281,6 @@ impl Actor {
     fn saved_state(&self) -> SavedState {
         SavedState {
             table: self.node.export_table(),
-            records: self.node.export_records(self.now()),
         }
     }
 
@@ -270,20 +298,17 @@ impl Actor {
     }
 }
 
-/// What the store keeps of the node, exported in the DHT task and written outside it.
+/// What the store keeps of the node besides the held records (those are written as they are
+/// accepted), exported in the DHT task and written outside it.
 struct SavedState {
     table: Vec<u8>,
-    records: Vec<u8>,
 }
 
 impl SavedState {
-    /// Writes both; a failure is logged, and the next save tries again.
+    /// A failure is logged, and the next save tries again.
     async fn write(self, store: &Store) {
         if let Err(e) = persist::save_table(store, self.table).await {
             tracing::warn!(error = %e, "could not save the DHT routing table");
-        }
-        if let Err(e) = persist::save_records(store, self.records, SystemTime::now()).await {
-            tracing::warn!(error = %e, "could not save the DHT records");
         }
     }
 }

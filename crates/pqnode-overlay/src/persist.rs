@@ -1,30 +1,20 @@
 //! What the DHT keeps in the node's store across restarts: the routing table, so a restarted
 //! node rejoins through the contacts it had rather than through its bootstrap nodes (BEP 5 asks
 //! for the same), and the records and provider entries it holds for others, so they do not
-//! vanish from the network while their publishers' next republish is hours away.
+//! vanish from the network while their publishers' next republish is hours away. Each of
+//! those is written when it is accepted, and the STORED answer waits for the commit: a
+//! publisher told "stored" can count on it across a crash.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use pqnode_dht::{Instant, MAX_TTL, Node, codec};
+use pqnode_dht::{Instant, Node, ProviderRecord, Record, Request, codec};
 use pqnode_store::{Store, StoreError, Table};
 
 /// The table is saved whole, as the core exports it, under one key of [`Table::Routing`].
 const TABLE_KEY: &[u8] = b"dht/table/v1";
-/// The held records likewise, under one key of [`Table::Records`].
-const RECORDS_KEY: &[u8] = b"dht/records/v1";
-/// The records value starts with the wall-clock time of the save (Unix milliseconds, big
-/// endian), so the time the node was down can be taken off every lifetime.
-const SAVED_AT_LEN: usize = 8;
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum PersistError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("saved records are unreadable: {0}")]
-    Codec(#[from] codec::CodecError),
-    #[error("saved records are truncated")]
-    Truncated,
-}
+/// Each record and provider entry held for others is an expiring entry of [`Table::Records`]
+/// under this prefix, written when it is accepted.
+const HELD_PREFIX: &[u8] = b"dht/held/";
 
 /// Reloads the saved table and records into `node`; missing or unreadable state is no reason
 /// not to start (the node then joins through its seeds). Returns how many contacts came back.
@@ -64,79 +54,134 @@ pub(crate) async fn save_table(store: &Store, encoded: Vec<u8>) -> Result<(), St
     store.put(Table::Routing, TABLE_KEY, encoded).await
 }
 
-/// Replaces the saved records with `snapshot` (from `Node::export_records`), taken at `now`.
-pub(crate) async fn save_records(
-    store: &Store,
-    snapshot: Vec<u8>,
-    now: SystemTime,
-) -> Result<(), StoreError> {
-    let mut value = Vec::with_capacity(SAVED_AT_LEN + snapshot.len());
-    value.extend_from_slice(&unix_ms(now).to_be_bytes());
-    value.extend_from_slice(&snapshot);
-    // Nothing in it can outlive the longest TTL a node grants: the store's sweep may drop it.
-    store.put_record(RECORDS_KEY, value, now + MAX_TTL).await
+/// A record or provider entry this node accepted to hold for another node.
+pub(crate) enum Held {
+    Record(Record),
+    Provider(ProviderRecord),
 }
 
-/// The saved records as a snapshot for `Node::restore_records`, each lifetime shortened by
-/// the time since the save (what expired meanwhile is dropped).
+impl Held {
+    /// What `request` asks this node to hold, if it is a STORE or an ADD_PROVIDER.
+    pub(crate) fn asked_by(request: &Request) -> Option<Self> {
+        match request {
+            Request::Store { record } => Some(Self::Record(record.clone())),
+            Request::AddProvider { provider } => Some(Self::Provider(provider.clone())),
+            _ => None,
+        }
+    }
+
+    /// One key per record (its key names its publisher and name) and one per publisher's
+    /// provider entry: a newer version overwrites the older on disk as it does in memory.
+    fn store_key(&self) -> Vec<u8> {
+        let mut key = Vec::with_capacity(HELD_PREFIX.len() + 1 + 40);
+        key.extend_from_slice(HELD_PREFIX);
+        match self {
+            Self::Record(record) => {
+                key.push(b'r');
+                key.extend_from_slice(record.key().as_bytes());
+            }
+            Self::Provider(provider) => {
+                key.push(b'p');
+                key.extend_from_slice(provider.key().as_bytes());
+                key.extend_from_slice(provider.publisher_id().as_bytes());
+            }
+        }
+        key
+    }
+}
+
+/// Writes one accepted item, durably, with the lifetime the core granted it (its TTL from
+/// now); the store's sweep deletes it once that runs out. The DHT answers STORED only after.
+pub(crate) async fn save_held(
+    store: &Store,
+    held: &Held,
+    now: SystemTime,
+) -> Result<(), StoreError> {
+    let (ttl, value) = match held {
+        Held::Record(record) => (
+            record.ttl(),
+            codec::encode_store(&[(record.clone(), record.ttl())], &[]),
+        ),
+        Held::Provider(provider) => (
+            provider.ttl(),
+            codec::encode_store(&[], &[(provider.clone(), provider.ttl())]),
+        ),
+    };
+    store.put_record(held.store_key(), value, now + ttl).await
+}
+
+/// Every held item not expired by `now`, as a snapshot for `Node::restore_records`, each with
+/// the lifetime it has left. An unreadable item is skipped (and logged), not fatal.
 pub(crate) async fn load_records(
     store: &Store,
     now: SystemTime,
-) -> Result<Option<Vec<u8>>, PersistError> {
-    let Some(saved) = store.get_record(RECORDS_KEY, now).await? else {
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut records = Vec::new();
+    let mut providers = Vec::new();
+    for (key, saved) in store.scan_records(now).await? {
+        if !key.starts_with(HELD_PREFIX) {
+            continue;
+        }
+        let Some(left) = saved
+            .expires_at
+            .and_then(|at| at.duration_since(now).ok())
+            .filter(|left| !left.is_zero())
+        else {
+            continue;
+        };
+        match codec::decode_store(&saved.value) {
+            Ok((r, p)) => {
+                records.extend(r.into_iter().map(|(record, _)| (record, left)));
+                providers.extend(p.into_iter().map(|(provider, _)| (provider, left)));
+            }
+            Err(e) => tracing::warn!(error = %e, "an unreadable DHT record in the store; skipped"),
+        }
+    }
+    if records.is_empty() && providers.is_empty() {
         return Ok(None);
-    };
-    let (saved_at, snapshot) = saved
-        .value
-        .split_first_chunk::<SAVED_AT_LEN>()
-        .ok_or(PersistError::Truncated)?;
-    let down = Duration::from_millis(unix_ms(now).saturating_sub(u64::from_be_bytes(*saved_at)));
-    let (records, providers) = codec::decode_store(snapshot)?;
-    let shorten = |left: Duration| left.checked_sub(down).filter(|l| !l.is_zero());
-    let records: Vec<_> = records
-        .into_iter()
-        .filter_map(|(r, left)| Some((r, shorten(left)?)))
-        .collect();
-    let providers: Vec<_> = providers
-        .into_iter()
-        .filter_map(|(p, left)| Some((p, shorten(left)?)))
-        .collect();
+    }
     Ok(Some(codec::encode_store(&records, &providers)))
-}
-
-fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use pqnode_crypto::Identity;
-    use pqnode_dht::Record;
 
     use super::*;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
-    #[tokio::test]
-    async fn lifetimes_lose_the_time_the_node_was_down() {
+    async fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path().join("s.redb")).await.expect("open");
+        (dir, store)
+    }
+
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn held_items_come_back_with_the_lifetime_they_have_left() {
+        let (_dir, store) = open().await;
         let me = Identity::from_seed(&[3; 32]).expect("identity");
         let long = Record::sign(&me, b"long", b"v", 1, 3 * HOUR).expect("sign");
         let short = Record::sign(&me, b"short", b"v", 1, HOUR).expect("sign");
-        let snapshot = codec::encode_store(&[(long.clone(), 3 * HOUR), (short, HOUR)], &[]);
-
+        let provider = ProviderRecord::sign(&me, *long.key(), b"here", 1, 3 * HOUR).expect("sign");
         let now = SystemTime::now();
-        save_records(&store, snapshot, now - 2 * HOUR)
-            .await
-            .expect("save");
+        for held in [
+            Held::Record(long.clone()),
+            Held::Record(short),
+            Held::Provider(provider.clone()),
+        ] {
+            save_held(&store, &held, now - 2 * HOUR)
+                .await
+                .expect("save");
+        }
+
         let loaded = load_records(&store, now)
             .await
             .expect("load")
             .expect("saved");
         let (records, providers) = codec::decode_store(&loaded).expect("decode");
-        assert!(providers.is_empty());
         assert_eq!(records.len(), 1, "the one-hour record expired while down");
         let (record, left) = &records[0];
         assert_eq!(record, &long);
@@ -144,35 +189,39 @@ mod tests {
             *left <= HOUR && *left > HOUR - Duration::from_secs(5),
             "{left:?}"
         );
+        assert_eq!(providers.len(), 1);
+        assert_eq!(providers[0].0, provider);
         store.close().await.expect("close");
     }
 
     #[tokio::test]
-    async fn nothing_saved_loads_as_nothing_and_garbage_as_an_error() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path().join("s.redb")).await.expect("open");
+    async fn a_newer_version_replaces_the_older_and_garbage_is_skipped() {
+        let (_dir, store) = open().await;
         let now = SystemTime::now();
         assert!(load_records(&store, now).await.expect("load").is_none());
         assert!(load_table(&store).await.expect("load").is_none());
 
+        let me = Identity::from_seed(&[4; 32]).expect("identity");
+        for seq in [1, 2] {
+            let record = Record::sign(&me, b"name", &[seq as u8], seq, HOUR).expect("sign");
+            save_held(&store, &Held::Record(record), now)
+                .await
+                .expect("save");
+        }
+        let mut garbage_key = HELD_PREFIX.to_vec();
+        garbage_key.extend_from_slice(b"r-garbage");
         store
-            .put_record(RECORDS_KEY, vec![1, 2, 3], now + HOUR)
+            .put_record(garbage_key, vec![0xff; 16], now + HOUR)
             .await
             .expect("put");
-        assert!(matches!(
-            load_records(&store, now).await,
-            Err(PersistError::Truncated)
-        ));
-        let mut garbage = unix_ms(now).to_be_bytes().to_vec();
-        garbage.extend_from_slice(&[0xff; 16]);
-        store
-            .put_record(RECORDS_KEY, garbage, now + HOUR)
+
+        let loaded = load_records(&store, now)
             .await
-            .expect("put");
-        assert!(matches!(
-            load_records(&store, now).await,
-            Err(PersistError::Codec(_))
-        ));
+            .expect("load")
+            .expect("saved");
+        let (records, _) = codec::decode_store(&loaded).expect("decode");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].0.seq(), 2, "the newer version");
         store.close().await.expect("close");
     }
 }

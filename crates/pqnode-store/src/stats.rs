@@ -110,6 +110,11 @@ impl Counters {
         clear(&mut self.status());
     }
 
+    #[cfg(test)]
+    pub(crate) fn reopens(&self) -> u64 {
+        self.reopens.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn repaired_on_open(&self) {
         self.repaired_on_open.store(true, Ordering::Relaxed);
     }

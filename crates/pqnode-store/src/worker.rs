@@ -79,6 +79,11 @@ pub(crate) enum Command {
     Close {
         reply: Reply<()>,
     },
+    /// Panics inside the batch, as redb may on a damaged file.
+    #[cfg(test)]
+    Panic {
+        reply: Reply<()>,
+    },
 }
 
 /// A write and where its outcome goes: the number of entries it wrote or removed.
@@ -400,6 +405,8 @@ impl Worker {
             return self.fail(command, StoreError::Closed);
         };
         match command {
+            #[cfg(test)]
+            Command::Panic { .. } => panic!("injected by a test"),
             Command::Get { table, key, reply } => {
                 let result = get(txn, table, &key);
                 if let Ok(value) = &result {
@@ -443,6 +450,8 @@ impl Worker {
             Command::Count { reply } => self.send(reply, Err(error)),
             Command::Write(write) => self.send(write.reply, Err(error)),
             Command::Close { reply } => self.send(reply, Err(error)),
+            #[cfg(test)]
+            Command::Panic { reply } => self.send(reply, Err(error)),
         }
     }
 
@@ -537,6 +546,48 @@ mod tests {
         );
         // Health reports the latest write, and the last one retried succeeded.
         assert!(worker.counters.fault().is_none());
+    }
+
+    #[test]
+    fn a_panic_fails_its_batch_and_the_thread_reopens_the_file_by_itself() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.redb");
+        let opened = open_database(&path, &StoreOptions::default()).expect("open");
+        let counters = Arc::new(Counters::default());
+        let worker = Worker {
+            db: Some(opened.db),
+            file: opened.file,
+            path,
+            options: StoreOptions::default(),
+            counters: counters.clone(),
+            read_cache: ReadCache::new("reads", 100, Duration::from_secs(60)),
+            last_recovery: None,
+        };
+        let (commands, receiver) = mpsc::channel(16);
+        let thread = std::thread::spawn(move || worker.run(receiver));
+
+        let (reply, panicked) = oneshot::channel();
+        commands
+            .blocking_send(Command::Panic { reply })
+            .expect("send");
+        assert!(panicked.blocking_recv().is_err(), "the caller is released");
+        let fault = counters.fault().expect("a fault is raised");
+        assert!(fault.cause.contains("panicked"), "{}", fault.cause);
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while counters.fault().is_some() {
+            assert!(Instant::now() < deadline, "never recovered");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (write, written) = put(Table::Messages, b"after");
+        commands.blocking_send(Command::Write(write)).expect("send");
+        assert_eq!(written.blocking_recv().expect("reply").expect("write"), 1);
+        assert_eq!(counters.reopens(), 1);
+
+        drop(commands);
+        thread
+            .join()
+            .expect("the thread ends when the handles are gone");
     }
 
     #[test]

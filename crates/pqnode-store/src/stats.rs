@@ -90,6 +90,13 @@ impl Counters {
         self.raise(Fault::from_error(error));
     }
 
+    /// The store thread caught a panic: counted like a failed operation.
+    pub(crate) fn panicked(&self, fault: Fault) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.status().last_error = Some(fault.cause.clone());
+        self.raise(fault);
+    }
+
     /// Raises `fault` unless one at least as grave is already raised. Logged only when the
     /// store goes from healthy to faulty or the fault gets graver, never per request.
     pub(crate) fn raise(&self, fault: Fault) {
@@ -113,6 +120,12 @@ impl Counters {
     #[cfg(test)]
     pub(crate) fn reopens(&self) -> u64 {
         self.reopens.load(Ordering::Relaxed)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn errors(&self) -> (u64, Option<String>) {
+        let last = self.status().last_error.clone();
+        (self.errors.load(Ordering::Relaxed), last)
     }
 
     pub(crate) fn repaired_on_open(&self) {

@@ -15,6 +15,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -102,6 +103,8 @@ pub(crate) struct Worker {
     pub(crate) counters: Arc<Counters>,
     pub(crate) read_cache: ReadCache,
     pub(crate) last_recovery: Option<Instant>,
+    /// The file's length after the last commit: it must not shrink before the next one.
+    pub(crate) committed_len: AtomicU64,
 }
 
 /// What ends the serving loop.
@@ -147,7 +150,7 @@ impl Worker {
                 Ok(Flow::Closed) => return,
                 Err(payload) => {
                     let cause = format!("redb panicked: {}", panic_message(payload.as_ref()));
-                    self.counters.raise(Fault::new(cause, Recovery::Reopen));
+                    self.counters.panicked(Fault::new(cause, Recovery::Reopen));
                     self.close_db();
                 }
             }
@@ -248,10 +251,14 @@ impl Worker {
         body: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let started = Instant::now();
-        let result = self.try_commit(body).and_then(|value| {
-            self.check_file()?;
-            Ok(value)
-        });
+        let result = self
+            .check_file(true)
+            .and_then(|()| self.try_commit(body))
+            .and_then(|value| {
+                // The commit itself may have shrunk the file (redb trims free pages at its end).
+                self.check_file(false)?;
+                Ok(value)
+            });
         match &result {
             Ok(_) => self.counters.committed(writes, started.elapsed()),
             Err(error) => self.counters.failed(error),
@@ -278,11 +285,20 @@ impl Worker {
         Ok(value)
     }
 
-    /// Fails when the path no longer names the file this store writes to.
-    fn check_file(&self) -> Result<(), StoreError> {
-        match crate::file_identity::changed(&self.path, self.file) {
-            None => Ok(()),
-            Some(cause) => {
+    /// Fails when the path no longer names the file this store writes to or, with
+    /// `since_commit`, when something cut the file short since the store's last commit.
+    /// Checked before (with) and after (without) every commit.
+    fn check_file(&self, since_commit: bool) -> Result<(), StoreError> {
+        let committed = match since_commit {
+            true => self.committed_len.load(Ordering::Relaxed),
+            false => 0,
+        };
+        match crate::file_identity::check(&self.path, self.file, committed) {
+            Ok(len) => {
+                self.committed_len.store(len, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(cause) => {
                 self.counters
                     .raise(Fault::new(cause.clone(), Recovery::Restart));
                 Err(StoreError::Unavailable { cause })
@@ -317,7 +333,7 @@ impl Worker {
             return;
         }
         self.last_recovery = Some(Instant::now());
-        if self.check_file().is_err() {
+        if self.check_file(true).is_err() {
             return;
         }
         self.close_db();
@@ -341,6 +357,8 @@ impl Worker {
             }
         };
         self.db = Some(opened.db);
+        // redb may have repaired (and trimmed) the file on the way: its length starts over.
+        self.committed_len.store(0, Ordering::Relaxed);
         // Cached reads may predate the fault; the file is the truth now.
         self.read_cache.invalidate_all();
         let probe = catch_unwind(AssertUnwindSafe(|| self.probe()));
@@ -364,7 +382,7 @@ impl Worker {
                 .insert(PROBE_KEY, now_ms.to_be_bytes().as_slice())?;
             Ok(())
         })?;
-        self.check_file()
+        self.check_file(false)
     }
 
     /// Drops the database; redb's own drop may panic on a broken file, which is contained.
@@ -492,6 +510,7 @@ mod tests {
             counters: Arc::new(Counters::default()),
             read_cache: ReadCache::new("reads", 100, Duration::from_secs(60)),
             last_recovery: None,
+            committed_len: AtomicU64::new(0),
         }
     }
 
@@ -562,6 +581,7 @@ mod tests {
             counters: counters.clone(),
             read_cache: ReadCache::new("reads", 100, Duration::from_secs(60)),
             last_recovery: None,
+            committed_len: AtomicU64::new(0),
         };
         let (commands, receiver) = mpsc::channel(16);
         let thread = std::thread::spawn(move || worker.run(receiver));

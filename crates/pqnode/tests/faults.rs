@@ -58,13 +58,31 @@ impl Receiver {
     }
 }
 
-/// A sender pinned to the receiver's id and port.
-fn sender(dir: &Path, receiver_id: &str, port: u16) -> TestNode {
-    TestNode::start(
-        NodeOptions::new(dir)
-            .arg("--peer")
-            .arg(format!("{receiver_id}@127.0.0.1:{port}")),
-    )
+/// A running receiver and a sender pinned to its id and port.
+struct Pair {
+    r: TestNode,
+    r_id: String,
+    s: TestNode,
+    _s_dir: tempfile::TempDir,
+}
+
+impl Pair {
+    async fn start(receiver: &Receiver) -> Self {
+        let r = receiver.start();
+        let r_id = node_id(&r).await;
+        let s_dir = tempfile::tempdir().unwrap();
+        let s = TestNode::start(
+            NodeOptions::new(s_dir.path())
+                .arg("--peer")
+                .arg(format!("{r_id}@127.0.0.1:{}", receiver.port)),
+        );
+        Self {
+            r,
+            r_id,
+            s,
+            _s_dir: s_dir,
+        }
+    }
 }
 
 struct Sent {
@@ -195,10 +213,12 @@ async fn until_acked(load: &Load, more: usize, within: Duration) {
 /// acknowledged message must be in the receiver's log.
 async fn campaign(signal: &str, rounds: usize) {
     let receiver = Receiver::new();
-    let mut r = receiver.start();
-    let r_id = node_id(&r).await;
-    let s_dir = tempfile::tempdir().unwrap();
-    let s = sender(s_dir.path(), &r_id, receiver.port);
+    let Pair {
+        mut r,
+        r_id,
+        s,
+        _s_dir,
+    } = Pair::start(&receiver).await;
 
     let started = Instant::now();
     let load = Load::start(100, &s, &r_id);
@@ -269,10 +289,7 @@ async fn health(node: &TestNode) -> (u16, Value, u16) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_deleted_while_running_acknowledges_nothing_and_blocks_the_next_start() {
     let receiver = Receiver::new();
-    let r = receiver.start();
-    let r_id = node_id(&r).await;
-    let s_dir = tempfile::tempdir().unwrap();
-    let s = sender(s_dir.path(), &r_id, receiver.port);
+    let Pair { r, r_id, s, _s_dir } = Pair::start(&receiver).await;
     let client = http();
     for i in 0..5 {
         let sent = send(&client, &s, &r_id, &format!("kept {i}"))
@@ -338,10 +355,7 @@ async fn a_database_deleted_while_running_acknowledges_nothing_and_blocks_the_ne
 /// acknowledged and that the failure shows everywhere.
 async fn damage_while_running(what: &str, damage: fn(&Path)) {
     let receiver = Receiver::new();
-    let r = receiver.start();
-    let r_id = node_id(&r).await;
-    let s_dir = tempfile::tempdir().unwrap();
-    let s = sender(s_dir.path(), &r_id, receiver.port);
+    let Pair { r, r_id, s, _s_dir } = Pair::start(&receiver).await;
     let client = http();
     for i in 0..5 {
         assert_eq!(
@@ -396,10 +410,7 @@ async fn a_database_truncated_while_running_acknowledges_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_corrupted_while_running_keeps_the_node_up_and_is_refused_at_restart() {
     let receiver = receiver_with_messages(50).await;
-    let r = receiver.start();
-    let r_id = node_id(&r).await;
-    let s_dir = tempfile::tempdir().unwrap();
-    let s = sender(s_dir.path(), &r_id, receiver.port);
+    let Pair { r, r_id, s, _s_dir } = Pair::start(&receiver).await;
     let mut bytes = std::fs::read(receiver.database()).unwrap();
     for at in (2048..bytes.len()).step_by(4096) {
         bytes[at] ^= 0x5a;
@@ -439,10 +450,7 @@ async fn a_database_corrupted_while_running_keeps_the_node_up_and_is_refused_at_
 /// Stops a receiver that holds `count` messages, cleanly.
 async fn receiver_with_messages(count: usize) -> Receiver {
     let receiver = Receiver::new();
-    let r = receiver.start();
-    let r_id = node_id(&r).await;
-    let s_dir = tempfile::tempdir().unwrap();
-    let s = sender(s_dir.path(), &r_id, receiver.port);
+    let Pair { r, r_id, s, _s_dir } = Pair::start(&receiver).await;
     let client = http();
     for i in 0..count {
         let text = format!("{i} {}", "x".repeat(1000));
@@ -549,10 +557,7 @@ async fn a_full_disk_acknowledges_only_what_is_stored_and_recovers() {
     let data = disk.dir.path().join("r");
     std::fs::create_dir(&data).unwrap();
     let receiver = Receiver::at(tempfile::tempdir_in(&data).unwrap());
-    let r = receiver.start();
-    let r_id = node_id(&r).await;
-    let s_dir = tempfile::tempdir().unwrap();
-    let s = sender(s_dir.path(), &r_id, receiver.port);
+    let Pair { r, r_id, s, _s_dir } = Pair::start(&receiver).await;
     let client = http();
 
     // Leave about 1 MiB free, then write 32 KiB messages until the disk is full.

@@ -2,12 +2,21 @@
 //!
 //! What it is for: the token bucket behind every rate limit in the node —
 //! signaling sessions and IPs, PeerJS connections, DHT requests per peer —
-//! so they all refill and cap the same way.
+//! so they all refill and cap the same way; and [`LogThrottle`], which
+//! rate-limits the log lines that outside input causes (bad handshakes,
+//! malformed frames, refused connections), so a hostile sender cannot fill
+//! the disk through the node's log.
 //!
-//! What it is not: a policy. Which key gets a bucket (a session, an IP, a
-//! node id), what the limits are and what a refusal looks like stay with
-//! each server. Time is passed in, never read here, so callers can use
+//! What it is not: a policy, nor a logger. Which key gets a bucket (a
+//! session, an IP, a node id), what the limits are and what a refusal looks
+//! like stay with each server; what a throttled line says and at which level
+//! stays with its caller, which also counts every event in its own stats.
+//! Time is passed in, never read here, so callers can use
 //! `std::time::Instant` or `tokio::time::Instant` alike.
+
+mod throttle;
+
+pub use throttle::{LogThrottle, Suppressed};
 
 use std::time::Instant;
 

@@ -1,6 +1,7 @@
 //! Errors returned to callers of [`crate::Network`].
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use pqnode_crypto::NodeId;
 
@@ -35,6 +36,10 @@ pub enum DialError {
     ShuttingDown,
     #[error("handshake with {addr} refused: {reason}")]
     Refused { addr: SocketAddr, reason: String },
+    /// The peer refused the connection before any handshake: it is at one of
+    /// its connection caps (or closing). Load, not a fault: try later.
+    #[error("{addr} refused the connection: it is at its connection limits")]
+    Busy { addr: SocketAddr },
     #[error("handshake with {addr} timed out")]
     Timeout { addr: SocketAddr },
     #[error("could not start a connection to {addr}: {reason}")]
@@ -49,10 +54,31 @@ impl DialError {
     pub fn is_peer_failure(&self) -> bool {
         matches!(
             self,
-            DialError::Refused { .. } | DialError::Timeout { .. } | DialError::Connect { .. }
+            DialError::Refused { .. }
+                | DialError::Busy { .. }
+                | DialError::Timeout { .. }
+                | DialError::Connect { .. }
         )
     }
+
+    /// `Some` when the dial failed for load rather than a fault (our caps,
+    /// the peer's caps, the backoff after recent failures): how long a caller
+    /// should wait before the same request may work. APIs turn this into
+    /// 503 + `Retry-After` instead of a gateway error.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            DialError::TooManyConnections => Some(BUSY_RETRY_AFTER),
+            DialError::Busy { .. } => Some(BUSY_RETRY_AFTER),
+            DialError::Backoff { retry_in } => Some(*retry_in),
+            _ => None,
+        }
+    }
 }
+
+/// What [`DialError::retry_after`] and [`RequestError::retry_after`] suggest
+/// when nothing more precise is known: connection slots free up within
+/// seconds (idle connections close, handshakes finish or time out).
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// A request to a peer failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -76,4 +102,21 @@ pub enum RequestError {
     },
     #[error("the node is shutting down")]
     ShuttingDown,
+}
+
+impl RequestError {
+    /// `Some` when the request failed for load, on either side, rather than
+    /// a fault: see [`DialError::retry_after`]. A peer that answered
+    /// `UNAVAILABLE` (its store cannot take the write, or it rate-limits us)
+    /// counts as load too.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RequestError::Dial(e) => e.retry_after(),
+            RequestError::Remote {
+                code: crate::wire::pb::FailureCode::Unavailable,
+                ..
+            } => Some(BUSY_RETRY_AFTER),
+            _ => None,
+        }
+    }
 }

@@ -6,13 +6,51 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use pqnode_crypto::NodeId;
+use pqnode_limits::LogThrottle;
 use serde::Serialize;
 
 use crate::wire::Protocol;
 
+/// How often a line about an event a remote party can repeat at will is
+/// logged at most; the counters above it are exact, the log only samples.
+pub(crate) const NOISY_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One throttle per kind of event outside input causes, so a flood of one
+/// kind (bad Initials) cannot hide the first line of another.
+#[derive(Debug)]
+pub(crate) struct NoisyLogs {
+    /// Incoming connections refused by a cap before any handshake.
+    pub refused: LogThrottle,
+    /// Inbound handshakes that failed or timed out.
+    pub inbound_handshake: LogThrottle,
+    /// Outbound handshakes refused (a peer or an address someone handed us).
+    pub outbound_handshake: LogThrottle,
+    /// Connections closed because the completed handshake proved the wrong thing.
+    pub unacceptable: LogThrottle,
+    /// Malformed request frames, and connections closed for repeating them.
+    pub malformed: LogThrottle,
+    pub abuse: LogThrottle,
+}
+
+impl Default for NoisyLogs {
+    fn default() -> Self {
+        let throttle = || LogThrottle::new(NOISY_LOG_INTERVAL);
+        Self {
+            refused: throttle(),
+            inbound_handshake: throttle(),
+            outbound_handshake: throttle(),
+            unacceptable: throttle(),
+            malformed: throttle(),
+            abuse: throttle(),
+        }
+    }
+}
+
 /// Monotonic counters of one network; cheap to bump from any task.
 #[derive(Default)]
 pub(crate) struct Counters {
+    /// Throttles for the log lines that go with some of these counters.
+    pub noisy: NoisyLogs,
     pub handshakes_ok: AtomicU64,
     handshakes_failed: Mutex<BTreeMap<&'static str, u64>>,
     refused: Mutex<BTreeMap<&'static str, u64>>,

@@ -31,7 +31,7 @@ async fn per_ip_cap_refuses_politely() {
     let third = TestNode::start().await;
     let err = third.net.connect(&server.peer_addr()).await.unwrap_err();
     assert!(
-        matches!(&err, DialError::Refused { reason, .. } if reason.starts_with("refused_by_peer")),
+        matches!(&err, DialError::Busy { .. }) && err.retry_after().is_some(),
         "{err}"
     );
     assert_eq!(server.net.stats().refused["max_per_ip"], 1);
@@ -82,7 +82,7 @@ async fn half_open_cap_refuses_new_handshakes() {
     let client = TestNode::start().await;
     let err = client.net.connect(&server.peer_addr()).await.unwrap_err();
     assert!(
-        matches!(&err, DialError::Refused { reason, .. } if reason.starts_with("refused_by_peer")),
+        matches!(&err, DialError::Busy { .. }) && err.retry_after().is_some(),
         "{err}"
     );
     assert_eq!(server.net.stats().refused["max_half_open"], 1);

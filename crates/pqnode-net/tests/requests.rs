@@ -306,10 +306,12 @@ async fn requests_back_off_from_a_peer_that_refused() {
         .request(server.id(), DHT, Bytes::new())
         .await
         .unwrap_err();
+    // The peer is at its cap: load, which callers may retry after a while.
     assert!(
-        matches!(first, RequestError::Dial(DialError::Refused { .. })),
+        matches!(first, RequestError::Dial(DialError::Busy { .. })),
         "{first}"
     );
+    assert!(first.retry_after().is_some());
     let second = client
         .net
         .request(server.id(), DHT, Bytes::new())
@@ -322,7 +324,7 @@ async fn requests_back_off_from_a_peer_that_refused() {
     assert_eq!(server.net.stats().refused["max_connections"], 1);
     // An explicit connect is not held back.
     let explicit = client.net.connect(&server.peer_addr()).await.unwrap_err();
-    assert!(matches!(explicit, DialError::Refused { .. }), "{explicit}");
+    assert!(matches!(explicit, DialError::Busy { .. }), "{explicit}");
     assert_eq!(server.net.stats().refused["max_connections"], 2);
 }
 

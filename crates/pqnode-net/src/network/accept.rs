@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use aws_lc_rs::hmac;
 use pqnode_crypto::Identity;
@@ -94,8 +95,10 @@ fn admit(inner: &Arc<Inner>, incoming: quinn::Incoming) {
     let limits = &inner.limits;
     let ip = incoming.remote_address().ip().to_canonical();
     let refuse = |incoming: quinn::Incoming, reason: &'static str| {
-        tracing::debug!(%ip, reason, "refusing incoming connection");
         inner.counters.refused(reason);
+        if let Some(held) = inner.counters.noisy.refused.admit(Instant::now()) {
+            tracing::debug!(%ip, reason, suppressed = held.count, "refusing incoming connection");
+        }
         incoming.refuse();
     };
     if inner.endpoint.open_connections() >= limits.max_connections {
@@ -150,7 +153,10 @@ fn admit(inner: &Arc<Inner>, incoming: quinn::Incoming) {
             // algorithm in common is refused right here.
             let reason = super::dial::failure_reason(&e, &observed);
             inner.counters.handshake_failed(reason);
-            tracing::info!(%remote, reason, error = %e, "inbound handshake refused");
+            // Anyone can send Initials by the thousand: one line per interval.
+            if let Some(held) = inner.counters.noisy.inbound_handshake.admit(Instant::now()) {
+                tracing::info!(%remote, reason, error = %e, suppressed = held.count, "inbound handshake refused");
+            }
             return;
         }
     };
@@ -179,13 +185,17 @@ async fn handshake(
         Ok(Err(e)) => {
             let reason = super::dial::failure_reason(&e, &observed);
             inner.counters.handshake_failed(reason);
-            let detail = observed.refusal().map_or("", |(_, detail)| detail);
-            tracing::info!(%remote, reason, error = %e, detail, "inbound handshake refused");
+            if let Some(held) = inner.counters.noisy.inbound_handshake.admit(Instant::now()) {
+                let detail = observed.refusal().map_or("", |(_, detail)| detail);
+                tracing::info!(%remote, reason, error = %e, detail, suppressed = held.count, "inbound handshake refused");
+            }
             return;
         }
         Err(_) => {
             inner.counters.handshake_failed("timeout");
-            tracing::info!(%remote, "inbound handshake timed out");
+            if let Some(held) = inner.counters.noisy.inbound_handshake.admit(Instant::now()) {
+                tracing::info!(%remote, suppressed = held.count, "inbound handshake timed out");
+            }
             return;
         }
     };

@@ -236,7 +236,19 @@ async fn dial_now(
             let detail = observed
                 .refusal()
                 .map_or_else(|| e.to_string(), |(_, detail)| detail.to_owned());
-            tracing::info!(%addr, expected = ?expected, reason, %detail, "outbound handshake refused");
+            // Addresses come from other nodes too (DHT contacts): throttled.
+            if let Some(held) = inner
+                .counters
+                .noisy
+                .outbound_handshake
+                .admit(Instant::now())
+            {
+                tracing::info!(%addr, expected = ?expected, reason, %detail, suppressed = held.count, "outbound handshake refused");
+            }
+            // CONNECTION_REFUSED before any TLS: the peer is at its caps.
+            if reason == REFUSED_BY_PEER {
+                return Err(DialError::Busy { addr });
+            }
             return Err(DialError::Refused {
                 addr,
                 reason: format!("{reason}: {detail}"),
@@ -305,10 +317,15 @@ pub(crate) fn authenticated(
         _ => "unverified_peer",
     };
     inner.counters.handshake_failed(refusal);
-    tracing::info!(remote = %connection.remote_address(), reason = refusal, "connection refused after handshake");
+    if let Some(held) = inner.counters.noisy.unacceptable.admit(Instant::now()) {
+        tracing::info!(remote = %connection.remote_address(), reason = refusal, suppressed = held.count, "connection refused after handshake");
+    }
     close_unacceptable(connection, refusal);
     None
 }
+
+/// The label of a connection the peer refused before any handshake.
+const REFUSED_BY_PEER: &str = "refused_by_peer";
 
 /// A short, stable label for why a handshake failed (for stats and logs).
 pub(crate) fn failure_reason(e: &ConnectionError, observed: &Observed) -> &'static str {
@@ -323,7 +340,7 @@ pub(crate) fn failure_reason(e: &ConnectionError, observed: &Observed) -> &'stat
         _ => return "other",
     };
     if code == TransportErrorCode::CONNECTION_REFUSED {
-        return "refused_by_peer";
+        return REFUSED_BY_PEER;
     }
     // TLS alerts travel as CRYPTO_ERROR 0x100 + alert (RFC 9001 §4.8).
     match u64::from(code).checked_sub(0x100) {

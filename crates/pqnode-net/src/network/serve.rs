@@ -259,9 +259,14 @@ fn reject(
     let _ = recv.stop(code);
     let _ = send.reset(code);
     inner.counters.streams_reset.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(peer = %conn.node_id, reason = %v.reason, "malformed request; stream reset");
+    let now = std::time::Instant::now();
+    if let Some(held) = inner.counters.noisy.malformed.admit(now) {
+        tracing::info!(peer = %conn.node_id, reason = %v.reason, suppressed = held.count, "malformed request; stream reset");
+    }
     if conn.violation(inner.limits.max_protocol_violations) {
-        tracing::warn!(peer = %conn.node_id, "repeated malformed requests; closing the connection");
+        if let Some(held) = inner.counters.noisy.abuse.admit(now) {
+            tracing::warn!(peer = %conn.node_id, suppressed = held.count, "repeated malformed requests; closing the connection");
+        }
         inner
             .counters
             .closed_for_abuse

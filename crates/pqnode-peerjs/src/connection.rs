@@ -35,6 +35,13 @@ const REFUSED: CloseReason = CloseReason {
 };
 /// Frames written per flush: keeps a busy client from starving its reader.
 const WRITE_BATCH: usize = 64;
+/// How long, after our close frame, we keep reading (and discarding) what the
+/// client still sends, waiting for its own close frame. Closing a TCP socket
+/// with unread bytes in it sends a reset, and a reset makes the client's
+/// stack discard what we sent last — the error and the close reason a
+/// flooding client most needs to see. Bounded so a client that never
+/// answers cannot hold the connection.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
@@ -51,18 +58,19 @@ pub(crate) async fn serve(
     params: ConnectParams,
     _slot: ConnectionSlot,
 ) {
-    let (mut sink, stream) = socket.split();
+    let (mut sink, mut stream) = socket.split();
     let (id, token) = match check_params(params, &inner.config.key) {
         Ok(checked) => checked,
         Err(text) => {
             bump(&inner.counters.rejected);
-            return refuse(&inner, &mut sink, wire::error(text)).await;
+            return refuse(&inner, &mut sink, &mut stream, wire::error(text)).await;
         }
     };
     let max = inner.config.max_id_len;
     if id.len() > max || token.len() > max {
         bump(&inner.counters.rejected);
-        return refuse(&inner, &mut sink, wire::error(error_text::ID_TOO_LONG)).await;
+        let frame = wire::error(error_text::ID_TOO_LONG);
+        return refuse(&inner, &mut sink, &mut stream, frame).await;
     }
 
     // The realm must be able to flush a full queue into a fresh connection.
@@ -82,16 +90,12 @@ pub(crate) async fn serve(
         Registered::Opened { .. } | Registered::TookOver { .. } => {}
         Registered::IdTaken => {
             bump(&inner.counters.id_taken);
-            return refuse(&inner, &mut sink, wire::id_taken()).await;
+            return refuse(&inner, &mut sink, &mut stream, wire::id_taken()).await;
         }
         Registered::Full => {
             bump(&inner.counters.rejected);
-            return refuse(
-                &inner,
-                &mut sink,
-                wire::error(error_text::CONNECTION_LIMIT_EXCEED),
-            )
-            .await;
+            let frame = wire::error(error_text::CONNECTION_LIMIT_EXCEED);
+            return refuse(&inner, &mut sink, &mut stream, frame).await;
         }
     }
     tracing::debug!(peer = %id, ?registered, "PeerJS client registered");
@@ -102,7 +106,7 @@ pub(crate) async fn serve(
     // From here the realm holds the only sender: if it drops us, `rx` ends.
     drop(handle);
 
-    let end = run(&inner, &session, &control, &mut sink, stream, rx).await;
+    let end = run(&inner, &session, &control, &mut sink, &mut stream, rx).await;
     inner.realm().unregister(&session.id, session.conn_id);
     if let Some(reason) = end {
         let frame = CloseFrame {
@@ -116,7 +120,24 @@ pub(crate) async fn serve(
         .await;
     }
     let _ = tokio::time::timeout(inner.config.write_timeout, sink.close()).await;
+    // At shutdown the process is about to go: nobody waits for clients.
+    if end.is_some() && !inner.shutdown.is_cancelled() {
+        linger(&mut stream).await;
+    }
     tracing::debug!(peer = %session.id, ?end, "PeerJS client gone");
+}
+
+/// Reads and drops what the client still sends after our close frame, until
+/// its close frame, the end of the stream or [`CLOSE_LINGER`] (see there why).
+async fn linger(stream: &mut Stream) {
+    let drain = async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_LINGER, drain).await;
 }
 
 /// `(id, token)` if the query names them and the right key, checked in the
@@ -132,17 +153,20 @@ fn check_params(params: ConnectParams, key: &str) -> Result<(String, String), &'
 }
 
 /// Sends one refusal frame and closes, as the reference does.
-async fn refuse(inner: &Inner, sink: &mut Sink, frame: String) {
+async fn refuse(inner: &Inner, sink: &mut Sink, stream: &mut Stream, frame: String) {
     let close = CloseFrame {
         code: REFUSED.code,
         reason: REFUSED.reason.into(),
     };
-    let _ = tokio::time::timeout(inner.config.write_timeout, async {
+    let sent = tokio::time::timeout(inner.config.write_timeout, async {
         sink.feed(Message::Text(frame.into())).await?;
         sink.feed(Message::Close(Some(close))).await?;
         sink.close().await
     })
     .await;
+    if matches!(sent, Ok(Ok(()))) {
+        linger(stream).await;
+    }
 }
 
 /// The connection's life after registration; returns how to close it
@@ -152,7 +176,7 @@ async fn run(
     session: &Session,
     control: &ConnControl,
     sink: &mut Sink,
-    mut stream: Stream,
+    stream: &mut Stream,
     mut rx: mpsc::Receiver<String>,
 ) -> Option<CloseReason> {
     let config = &inner.config;
@@ -187,6 +211,7 @@ async fn run(
                         Ok(text) => text,
                         Err(_) => {
                             bump(&inner.counters.ignored);
+                            inner.log_ignored("binary frame that is not UTF-8");
                             continue;
                         }
                     },
@@ -195,6 +220,7 @@ async fn run(
                 };
                 if !bucket.try_take(Instant::now()) {
                     bump(&inner.counters.rate_limited);
+                    inner.log_abuse("rate limited");
                     let frame = wire::error(error_text::RATE_LIMITED);
                     let _ = tokio::time::timeout(
                         config.write_timeout,
@@ -244,6 +270,7 @@ fn read_failed(inner: &Inner, error: axum::Error) -> Option<CloseReason> {
         .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
     if too_big {
         bump(&inner.counters.oversized);
+        inner.log_abuse("message too big");
         return Some(TOO_BIG);
     }
     None
@@ -253,8 +280,12 @@ fn read_failed(inner: &Inner, error: axum::Error) -> Option<CloseReason> {
 fn handle_text(inner: &Arc<Inner>, session: &Session, text: &str) -> Option<CloseReason> {
     let message = match Inbound::parse(text) {
         Ok(message) => message,
-        Err(Ignored::Malformed | Ignored::UnknownType) => {
+        Err(kind) => {
             bump(&inner.counters.ignored);
+            inner.log_ignored(match kind {
+                Ignored::Malformed => "malformed JSON",
+                Ignored::UnknownType => "unknown message type",
+            });
             return None;
         }
     };

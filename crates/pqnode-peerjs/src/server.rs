@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pqnode_health::Health;
+use pqnode_limits::LogThrottle;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,7 +32,14 @@ pub(crate) struct Inner {
     pub tasks: TaskTracker,
     shutting_down: AtomicBool,
     next_conn_id: AtomicU64,
+    /// Lines about what clients do wrong, at most one per interval each:
+    /// a client can repeat them as fast as it can send, the counters are exact.
+    abuse_log: LogThrottle,
+    ignored_log: LogThrottle,
 }
+
+/// How often a line about a misbehaving client is logged at most.
+const NOISY_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Event counters since start; each only grows.
 #[derive(Debug, Default)]
@@ -110,6 +118,8 @@ impl PeerJsServer {
                 tasks: TaskTracker::new(),
                 shutting_down: AtomicBool::new(false),
                 next_conn_id: AtomicU64::new(0),
+                abuse_log: LogThrottle::new(NOISY_LOG_INTERVAL),
+                ignored_log: LogThrottle::new(NOISY_LOG_INTERVAL),
                 config,
             }),
         }
@@ -183,6 +193,24 @@ impl Inner {
     /// half-updated in a way later calls would trip on, so poisoning is ignored.
     pub(crate) fn realm(&self) -> MutexGuard<'_, Realm> {
         self.realm.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Logs, throttled, that a client was closed for `why` (it is counted elsewhere).
+    pub(crate) fn log_abuse(&self, why: &'static str) {
+        if let Some(held) = self.abuse_log.admit(std::time::Instant::now()) {
+            tracing::info!(
+                why,
+                suppressed = held.count,
+                "PeerJS client closed for abuse"
+            );
+        }
+    }
+
+    /// Logs, throttled, that a client frame was ignored for `why`.
+    pub(crate) fn log_ignored(&self, why: &'static str) {
+        if let Some(held) = self.ignored_log.admit(std::time::Instant::now()) {
+            tracing::info!(why, suppressed = held.count, "PeerJS client frame ignored");
+        }
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {

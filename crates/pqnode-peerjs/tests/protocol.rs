@@ -326,6 +326,33 @@ async fn flooding_clients_are_closed_with_an_error() {
 }
 
 #[tokio::test]
+async fn a_client_that_keeps_flooding_still_receives_the_close_reason() {
+    let t = start(PeerJsConfig {
+        rate_per_second: 1,
+        rate_burst: 5,
+        ..quick()
+    })
+    .await;
+    let mut alice = t.open("alice").await;
+    // Far more than the server reads before it closes: unread bytes are
+    // still in its socket when it does, which must not cost the client the
+    // error and the close frame (a reset would discard them).
+    let frame = json!({"type": "HEARTBEAT", "pad": "x".repeat(1024)}).to_string();
+    for _ in 0..4000 {
+        if alice.ws.feed(Message::text(frame.clone())).await.is_err() {
+            break;
+        }
+    }
+    let _ = alice.ws.flush().await;
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "ERROR", "payload": {"msg": "Rate limit exceeded"}})
+    );
+    assert_eq!(alice.closed().await, Some(CloseCode::Library(4029)));
+    assert_eq!(t.server.stats().rate_limited_total, 1);
+}
+
+#[tokio::test]
 async fn silent_clients_are_dropped_and_their_id_freed() {
     let t = start(PeerJsConfig {
         alive_timeout: Duration::from_millis(300),

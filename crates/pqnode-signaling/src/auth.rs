@@ -8,10 +8,10 @@
 
 use std::fmt;
 
-use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
 use pqnode_crypto::NodeId;
 
 use crate::peer_id::{Algorithm, PeerId};
+use crate::presence::{PresenceProof, Registration, key_matches};
 
 /// Domain label in front of every registration signature.
 pub const REGISTER_DOMAIN: &str = "pqnode/signaling/register/v1";
@@ -109,35 +109,35 @@ pub(crate) fn verify_registration(
     if now_ms.abs_diff(claim.ts_ms) > max_skew_ms {
         return Err(AuthError::StaleTimestamp);
     }
-    if claim.public_key.len() != claim.algorithm.public_key_len()
-        || PeerId::derive(claim.algorithm, claim.public_key) != claim.peer_id
-    {
+    if !key_matches(claim.algorithm, claim.public_key, &claim.peer_id) {
         return Err(AuthError::BadPeerId);
     }
-    if claim.signature.len() != claim.algorithm.signature_len() {
-        return Err(AuthError::BadSignature);
-    }
-    let body = registration_body(node_id, claim.nonce_hex, &claim.peer_id, claim.ts_ms);
-    let verified = match claim.algorithm {
-        Algorithm::Ed25519 => {
-            let message =
-                registration_message(node_id, claim.nonce_hex, &claim.peer_id, claim.ts_ms);
-            UnparsedPublicKey::new(&ED25519, claim.public_key)
-                .verify(&message, claim.signature)
-                .is_ok()
-        }
-        Algorithm::MlDsa87 => pqnode_crypto::verify(
-            claim.public_key,
-            REGISTER_DOMAIN,
-            body.as_bytes(),
-            claim.signature,
-        )
-        .is_ok(),
+    let registration = Registration {
+        algorithm: claim.algorithm,
+        public_key: claim.public_key,
+        peer_id: claim.peer_id,
+        node_id: *node_id,
+        nonce_hex: claim.nonce_hex,
+        ts_ms: claim.ts_ms,
     };
-    if verified {
-        Ok(())
-    } else {
-        Err(AuthError::BadSignature)
+    match registration.verifies(claim.signature) {
+        true => Ok(()),
+        false => Err(AuthError::BadSignature),
+    }
+}
+
+impl Claim<'_> {
+    /// What the peer signed, kept to prove its presence here to other nodes.
+    pub(crate) fn proof(&self, node_id: NodeId) -> PresenceProof {
+        PresenceProof {
+            algorithm: self.algorithm,
+            public_key: self.public_key.to_vec(),
+            peer_id: self.peer_id,
+            node_id,
+            nonce: self.nonce_hex.to_owned(),
+            ts_ms: self.ts_ms,
+            signature: self.signature.to_vec(),
+        }
     }
 }
 

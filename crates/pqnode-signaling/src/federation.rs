@@ -3,11 +3,20 @@
 //! The server only knows its own WebSocket sessions. Two traits connect it to
 //! other nodes, and the binary implements them over the DHT and QUIC:
 //!
-//! - [`Directory`]: where peers are. The server publishes presence for each
-//!   local peer (and refreshes it while the peer stays connected), withdraws
-//!   it on disconnect, and asks where a non-local peer is.
-//! - [`Forwarder`]: hands one [`RelayEnvelope`] to another node, one hop.
-//!   The receiving node calls [`crate::SignalingServer::deliver_remote`].
+//! - [`Directory`]: where peers are said to be. The server publishes presence
+//!   for each local peer (and refreshes it while the peer stays connected),
+//!   withdraws it on disconnect, and asks which nodes claim a non-local peer.
+//! - [`Forwarder`]: talks to another node, one hop: hands it one
+//!   [`RelayEnvelope`] (the receiving node calls
+//!   [`crate::SignalingServer::deliver_remote`]), or asks it for a peer's
+//!   [`PresenceProof`] (it answers with
+//!   [`crate::SignalingServer::presence_proof`]).
+//!
+//! A directory's answers are claims, not proof: any node can publish any
+//! entry. The server routes to a node only once that node showed the peer's
+//! own signature that the peer registered there ([`PresenceProof`]), and every
+//! envelope carries the sender's proof, so no node can speak for a peer it
+//! does not serve.
 //!
 //! [`LocalOnly`] implements both for a standalone node: nothing is published,
 //! nothing is found elsewhere.
@@ -20,6 +29,7 @@ use pqnode_crypto::NodeId;
 use serde::{Deserialize, Serialize};
 
 use crate::peer_id::PeerId;
+use crate::presence::PresenceProof;
 use crate::protocol::RelayKind;
 
 /// A boxed, sendable future: keeps both traits object-safe.
@@ -65,8 +75,9 @@ pub trait Directory: Send + Sync + 'static {
     /// `peer` left this node.
     fn withdraw(&self, peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>>;
 
-    /// The node `peer` is attached to, if it is attached anywhere else.
-    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>>;
+    /// The other nodes that claim `peer`, most recent claim first (at most a
+    /// few). Claims only: the server asks each for proof before routing.
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>>;
 
     /// Peers in `topic` on any node (entries for this node are ignored).
     fn discover(&self, topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>>;
@@ -84,6 +95,14 @@ pub trait Forwarder: Send + Sync + 'static {
         node: NodeId,
         envelope: RelayEnvelope,
     ) -> BoxFuture<'_, Result<DeliveryOutcome, FederationError>>;
+
+    /// Asks `node` for the registration `peer` signed there; `None` if `peer`
+    /// is not attached to it.
+    fn presence(
+        &self,
+        node: NodeId,
+        peer: PeerId,
+    ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>>;
 }
 
 /// A relay message on its way between two nodes.
@@ -94,6 +113,9 @@ pub struct RelayEnvelope {
     /// The node the sender is attached to; replies go back there.
     pub origin: NodeId,
     pub from: PeerId,
+    /// `from`'s registration at `origin`, signed by `from`: the receiver
+    /// refuses an envelope without a valid one.
+    pub from_proof: PresenceProof,
     pub to: PeerId,
     pub kind: RelayKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,8 +189,8 @@ impl Directory for LocalOnly {
         Box::pin(async { Ok(()) })
     }
 
-    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>> {
-        Box::pin(async { Ok(None) })
+    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     fn discover(&self, _topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
@@ -190,6 +212,14 @@ impl Forwarder for LocalOnly {
         // the honest answer if it were reached.
         Box::pin(async { Ok(DeliveryOutcome::NotFound) })
     }
+
+    fn presence(
+        &self,
+        _node: NodeId,
+        _peer: PeerId,
+    ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +232,15 @@ mod tests {
             msg_id: MessageId([0xab; 16]),
             origin: NodeId::from_bytes([1; 20]),
             from: PeerId::from_bytes([2; 20]),
+            from_proof: PresenceProof {
+                algorithm: crate::Algorithm::Ed25519,
+                public_key: vec![4; 32],
+                peer_id: PeerId::from_bytes([2; 20]),
+                node_id: NodeId::from_bytes([1; 20]),
+                nonce: "ab".repeat(32),
+                ts_ms: 7,
+                signature: vec![5; 64],
+            },
             to: PeerId::from_bytes([3; 20]),
             kind: RelayKind::Candidate,
             sid: Some("dc1".into()),

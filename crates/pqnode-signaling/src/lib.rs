@@ -33,6 +33,7 @@ mod connection;
 pub mod federation;
 mod http;
 mod peer_id;
+mod presence;
 mod protocol;
 mod registry;
 mod routing;
@@ -46,6 +47,7 @@ pub use config::{
 };
 pub use http::{PATH, router};
 pub use peer_id::{Algorithm, PEER_ID_LEN, ParsePeerIdError, PeerId};
+pub use presence::{PresenceProof, ProofError};
 pub use protocol::{ErrorCode, RelayKind, close};
 pub use registry::PeerSummary;
 pub use server::{EnvelopeError, SignalingServer};

@@ -8,6 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SignalingConfig;
 use crate::peer_id::PeerId;
+use crate::presence::PresenceProof;
 use crate::protocol::{ErrorCode, ServerMessage, Topic, encode};
 use pqnode_limits::TokenBucket;
 
@@ -45,6 +47,8 @@ pub(crate) type Presence = Option<Vec<String>>;
 struct LocalPeer {
     session: SessionId,
     outbox: Outbox,
+    /// What the peer signed to register here: other nodes' proof that it is.
+    proof: Arc<PresenceProof>,
     evict: CancellationToken,
     topics: BTreeSet<Topic>,
     presence: watch::Sender<Presence>,
@@ -65,6 +69,7 @@ struct IpState {
 pub(crate) struct Claimant {
     pub session: SessionId,
     pub outbox: Outbox,
+    pub proof: Arc<PresenceProof>,
     pub evict: CancellationToken,
     pub topics: Vec<Topic>,
     pub takeover: bool,
@@ -141,6 +146,11 @@ impl Registry {
         self.peers.get(peer).map(|p| p.outbox.clone())
     }
 
+    /// The registration `peer` signed here, if it is attached here.
+    pub fn proof(&self, peer: &PeerId) -> Option<Arc<PresenceProof>> {
+        self.peers.get(peer).map(|p| p.proof.clone())
+    }
+
     fn owns(&self, peer: &PeerId, session: SessionId) -> bool {
         self.peers.get(peer).is_some_and(|p| p.session == session)
     }
@@ -195,6 +205,7 @@ impl Registry {
         let entry = LocalPeer {
             session: claimant.session,
             outbox: claimant.outbox,
+            proof: claimant.proof,
             evict: claimant.evict,
             topics: topics.clone(),
             presence,
@@ -356,6 +367,15 @@ mod tests {
         Claimant {
             session: id,
             outbox: f.outbox.clone(),
+            proof: Arc::new(PresenceProof {
+                algorithm: crate::Algorithm::Ed25519,
+                public_key: Vec::new(),
+                peer_id: PeerId::from_bytes([0; 20]),
+                node_id: pqnode_crypto::NodeId::from_bytes([0; 20]),
+                nonce: String::new(),
+                ts_ms: 0,
+                signature: Vec::new(),
+            }),
             evict: f.evict.clone(),
             topics: topics.iter().map(|t| topic(t)).collect(),
             takeover,

@@ -5,18 +5,22 @@ use std::collections::HashSet;
 
 use pqnode_crypto::NodeId;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::config::MAX_SID_LEN;
 use crate::federation::{DeliveryOutcome, MessageId, RelayEnvelope, RemotePeer};
 use crate::peer_id::PeerId;
+use crate::presence::{PresenceProof, ProofError};
 use crate::protocol::{AckStatus, ErrorCode, PeerEntry, RelayKind, RelayedMessage, Topic, encode};
 use crate::registry::Outbound;
-use crate::server::{EnvelopeError, Inner};
+use crate::server::{EnvelopeError, Inner, Route};
 use crate::stats::Counters;
 
 /// Most entries a `peers` reply lists, local and remote together.
 const MAX_DISCOVER_RESULTS: usize = 1_000;
+/// Most nodes asked for proof in one lookup: the budget of one lookup.
+const MAX_CLAIMANTS: usize = 4;
 
 /// Why a relay message was not handed over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +30,38 @@ pub(crate) struct RouteError {
 }
 
 impl Inner {
-    /// Entry point for relay messages from other nodes (the lead's QUIC
-    /// handler calls this). Delivers to the local addressee, drops repeats,
-    /// and remembers that `from` lives on `origin` so replies need no lookup.
+    /// Checks that `proof` shows `peer` registered at `node`, once per proof.
+    fn verify_proof(
+        &self,
+        proof: &PresenceProof,
+        peer: PeerId,
+        node: NodeId,
+    ) -> Result<(), ProofError> {
+        let key = (peer, node, proof.ts_ms);
+        let signature: [u8; 32] = Sha256::digest(&proof.signature).into();
+        if self.verified.get(&key) == Some(signature) {
+            // The very registration verified before: only the claims need checking.
+            return proof.check_claims(peer, node);
+        }
+        proof.verify(peer, node)?;
+        self.verified.insert(key, signature);
+        Ok(())
+    }
+
+    /// Remembers that `peer` is on `node`, unless a more recent registration put it elsewhere.
+    fn learn_route(&self, peer: PeerId, node: NodeId, ts_ms: u64) {
+        let newer_elsewhere = self
+            .routes
+            .get(&peer)
+            .is_some_and(|known| known.node != node && known.ts_ms > ts_ms);
+        if !newer_elsewhere {
+            self.routes.insert(peer, Route { node, ts_ms });
+        }
+    }
+
+    /// Entry point for relay messages from other nodes. Delivers to the local
+    /// addressee, drops repeats, and remembers that `from` is on `origin`
+    /// (its proof says so) so replies need no lookup.
     pub fn deliver_remote(
         &self,
         envelope: RelayEnvelope,
@@ -41,11 +74,13 @@ impl Inner {
         }
         let data: &RawValue =
             serde_json::from_str(&envelope.data).map_err(|_| EnvelopeError::BadData)?;
+        // Before anything is delivered or learned: `origin` may speak only for its own peers.
+        self.verify_proof(&envelope.from_proof, envelope.from, envelope.origin)?;
         if !self.seen.entry(envelope.msg_id).or_insert(()).is_fresh() {
             return Ok(DeliveryOutcome::Duplicate);
         }
         if envelope.origin != self.node_id {
-            self.routes.insert(envelope.from, envelope.origin);
+            self.learn_route(envelope.from, envelope.origin, envelope.from_proof.ts_ms);
         }
         let Some(outbox) = self.registry().outbox(&envelope.to) else {
             return Ok(DeliveryOutcome::NotFound);
@@ -96,7 +131,12 @@ impl Inner {
             };
         }
 
-        let cached = self.routes.get(&to);
+        // The sender's own signature travels with its message: the receiving
+        // node accepts nothing this node cannot prove it speaks for.
+        let Some(from_proof) = self.registry().proof(&from) else {
+            return Err(internal("the sender is not registered here"));
+        };
+        let cached = self.routes.get(&to).map(|route| route.node);
         let mut node = match cached {
             Some(node) => Some(node),
             None => self.locate(to).await,
@@ -107,6 +147,7 @@ impl Inner {
                 msg_id: MessageId::generate().map_err(|_| internal("no randomness"))?,
                 origin: self.node_id,
                 from,
+                from_proof: (*from_proof).clone(),
                 to,
                 kind,
                 sid: sid.map(str::to_owned),
@@ -119,7 +160,6 @@ impl Inner {
             .await;
             match outcome {
                 Ok(Ok(DeliveryOutcome::Delivered | DeliveryOutcome::Duplicate)) => {
-                    self.routes.insert(to, target);
                     Counters::bump(&self.counters.forwarded);
                     return Ok(AckStatus::Forwarded);
                 }
@@ -151,21 +191,60 @@ impl Inner {
         Err(not_found(to))
     }
 
-    /// Asks the directory where `peer` is; this node never counts as "elsewhere".
+    /// Where `peer` is on another node: of the nodes the directory says claim
+    /// it, the one holding the most recent registration `peer` signed.
     ///
-    /// Lookups are node-wide rate limited: each one costs DHT traffic, and a
-    /// client naming random peer ids must not turn this node into an
-    /// amplifier. Over budget, the peer is simply not found.
+    /// Lookups are node-wide rate limited: each one costs DHT traffic and a
+    /// request to each claimant, and a client naming random peer ids must not
+    /// turn this node into an amplifier. Over budget, the peer is simply not
+    /// found.
     async fn locate(&self, peer: PeerId) -> Option<NodeId> {
         if !self.take_lookup_token() {
             Counters::bump(&self.counters.lookups_throttled);
             tracing::debug!(%peer, "directory lookup skipped: lookup budget exhausted");
             return None;
         }
-        self.directory_call("locate", self.directory.locate(peer))
+        let claimants = self
+            .directory_call("locate", self.directory.locate(peer))
             .await
-            .flatten()
+            .unwrap_or_default();
+        let mut best: Option<Route> = None;
+        for node in claimants
+            .into_iter()
             .filter(|n| *n != self.node_id)
+            .take(MAX_CLAIMANTS)
+        {
+            let asked = tokio::time::timeout(
+                self.config.federation_timeout,
+                self.forwarder.presence(node, peer),
+            )
+            .await;
+            let proof = match asked {
+                Ok(Ok(Some(proof))) => proof,
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, %node, error = %e, "presence proof not fetched");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            match self.verify_proof(&proof, peer, node) {
+                Ok(()) if best.is_none_or(|b| proof.ts_ms > b.ts_ms) => {
+                    best = Some(Route {
+                        node,
+                        ts_ms: proof.ts_ms,
+                    });
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    Counters::bump(&self.counters.bad_proofs);
+                    tracing::debug!(%peer, %node, error = %e, "a node claimed a peer it cannot prove");
+                }
+            }
+        }
+        let route = best?;
+        self.learn_route(peer, route.node, route.ts_ms);
+        Some(route.node)
     }
 
     fn take_lookup_token(&self) -> bool {
@@ -187,13 +266,18 @@ impl Inner {
                 node_id: self.node_id,
             })
             .collect();
-        let remote: Vec<RemotePeer> = self
-            .directory_call(
+        // One DHT query per discover: it spends the same budget as a lookup.
+        let remote: Vec<RemotePeer> = if self.take_lookup_token() {
+            self.directory_call(
                 "discover",
                 self.directory.discover(topic.as_str().to_owned()),
             )
             .await
-            .unwrap_or_default();
+            .unwrap_or_default()
+        } else {
+            Counters::bump(&self.counters.lookups_throttled);
+            Vec::new()
+        };
         let local_ids: HashSet<PeerId> = entries.iter().map(|e| e.peer_id).collect();
         let mut seen = local_ids;
         seen.insert(*requester);
@@ -204,7 +288,8 @@ impl Inner {
             if peer.node_id == self.node_id || !seen.insert(peer.peer_id) {
                 continue;
             }
-            self.routes.insert(peer.peer_id, peer.node_id);
+            // A topic entry is its node's claim, not the peer's proof: no route is learned
+            // from it (the first relay to the peer asks for proof).
             entries.push(PeerEntry {
                 peer_id: peer.peer_id,
                 node_id: peer.node_id,
@@ -219,8 +304,8 @@ impl Inner {
         if self.registry().is_local(&peer) {
             return Some(self.node_id);
         }
-        if let Some(node) = self.routes.get(&peer) {
-            return Some(node);
+        if let Some(route) = self.routes.get(&peer) {
+            return Some(route.node);
         }
         self.locate(peer).await
     }

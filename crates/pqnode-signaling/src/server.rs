@@ -20,6 +20,7 @@ use crate::federation::{
     RelayEnvelope,
 };
 use crate::peer_id::PeerId;
+use crate::presence::{PresenceProof, ProofError};
 use crate::registry::{PeerSummary, Presence, Registry};
 use crate::stats::{Counters, SignalingStats};
 use pqnode_limits::TokenBucket;
@@ -41,10 +42,14 @@ pub(crate) struct Inner {
     registry: Mutex<Registry>,
     pub directory: Arc<dyn Directory>,
     pub forwarder: Arc<dyn Forwarder>,
-    /// Which node a remote peer was last seen on, so replies skip the lookup.
-    pub routes: Cache<PeerId, NodeId>,
+    /// Which node a remote peer proved it is attached to, so replies skip the lookup.
+    pub routes: Cache<PeerId, Route>,
     /// Envelope ids delivered recently (deduplication).
     pub seen: Cache<MessageId, ()>,
+    /// Presence proofs already verified, by (peer, node, registration time), with the
+    /// SHA-256 of their signature: an ML-DSA-87 check per relayed message would cost more
+    /// than the relay.
+    pub verified: Cache<(PeerId, NodeId, u64), [u8; 32]>,
     pub counters: Counters,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
@@ -53,6 +58,14 @@ pub(crate) struct Inner {
     directory_answering: AtomicBool,
     /// Node-wide budget for directory lookups (see `routing::locate`).
     pub lookup_budget: Mutex<TokenBucket>,
+}
+
+/// Where a remote peer is, and the time of the registration that proved it: a route is
+/// replaced only by a proof at least as recent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub node: NodeId,
+    pub ts_ms: u64,
 }
 
 /// An envelope from another node that breaks the protocol's limits.
@@ -64,6 +77,9 @@ pub enum EnvelopeError {
     BadData,
     #[error("sid is longer than {MAX_SID_LEN} bytes")]
     BadSid,
+    /// The sender's presence proof does not show that it is attached to the sending node.
+    #[error("the sender's presence proof is invalid: {0}")]
+    BadProof(#[from] ProofError),
 }
 
 impl std::fmt::Debug for SignalingServer {
@@ -96,6 +112,10 @@ impl SignalingServer {
             .max_capacity(DEDUP_CAPACITY)
             .time_to_live(DEDUP_WINDOW)
             .build();
+        let verified = Cache::builder()
+            .max_capacity(ROUTE_CAPACITY)
+            .time_to_live(config.remote_route_ttl)
+            .build();
         let lookup_budget = Mutex::new(TokenBucket::new(
             config.directory_lookup_rate.per_second,
             config.directory_lookup_rate.burst,
@@ -110,6 +130,7 @@ impl SignalingServer {
                 forwarder,
                 routes,
                 seen,
+                verified,
                 counters: Counters::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -150,6 +171,7 @@ impl SignalingServer {
             messages_from_remote: counters.delivered_from_remote.load(Ordering::Relaxed),
             rate_limited: counters.rate_limited.load(Ordering::Relaxed),
             lookups_throttled: counters.lookups_throttled.load(Ordering::Relaxed),
+            bad_proofs: counters.bad_proofs.load(Ordering::Relaxed),
             errors: counters.errors(),
         }
     }
@@ -192,14 +214,28 @@ impl SignalingServer {
         }
         done
     }
-    /// Entry point for relay messages from other nodes (the lead's QUIC
-    /// handler calls this). Delivers to the local addressee, drops repeats,
-    /// and remembers that `from` lives on `origin` so replies need no lookup.
+    /// The registration `peer` signed at this node, if it is attached here:
+    /// what another node asks for before it routes to this one.
+    pub fn presence_proof(&self, peer: PeerId) -> Option<PresenceProof> {
+        self.inner
+            .registry()
+            .proof(&peer)
+            .map(|proof| (*proof).clone())
+    }
+
+    /// Entry point for relay messages from other nodes (the QUIC handler
+    /// calls this). Checks the sender's proof, delivers to the local
+    /// addressee, drops repeats, and remembers that `from` is on `origin` so
+    /// replies need no lookup.
     pub fn deliver_remote(
         &self,
         envelope: RelayEnvelope,
     ) -> Result<DeliveryOutcome, EnvelopeError> {
-        self.inner.deliver_remote(envelope)
+        let delivered = self.inner.deliver_remote(envelope);
+        if let Err(EnvelopeError::BadProof(_)) = &delivered {
+            Counters::bump(&self.inner.counters.bad_proofs);
+        }
+        delivered
     }
 }
 

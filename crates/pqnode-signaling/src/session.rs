@@ -359,6 +359,7 @@ impl Session {
             let claimant = Claimant {
                 session: self.id,
                 outbox: self.outbox.clone(),
+                proof: Arc::new(claim.proof(self.inner.node_id)),
                 evict: self.evict.clone(),
                 topics: request.topics,
                 takeover: request.takeover,

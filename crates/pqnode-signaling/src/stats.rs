@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub delivered_from_remote: AtomicU64,
     pub rate_limited: AtomicU64,
     pub lookups_throttled: AtomicU64,
+    pub bad_proofs: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -62,6 +63,9 @@ pub struct SignalingStats {
     pub rate_limited: u64,
     /// Directory lookups skipped because the node-wide lookup budget was spent.
     pub lookups_throttled: u64,
+    /// Presence claims by other nodes that their proof did not back (a node
+    /// claiming a peer it does not serve, or an envelope speaking for one).
+    pub bad_proofs: u64,
     /// `error` messages sent, by code (codes never sent are omitted).
     pub errors: BTreeMap<&'static str, u64>,
 }

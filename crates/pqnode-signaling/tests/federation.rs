@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use common::{Client, Key, TestServer, eventually, node_id, quick_config, start_server};
 use pqnode_crypto::NodeId;
+use pqnode_signaling::EnvelopeError;
 use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, DhtStats, Directory, FederationError, Forwarder, MessageId,
     RelayEnvelope, RemotePeer,
 };
-use pqnode_signaling::{PeerId, RelayKind, SignalingServer};
+use pqnode_signaling::{PeerId, PresenceProof, RelayKind, SignalingServer};
 use serde_json::json;
 
 /// The shared "DHT" and "network" of the test.
@@ -25,6 +26,10 @@ struct Mesh {
     locates: Mutex<HashMap<NodeId, usize>>,
     forwards: AtomicUsize,
     publishes: AtomicUsize,
+    /// Presence claims by nodes that do not serve the peer.
+    liars: Mutex<HashMap<PeerId, NodeId>>,
+    /// What a lying node answers when asked for a peer's proof.
+    forged: Mutex<HashMap<(NodeId, PeerId), PresenceProof>>,
 }
 
 impl Mesh {
@@ -71,7 +76,7 @@ impl Directory for NodeView {
         Box::pin(async { Ok(()) })
     }
 
-    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>> {
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>> {
         *self
             .mesh
             .locates
@@ -79,8 +84,18 @@ impl Directory for NodeView {
             .unwrap()
             .entry(self.node)
             .or_default() += 1;
-        let node = self.mesh.present(&peer);
-        Box::pin(async move { Ok(node) })
+        // A lying node's claim comes first, as a higher sequence number would put it.
+        let mut claims: Vec<NodeId> = self
+            .mesh
+            .liars
+            .lock()
+            .unwrap()
+            .get(&peer)
+            .copied()
+            .into_iter()
+            .collect();
+        claims.extend(self.mesh.present(&peer));
+        Box::pin(async move { Ok(claims) })
     }
 
     fn discover(&self, topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
@@ -124,6 +139,22 @@ impl Forwarder for NodeView {
             target
                 .deliver_remote(envelope)
                 .map_err(FederationError::new)
+        })
+    }
+
+    fn presence(
+        &self,
+        node: NodeId,
+        peer: PeerId,
+    ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>> {
+        let target = self.mesh.servers.lock().unwrap().get(&node).cloned();
+        let forged = self.mesh.forged.lock().unwrap().get(&(node, peer)).cloned();
+        Box::pin(async move {
+            if forged.is_some() {
+                return Ok(forged);
+            }
+            let target = target.ok_or_else(|| FederationError::new("no such node"))?;
+            Ok(target.presence_proof(peer))
         })
     }
 }
@@ -238,10 +269,12 @@ async fn envelopes_are_delivered_once_and_invalid_ones_refused() {
     let b = node(&mesh, 2).await;
     let mut bob = Client::connect(b.addr).await;
     let bob_id = bob.register(&Key::ed25519(), &[]).await;
+    let alice = Key::ed25519();
     let envelope = RelayEnvelope {
         msg_id: MessageId([7; 16]),
         origin: node_id(1),
-        from: Key::ed25519().peer_id(),
+        from: alice.peer_id(),
+        from_proof: alice.proof(node_id(1), common::now_ms()),
         to: bob_id,
         kind: RelayKind::Offer,
         sid: None,
@@ -274,12 +307,76 @@ async fn envelopes_are_delivered_once_and_invalid_ones_refused() {
     let nobody = RelayEnvelope {
         msg_id: MessageId([10; 16]),
         to: Key::ed25519().peer_id(),
-        ..envelope
+        ..envelope.clone()
     };
     assert_eq!(
         b.server.deliver_remote(nobody),
         Ok(DeliveryOutcome::NotFound)
     );
+
+    // A node speaking for a peer it does not serve: alice's proof names node 1, not node 3;
+    // a proof with a broken signature; a proof for somebody else.
+    let elsewhere = RelayEnvelope {
+        msg_id: MessageId([11; 16]),
+        origin: node_id(3),
+        ..envelope.clone()
+    };
+    let mut broken = envelope.from_proof.clone();
+    broken.signature[0] ^= 1;
+    let forged = RelayEnvelope {
+        msg_id: MessageId([12; 16]),
+        from_proof: broken,
+        ..envelope.clone()
+    };
+    let other = Key::ed25519();
+    let borrowed = RelayEnvelope {
+        msg_id: MessageId([13; 16]),
+        from_proof: other.proof(node_id(1), common::now_ms()),
+        ..envelope
+    };
+    for bad in [elsewhere, forged, borrowed] {
+        assert!(matches!(
+            b.server.deliver_remote(bad),
+            Err(EnvelopeError::BadProof(_))
+        ));
+    }
+    bob.ping().await; // none of them reached bob
+    assert_eq!(b.server.stats().bad_proofs, 3);
+}
+
+#[tokio::test]
+async fn a_node_claiming_a_peer_it_does_not_serve_gets_no_route() {
+    let mesh = Arc::new(Mesh::default());
+    let a = node(&mesh, 1).await;
+    let b = node(&mesh, 2).await;
+    let _liar = node(&mesh, 3).await;
+    let mut alice = Client::connect(a.addr).await;
+    alice.register(&Key::ed25519(), &[]).await;
+    let bob_key = Key::ed25519();
+    let mut bob = Client::connect(b.addr).await;
+    let bob_id = bob.register(&bob_key, &[]).await;
+    eventually("bob's presence is published", || {
+        mesh.present(&bob_id) == Some(node_id(2))
+    })
+    .await;
+    // Node 3 claims bob first, and when asked shows bob's real proof (for node 2) or
+    // an old one of its own forging: neither names node 3 with bob's signature.
+    mesh.liars.lock().unwrap().insert(bob_id, node_id(3));
+    mesh.forged.lock().unwrap().insert(
+        (node_id(3), bob_id),
+        b.server.presence_proof(bob_id).unwrap(),
+    );
+
+    alice
+        .send(json!({"type": "offer", "id": 1, "to": bob_id.to_hex(), "sid": "s", "data": {"sdp": "v=0"}}))
+        .await;
+    assert_eq!(alice.recv().await["status"], "forwarded");
+    assert_eq!(
+        bob.recv().await["data"]["sdp"],
+        "v=0",
+        "the offer reached bob, not node 3"
+    );
+    assert_eq!(a.server.stats().bad_proofs, 1);
 }
 
 #[tokio::test]
@@ -347,7 +444,7 @@ impl Directory for Unreachable {
         Box::pin(async { Err(FederationError::new("no DHT nodes")) })
     }
 
-    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>> {
+    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>> {
         Box::pin(async { Err(FederationError::new("no DHT nodes")) })
     }
 

@@ -17,7 +17,9 @@ use tracing::{error, info, warn};
 
 use crate::components::crypto::CryptoService;
 use crate::components::dht::DhtService;
-use crate::components::federation::{DhtDirectory, QuicForwarder, RelayHandler, SIGNALING_RELAY};
+use crate::components::federation::{
+    DhtDirectory, PresenceHandler, QuicForwarder, RelayHandler, SIGNALING_PRESENCE, SIGNALING_RELAY,
+};
 use crate::components::p2p::P2pService;
 use crate::components::signaling::{Federation, SignalingService};
 use crate::components::storage::StorageService;
@@ -323,6 +325,12 @@ async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingSer
     p2p.network()
         .register(SIGNALING_RELAY, relay)
         .context("cannot register the signaling relay protocol")?;
+    let presence = PresenceHandler {
+        signaling: signaling.native().clone(),
+    };
+    p2p.network()
+        .register(SIGNALING_PRESENCE, presence)
+        .context("cannot register the signaling presence protocol")?;
     Ok(signaling)
 }
 

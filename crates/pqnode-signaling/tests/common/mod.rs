@@ -241,6 +241,20 @@ impl Key {
         }
     }
 
+    /// The presence proof a registration of this key at `node` makes.
+    pub fn proof(&self, node: NodeId, ts: u64) -> pqnode_signaling::PresenceProof {
+        let nonce = "5a".repeat(32);
+        pqnode_signaling::PresenceProof {
+            algorithm: self.algorithm(),
+            public_key: self.public_key(),
+            peer_id: self.peer_id(),
+            node_id: node,
+            signature: self.sign(&node, &nonce, ts),
+            nonce,
+            ts_ms: ts,
+        }
+    }
+
     /// A valid `register` for `client`'s hello; `extra` fields are merged in
     /// (and may override the valid ones).
     pub fn register(&self, client: &Client, ts: u64, extra: Value) -> Value {

@@ -1,12 +1,15 @@
 //! Signaling across nodes: presence and topic membership as signed DHT
-//! provider entries, and relay envelopes carried one hop over QUIC.
+//! provider entries, relay envelopes carried one hop over QUIC, and the
+//! peers' own proof of where they are.
 //!
 //! Presence of peer `p` is this node's provider entry under
-//! `H("pqnode/signaling-presence/v1" || p)`: the entry's publisher *is* the
-//! node the peer is attached to, signed by that node's ML-DSA-87 key, so no
-//! node can claim another's peers. A topic is one provider entry per node
-//! under `H("pqnode/signaling-topic/v1" || topic)` whose value lists that
-//! node's peers in the topic (20 bytes each).
+//! `H("pqnode/signaling-presence/v1" || p)`, signed by this node's ML-DSA-87
+//! key. That is only the node's claim: before routing to a claimant, a node
+//! asks it for `p`'s proof over [`SIGNALING_PRESENCE`] (the registration `p`
+//! signed for that node), and every relay envelope carries its sender's
+//! proof. A topic is one provider entry per node under
+//! `H("pqnode/signaling-topic/v1" || topic)` whose value lists that node's
+//! peers in the topic (20 bytes each).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +24,7 @@ use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, DhtStats, Directory, FederationError, Forwarder, RelayEnvelope,
     RemotePeer,
 };
-use pqnode_signaling::{PEER_ID_LEN, PeerId, SignalingServer};
+use pqnode_signaling::{PEER_ID_LEN, PeerId, PresenceProof, SignalingServer};
 use sha2::{Digest, Sha256};
 
 const PRESENCE_DOMAIN: &[u8] = b"pqnode/signaling-presence/v1\0";
@@ -196,18 +199,16 @@ impl Directory for DhtDirectory {
         })
     }
 
-    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Option<NodeId>, FederationError>> {
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>> {
         Box::pin(async move {
-            let providers = self
+            let mut providers = self
                 .overlay
                 .get_providers(presence_key(peer))
                 .await
                 .map_err(fed)?;
-            Ok(providers
-                .iter()
-                .filter(|p| p.publisher_id() != self.local)
-                .max_by_key(|p| p.seq())
-                .map(|p| p.publisher_id()))
+            providers.retain(|p| p.publisher_id() != self.local);
+            providers.sort_by_key(|p| std::cmp::Reverse(p.seq()));
+            Ok(providers.iter().map(|p| p.publisher_id()).collect())
         })
     }
 
@@ -246,7 +247,13 @@ impl Directory for DhtDirectory {
 /// its routing: 64 KiB is ample.
 pub const SIGNALING_RELAY: Protocol = Protocol::new(2, "SIGNALING_RELAY", 64 * 1024);
 
-/// [`Forwarder`] over QUIC: one request on [`SIGNALING_RELAY`].
+/// "Show me that peer `p` is yours": wire id 5. The request is the 20-byte
+/// peer id; the answer is the peer's [`PresenceProof`] as JSON (about 15 KiB
+/// for an ML-DSA-87 peer), or empty if the peer is not attached here.
+pub const SIGNALING_PRESENCE: Protocol = Protocol::new(5, "SIGNALING_PRESENCE", 24 * 1024);
+
+/// [`Forwarder`] over QUIC: one request on [`SIGNALING_RELAY`] or
+/// [`SIGNALING_PRESENCE`].
 pub struct QuicForwarder {
     pub network: Network,
 }
@@ -267,6 +274,46 @@ impl Forwarder for QuicForwarder {
                 .map_err(fed)?;
             serde_json::from_slice(&reply).map_err(fed)
         })
+    }
+
+    fn presence(
+        &self,
+        node: NodeId,
+        peer: PeerId,
+    ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>> {
+        Box::pin(async move {
+            let request = Bytes::copy_from_slice(peer.as_bytes());
+            let reply = self
+                .network
+                .request(node, SIGNALING_PRESENCE, request)
+                .await
+                .map_err(fed)?;
+            if reply.is_empty() {
+                return Ok(None);
+            }
+            serde_json::from_slice(&reply).map(Some).map_err(fed)
+        })
+    }
+}
+
+/// Answers [`SIGNALING_PRESENCE`] from the local signaling server.
+pub struct PresenceHandler {
+    pub signaling: SignalingServer,
+}
+
+impl Handler for PresenceHandler {
+    async fn handle(&self, _caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
+        let bytes: [u8; PEER_ID_LEN] = payload.as_ref().try_into().map_err(|_| {
+            HandlerError::BadRequest(format!(
+                "a presence request is a {PEER_ID_LEN}-byte peer id"
+            ))
+        })?;
+        match self.signaling.presence_proof(PeerId::from_bytes(bytes)) {
+            None => Ok(Bytes::new()),
+            Some(proof) => serde_json::to_vec(&proof)
+                .map(Bytes::from)
+                .map_err(|e| HandlerError::Internal(e.to_string())),
+        }
     }
 }
 

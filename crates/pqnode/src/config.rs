@@ -80,7 +80,94 @@ pub struct ApiConfig {
     /// Bearer token for mutating endpoints. When unset, one is generated at
     /// first start and kept in `<data_dir>/api.token` (mode 0600).
     pub token: Option<String>,
+    pub tcp: ApiTcpLimits,
 }
+
+/// Limits on one TCP listener (the API port or the signaling port), applied when a
+/// connection is accepted, before hyper reads it and before any WebSocket upgrade.
+///
+/// One type per listener (same fields, different default caps), so a table that sets only
+/// some keys keeps that listener's defaults for the others. serde cannot derive for const
+/// generics, hence the macro.
+macro_rules! tcp_limits {
+    ($(#[$doc:meta])* $name:ident, $max:expr, $per_ip:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct $name {
+            /// Open TCP connections on this port (upgraded WebSockets included). Lowered
+            /// at start to fit the process's descriptor limit.
+            pub max_connections: usize,
+            /// Open TCP connections from one IP address.
+            pub max_connections_per_ip: usize,
+            /// Time allowed for a request's head to arrive (also the keep-alive pause
+            /// allowed between requests).
+            pub header_read_timeout_ms: u64,
+            /// A connection with no request in progress and no bytes moving is closed
+            /// after this.
+            pub idle_timeout_ms: u64,
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self {
+                    max_connections: $max,
+                    max_connections_per_ip: $per_ip,
+                    header_read_timeout_ms: 5_000,
+                    idle_timeout_ms: 30_000,
+                }
+            }
+        }
+
+        impl $name {
+            pub fn caps(&self) -> crate::listen::Caps {
+                crate::listen::Caps {
+                    max_connections: self.max_connections,
+                    max_connections_per_ip: self.max_connections_per_ip,
+                }
+            }
+
+            pub fn set_caps(&mut self, caps: crate::listen::Caps) {
+                self.max_connections = caps.max_connections;
+                self.max_connections_per_ip = caps.max_connections_per_ip;
+            }
+
+            pub fn to_listen(&self) -> crate::listen::Limits {
+                crate::listen::Limits {
+                    caps: self.caps(),
+                    header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+                    idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+                }
+            }
+
+            fn validate(&self, table: &str) -> anyhow::Result<()> {
+                if self.max_connections == 0
+                    || self.max_connections_per_ip == 0
+                    || self.header_read_timeout_ms == 0
+                    || self.idle_timeout_ms == 0
+                {
+                    bail!("every {table} setting must be at least 1");
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+tcp_limits!(
+    /// `[api.tcp]`. Loopback by default: every local client shares one IP, so the per-IP
+    /// cap is the whole cap.
+    ApiTcpLimits,
+    1024,
+    1024
+);
+tcp_limits!(
+    /// `[signaling.tcp]`: both WebSocket endpoints' caps (10 000 each, 64 each per IP),
+    /// plus room for plain HTTP (the demo page, PeerJS id requests).
+    SignalingTcpLimits,
+    20_480,
+    160
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,6 +182,7 @@ pub struct SignalingConfig {
     pub max_connections_per_ip: usize,
     /// WebSocket ping interval; a client silent for two intervals is dropped.
     pub heartbeat_secs: u64,
+    pub tcp: SignalingTcpLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,6 +261,9 @@ pub struct ShutdownConfig {
     /// How long readiness stays false before components stop, so load
     /// balancers and peers notice before connections close.
     pub drain_ms: u64,
+    /// After the drain, requests already in progress on the HTTP listeners get
+    /// this long to finish; then every connection still open is closed by force.
+    pub request_grace_ms: u64,
 }
 
 impl Default for Config {
@@ -205,6 +296,7 @@ impl Default for ApiConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             token: None,
+            tcp: Default::default(),
         }
     }
 }
@@ -218,6 +310,7 @@ impl Default for SignalingConfig {
             max_connections: 10_000,
             max_connections_per_ip: 64,
             heartbeat_secs: 30,
+            tcp: Default::default(),
         }
     }
 }
@@ -249,6 +342,7 @@ impl Default for ShutdownConfig {
         Self {
             deadline_secs: 10,
             drain_ms: 0,
+            request_grace_ms: 2_000,
         }
     }
 }
@@ -319,6 +413,8 @@ impl Config {
         if self.signaling.heartbeat_secs == 0 || self.signaling.max_connections == 0 {
             bail!("signaling.heartbeat_secs and signaling.max_connections must be at least 1");
         }
+        self.api.tcp.validate("api.tcp")?;
+        self.signaling.tcp.validate("signaling.tcp")?;
         if self.dht.refresh_interval_secs == 0 || self.dht.ping_interval_secs == 0 {
             bail!("dht.refresh_interval_secs and dht.ping_interval_secs must be at least 1");
         }

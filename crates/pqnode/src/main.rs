@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod components;
 mod config;
+mod listen;
 mod logging;
 mod monitor;
 mod node;

@@ -25,6 +25,7 @@ use crate::components::signaling::{Federation, SignalingService};
 use crate::components::storage::StorageService;
 use crate::components::{Component, Components};
 use crate::config::Config;
+use crate::listen::HttpServer;
 use crate::monitor::Monitor;
 
 /// Everything the API and the background tasks share.
@@ -42,6 +43,8 @@ pub struct NodeShared {
     /// Start-up finished and not shutting down (`/readyz`).
     /// Started last (step 10), after the API is up.
     pub signaling: OnceLock<Arc<SignalingService>>,
+    /// The API's TCP listener (step 9), for its figures.
+    pub api_listener: OnceLock<Arc<HttpServer>>,
     pub ready: AtomicBool,
     pub shutting_down: AtomicBool,
     started: Instant,
@@ -60,6 +63,18 @@ impl NodeShared {
             dht: self.dht.clone().map(|d| d as Arc<dyn Component>),
             ..Components::default()
         }
+    }
+
+    /// The HTTP listeners that are up: the API's, then the signaling port's.
+    pub fn listeners(&self) -> Vec<(&'static str, &HttpServer)> {
+        let mut listeners = Vec::new();
+        if let Some(api) = self.api_listener.get() {
+            listeners.push(("api", api.as_ref()));
+        }
+        if let Some(signaling) = self.signaling.get() {
+            listeners.push(("signaling", signaling.listener()));
+        }
+        listeners
     }
 
     pub fn uptime(&self) -> Duration {
@@ -92,6 +107,9 @@ impl NodeShared {
         metrics::gauge!("pqnode_process_cpu_percent").set(f64::from(system.cpu_percent));
         metrics::gauge!("pqnode_uptime_seconds").set(self.uptime().as_secs_f64());
         metrics::gauge!("pqnode_ready").set(if self.is_ready() { 1.0 } else { 0.0 });
+        for (_, listener) in self.listeners() {
+            listener.record_metrics();
+        }
         for report in self.components().reports().await {
             let value = match report.health.status {
                 Status::Pass => 0.0,
@@ -116,14 +134,13 @@ pub struct Node {
     shared: Arc<NodeShared>,
     cancel: CancellationToken,
     tracker: TaskTracker,
-    api_cancel: CancellationToken,
-    api_task: tokio::task::JoinHandle<()>,
+    api: Arc<HttpServer>,
 }
 
 impl Node {
     /// Starts every component in the spec's order, logging each step's duration.
     /// A failing step stops start-up with an error a person can act on.
-    pub async fn start(config: Config) -> anyhow::Result<Self> {
+    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
         let started = Instant::now();
         info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), mode = ?config.mode, "starting pqnode");
         // First, so components that register metrics at start are recorded.
@@ -190,6 +207,7 @@ impl Node {
         let monitor = step(8, "monitor", async { Monitor::new().map(Arc::new) }).await?;
         tracker.spawn(monitor.clone().run(cancel.child_token()));
 
+        fit_listeners_to_descriptors(&mut config);
         let api_token =
             crate::token::load_or_create(&config.data_dir, config.api.token.as_deref())?;
         let shared = Arc::new(NodeShared {
@@ -203,14 +221,15 @@ impl Node {
             monitor,
             metrics,
             signaling: OnceLock::new(),
+            api_listener: OnceLock::new(),
             ready: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             started,
         });
 
-        let api_cancel = CancellationToken::new();
-        let (api_addr, api_task) =
-            step(9, "api", serve_api(shared.clone(), api_cancel.clone())).await?;
+        let api = step(9, "api", serve_api(shared.clone())).await?;
+        let api_addr = api.local_addr();
+        let _ = shared.api_listener.set(api.clone());
         if shared.config.signaling.enabled {
             let start = start_signaling(&shared);
             let signaling = step(10, "signaling", start).await?;
@@ -234,71 +253,131 @@ impl Node {
             shared,
             cancel,
             tracker,
-            api_cancel,
-            api_task,
+            api,
         })
     }
 
     /// Stops in reverse start-up order within the configured deadline.
+    ///
+    /// No client can hold it up: after the drain period both HTTP ports stop accepting,
+    /// connections that never completed a request are closed, and what is still open when
+    /// the request grace runs out is closed by force. Every stop step runs, each bounded
+    /// by what is left of the deadline, and a step that fails or overruns does not stop
+    /// the ones after it; the store closes last. Any failure is reported (exit 1) only
+    /// after all of them ran.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let deadline = self.shared.config.shutdown_deadline();
         let started = Instant::now();
         info!(deadline_secs = deadline.as_secs(), "shutting down");
         self.shared.shutting_down.store(true, Ordering::Release);
         self.shared.ready.store(false, Ordering::Release);
-        match tokio::time::timeout(deadline, self.stop_components()).await {
-            Ok(result) => {
-                result?;
-                info!(
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "shutdown complete"
-                );
-                Ok(())
-            }
-            Err(_) => {
-                error!(
-                    deadline_secs = deadline.as_secs(),
-                    "shutdown did not finish within its deadline"
-                );
-                anyhow::bail!("shutdown exceeded its {} s deadline", deadline.as_secs())
-            }
+        let failed = self.stop_components(started + deadline).await;
+        if failed.is_empty() {
+            info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "shutdown complete"
+            );
+            Ok(())
+        } else {
+            error!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                failed = failed.join(", "),
+                "shutdown finished, but some steps failed or overran"
+            );
+            anyhow::bail!("shutdown steps failed or overran: {}", failed.join(", "))
         }
     }
 
-    async fn stop_components(self) -> anyhow::Result<()> {
-        let drain = Duration::from_millis(self.shared.config.shutdown.drain_ms);
+    /// Runs every stop step; returns the names of those that failed or overran.
+    async fn stop_components(self, deadline: Instant) -> Vec<&'static str> {
+        let config = &self.shared.config;
+        // The store's close (its last commit) gets a share of its own, so steps before it
+        // that overrun cannot take all of its time.
+        let storage_share = (config.shutdown_deadline() / 4).min(Duration::from_secs(2));
+        let before_storage = deadline.checked_sub(storage_share).unwrap_or(deadline);
+        let mut failed = Vec::new();
+
+        let drain = Duration::from_millis(config.shutdown.drain_ms);
         if !drain.is_zero() {
             info!(
                 drain_ms = drain.as_millis() as u64,
                 "readiness is false; draining before stopping"
             );
-            tokio::time::sleep(drain).await;
+            tokio::time::sleep(drain.min(before_storage.saturating_duration_since(Instant::now())))
+                .await;
+        }
+        // From here on, no client decides how long this takes.
+        let grace_ends = Instant::now() + Duration::from_millis(config.shutdown.request_grace_ms);
+        for (_, listener) in self.shared.listeners() {
+            listener.begin_shutdown();
         }
         if let Some(signaling) = self.shared.signaling.get() {
-            let budget = self.shared.config.shutdown_deadline() / 2;
-            timed("signaling", signaling.shutdown(budget)).await?;
+            let budget = (config.shutdown_deadline() / 2)
+                .min(before_storage.saturating_duration_since(Instant::now()));
+            stop_step("signaling", before_storage, &mut failed, async {
+                signaling.shutdown(budget).await?;
+                let grace = grace_ends.saturating_duration_since(Instant::now());
+                signaling.listener().finish_shutdown(grace).await;
+                Ok(())
+            })
+            .await;
         }
         if let Some(dht) = &self.shared.dht {
-            timed("dht", dht.shutdown()).await?;
+            stop_step("dht", before_storage, &mut failed, dht.shutdown()).await;
         }
         if let Some(p2p) = &self.shared.p2p {
-            timed("p2p", p2p.shutdown()).await?;
+            stop_step("p2p", before_storage, &mut failed, p2p.shutdown()).await;
         }
         // The monitor, the message writer and the DHT figures.
-        timed("background tasks", async {
+        stop_step("background tasks", before_storage, &mut failed, async {
             self.cancel.cancel();
             self.tracker.close();
             self.tracker.wait().await;
             Ok(())
         })
-        .await?;
-        self.api_cancel.cancel();
-        timed("api", async {
-            self.api_task.await.context("the API server task panicked")
+        .await;
+        stop_step("api", before_storage, &mut failed, async {
+            let grace = grace_ends.saturating_duration_since(Instant::now());
+            self.api.finish_shutdown(grace).await;
+            Ok(())
         })
-        .await?;
-        timed("storage", self.shared.storage.close()).await?;
-        Ok(())
+        .await;
+        stop_step(
+            "storage",
+            deadline.max(Instant::now() + storage_share),
+            &mut failed,
+            self.shared.storage.close(),
+        )
+        .await;
+        failed
+    }
+}
+
+/// Least time a stop step gets even when the deadline has passed, so it still runs.
+const MIN_STOP_STEP: Duration = Duration::from_millis(200);
+
+/// Runs one stop step until `until` (at least [`MIN_STOP_STEP`]), logging how it went;
+/// a failure or an overrun is recorded in `failed`, never propagated.
+async fn stop_step(
+    name: &'static str,
+    until: Instant,
+    failed: &mut Vec<&'static str>,
+    fut: impl Future<Output = anyhow::Result<()>>,
+) {
+    let budget = until
+        .saturating_duration_since(Instant::now())
+        .max(MIN_STOP_STEP);
+    match tokio::time::timeout(budget, timed(name, fut)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => failed.push(name),
+        Err(_) => {
+            error!(
+                component = name,
+                budget_ms = budget.as_millis() as u64,
+                "stop step overran its share of the shutdown deadline; going on"
+            );
+            failed.push(name);
+        }
     }
 }
 
@@ -400,24 +479,35 @@ fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     })
 }
 
-async fn serve_api(
-    shared: Arc<NodeShared>,
-    cancel: CancellationToken,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+async fn serve_api(shared: Arc<NodeShared>) -> anyhow::Result<Arc<HttpServer>> {
     let addr = shared.config.api.addr;
     let listener = bind_tcp(addr, "api.addr / --api-addr / PQNODE_API_ADDR").await?;
     let local = listener.local_addr()?;
     if !local.ip().is_loopback() {
         warn!(addr = %local, "the HTTP API listens beyond loopback; reads are not authenticated");
     }
-    let router = crate::api::router(shared);
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, router).with_graceful_shutdown(cancel.cancelled_owned());
-        if let Err(e) = server.await {
-            error!(error = %e, "the HTTP API server failed");
-        }
-    });
-    Ok((local, task))
+    let limits = shared.config.api.tcp.to_listen();
+    let router = crate::api::router(shared.clone());
+    HttpServer::start("api", listener, router, limits)
+        .with_context(|| format!("cannot serve the API on {local}"))
+}
+
+/// Lowers the HTTP listeners' connection caps so that, together, they fit the process's
+/// descriptor limit: a flood must meet our cap, not `EMFILE`, or nothing else can connect.
+fn fit_listeners_to_descriptors(config: &mut Config) {
+    let budget = crate::listen::descriptor_budget();
+    let wanted = (config.api.tcp.caps(), config.signaling.tcp.caps());
+    let (api, signaling) = crate::listen::fit_to_budget(wanted.0, wanted.1, budget);
+    if (api, signaling) != wanted {
+        warn!(
+            descriptors_for_connections = budget,
+            api_max_connections = api.max_connections,
+            signaling_max_connections = signaling.max_connections,
+            "connection caps lowered to fit the descriptor limit (RLIMIT_NOFILE); raise the limit for more"
+        );
+    }
+    config.api.tcp.set_caps(api);
+    config.signaling.tcp.set_caps(signaling);
 }
 
 /// Pending connections the kernel queues per listener. tokio's default (128)

@@ -28,6 +28,12 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) 
         .into_iter()
         .map(|r| (r.name.to_owned(), r.body))
         .collect();
+    // The HTTP ports' connection figures: open, refused over a cap, timed out, evicted.
+    let listeners: Map<String, Value> = node
+        .listeners()
+        .into_iter()
+        .map(|(name, l)| (name.to_owned(), json!(l.stats())))
+        .collect();
     let body = json!({
         "status": status,
         "timestamp": crate::node::unix_millis(),
@@ -36,6 +42,7 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) 
         "nodeId": node.node_id,
         "ready": node.is_ready(),
         "components": components,
+        "listeners": listeners,
     });
     (code, Json(body))
 }

@@ -13,17 +13,17 @@ use pqnode_peerjs::{PeerJsConfig, PeerJsServer, ShutdownOutcome};
 use pqnode_signaling::federation::{Directory, Forwarder};
 use pqnode_signaling::{IceServer, SignalingConfig, SignalingServer};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::warn;
 
 use super::{Component, StatsFuture};
 use crate::config::Config;
+use crate::listen::HttpServer;
 
 pub struct SignalingService {
     native: SignalingServer,
     peerjs: PeerJsServer,
-    cancel: CancellationToken,
-    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The port's TCP listener; the node stops it after [`SignalingService::shutdown`].
+    listener: Arc<HttpServer>,
     pub addr: SocketAddr,
 }
 
@@ -77,23 +77,12 @@ impl SignalingService {
             .merge(pqnode_peerjs::router(peerjs.clone()))
             .merge(crate::web::router())
             .fallback(crate::api::not_found);
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        let task = tokio::spawn(async move {
-            let server = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stop.cancelled_owned());
-            if let Err(e) = server.await {
-                error!(error = %e, "the signaling server failed");
-            }
-        });
+        let limits = config.signaling.tcp.to_listen();
+        let listener = HttpServer::start("signaling", listener, app, limits)?;
         Ok(Arc::new(Self {
             native,
             peerjs,
-            cancel,
-            task: tokio::sync::Mutex::new(Some(task)),
+            listener,
             addr,
         }))
     }
@@ -106,7 +95,12 @@ impl SignalingService {
         self.native.stats()
     }
 
-    /// Tells every client, closes them with 1001, withdraws presence, then stops listening.
+    pub fn listener(&self) -> &HttpServer {
+        &self.listener
+    }
+
+    /// Tells every client, closes them with 1001 and withdraws presence. The listener
+    /// itself is stopped by the node (`listener().finish_shutdown`).
     pub async fn shutdown(&self, deadline: Duration) -> anyhow::Result<()> {
         let (native_done, peerjs_done) = tokio::join!(
             self.native.shutdown(deadline),
@@ -120,10 +114,6 @@ impl SignalingService {
                 remaining,
                 "some PeerJS connections were still closing at the deadline"
             );
-        }
-        self.cancel.cancel();
-        if let Some(task) = self.task.lock().await.take() {
-            task.await?;
         }
         Ok(())
     }

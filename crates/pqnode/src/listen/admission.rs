@@ -1,0 +1,254 @@
+//! Who may hold a TCP connection on one listener: a cap on open connections
+//! and a cap per remote IP, both counted the moment a connection is accepted.
+//!
+//! This is bookkeeping only: it decides and counts, it never touches a
+//! socket. Closing is the connection task's job, told through the token each
+//! admitted connection carries. Upgraded connections (WebSockets) stay
+//! counted until their socket is dropped, so a cap here bounds descriptors,
+//! not just HTTP requests.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio_util::sync::CancellationToken;
+
+/// The caps one listener enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+}
+
+pub struct Admission {
+    caps: Caps,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    conns: HashMap<u64, Entry>,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Connections that have not yet delivered one complete request head, oldest first
+    /// (ids only grow). They are what a flood is made of, and what gives way to a newcomer
+    /// when the listener is full: a client that finished a request keeps its connection.
+    pending: BTreeSet<u64>,
+    next_id: u64,
+}
+
+struct Entry {
+    ip: IpAddr,
+    close: CancellationToken,
+}
+
+pub enum Verdict {
+    /// `evicted`: an older connection that never completed a request was closed to make room.
+    Admitted { ticket: Ticket, evicted: bool },
+    /// This IP already holds its share.
+    PerIp,
+    /// The listener is full of connections that all completed a request.
+    Full,
+}
+
+impl Admission {
+    pub fn new(caps: Caps) -> Arc<Self> {
+        Arc::new(Self {
+            caps,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is counters and tokens; a panic elsewhere cannot leave it half-updated
+        // in a way that matters more than refusing every connection would.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Decides on a connection just accepted from `ip`. `parent` is the listener's
+    /// close-everything token; the ticket's token is its child.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, parent: &CancellationToken) -> Verdict {
+        let mut evicted = None;
+        let mut state = self.lock();
+        if state.per_ip.get(&ip).copied().unwrap_or(0) >= self.caps.max_connections_per_ip {
+            return Verdict::PerIp;
+        }
+        if state.conns.len() >= self.caps.max_connections {
+            let Some(oldest) = state.pending.pop_first() else {
+                return Verdict::Full;
+            };
+            if let Some(entry) = state.remove(oldest) {
+                evicted = Some(entry.close);
+            }
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        let close = parent.child_token();
+        state.conns.insert(
+            id,
+            Entry {
+                ip,
+                close: close.clone(),
+            },
+        );
+        *state.per_ip.entry(ip).or_insert(0) += 1;
+        state.pending.insert(id);
+        drop(state);
+        let evicted = match evicted {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        };
+        Verdict::Admitted {
+            ticket: Ticket {
+                admission: self.clone(),
+                id,
+                close,
+            },
+            evicted,
+        }
+    }
+
+    /// Open connections (upgraded ones included).
+    pub fn open(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Closes every connection that never completed a request head; returns how many.
+    pub fn close_pending(&self) -> usize {
+        let tokens: Vec<CancellationToken> = {
+            let mut state = self.lock();
+            let ids: Vec<u64> = std::mem::take(&mut state.pending).into_iter().collect();
+            ids.into_iter()
+                .filter_map(|id| state.remove(id).map(|e| e.close))
+                .collect()
+        };
+        for token in &tokens {
+            token.cancel();
+        }
+        tokens.len()
+    }
+}
+
+impl State {
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        self.pending.remove(&id);
+        let entry = self.conns.remove(&id)?;
+        if let Some(n) = self.per_ip.get_mut(&entry.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_ip.remove(&entry.ip);
+            }
+        }
+        Some(entry)
+    }
+}
+
+/// One admitted connection's place; released when dropped (with the socket).
+pub struct Ticket {
+    admission: Arc<Admission>,
+    id: u64,
+    close: CancellationToken,
+}
+
+impl Ticket {
+    /// Cancelled when this connection must close: evicted, or forced at shutdown.
+    pub fn close_token(&self) -> &CancellationToken {
+        &self.close
+    }
+
+    /// The connection delivered a complete request head: it is no longer evictable.
+    pub fn activate(&self) {
+        self.admission.lock().pending.remove(&self.id);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.admission.lock().remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, last])
+    }
+
+    fn admitted(v: Verdict) -> (Ticket, bool) {
+        match v {
+            Verdict::Admitted { ticket, evicted } => (ticket, evicted),
+            Verdict::PerIp => panic!("refused per IP"),
+            Verdict::Full => panic!("refused: full"),
+        }
+    }
+
+    #[test]
+    fn per_ip_cap_refuses_and_frees_on_drop() {
+        let a = Admission::new(Caps {
+            max_connections: 10,
+            max_connections_per_ip: 2,
+        });
+        let root = CancellationToken::new();
+        let (t1, _) = admitted(a.admit(ip(2), &root));
+        let (_t2, _) = admitted(a.admit(ip(2), &root));
+        assert!(matches!(a.admit(ip(2), &root), Verdict::PerIp));
+        let (_t3, _) = admitted(a.admit(ip(3), &root));
+        drop(t1);
+        assert_eq!(a.open(), 2);
+        let (_t4, evicted) = admitted(a.admit(ip(2), &root));
+        assert!(!evicted);
+    }
+
+    #[test]
+    fn a_full_listener_evicts_the_oldest_connection_that_never_sent_a_request() {
+        let a = Admission::new(Caps {
+            max_connections: 2,
+            max_connections_per_ip: 10,
+        });
+        let root = CancellationToken::new();
+        let (old, _) = admitted(a.admit(ip(2), &root));
+        let (busy, _) = admitted(a.admit(ip(3), &root));
+        busy.activate();
+        let (_new, evicted) = admitted(a.admit(ip(4), &root));
+        assert!(evicted);
+        assert!(old.close_token().is_cancelled());
+        assert!(!busy.close_token().is_cancelled());
+        assert_eq!(a.open(), 2);
+        // The evicted ticket's drop must not free a second place.
+        drop(old);
+        assert_eq!(a.open(), 2);
+    }
+
+    #[test]
+    fn a_listener_full_of_real_clients_refuses() {
+        let a = Admission::new(Caps {
+            max_connections: 1,
+            max_connections_per_ip: 10,
+        });
+        let root = CancellationToken::new();
+        let (t, _) = admitted(a.admit(ip(2), &root));
+        t.activate();
+        assert!(matches!(a.admit(ip(3), &root), Verdict::Full));
+    }
+
+    #[test]
+    fn close_pending_spares_active_connections() {
+        let a = Admission::new(Caps {
+            max_connections: 10,
+            max_connections_per_ip: 10,
+        });
+        let root = CancellationToken::new();
+        let (idle, _) = admitted(a.admit(ip(2), &root));
+        let (active, _) = admitted(a.admit(ip(2), &root));
+        active.activate();
+        assert_eq!(a.close_pending(), 1);
+        assert!(idle.close_token().is_cancelled());
+        assert!(!active.close_token().is_cancelled());
+        root.cancel();
+        assert!(active.close_token().is_cancelled());
+    }
+}

@@ -1,0 +1,603 @@
+//! The node's TCP listeners for HTTP: the API port and the signaling port
+//! (which also serves PeerJS and the demo page). Both go through here.
+//!
+//! What it is for: no client can take descriptors or shutdown time from the
+//! node. Every connection is counted the moment it is accepted, before hyper
+//! reads a byte and before any WebSocket upgrade: a listener-wide cap and a
+//! per-IP cap, over which a connection is reset at once. A full listener
+//! gives the place of the oldest connection that never completed a request
+//! to the newcomer, so held-open sockets cannot lock real clients out.
+//! Request heads must arrive within `header_read_timeout` (hyper's own
+//! timer); a connection with no request in progress and no bytes moving for
+//! `idle_timeout` is closed. At shutdown, accepting stops, connections that
+//! never completed a request are closed, keep-alive ends, and whatever is
+//! still open after the grace period is closed by force, upgraded
+//! WebSockets included.
+//!
+//! What it is not: routing, authentication or per-message limits (the
+//! routers and the signaling crates do those), nor TLS, nor HTTP/2 (neither
+//! port spoke it before this module).
+
+mod admission;
+mod io;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+pub use admission::Caps;
+use admission::{Admission, Verdict};
+use io::{ConnIo, ConnState};
+
+/// One listener's limits, from `api.tcp` or `signaling.tcp` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub caps: Caps,
+    /// Bound on receiving one request head (and on a keep-alive pause before the next one).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress and no bytes moving is closed after this.
+    pub idle_timeout: Duration,
+}
+
+/// Refusals and timeouts are logged at most this often per listener, with a count.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How long accept pauses after the process ran out of descriptors, so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// Connection tasks end at once when forced; this only bounds a task stuck outside I/O.
+const FORCED_CLOSE_WAIT: Duration = Duration::from_millis(500);
+/// Request heads larger than this are answered 431 (hyper's default is ~400 KiB).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+
+/// Counters for `/api/health`, the signaling stats and `/metrics`.
+#[derive(Debug, Default)]
+struct Counters {
+    accepted: AtomicU64,
+    refused_full: AtomicU64,
+    refused_per_ip: AtomicU64,
+    evicted: AtomicU64,
+    header_timeouts: AtomicU64,
+    idle_timeouts: AtomicU64,
+    closed_at_shutdown: AtomicU64,
+    accept_errors: AtomicU64,
+    malformed: Arc<AtomicU64>,
+}
+
+/// A listener's figures as JSON.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerStats {
+    pub addr: SocketAddr,
+    pub open: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub accepted: u64,
+    pub refused_full: u64,
+    pub refused_per_ip: u64,
+    pub evicted: u64,
+    pub header_timeouts: u64,
+    pub idle_timeouts: u64,
+    pub closed_at_shutdown: u64,
+    pub accept_errors: u64,
+    pub malformed_requests: u64,
+}
+
+struct Shared {
+    name: &'static str,
+    limits: Limits,
+    admission: Arc<Admission>,
+    counters: Counters,
+    /// Parent of every connection's close token: cancelled to force everything closed.
+    close_all: CancellationToken,
+    /// Keep-alive off: each connection closes after its current request.
+    drain: CancellationToken,
+    stop_accepting: CancellationToken,
+    started: Instant,
+    /// Milliseconds after `started` of the last rate-limited warning, and events since.
+    last_warning_ms: AtomicU64,
+    unlogged: AtomicU64,
+}
+
+/// A running HTTP listener. Stop it with [`HttpServer::begin_shutdown`], then
+/// [`HttpServer::finish_shutdown`].
+pub struct HttpServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    connections: TaskTracker,
+}
+
+impl HttpServer {
+    /// Serves `router` on `listener` until shut down. `name` labels logs and metrics.
+    pub fn start(
+        name: &'static str,
+        listener: TcpListener,
+        router: Router,
+        limits: Limits,
+    ) -> std::io::Result<Arc<Self>> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            name,
+            limits,
+            admission: Admission::new(limits.caps),
+            counters: Counters::default(),
+            close_all: CancellationToken::new(),
+            drain: CancellationToken::new(),
+            stop_accepting: CancellationToken::new(),
+            started: Instant::now(),
+            last_warning_ms: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
+        });
+        let connections = TaskTracker::new();
+        let accept_task = tokio::spawn(accept_loop(
+            shared.clone(),
+            listener,
+            router,
+            connections.clone(),
+        ));
+        info!(
+            listener = name,
+            addr = %addr,
+            max_connections = limits.caps.max_connections,
+            max_connections_per_ip = limits.caps.max_connections_per_ip,
+            header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+            idle_timeout_ms = limits.idle_timeout.as_millis() as u64,
+            "HTTP listener up"
+        );
+        Ok(Arc::new(Self {
+            addr,
+            shared,
+            accept_task: Mutex::new(Some(accept_task)),
+            connections,
+        }))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, ends keep-alive, and closes at once every connection that never
+    /// completed a request (there is nothing of theirs to finish). Requests in progress and
+    /// upgraded connections carry on until [`HttpServer::finish_shutdown`].
+    pub fn begin_shutdown(&self) {
+        if self.shared.stop_accepting.is_cancelled() {
+            return;
+        }
+        self.shared.stop_accepting.cancel();
+        self.shared.drain.cancel();
+        let closed = self.shared.admission.close_pending();
+        self.shared.count_closed_at_shutdown(closed);
+        if closed > 0 {
+            info!(
+                listener = self.shared.name,
+                closed, "closed connections that never completed a request"
+            );
+        }
+    }
+
+    /// Waits until every connection has closed or `grace` has passed, then closes the rest
+    /// by force. Never waits on a client beyond `grace` plus a short bound.
+    pub async fn finish_shutdown(&self, grace: Duration) {
+        self.begin_shutdown();
+        let task = self
+            .accept_task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            // The loop ends as soon as it sees `stop_accepting`; the listening socket goes with it.
+            let _ = task.await;
+        }
+        self.connections.close();
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.shared.admission.open() > 0 && tokio::time::Instant::now() < deadline {
+            // Connection tasks end when their HTTP exchange does; upgraded sockets are only
+            // counted, so the count is polled as well.
+            let step = deadline.min(tokio::time::Instant::now() + Duration::from_millis(20));
+            let _ = tokio::time::timeout_at(step, self.connections.wait()).await;
+            if self.connections.is_empty() {
+                tokio::time::sleep_until(step).await;
+            }
+        }
+        let forced = self.shared.admission.open();
+        if forced > 0 {
+            self.shared.count_closed_at_shutdown(forced);
+            warn!(
+                listener = self.shared.name,
+                forced,
+                grace_ms = grace.as_millis() as u64,
+                "closing connections still open after the grace period"
+            );
+        }
+        self.shared.close_all.cancel();
+        if tokio::time::timeout(FORCED_CLOSE_WAIT, self.connections.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                listener = self.shared.name,
+                "some connection tasks had not ended after the forced close"
+            );
+        }
+    }
+
+    pub fn stats(&self) -> ListenerStats {
+        let c = &self.shared.counters;
+        let l = &self.shared.limits;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ListenerStats {
+            addr: self.addr,
+            open: self.shared.admission.open(),
+            max_connections: l.caps.max_connections,
+            max_connections_per_ip: l.caps.max_connections_per_ip,
+            header_read_timeout_ms: l.header_read_timeout.as_millis() as u64,
+            idle_timeout_ms: l.idle_timeout.as_millis() as u64,
+            accepted: get(&c.accepted),
+            refused_full: get(&c.refused_full),
+            refused_per_ip: get(&c.refused_per_ip),
+            evicted: get(&c.evicted),
+            header_timeouts: get(&c.header_timeouts),
+            idle_timeouts: get(&c.idle_timeouts),
+            closed_at_shutdown: get(&c.closed_at_shutdown),
+            accept_errors: get(&c.accept_errors),
+            malformed_requests: get(&c.malformed),
+        }
+    }
+
+    /// Brings the open-connections gauge up to date (called before a scrape).
+    pub fn record_metrics(&self) {
+        metrics::gauge!("pqnode_tcp_connections_open", "listener" => self.shared.name)
+            .set(self.shared.admission.open() as f64);
+        metrics::counter!("pqnode_http_malformed_requests_total", "listener" => self.shared.name)
+            .absolute(self.shared.counters.malformed.load(Ordering::Relaxed));
+    }
+}
+
+impl Shared {
+    fn count(&self, counter: &AtomicU64, metric: &'static str, reason: &'static str) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(metric, "listener" => self.name, "reason" => reason).increment(1);
+    }
+
+    fn count_closed_at_shutdown(&self, n: usize) {
+        self.counters
+            .closed_at_shutdown
+            .fetch_add(n as u64, Ordering::Relaxed);
+        metrics::counter!("pqnode_tcp_connections_closed_total", "listener" => self.name, "reason" => "shutdown")
+            .increment(n as u64);
+    }
+
+    /// A warning about a flood, at most once per [`LOG_INTERVAL`], with what happened since.
+    fn warn_throttled(&self, what: &'static str) {
+        self.unlogged.fetch_add(1, Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_warning_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= LOG_INTERVAL.as_millis() as u64;
+        if due
+            && self
+                .last_warning_ms
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let events = self.unlogged.swap(0, Ordering::Relaxed);
+            let c = &self.counters;
+            warn!(
+                listener = self.name,
+                latest = what,
+                events,
+                refused_full = c.refused_full.load(Ordering::Relaxed),
+                refused_per_ip = c.refused_per_ip.load(Ordering::Relaxed),
+                evicted = c.evicted.load(Ordering::Relaxed),
+                accept_errors = c.accept_errors.load(Ordering::Relaxed),
+                "connections refused or closed by the listener's limits (logged at most every 10 s)"
+            );
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    router: Router,
+    connections: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.stop_accepting.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of descriptors (EMFILE/ENFILE), or a connection that died in the
+                // backlog. The caps are meant to keep us off the first; pause briefly
+                // rather than spin if it happens anyway.
+                shared
+                    .counters
+                    .accept_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("pqnode_tcp_accept_errors_total", "listener" => shared.name)
+                    .increment(1);
+                debug!(listener = shared.name, error = %e, "accept failed");
+                shared.warn_throttled("accept error");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        match shared.admission.admit(remote.ip(), &shared.close_all) {
+            Verdict::Admitted { ticket, evicted } => {
+                shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                if evicted {
+                    shared.count(
+                        &shared.counters.evicted,
+                        "pqnode_tcp_connections_closed_total",
+                        "evicted",
+                    );
+                    shared.warn_throttled("evicted a connection that never sent a request");
+                }
+                let _ = stream.set_nodelay(true);
+                let state = ConnState::new(ticket);
+                connections.spawn(serve_connection(
+                    shared.clone(),
+                    stream,
+                    remote,
+                    state,
+                    router.clone(),
+                ));
+            }
+            Verdict::PerIp => {
+                refuse(stream);
+                shared.count(
+                    &shared.counters.refused_per_ip,
+                    "pqnode_tcp_connections_refused_total",
+                    "max_connections_per_ip",
+                );
+                shared.warn_throttled("refused: per-IP cap");
+            }
+            Verdict::Full => {
+                refuse(stream);
+                shared.count(
+                    &shared.counters.refused_full,
+                    "pqnode_tcp_connections_refused_total",
+                    "max_connections",
+                );
+                shared.warn_throttled("refused: listener full");
+            }
+        }
+    }
+}
+
+/// Closes a refused connection as cheaply as possible: a reset, no FIN handshake, nothing
+/// read or written, and the descriptor freed now.
+fn refuse(stream: TcpStream) {
+    let _ = stream.set_zero_linger();
+    drop(stream);
+}
+
+/// Why a connection task ended.
+enum Ended {
+    Done,
+    HeaderTimeout,
+    Idle,
+    Closed,
+    Error,
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    state: Arc<ConnState>,
+    router: Router,
+) {
+    let limits = shared.limits;
+    let io = TokioIo::new(ConnIo::new(
+        stream,
+        state.clone(),
+        shared.counters.malformed.clone(),
+    ));
+    let service = ConnService {
+        router,
+        remote,
+        state: state.clone(),
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    let close = state.ticket().close_token().clone();
+    let mut draining = false;
+    let ended = loop {
+        let now = tokio::time::Instant::now();
+        let idle_at = if state.in_flight() > 0 {
+            now + limits.idle_timeout
+        } else {
+            tokio::time::Instant::from_std(state.last_activity() + limits.idle_timeout)
+        };
+        if idle_at <= now {
+            break Ended::Idle;
+        }
+        tokio::select! {
+            result = conn.as_mut() => break match result {
+                Ok(()) => Ended::Done,
+                Err(e) if e.is_timeout() => Ended::HeaderTimeout,
+                Err(e) => {
+                    debug!(listener = shared.name, remote = %remote, error = %e, "connection ended with an error");
+                    Ended::Error
+                }
+            },
+            _ = close.cancelled() => break Ended::Closed,
+            _ = shared.drain.cancelled(), if !draining => {
+                draining = true;
+                // Idle keep-alive connections close now; a request in progress finishes first.
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep_until(idle_at) => {}
+        }
+    };
+    match ended {
+        Ended::HeaderTimeout => shared.count(
+            &shared.counters.header_timeouts,
+            "pqnode_tcp_connections_closed_total",
+            "header_timeout",
+        ),
+        Ended::Idle => shared.count(
+            &shared.counters.idle_timeouts,
+            "pqnode_tcp_connections_closed_total",
+            "idle_timeout",
+        ),
+        Ended::Done | Ended::Closed | Ended::Error => {}
+    }
+}
+
+/// The router, as hyper calls it for one connection: adds the peer's address
+/// (`ConnectInfo`, which the signaling per-IP caps read) and marks the request in flight.
+#[derive(Clone)]
+struct ConnService {
+    router: Router,
+    remote: SocketAddr,
+    state: Arc<ConnState>,
+}
+
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>;
+
+impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+        let in_flight = self
+            .state
+            .request_started(request.method() == hyper::Method::HEAD);
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(self.remote));
+        // A Router is always ready (axum documents `poll_ready` as always `Ready`).
+        let response = tower::Service::call(&mut self.router.clone(), request);
+        Box::pin(async move {
+            let response = response.await;
+            drop(in_flight);
+            response
+        })
+    }
+}
+
+/// Descriptors kept back for everything that is not an HTTP connection: the store, the
+/// QUIC socket, the runtime, logs and the files the monitor reads.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Raises the soft descriptor limit to the hard one (what most servers do at start) and
+/// returns how many descriptors the TCP listeners may use between them, if the limit is known.
+pub fn descriptor_budget() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct we pass.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    if limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    let soft = limit.rlim_cur;
+    let reserve = RESERVED_DESCRIPTORS.max(soft / 8);
+    Some(soft.saturating_sub(reserve).max(2).min(usize::MAX as u64) as usize)
+}
+
+/// Fits the API's and the signaling port's connection caps into `budget` descriptors.
+/// Caps that already fit are kept; otherwise the API (a local, operator-facing port) gets at
+/// most a quarter and the public signaling port the rest. Per-IP caps never exceed the
+/// listener's cap.
+pub fn fit_to_budget(api: Caps, signaling: Caps, budget: Option<usize>) -> (Caps, Caps) {
+    let clamp = |caps: Caps, max: usize| Caps {
+        max_connections: caps.max_connections.min(max).max(1),
+        max_connections_per_ip: caps.max_connections_per_ip.min(max).max(1),
+    };
+    let Some(budget) = budget else {
+        return (
+            clamp(api, api.max_connections),
+            clamp(signaling, signaling.max_connections),
+        );
+    };
+    if api
+        .max_connections
+        .saturating_add(signaling.max_connections)
+        <= budget
+    {
+        return (
+            clamp(api, api.max_connections),
+            clamp(signaling, signaling.max_connections),
+        );
+    }
+    let api_max = api.max_connections.min((budget / 4).max(1));
+    let signaling_max = signaling
+        .max_connections
+        .min(budget.saturating_sub(api_max).max(1));
+    (clamp(api, api_max), clamp(signaling, signaling_max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(max: usize, per_ip: usize) -> Caps {
+        Caps {
+            max_connections: max,
+            max_connections_per_ip: per_ip,
+        }
+    }
+
+    #[test]
+    fn caps_that_fit_are_kept() {
+        let (a, s) = fit_to_budget(caps(100, 100), caps(500, 64), Some(1000));
+        assert_eq!((a, s), (caps(100, 100), caps(500, 64)));
+    }
+
+    #[test]
+    fn caps_over_the_descriptor_budget_shrink_and_still_fit() {
+        let (a, s) = fit_to_budget(caps(1024, 1024), caps(20_000, 128), Some(192));
+        assert_eq!(a, caps(48, 48));
+        assert_eq!(s, caps(144, 128));
+        assert!(a.max_connections + s.max_connections <= 192);
+    }
+
+    #[test]
+    fn no_known_limit_keeps_the_configuration() {
+        let (a, s) = fit_to_budget(caps(10, 50), caps(20, 5), None);
+        assert_eq!((a, s), (caps(10, 10), caps(20, 5)));
+    }
+}

@@ -33,6 +33,8 @@ pub struct NodeOptions<'a> {
     pub env: Vec<(String, String)>,
     /// Address flags the harness must not add (the test sets them another way).
     pub no_defaults: Vec<&'static str>,
+    /// `RLIMIT_NOFILE` (soft and hard) for the node process.
+    pub nofile: Option<u64>,
 }
 
 impl<'a> NodeOptions<'a> {
@@ -42,7 +44,13 @@ impl<'a> NodeOptions<'a> {
             args: Vec::new(),
             env: Vec::new(),
             no_defaults: Vec::new(),
+            nofile: None,
         }
+    }
+
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
     }
 
     pub fn arg(mut self, a: impl Into<String>) -> Self {
@@ -89,6 +97,24 @@ pub fn command(opts: &NodeOptions<'_>) -> Command {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    if let Some(limit) = opts.nofile {
+        use std::os::unix::process::CommandExt;
+        let rlimit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: between fork and exec only setrlimit runs, which is async-signal-safe
+        // and reads nothing but this copied struct.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
     cmd
 }
 

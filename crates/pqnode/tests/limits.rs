@@ -372,3 +372,36 @@ async fn unfinished_requests_do_not_hold_up_shutdown() {
     );
     drop(held);
 }
+
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[api.tcp]\nheader_read_timeout_ms = 300\n[signaling.tcp]\nheader_read_timeout_ms = 300\n",
+    );
+    let node = TestNode::start(NodeOptions::new(dir.path()).arg("--config").arg(config));
+    for addr in [api_addr(&node), signaling_addr(&node)] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest),
+        )
+        .await
+        .expect("the server closes the connection");
+        let took = started.elapsed();
+        println!("{addr}: unfinished head closed after {took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+    let (_, health) = get_json(&node.url("/api/health")).await;
+    for name in ["api", "signaling"] {
+        let stats = &health["listeners"][name];
+        assert_eq!(count(stats, "headerTimeouts"), 1, "{name}: {stats}");
+    }
+}

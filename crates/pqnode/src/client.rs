@@ -51,9 +51,18 @@ impl fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
+/// Whether a command needs the API token, or sends it only when it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenUse {
+    /// Changes state: waits for the node's token file if none was given.
+    Required,
+    /// Reads: public in development, private in production.
+    IfAvailable,
+}
+
 impl ApiClient {
     /// Resolves the node's URL and token, and waits until the node is ready.
-    fn connect(args: &ClientArgs, needs_token: bool) -> anyhow::Result<Self> {
+    fn connect(args: &ClientArgs, token_use: TokenUse) -> anyhow::Result<Self> {
         let mut config = match &args.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
@@ -87,10 +96,15 @@ impl ApiClient {
         // Today a node writes its token before its API listens, so after
         // readiness the file is there; waiting for it as well keeps the CLI
         // right should the start-up order change.
-        client.token = match (&args.api_token, &config.api.token, needs_token) {
+        client.token = match (&args.api_token, &config.api.token, token_use) {
             (Some(t), _, _) | (None, Some(t), _) => Some(t.clone()),
-            (None, None, true) => Some(client.wait_for_token(&config.data_dir)?),
-            (None, None, false) => None,
+            (None, None, TokenUse::Required) => Some(client.wait_for_token(&config.data_dir)?),
+            // The file is there if this is the node's data folder; if not, a
+            // development node answers reads without it, and a production
+            // node's TOKEN_REQUIRED says what to pass.
+            (None, None, TokenUse::IfAvailable) => {
+                crate::token::read(&config.data_dir).ok().flatten()
+            }
         };
         Ok(client)
     }
@@ -174,12 +188,18 @@ impl ApiClient {
                 let text = |field: &str, default: &str| {
                     body["error"][field].as_str().unwrap_or(default).to_owned()
                 };
-                return Err(ApiFailure {
+                let failure = ApiFailure {
                     status,
                     code: text("code", "ERROR"),
                     message: text("message", "no message"),
+                };
+                if status == reqwest::StatusCode::UNAUTHORIZED {
+                    return Err(anyhow::Error::new(failure).context(
+                        "the node wants its API token: pass the node's --data-dir \
+                         (the token is in <data-dir>/api.token) or --api-token",
+                    ));
                 }
-                .into());
+                return Err(failure.into());
             }
             Ok(body)
         })
@@ -190,7 +210,7 @@ impl ApiClient {
 /// which it gives once the receiver has the message on disk, is reported as
 /// delivered.
 pub fn send(args: SendArgs) -> anyhow::Result<()> {
-    let client = ApiClient::connect(&args.client, true)?;
+    let client = ApiClient::connect(&args.client, TokenUse::Required)?;
     let url = format!("{}/api/messages", client.base);
     let body = loop {
         let request = client
@@ -228,13 +248,15 @@ fn worth_retrying(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ApiFailure>().is_some_and(|f| {
         matches!(
             f.code.as_str(),
-            "PEER_UNREACHABLE" | "PEER_STORE_UNAVAILABLE"
+            // Load on either node: no connection was made, nothing was sent.
+            "PEER_UNREACHABLE" | "PEER_STORE_UNAVAILABLE" | "PEER_BUSY" | "NODE_BUSY"
         )
     })
 }
 
 pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
-    let client = ApiClient::connect(&args.client, false)?;
+    // Private reads: a production node wants the token.
+    let client = ApiClient::connect(&args.client, TokenUse::IfAvailable)?;
     let url = format!("{}/api/messages?limit={}", client.base, args.limit);
     let body = client.call(client.http.get(url))?;
     if args.json {
@@ -253,8 +275,11 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
 }
 
 pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
-    let needs_token = matches!(args.command, DhtCommand::Put { .. });
-    let client = ApiClient::connect(&args.client, needs_token)?;
+    let token_use = match args.command {
+        DhtCommand::Put { .. } => TokenUse::Required,
+        _ => TokenUse::IfAvailable,
+    };
+    let client = ApiClient::connect(&args.client, token_use)?;
     let base = &client.base;
     let request = match &args.command {
         DhtCommand::Nodes => client.http.get(format!("{base}/api/dht/nodes")),

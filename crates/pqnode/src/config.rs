@@ -80,6 +80,10 @@ pub struct ApiConfig {
     /// Bearer token for mutating endpoints. When unset, one is generated at
     /// first start and kept in `<data_dir>/api.token` (mode 0600).
     pub token: Option<String>,
+    /// Host names the API answers to besides IP addresses and `localhost`
+    /// (the `Host` header check against DNS rebinding), e.g. the name a
+    /// reverse proxy forwards.
+    pub allowed_hosts: Vec<String>,
     pub tcp: ApiTcpLimits,
 }
 
@@ -296,6 +300,7 @@ impl Default for ApiConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             token: None,
+            allowed_hosts: Vec::new(),
             tcp: Default::default(),
         }
     }
@@ -419,9 +424,13 @@ impl Config {
             bail!("dht.refresh_interval_secs and dht.ping_interval_secs must be at least 1");
         }
         if let Some(token) = &self.api.token
-            && token.len() < 16
+            && let Err(e) = crate::token::check(token)
         {
-            bail!("api.token must be at least 16 characters (use a random string)");
+            bail!("api.token {e}: use a random string, e.g. `openssl rand -hex 24`");
+        }
+        for host in &self.api.allowed_hosts {
+            crate::api::host::check_allowed_entry(host)
+                .map_err(|e| anyhow::anyhow!("api.allowed_hosts: {e}"))?;
         }
         if self.mode == Mode::Production
             && !self.api.addr.ip().is_loopback()
@@ -465,6 +474,33 @@ mod tests {
         let mut config = Config::default();
         config.api.token = Some("short".into());
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn whitespace_and_guessable_tokens_are_refused() {
+        let mut config = Config::default();
+        for weak in [" ".repeat(24), "aaaaaaaaaaaaaaaaaaaaaaaa".into()] {
+            config.api.token = Some(weak);
+            assert!(config.validate().is_err());
+        }
+        config.api.token = Some("3f9c1e7a0b5d42e8a6c1f0d9b7e2a4c6".into());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn allowed_hosts_must_be_host_names() {
+        let mut config = Config::default();
+        config.api.allowed_hosts = vec!["node.example.org".into()];
+        assert!(config.validate().is_ok());
+        for bad in [
+            "",
+            "http://node.example.org",
+            "node.example.org:3000",
+            "a b",
+        ] {
+            config.api.allowed_hosts = vec![bad.into()];
+            assert!(config.validate().is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

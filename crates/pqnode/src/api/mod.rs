@@ -1,4 +1,23 @@
 //! The HTTP API: `/api/*`, `/livez`, `/readyz`, `/metrics`.
+//!
+//! Who may call what (also in the README's API table and in
+//! `docs/architecture.md`):
+//!
+//! - **Public** — `/livez`, `/readyz`, `/api/health`, `/api/crypto/status`,
+//!   `/api/openapi.json`, `/metrics`: what orchestrators, load balancers and
+//!   scrapers need without a secret. They carry statuses, counters, public
+//!   key sizes and the node id (which every peer learns anyway), never who
+//!   this node talks to or what it received.
+//! - **Private reads** — `/api/peers`, `/api/messages` (GET), `/api/system`
+//!   and the `/api/dht/*` reads: the token in production. They show peers'
+//!   addresses, received messages and host details, and a lookup or record
+//!   fetch makes the node do network work. In development they stay open on
+//!   the (loopback by default) API address.
+//! - **Changes** — `POST /api/messages`, `PUT /api/dht/records/{name}`: the
+//!   token, in every mode.
+//!
+//! Every request, whatever its route, first passes the `Host` check
+//! (`host.rs`), which keeps web pages out through DNS rebinding.
 
 mod auth;
 mod crypto;
@@ -6,6 +25,7 @@ mod dht;
 mod error;
 pub use error::{ApiError, ApiJson, not_found};
 mod health;
+pub mod host;
 mod openapi;
 mod p2p;
 mod system;
@@ -22,35 +42,53 @@ use crate::node::NodeShared;
 #[derive(Clone)]
 pub struct ApiState {
     pub node: Arc<NodeShared>,
+    pub hosts: Arc<host::HostPolicy>,
 }
 
 /// Largest request body the API accepts.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn router(node: Arc<NodeShared>) -> Router {
-    let state = ApiState { node };
-    // Methods that change state need the API token; reads are open on the
-    // (loopback by default) API address.
+    let hosts = Arc::new(host::HostPolicy::new(&node.config.api));
+    let state = ApiState { node, hosts };
+    // See the module documentation for which routes are public and why.
     let auth = middleware::from_fn_with_state(state.clone(), auth::require_token);
+    let private = middleware::from_fn_with_state(state.clone(), auth::require_token_in_production);
     Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(system::metrics))
         .route("/api/health", get(health::health))
         .route("/api/crypto/status", get(crypto::status))
-        .route("/api/system", get(system::system))
         .route("/api/openapi.json", get(openapi::document))
-        .route("/api/peers", get(p2p::peers))
-        .route("/api/dht/nodes", get(dht::nodes))
-        .route("/api/dht/buckets", get(dht::buckets))
-        .route("/api/dht/lookup/{id}", get(dht::lookup))
+        .route(
+            "/api/system",
+            get(system::system).route_layer(private.clone()),
+        )
+        .route("/api/peers", get(p2p::peers).route_layer(private.clone()))
+        .route(
+            "/api/dht/nodes",
+            get(dht::nodes).route_layer(private.clone()),
+        )
+        .route(
+            "/api/dht/buckets",
+            get(dht::buckets).route_layer(private.clone()),
+        )
+        .route(
+            "/api/dht/lookup/{id}",
+            get(dht::lookup).route_layer(private.clone()),
+        )
         .route(
             "/api/dht/records/{key}",
-            get(dht::get_record).merge(put(dht::put_record).route_layer(auth.clone())),
+            get(dht::get_record)
+                .route_layer(private.clone())
+                .merge(put(dht::put_record).route_layer(auth.clone())),
         )
         .route(
             "/api/messages",
-            get(p2p::list_messages).merge(post(p2p::send_message).route_layer(auth.clone())),
+            get(p2p::list_messages)
+                .route_layer(private)
+                .merge(post(p2p::send_message).route_layer(auth)),
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -58,6 +96,11 @@ pub fn router(node: Arc<NodeShared>) -> Router {
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
+        ))
+        // Before routing, so unknown paths do not answer foreign hosts either.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            host::check_host,
         ))
         // Outermost, so rejections and the timeout above become JSON errors too.
         .layer(middleware::map_response(error::json_errors))

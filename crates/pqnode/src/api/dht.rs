@@ -21,10 +21,17 @@ fn overlay(state: &ApiState) -> Result<&Overlay, ApiError> {
         .ok_or_else(|| ApiError::unavailable("DHT_DISABLED", "the DHT is not running on this node"))
 }
 
+/// Seconds a caller waits before retrying when the store could not take a record.
+const STORE_RETRY_AFTER: u32 = 5;
+
 fn dht_error(e: OverlayError) -> ApiError {
     match e {
         OverlayError::Record(e) => ApiError::bad_request("BAD_RECORD", e.to_string()),
         OverlayError::Stopped => ApiError::unavailable("DHT_STOPPED", "the DHT has stopped"),
+        // The store is failing or recovering (it retries by itself): load, not a bug.
+        OverlayError::Store(e) => {
+            ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER)
+        }
         e => ApiError::internal(e.to_string()),
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use pqnode_crypto::NodeId;
 use pqnode_messaging::{MessagePage, ReadError, SendError};
-use pqnode_net::RequestError;
+use pqnode_net::{DialError, RequestError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -88,7 +88,19 @@ fn send_error(e: SendError) -> ApiError {
     }
 }
 
+/// Load is 503 with `Retry-After`, never a gateway error: the caller did
+/// nothing wrong and the same request works later. Only real failures of
+/// the peer or of the path to it are 502 / 504.
 fn request_error(e: RequestError) -> ApiError {
+    if let Some(wait) = e.retry_after() {
+        let code = match &e {
+            RequestError::Dial(DialError::TooManyConnections) => "NODE_BUSY",
+            // Recent dials failed: still unreachable, just not tried again yet.
+            RequestError::Dial(DialError::Backoff { .. }) => "PEER_UNREACHABLE",
+            _ => "PEER_BUSY",
+        };
+        return ApiError::retry_later(code, e.to_string(), retry_after_secs(wait));
+    }
     let (status, code) = match &e {
         RequestError::Dial(_) => (StatusCode::BAD_GATEWAY, "PEER_UNREACHABLE"),
         RequestError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "PEER_TIMEOUT"),
@@ -96,6 +108,12 @@ fn request_error(e: RequestError) -> ApiError {
         _ => (StatusCode::BAD_GATEWAY, "PEER_ERROR"),
     };
     ApiError::new(status, code, e.to_string())
+}
+
+/// Whole seconds for `Retry-After`, rounded up and at least 1.
+fn retry_after_secs(wait: Duration) -> u32 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,4 +157,40 @@ fn p2p(state: &ApiState) -> Result<&P2pService, ApiError> {
         .p2p
         .as_deref()
         .ok_or_else(|| ApiError::unavailable("P2P_DISABLED", "the P2P node is not running"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_pressure_is_503_with_retry_after() {
+        let busy = request_error(RequestError::Dial(DialError::TooManyConnections));
+        assert_eq!(
+            (busy.status, busy.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "NODE_BUSY")
+        );
+        assert!(busy.retry_after.is_some());
+        let peer_busy = request_error(RequestError::Dial(DialError::Busy {
+            addr: "127.0.0.1:4001".parse().unwrap(),
+        }));
+        assert_eq!(peer_busy.code, "PEER_BUSY");
+        assert_eq!(peer_busy.status, StatusCode::SERVICE_UNAVAILABLE);
+        let backoff = request_error(RequestError::Dial(DialError::Backoff {
+            retry_in: Duration::from_millis(2500),
+        }));
+        assert_eq!(backoff.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(backoff.retry_after, Some(3));
+        let remote = request_error(RequestError::Remote {
+            code: pqnode_net::wire::pb::FailureCode::Unavailable,
+            detail: "too many DHT requests; slow down".into(),
+        });
+        assert_eq!(remote.status, StatusCode::SERVICE_UNAVAILABLE);
+        // A real failure stays a gateway error.
+        let refused = request_error(RequestError::Dial(DialError::Refused {
+            addr: "127.0.0.1:4001".parse().unwrap(),
+            reason: "wrong_node_id".into(),
+        }));
+        assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
+    }
 }

@@ -387,11 +387,29 @@ mod tests {
         );
     }
 
+    /// An envelope from a real ML-DSA-87 peer attached to `origin`, carrying its proof.
     fn envelope(origin: NodeId) -> Bytes {
+        use pqnode_signaling::{Algorithm, REGISTER_DOMAIN, registration_body};
+        let key = pqnode_crypto::Identity::generate().unwrap();
+        let public_key = key.public_key().as_bytes().to_vec();
+        let from = PeerId::derive(Algorithm::MlDsa87, &public_key);
+        let nonce = "ab".repeat(32);
+        let body = registration_body(&origin, &nonce, &from, 1);
+        let signature = key.sign(REGISTER_DOMAIN, body.as_bytes()).unwrap();
+        let proof = PresenceProof {
+            algorithm: Algorithm::MlDsa87,
+            public_key,
+            peer_id: from,
+            node_id: origin,
+            nonce,
+            ts_ms: 1,
+            signature: signature.as_bytes().to_vec(),
+        };
         let envelope = serde_json::json!({
             "msg_id": "00112233445566778899aabbccddeeff",
             "origin": origin,
-            "from": peer(1),
+            "from": from,
+            "from_proof": proof,
             "to": peer(2),
             "kind": "offer",
             "data": "{}",

@@ -102,6 +102,7 @@ impl Counters {
             requests_failed_out: self.requests_failed_out.load(Ordering::Relaxed),
             streams_reset: self.streams_reset.load(Ordering::Relaxed),
             connections_closed_for_abuse: self.closed_for_abuse.load(Ordering::Relaxed),
+            duplicate_identity_connections: 0,
             bytes_sent: self.closed_bytes_sent.load(Ordering::Relaxed) + live.bytes_sent,
             bytes_received: self.closed_bytes_received.load(Ordering::Relaxed)
                 + live.bytes_received,
@@ -151,6 +152,9 @@ pub struct NetStats {
     /// Request streams reset because their frames were malformed.
     pub streams_reset: u64,
     pub connections_closed_for_abuse: u64,
+    /// Inbound connections that proved this node's own id without being its own dial:
+    /// another host holds this node's key (refused; see `/api/health`).
+    pub duplicate_identity_connections: u64,
     /// UDP payload bytes, all connections since start.
     pub bytes_sent: u64,
     pub bytes_received: u64,

@@ -215,3 +215,35 @@ async fn random_bytes_on_streams_never_hurt_the_node() {
         .unwrap();
     assert_eq!(reply, echo_reply(b.id(), c.id(), b"ok"));
 }
+
+#[tokio::test]
+async fn a_copied_key_on_another_host_is_refused_and_reported() {
+    let original = TestNode::start().await;
+    let copy = Identity::from_seed(original.identity.seed()).unwrap();
+    let clone = TestNode::start_with(copy, common::config_on(localhost(), limits(), vec![])).await;
+    assert_eq!(clone.id(), original.id());
+
+    // The copy dials the original's address: both ends prove the same id.
+    let dialed = clone.net.connect(&PeerAddr::new(None, original.addr())).await;
+    assert!(dialed.is_err(), "{dialed:?}");
+    let reported = eventually(Duration::from_secs(10), || {
+        original.net.stats().duplicate_identity_connections == 1
+    })
+    .await;
+    assert!(reported, "the original never noticed its key elsewhere");
+    let health = original.net.health();
+    assert_eq!(health.status, Status::Warn);
+    assert!(health.reason.unwrap().contains("identity"));
+    // The dialing side saw its own dial, not a thief.
+    assert_eq!(clone.net.stats().duplicate_identity_connections, 0);
+}
+
+#[tokio::test]
+async fn dialing_our_own_address_is_not_a_copied_key() {
+    let node = TestNode::start().await;
+    let dialed = node.net.connect(&PeerAddr::new(None, node.addr())).await;
+    assert!(dialed.is_err(), "{dialed:?}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(node.net.stats().duplicate_identity_connections, 0);
+    assert_eq!(node.net.health().status, Status::Pass);
+}

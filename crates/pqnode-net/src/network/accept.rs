@@ -200,6 +200,16 @@ async fn handshake(
         }
     };
     let Some(peer) = super::dial::authenticated(&inner, &connection, &observed) else {
+        if observed.peer() == Some(inner.local_id) {
+            // Our own id from elsewhere, unless our own dial shows up within the window.
+            let seen = Instant::now();
+            let inner = inner.clone();
+            let window = super::duplicate::SELF_DIAL_WINDOW;
+            inner.tasks.clone().spawn(async move {
+                tokio::time::sleep(window).await;
+                inner.duplicates.inbound_self(remote, seen);
+            });
+        }
         return;
     };
     inner.counters.handshakes_ok.fetch_add(1, Ordering::Relaxed);

@@ -317,6 +317,10 @@ pub(crate) fn authenticated(
         _ => "unverified_peer",
     };
     inner.counters.handshake_failed(refusal);
+    if refusal == "self_connection" && connection.side().is_client() {
+        // One end of a dial to ourselves; the other end must not read as a stolen key.
+        inner.duplicates.dialed_self(Instant::now());
+    }
     if let Some(held) = inner.counters.noisy.unacceptable.admit(Instant::now()) {
         tracing::info!(remote = %connection.remote_address(), reason = refusal, suppressed = held.count, "connection refused after handshake");
     }

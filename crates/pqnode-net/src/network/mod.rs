@@ -2,6 +2,7 @@
 
 mod accept;
 mod dial;
+mod duplicate;
 mod pool;
 mod request;
 mod serve;
@@ -107,6 +108,8 @@ pub(crate) struct Inner {
     half_open: AtomicUsize,
     per_ip: Mutex<HashMap<std::net::IpAddr, usize>>,
     counters: Counters,
+    /// Connections that proved our own id without being our own dial.
+    duplicates: duplicate::DuplicateIdentity,
     cancel: CancellationToken,
     tasks: TaskTracker,
     accepting: AtomicBool,
@@ -162,6 +165,7 @@ impl Network {
             half_open: AtomicUsize::new(0),
             per_ip: Mutex::default(),
             counters: Counters::default(),
+            duplicates: duplicate::DuplicateIdentity::default(),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
@@ -312,13 +316,18 @@ impl Network {
             live.bytes_sent += s.udp_tx.bytes;
             live.bytes_received += s.udp_rx.bytes;
         }
-        self.inner.counters.snapshot(live)
+        let mut stats = self.inner.counters.snapshot(live);
+        stats.duplicate_identity_connections = self.inner.duplicates.count();
+        stats
     }
 
     /// Fails once the endpoint is closed; warns while configured peers are all unreachable.
     pub fn health(&self) -> Health {
         if !self.inner.accepting.load(Ordering::Acquire) {
             return Health::fail("QUIC endpoint is closed");
+        }
+        if let Some(clash) = self.inner.duplicates.health(std::time::Instant::now()) {
+            return clash;
         }
         let connected = lock(&self.inner.peers).values().any(|p| p.is_live());
         if !connected && !self.inner.configured_peers.is_empty() {

@@ -23,7 +23,7 @@ use crate::peer_id::PeerId;
 use crate::presence::{PresenceProof, ProofError};
 use crate::registry::{PeerSummary, Presence, Registry};
 use crate::stats::{Counters, SignalingStats};
-use pqnode_limits::TokenBucket;
+use pqnode_limits::{LogThrottle, TokenBucket};
 
 /// Recently seen envelope ids; a repeat within this window is dropped.
 const DEDUP_WINDOW: Duration = Duration::from_secs(120);
@@ -58,6 +58,8 @@ pub(crate) struct Inner {
     directory_answering: AtomicBool,
     /// Node-wide budget for directory lookups (see `routing::locate`).
     pub lookup_budget: Mutex<TokenBucket>,
+    /// While the DHT is down every registration fails to publish: one line per interval.
+    presence_failures: LogThrottle,
 }
 
 /// Where a remote peer is, and the time of the registration that proved it: a route is
@@ -137,6 +139,7 @@ impl SignalingServer {
                 next_session: AtomicU64::new(1),
                 lookup_budget,
                 directory_answering: AtomicBool::new(true),
+                presence_failures: LogThrottle::new(Duration::from_secs(10)),
             }),
         }
     }
@@ -302,8 +305,10 @@ impl Inner {
                         inner.directory.publish_presence(peer, topics),
                     )
                     .await;
-                if published.is_none() {
-                    tracing::warn!(%peer, "presence not published");
+                if published.is_none()
+                    && let Some(held) = inner.presence_failures.admit(std::time::Instant::now())
+                {
+                    tracing::warn!(%peer, suppressed = held.count, "presence not published");
                 }
                 tokio::select! {
                     changed = desired.changed() => if changed.is_err() { break },
@@ -314,8 +319,9 @@ impl Inner {
                 .directory_call("withdraw presence", inner.directory.withdraw(peer))
                 .await
                 .is_none()
+                && let Some(held) = inner.presence_failures.admit(std::time::Instant::now())
             {
-                tracing::warn!(%peer, "presence not withdrawn; it will expire");
+                tracing::warn!(%peer, suppressed = held.count, "presence not withdrawn; it will expire");
             }
         });
     }

@@ -5,7 +5,8 @@
 #
 # Steps: install test dependencies (apt, npm, pip) -> format check -> clippy
 # with warnings as errors -> the Rust test suite (nextest) -> the real-client
-# suite (headless Chromium, aiortc, PeerJS) against real pqnode processes.
+# suite (headless Chromium, aiortc, PeerJS) against real pqnode processes ->
+# every fuzz target for a bounded time (FUZZ_SECONDS each, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,3 +30,6 @@ cargo nextest run --workspace --locked --no-fail-fast
 
 step "real clients (Chromium, aiortc, PeerJS) against real nodes"
 PQNODE_BIN="$PWD/target/debug/pqnode" tests/clients/run.sh
+
+step "fuzzing every decoder (${FUZZ_SECONDS:-20} s per target)"
+scripts/fuzz.sh

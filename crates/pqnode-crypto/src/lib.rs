@@ -27,6 +27,21 @@ mod keyfile;
 mod keystore;
 mod self_test;
 
+/// Entry points for the fuzz targets in `fuzz/`: not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes `file` as both kinds of key file; must never panic.
+    pub fn decode_key_file(file: &[u8]) {
+        for kind in [
+            crate::keyfile::KeyKind::DsaSeed,
+            crate::keyfile::KeyKind::KemExpanded,
+        ] {
+            let _ = crate::keyfile::decode(kind, file);
+        }
+    }
+}
+
 pub use backend::{Backend, ParseBackendError};
 pub use component::{Crypto, CryptoStatus};
 pub use error::CryptoError;

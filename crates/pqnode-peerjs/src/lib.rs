@@ -37,6 +37,16 @@
 //! # }
 //! ```
 
+/// Entry points for the fuzz targets in `fuzz/`: not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses one PeerJS client frame as the endpoint does; must never panic.
+    pub fn parse_client_frame(text: &str) {
+        let _ = crate::wire::Inbound::parse(text);
+    }
+}
+
 mod config;
 mod connection;
 mod http;

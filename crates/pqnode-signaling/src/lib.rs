@@ -27,6 +27,24 @@
 //! # }
 //! ```
 
+/// Entry points for the fuzz targets in `fuzz/`: not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses one client text frame as the server does; must never panic.
+    pub fn parse_client_message(text: &str) {
+        let _ = crate::protocol::parse(text);
+    }
+
+    /// Decodes a relay envelope from another node and checks its proof, as the receiving
+    /// node does; must never panic.
+    pub fn decode_envelope(bytes: &[u8]) {
+        if let Ok(envelope) = serde_json::from_slice::<crate::federation::RelayEnvelope>(bytes) {
+            let _ = envelope.from_proof.verify(envelope.from, envelope.origin);
+        }
+    }
+}
+
 mod auth;
 mod config;
 mod connection;

@@ -224,7 +224,10 @@ async fn a_copied_key_on_another_host_is_refused_and_reported() {
     assert_eq!(clone.id(), original.id());
 
     // The copy dials the original's address: both ends prove the same id.
-    let dialed = clone.net.connect(&PeerAddr::new(None, original.addr())).await;
+    let dialed = clone
+        .net
+        .connect(&PeerAddr::new(None, original.addr()))
+        .await;
     assert!(dialed.is_err(), "{dialed:?}");
     let reported = eventually(Duration::from_secs(10), || {
         original.net.stats().duplicate_identity_connections == 1

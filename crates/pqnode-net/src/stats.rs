@@ -103,6 +103,7 @@ impl Counters {
             streams_reset: self.streams_reset.load(Ordering::Relaxed),
             connections_closed_for_abuse: self.closed_for_abuse.load(Ordering::Relaxed),
             duplicate_identity_connections: 0,
+            identity_clashes: 0,
             bytes_sent: self.closed_bytes_sent.load(Ordering::Relaxed) + live.bytes_sent,
             bytes_received: self.closed_bytes_received.load(Ordering::Relaxed)
                 + live.bytes_received,
@@ -155,6 +156,9 @@ pub struct NetStats {
     /// Inbound connections that proved this node's own id without being its own dial:
     /// another host holds this node's key (refused; see `/api/health`).
     pub duplicate_identity_connections: u64,
+    /// Second connections of another node's id, from another address while its first
+    /// connection still answered: refused, the first kept (a copied key, or a flapping path).
+    pub identity_clashes: u64,
     /// UDP payload bytes, all connections since start.
     pub bytes_sent: u64,
     pub bytes_received: u64,

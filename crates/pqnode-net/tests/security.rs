@@ -250,3 +250,67 @@ async fn dialing_our_own_address_is_not_a_copied_key() {
     assert_eq!(node.net.stats().duplicate_identity_connections, 0);
     assert_eq!(node.net.health().status, Status::Pass);
 }
+
+/// Answers with a fixed name, so a test sees which of two hosts with one key answered.
+struct Named(&'static str);
+
+impl pqnode_net::Handler for Named {
+    async fn handle(
+        &self,
+        _caller: pqnode_net::Caller,
+        _payload: Bytes,
+    ) -> Result<Bytes, pqnode_net::HandlerError> {
+        Ok(Bytes::from_static(self.0.as_bytes()))
+    }
+}
+
+const WHO: Protocol = Protocol::new(6, "WHO", 64);
+
+#[tokio::test]
+async fn a_second_host_with_a_nodes_key_does_not_take_over_its_route() {
+    let observer = TestNode::start().await;
+    let original = TestNode::start().await;
+    let copy = TestNode::start_with(
+        Identity::from_seed(original.identity.seed()).unwrap(),
+        common::config_on(localhost(), limits(), vec![]),
+    )
+    .await;
+    original.net.register(WHO, Named("original")).unwrap();
+    copy.net.register(WHO, Named("copy")).unwrap();
+
+    original.net.connect(&observer.peer_addr()).await.unwrap();
+    // The copy calls the observer too, from its own address, while the original's
+    // connection is alive and answering.
+    let _ = copy.net.connect(&observer.peer_addr()).await;
+    let noticed = eventually(Duration::from_secs(5), || {
+        observer.net.stats().identity_clashes == 1
+    })
+    .await;
+    assert!(noticed, "the observer never saw the clash");
+    let reply = observer
+        .net
+        .request(original.id(), WHO, Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(reply, Bytes::from_static(b"original"), "routing stayed put");
+    assert_eq!(observer.net.health().status, Status::Warn);
+
+    // Once the original is gone, the same id calling from a new address is a move.
+    original.net.shutdown().await;
+    let moved = eventually(Duration::from_secs(10), || {
+        observer
+            .net
+            .peers()
+            .iter()
+            .all(|p| p.address != original.addr())
+    })
+    .await;
+    assert!(moved, "the original's connection never closed");
+    copy.net.connect(&observer.peer_addr()).await.unwrap();
+    let reply = observer
+        .net
+        .request(copy.id(), WHO, Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(reply, Bytes::from_static(b"copy"));
+}

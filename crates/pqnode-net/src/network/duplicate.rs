@@ -1,4 +1,4 @@
-//! Another host presenting this node's identity.
+//! One identity on two hosts: ours, or another node's.
 //!
 //! Whoever holds the node's key *is* the node as far as TLS can tell, so a copied data folder
 //! running elsewhere cannot be refused by the handshake. What can be seen is a connection
@@ -7,12 +7,18 @@
 //! connection are ours, and the outbound end sees it at the same moment. An inbound
 //! connection with our id and no such dial of our own within a few seconds comes from
 //! another process holding our key: it is refused, logged, and reported in health.
+//!
+//! Another node's key on two hosts shows the same way from the outside: a second
+//! connection proving its id, from another address, while the first still answers. The
+//! pool keeps the first (routing never flips to a newcomer that proves nothing more) and
+//! the clash is counted and reported here.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use pqnode_crypto::NodeId;
 use pqnode_health::Health;
 use pqnode_limits::LogThrottle;
 
@@ -26,6 +32,18 @@ pub(crate) struct DuplicateIdentity {
     self_dials: Mutex<VecDeque<Instant>>,
     last: Mutex<Option<Sighting>>,
     log: LogThrottle,
+    /// Another node's id connected from a second address while the first answered.
+    clash: Mutex<Option<Clash>>,
+    clash_log: LogThrottle,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Clash {
+    node: NodeId,
+    kept: SocketAddr,
+    refused: SocketAddr,
+    at: Instant,
+    count: u64,
 }
 
 impl Default for DuplicateIdentity {
@@ -34,6 +52,8 @@ impl Default for DuplicateIdentity {
             self_dials: Mutex::default(),
             last: Mutex::default(),
             log: LogThrottle::new(REPORTED_FOR),
+            clash: Mutex::default(),
+            clash_log: LogThrottle::new(REPORTED_FOR),
         }
     }
 }
@@ -88,23 +108,68 @@ impl DuplicateIdentity {
         }
     }
 
-    /// Warns while a sighting is recent.
+    /// `node`, connected from `kept` (which still answers), connected again from `refused`.
+    pub(crate) fn remote_clash(
+        &self,
+        node: NodeId,
+        kept: SocketAddr,
+        refused: SocketAddr,
+        now: Instant,
+    ) {
+        let count = {
+            let mut clash = lock(&self.clash);
+            let count = clash.map_or(0, |c| c.count) + 1;
+            *clash = Some(Clash {
+                node,
+                kept,
+                refused,
+                at: now,
+                count,
+            });
+            count
+        };
+        if let Some(held) = self.clash_log.admit(now) {
+            tracing::warn!(
+                %node,
+                %kept,
+                %refused,
+                count,
+                suppressed = held.count,
+                "a node id connected from a second address while its first connection answers: \
+                 one of them holds a copied key; keeping the first"
+            );
+        }
+    }
+
+    /// Warns while a sighting is recent: ours first, then another node's.
     pub(crate) fn health(&self, now: Instant) -> Option<Health> {
-        let last = (*lock(&self.last))?;
-        let ago = now.saturating_duration_since(last.at);
-        (ago < REPORTED_FOR).then(|| {
-            Health::warn(format!(
+        let recent = |at: Instant| now.saturating_duration_since(at) < REPORTED_FOR;
+        if let Some(last) = *lock(&self.last)
+            && recent(last.at)
+        {
+            return Some(Health::warn(format!(
                 "another host presents this node's identity: {} connection(s), the last from {} {} s ago",
                 last.count,
                 last.from,
-                ago.as_secs()
-            ))
-        })
+                now.saturating_duration_since(last.at).as_secs()
+            )));
+        }
+        let clash = (*lock(&self.clash)).filter(|c| recent(c.at))?;
+        Some(Health::warn(format!(
+            "node {} connected from {} while its connection from {} still answers ({} time(s)): \
+             one of them holds a copied key; the first is kept",
+            clash.node, clash.refused, clash.kept, clash.count
+        )))
     }
 
     /// How many inbound connections proved our id without being our own dial.
     pub(crate) fn count(&self) -> u64 {
         lock(&self.last).map_or(0, |s| s.count)
+    }
+
+    /// How many second connections of another node's id were refused.
+    pub(crate) fn clashes(&self) -> u64 {
+        lock(&self.clash).map_or(0, |c| c.count)
     }
 }
 

@@ -318,6 +318,7 @@ impl Network {
         }
         let mut stats = self.inner.counters.snapshot(live);
         stats.duplicate_identity_connections = self.inner.duplicates.count();
+        stats.identity_clashes = self.inner.duplicates.clashes();
         stats
     }
 

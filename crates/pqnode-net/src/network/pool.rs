@@ -151,6 +151,28 @@ impl Inner {
                     self.install(new, Some(old))
                 }
             }
+            // The same dialer again, from another address, while its first connection
+            // lives: it moved (then the old path no longer answers) or a second host holds
+            // its key. Routing flips only when the old connection is gone.
+            Some(old)
+                if new.direction == Direction::Inbound
+                    && old.direction == Direction::Inbound
+                    && new.address() != old.address() =>
+            {
+                if self.answers_ping(&old).await {
+                    let now = std::time::Instant::now();
+                    self.duplicates
+                        .remote_clash(new.node_id, old.address(), new.address(), now);
+                    new.close(
+                        pb::CloseCode::Duplicate,
+                        "this node id is connected from another address",
+                    );
+                    old
+                } else {
+                    tracing::info!(peer = %new.node_id, from = %new.address(), "peer moved; replacing its old connection");
+                    self.install(new, Some(old))
+                }
+            }
             _ => self.install(new, None),
         }
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{LogFormat, Mode};
+use crate::config::{Config, LogFormat, Mode};
 
 /// A post-quantum peer-to-peer node.
 ///
@@ -251,6 +251,69 @@ pub struct IdArgs {
     /// Print only the node id, for scripts: `A=$(pqnode id --quiet)`
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl RunArgs {
+    /// The effective configuration: defaults < TOML file < `PQNODE_*` < flags.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        self.apply_to(&mut config);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Overrides `config` with every flag (or `PQNODE_*` variable) that was given.
+    fn apply_to(&self, config: &mut Config) {
+        fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *slot = v.clone();
+            }
+        }
+        set(&mut config.data_dir, &self.data_dir);
+        set(&mut config.mode, &self.mode);
+        set(&mut config.log.format, &self.log_format);
+        set(&mut config.log.filter, &self.log_filter);
+        set(&mut config.api.addr, &self.api_addr);
+        set(&mut config.crypto.backend, &self.crypto_backend);
+        if self.api_token.is_some() {
+            config.api.token.clone_from(&self.api_token);
+        }
+        set(&mut config.signaling.addr, &self.signaling_addr);
+        set(&mut config.p2p.addr, &self.p2p_addr);
+        set(
+            &mut config.shutdown.deadline_secs,
+            &self.shutdown_deadline_secs,
+        );
+        if !self.peer.is_empty() {
+            config.p2p.peers.clone_from(&self.peer);
+        }
+        if !self.bootstrap.is_empty() {
+            config.dht.bootstrap.clone_from(&self.bootstrap);
+        }
+        if self.no_signaling {
+            config.signaling.enabled = false;
+        }
+        if self.no_p2p {
+            config.p2p.enabled = false;
+        }
+    }
+}
+
+impl DataDirArgs {
+    /// The configuration an offline command works with: the file's, if any, and the folder.
+    pub fn load_config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        Ok(config)
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::RunArgs;
-
 /// The node's operating mode, reported as `production` in `/api/crypto/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -353,17 +351,6 @@ impl Default for ShutdownConfig {
 }
 
 impl Config {
-    /// Builds the effective configuration from every layer.
-    pub fn load(args: &RunArgs) -> anyhow::Result<Self> {
-        let mut config = match &args.config {
-            Some(path) => Self::from_file(path)?,
-            None => Self::default(),
-        };
-        config.apply(args);
-        config.validate()?;
-        Ok(config)
-    }
-
     /// Reads a TOML file. A named file that does not exist is an error: a
     /// silently ignored config file is how production nodes end up on defaults.
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
@@ -372,42 +359,8 @@ impl Config {
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 
-    fn apply(&mut self, args: &RunArgs) {
-        fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
-            if let Some(v) = value {
-                *slot = v.clone();
-            }
-        }
-        set(&mut self.data_dir, &args.data_dir);
-        set(&mut self.mode, &args.mode);
-        set(&mut self.log.format, &args.log_format);
-        set(&mut self.log.filter, &args.log_filter);
-        set(&mut self.api.addr, &args.api_addr);
-        set(&mut self.crypto.backend, &args.crypto_backend);
-        if args.api_token.is_some() {
-            self.api.token.clone_from(&args.api_token);
-        }
-        set(&mut self.signaling.addr, &args.signaling_addr);
-        set(&mut self.p2p.addr, &args.p2p_addr);
-        set(
-            &mut self.shutdown.deadline_secs,
-            &args.shutdown_deadline_secs,
-        );
-        if !args.peer.is_empty() {
-            self.p2p.peers.clone_from(&args.peer);
-        }
-        if !args.bootstrap.is_empty() {
-            self.dht.bootstrap.clone_from(&args.bootstrap);
-        }
-        if args.no_signaling {
-            self.signaling.enabled = false;
-        }
-        if args.no_p2p {
-            self.p2p.enabled = false;
-        }
-    }
-
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Checks the settings together; called once every layer is applied.
+    pub fn validate(&self) -> anyhow::Result<()> {
         self.crypto
             .backend
             .parse::<pqnode_crypto::Backend>()
@@ -429,8 +382,7 @@ impl Config {
             bail!("api.token {e}: use a random string, e.g. `openssl rand -hex 24`");
         }
         for host in &self.api.allowed_hosts {
-            crate::api::host::check_allowed_entry(host)
-                .map_err(|e| anyhow::anyhow!("api.allowed_hosts: {e}"))?;
+            check_allowed_host(host).map_err(|e| anyhow::anyhow!("api.allowed_hosts: {e}"))?;
         }
         if self.mode == Mode::Production
             && !self.api.addr.ip().is_loopback()
@@ -452,6 +404,29 @@ impl Config {
 
 /// The commented default configuration that `pqnode init` writes.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+
+/// Why an `api.allowed_hosts` entry is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostEntryError {
+    #[error(
+        "{0:?} is not a host name: give the bare name (letters, digits, '-' and '.'), without scheme, port or path"
+    )]
+    NotAHostName(String),
+}
+
+/// Checks one `api.allowed_hosts` entry.
+pub fn check_allowed_host(entry: &str) -> Result<(), HostEntryError> {
+    let valid = !entry.is_empty()
+        && entry.len() <= 253
+        && entry
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if valid {
+        Ok(())
+    } else {
+        Err(HostEntryError::NotAHostName(entry.to_owned()))
+    }
+}
 
 #[cfg(test)]
 mod tests {

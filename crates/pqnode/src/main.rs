@@ -9,10 +9,12 @@ mod cli;
 mod client;
 mod components;
 mod config;
+mod http_error;
 mod listen;
 mod logging;
 mod monitor;
 mod node;
+mod state;
 mod store_command;
 mod token;
 mod web;
@@ -22,8 +24,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use crate::cli::{Cli, Command, DataDirArgs, IdArgs, InitArgs, RunArgs};
-use crate::config::Config;
+use crate::cli::{Cli, Command, IdArgs, InitArgs, RunArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = Config::load(&args)?;
+    let config = args.load_config()?;
     logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,20 +77,8 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The configuration an offline command works with: the file's, if any, and the folder flag.
-fn offline_config(folder: DataDirArgs) -> anyhow::Result<Config> {
-    let mut config = match &folder.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
-    if let Some(dir) = folder.data_dir {
-        config.data_dir = dir;
-    }
-    Ok(config)
-}
-
 fn id(args: IdArgs) -> anyhow::Result<()> {
-    let config = offline_config(args.folder)?;
+    let config = args.folder.load_config()?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data folder {}",

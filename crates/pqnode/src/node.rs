@@ -1,16 +1,12 @@
 //! A running node: start-up in the spec's order, and graceful shutdown in reverse.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use pqnode_crypto::NodeId;
-use pqnode_health::Status;
-use tokio::net::TcpListener;
+use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -23,111 +19,10 @@ use crate::components::federation::{
 use crate::components::p2p::P2pService;
 use crate::components::signaling::{Federation, SignalingService};
 use crate::components::storage::StorageService;
-use crate::components::{Component, Components};
 use crate::config::Config;
-use crate::listen::HttpServer;
+use crate::listen::{HttpServer, bind_tcp};
 use crate::monitor::Monitor;
-
-/// Everything the API and the background tasks share.
-pub struct NodeShared {
-    pub config: Config,
-    pub node_id: NodeId,
-    #[allow(dead_code)] // read by the mutating endpoints of the P2P and DHT APIs
-    pub api_token: String,
-    pub crypto: Arc<CryptoService>,
-    pub storage: Arc<StorageService>,
-    pub p2p: Option<Arc<P2pService>>,
-    pub dht: Option<Arc<DhtService>>,
-    pub monitor: Arc<Monitor>,
-    pub metrics: PrometheusHandle,
-    /// Start-up finished and not shutting down (`/readyz`).
-    /// Started last (step 10), after the API is up.
-    pub signaling: OnceLock<Arc<SignalingService>>,
-    /// The API's TCP listener (step 9), for its figures.
-    pub api_listener: OnceLock<Arc<HttpServer>>,
-    pub ready: AtomicBool,
-    pub shutting_down: AtomicBool,
-    started: Instant,
-}
-
-impl NodeShared {
-    pub fn components(&self) -> Components {
-        Components {
-            crypto: Some(self.crypto.clone() as Arc<dyn Component>),
-            storage: Some(self.storage.clone() as Arc<dyn Component>),
-            signaling: self
-                .signaling
-                .get()
-                .map(|s| s.clone() as Arc<dyn Component>),
-            p2p: self.p2p.clone().map(|p| p as Arc<dyn Component>),
-            dht: self.dht.clone().map(|d| d as Arc<dyn Component>),
-            ..Components::default()
-        }
-    }
-
-    /// The HTTP listeners that are up: the API's, then the signaling port's.
-    pub fn listeners(&self) -> Vec<(&'static str, &HttpServer)> {
-        let mut listeners = Vec::new();
-        if let Some(api) = self.api_listener.get() {
-            listeners.push(("api", api.as_ref()));
-        }
-        if let Some(signaling) = self.signaling.get() {
-            listeners.push(("signaling", signaling.listener()));
-        }
-        listeners
-    }
-
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-
-    /// DHT figures for `/api/peers` and signaling stats; zeros while the node runs no DHT.
-    pub async fn dht_summary(&self) -> DhtSummary {
-        let Some(dht) = &self.dht else {
-            return DhtSummary::default();
-        };
-        match dht.overlay().stats().await {
-            Ok(s) => DhtSummary {
-                total_nodes: s.total_nodes,
-                buckets_used: s.buckets_used,
-                bootstrap_nodes: s.bootstrap_nodes,
-            },
-            Err(_) => DhtSummary::default(),
-        }
-    }
-
-    /// Brings gauges up to date just before a scrape.
-    pub async fn record_metrics(&self) {
-        let system = self.monitor.snapshot();
-        metrics::gauge!("pqnode_process_resident_memory_bytes").set(system.rss_bytes as f64);
-        metrics::gauge!("pqnode_process_cpu_percent").set(f64::from(system.cpu_percent));
-        metrics::gauge!("pqnode_uptime_seconds").set(self.uptime().as_secs_f64());
-        metrics::gauge!("pqnode_ready").set(if self.is_ready() { 1.0 } else { 0.0 });
-        for (_, listener) in self.listeners() {
-            listener.record_metrics();
-        }
-        for report in self.components().reports().await {
-            let value = match report.health.status {
-                Status::Pass => 0.0,
-                Status::Warn => 1.0,
-                Status::Fail => 2.0,
-                Status::Disabled => -1.0,
-            };
-            metrics::gauge!("pqnode_component_health", "component" => report.name).set(value);
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DhtSummary {
-    pub total_nodes: usize,
-    pub buckets_used: usize,
-    pub bootstrap_nodes: usize,
-}
+use crate::state::NodeShared;
 
 /// A started node. Dropping it does not stop it: call [`Node::shutdown`].
 pub struct Node {
@@ -508,47 +403,6 @@ fn fit_listeners_to_descriptors(config: &mut Config) {
     }
     config.api.tcp.set_caps(api);
     config.signaling.tcp.set_caps(signaling);
-}
-
-/// Pending connections the kernel queues per listener. tokio's default (128)
-/// drops SYNs when a few hundred browsers reconnect at once.
-const LISTEN_BACKLOG: u32 = 1024;
-
-/// Binds a TCP listener; the error names the address and the setting to change.
-pub async fn bind_tcp(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
-    let bind = || -> std::io::Result<TcpListener> {
-        let socket = if addr.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_nodelay(true)?;
-        socket.bind(addr)?;
-        socket.listen(LISTEN_BACKLOG)
-    };
-    bind().map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::AddrInUse => {
-                format!(
-                    "port {} is already in use; choose another with {setting}",
-                    addr.port()
-                )
-            }
-            std::io::ErrorKind::PermissionDenied => {
-                format!("not allowed to bind {addr}; choose another with {setting}")
-            }
-            _ => format!("check {setting}"),
-        };
-        anyhow::anyhow!("cannot listen on {addr}: {e} ({hint})")
-    })
-}
-
-pub fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// SIGINT and SIGTERM, listened for from before start-up, so a signal that

@@ -7,10 +7,9 @@ use anyhow::{Context, bail};
 
 use crate::cli::{StoreArgs, StoreCommand};
 use crate::components::storage::StorePaths;
-use crate::offline_config;
 
 pub fn run(args: StoreArgs) -> anyhow::Result<()> {
-    let config = offline_config(args.folder)?;
+    let config = args.folder.load_config()?;
     let paths = StorePaths::new(&config.data_dir);
     match args.command {
         StoreCommand::Check => check(&paths),

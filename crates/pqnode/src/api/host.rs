@@ -35,29 +35,6 @@ pub struct HostPolicy {
     allowed: Vec<String>,
 }
 
-/// Why an `api.allowed_hosts` entry is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HostEntryError {
-    #[error(
-        "{0:?} is not a host name: give the bare name (letters, digits, '-' and '.'), without scheme, port or path"
-    )]
-    NotAHostName(String),
-}
-
-/// Checks one `api.allowed_hosts` entry.
-pub fn check_allowed_entry(entry: &str) -> Result<(), HostEntryError> {
-    let valid = !entry.is_empty()
-        && entry.len() <= 253
-        && entry
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    if valid {
-        Ok(())
-    } else {
-        Err(HostEntryError::NotAHostName(entry.to_owned()))
-    }
-}
-
 impl HostPolicy {
     pub fn new(api: &ApiConfig) -> Self {
         Self {
@@ -197,9 +174,9 @@ mod tests {
 
     #[test]
     fn allow_list_entries_are_bare_names() {
-        assert!(check_allowed_entry("node.example.org").is_ok());
+        assert!(crate::config::check_allowed_host("node.example.org").is_ok());
         for bad in ["", "http://x", "x:1", "x/y", "a b", "*.example.org"] {
-            assert!(check_allowed_entry(bad).is_err(), "{bad:?}");
+            assert!(crate::config::check_allowed_host(bad).is_err(), "{bad:?}");
         }
     }
 }

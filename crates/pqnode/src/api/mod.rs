@@ -22,8 +22,8 @@
 mod auth;
 mod crypto;
 mod dht;
-mod error;
-pub use error::{ApiError, ApiJson, not_found};
+use crate::http_error as error;
+pub use crate::http_error::{ApiError, ApiJson};
 mod health;
 pub mod host;
 mod openapi;
@@ -37,7 +37,7 @@ use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::node::NodeShared;
+use crate::state::NodeShared;
 
 #[derive(Clone)]
 pub struct ApiState {

@@ -66,7 +66,7 @@ impl SignalingService {
             max_connections_per_ip: config.signaling.max_connections_per_ip,
             ..PeerJsConfig::default()
         });
-        let listener = crate::node::bind_tcp(
+        let listener = crate::listen::bind_tcp(
             config.signaling.addr,
             "signaling.addr / --signaling-addr / PQNODE_SIGNALING_ADDR",
         )
@@ -76,7 +76,7 @@ impl SignalingService {
             .merge(pqnode_signaling::router(native.clone()))
             .merge(pqnode_peerjs::router(peerjs.clone()))
             .merge(crate::web::router())
-            .fallback(crate::api::not_found);
+            .fallback(crate::http_error::not_found);
         let limits = config.signaling.tcp.to_listen();
         let listener = HttpServer::start("signaling", listener, app, limits)?;
         Ok(Arc::new(Self {

@@ -19,6 +19,7 @@
 //! port spoke it before this module).
 
 mod admission;
+mod bind;
 mod io;
 
 use std::convert::Infallible;
@@ -42,6 +43,7 @@ use tracing::{debug, info, warn};
 
 pub use admission::Caps;
 use admission::{Admission, Verdict};
+pub use bind::bind_tcp;
 use io::{ConnIo, ConnState};
 
 /// One listener's limits, from `api.tcp` or `signaling.tcp` in the config.

@@ -1,4 +1,5 @@
-//! Every API error is JSON: `{"error": {"code": "...", "message": "..."}}`.
+//! Every HTTP error either listener sends is JSON:
+//! `{"error": {"code": "...", "message": "..."}}`.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;

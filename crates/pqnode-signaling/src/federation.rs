@@ -54,13 +54,6 @@ pub struct RemotePeer {
     pub node_id: NodeId,
 }
 
-/// The DHT figures shown in signaling stats (`dhtNodes`, `dhtBuckets`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct DhtStats {
-    pub nodes: usize,
-    pub buckets: usize,
-}
-
 /// Where peers are: presence records in the DHT, in the real node.
 pub trait Directory: Send + Sync + 'static {
     /// Announces that `peer` is attached to this node and in `topics`.
@@ -81,9 +74,6 @@ pub trait Directory: Send + Sync + 'static {
 
     /// Peers in `topic` on any node (entries for this node are ignored).
     fn discover(&self, topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>>;
-
-    /// Current DHT size, for stats. Must not block.
-    fn dht_stats(&self) -> DhtStats;
 }
 
 /// Carries envelopes to other nodes (one hop, no retries across nodes).
@@ -195,10 +185,6 @@ impl Directory for LocalOnly {
 
     fn discover(&self, _topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
         Box::pin(async { Ok(Vec::new()) })
-    }
-
-    fn dht_stats(&self) -> DhtStats {
-        DhtStats::default()
     }
 }
 

@@ -158,7 +158,6 @@ impl SignalingServer {
             let registry = self.inner.registry();
             (registry.connections(), registry.peer_count())
         };
-        let dht = self.inner.directory.dht_stats();
         let counters = &self.inner.counters;
         // moka counts lazily; settle pending inserts and expiries first.
         self.inner.routes.run_pending_tasks();
@@ -167,8 +166,6 @@ impl SignalingServer {
             connections,
             peers: connected_peers.saturating_add(remote),
             connected_peers,
-            dht_nodes: dht.nodes,
-            dht_buckets: dht.buckets,
             messages_relayed: counters.relayed_local.load(Ordering::Relaxed),
             messages_forwarded: counters.forwarded.load(Ordering::Relaxed),
             messages_from_remote: counters.delivered_from_remote.load(Ordering::Relaxed),

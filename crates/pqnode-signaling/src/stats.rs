@@ -50,9 +50,6 @@ pub struct SignalingStats {
     pub peers: usize,
     /// Registered peers attached to this node.
     pub connected_peers: usize,
-    /// From the directory (0 when local-only).
-    pub dht_nodes: usize,
-    pub dht_buckets: usize,
     /// Relay messages handed to a local peer (including ones from other nodes).
     pub messages_relayed: u64,
     /// Relay messages another node accepted for one of its peers.

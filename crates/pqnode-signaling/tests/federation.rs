@@ -12,8 +12,8 @@ use common::{Client, Key, TestServer, eventually, node_id, quick_config, start_s
 use pqnode_crypto::NodeId;
 use pqnode_signaling::EnvelopeError;
 use pqnode_signaling::federation::{
-    BoxFuture, DeliveryOutcome, DhtStats, Directory, FederationError, Forwarder, MessageId,
-    RelayEnvelope, RemotePeer,
+    BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, MessageId, RelayEnvelope,
+    RemotePeer,
 };
 use pqnode_signaling::{PeerId, PresenceProof, RelayKind, SignalingServer};
 use serde_json::json;
@@ -112,13 +112,6 @@ impl Directory for NodeView {
             })
             .collect();
         Box::pin(async move { Ok(peers) })
-    }
-
-    fn dht_stats(&self) -> DhtStats {
-        DhtStats {
-            nodes: self.mesh.servers.lock().unwrap().len(),
-            buckets: 1,
-        }
     }
 }
 
@@ -247,7 +240,6 @@ async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
 
     let stats = a.server.stats();
     assert_eq!(stats.messages_forwarded, 31);
-    assert_eq!((stats.dht_nodes, stats.dht_buckets), (2, 1));
     assert_eq!(b.server.stats().messages_from_remote, 31);
     assert_eq!(b.server.stats().peers, 2, "bob plus alice, remembered");
 
@@ -450,10 +442,6 @@ impl Directory for Unreachable {
 
     fn discover(&self, _topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
         Box::pin(async { Err(FederationError::new("no DHT nodes")) })
-    }
-
-    fn dht_stats(&self) -> DhtStats {
-        DhtStats::default()
     }
 }
 

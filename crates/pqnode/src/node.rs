@@ -66,14 +66,8 @@ impl Node {
         let dht = match (&network, config.dht.enabled) {
             (Some(network), true) => {
                 let identity = Arc::new(crypto.signing_identity()?);
-                let start = DhtService::start(
-                    &config,
-                    identity,
-                    network.clone(),
-                    storage.store().clone(),
-                    &tracker,
-                    cancel.child_token(),
-                );
+                let start =
+                    DhtService::start(&config, identity, network.clone(), storage.store().clone());
                 Some(step(5, "dht", start).await?)
             }
             (None, _) => {
@@ -282,11 +276,8 @@ async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingSer
         return SignalingService::start(&shared.config, shared.node_id, None).await;
     };
     let federation = Federation {
-        directory: Arc::new(DhtDirectory::new(
-            dht.overlay().clone(),
-            dht.nodes.clone(),
-            dht.buckets.clone(),
-        )),
+        directory: Arc::new(DhtDirectory::new(dht.overlay().clone())),
+        overlay: dht.overlay().clone(),
         forwarder: Arc::new(QuicForwarder {
             network: p2p.network().clone(),
         }),

@@ -1,7 +1,6 @@
 //! Start-up step 5: the Kademlia DHT, run over the node's QUIC endpoint.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,20 +10,11 @@ use pqnode_net::{Network, PeerAddr};
 use pqnode_overlay::{Overlay, OverlayConfig};
 use pqnode_store::Store;
 
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
-/// How often the figures that must never wait (signaling stats) are refreshed.
-const FIGURES_INTERVAL: Duration = Duration::from_secs(2);
-
 pub struct DhtService {
     overlay: Overlay,
-    /// Table size and buckets in use, for readers that cannot wait on the DHT task.
-    pub nodes: Arc<AtomicUsize>,
-    pub buckets: Arc<AtomicUsize>,
 }
 
 impl DhtService {
@@ -33,8 +23,6 @@ impl DhtService {
         identity: Arc<Identity>,
         network: Network,
         store: Store,
-        tracker: &TaskTracker,
-        cancel: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
         let seeds = config
             .dht
@@ -49,32 +37,11 @@ impl DhtService {
         overlay_config.dht.refresh_interval = Duration::from_secs(config.dht.refresh_interval_secs);
         overlay_config.dht.ping_interval = Duration::from_secs(config.dht.ping_interval_secs);
         let overlay = Overlay::start(network, Some(store), overlay_config).await?;
-        let service = Arc::new(Self {
-            overlay,
-            nodes: Arc::default(),
-            buckets: Arc::default(),
-        });
-        tracker.spawn(service.clone().keep_figures(cancel));
-        Ok(service)
+        Ok(Arc::new(Self { overlay }))
     }
 
     pub fn overlay(&self) -> &Overlay {
         &self.overlay
-    }
-
-    async fn keep_figures(self: Arc<Self>, cancel: CancellationToken) {
-        let mut ticker = tokio::time::interval(FIGURES_INTERVAL);
-        loop {
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                _ = ticker.tick() => {
-                    if let Ok(stats) = self.overlay.stats().await {
-                        self.nodes.store(stats.total_nodes, Ordering::Relaxed);
-                        self.buckets.store(stats.buckets_used, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
     }
 
     /// Saves the routing table and stops the DHT task.

@@ -12,8 +12,7 @@
 //! peers in the topic (20 bytes each).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,8 +20,7 @@ use pqnode_crypto::NodeId;
 use pqnode_net::{Caller, Handler, HandlerError, Network, Protocol};
 use pqnode_overlay::Overlay;
 use pqnode_signaling::federation::{
-    BoxFuture, DeliveryOutcome, DhtStats, Directory, FederationError, Forwarder, RelayEnvelope,
-    RemotePeer,
+    BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, RelayEnvelope, RemotePeer,
 };
 use pqnode_signaling::{PEER_ID_LEN, PeerId, PresenceProof, SignalingServer};
 use sha2::{Digest, Sha256};
@@ -128,21 +126,15 @@ pub struct DhtDirectory {
     overlay: Overlay,
     local: NodeId,
     membership: Mutex<Membership>,
-    nodes: Arc<AtomicUsize>,
-    buckets: Arc<AtomicUsize>,
 }
 
 impl DhtDirectory {
-    /// `nodes` and `buckets` are kept current by the DHT component, so
-    /// `dht_stats` never waits on the DHT task.
-    pub fn new(overlay: Overlay, nodes: Arc<AtomicUsize>, buckets: Arc<AtomicUsize>) -> Self {
+    pub fn new(overlay: Overlay) -> Self {
         let local = overlay.local_id();
         Self {
             overlay,
             local,
             membership: Mutex::default(),
-            nodes,
-            buckets,
         }
     }
 
@@ -232,13 +224,6 @@ impl Directory for DhtDirectory {
             }
             Ok(found)
         })
-    }
-
-    fn dht_stats(&self) -> DhtStats {
-        DhtStats {
-            nodes: self.nodes.load(Ordering::Relaxed),
-            buckets: self.buckets.load(Ordering::Relaxed),
-        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use pqnode_crypto::NodeId;
 use pqnode_health::Health;
+use pqnode_overlay::Overlay;
 use pqnode_peerjs::{PeerJsConfig, PeerJsServer, ShutdownOutcome};
 use pqnode_signaling::federation::{Directory, Forwarder};
 use pqnode_signaling::{IceServer, SignalingConfig, SignalingServer};
@@ -21,16 +22,19 @@ use crate::listen::HttpServer;
 
 pub struct SignalingService {
     native: SignalingServer,
+    /// The DHT federating this server, for the figures shown with its stats.
+    overlay: Option<Overlay>,
     peerjs: PeerJsServer,
     /// The port's TCP listener; the node stops it after [`SignalingService::shutdown`].
     listener: Arc<HttpServer>,
     pub addr: SocketAddr,
 }
 
-/// Where relay messages for peers on other nodes go.
+/// Where relay messages for peers on other nodes go, and the DHT behind them.
 pub struct Federation {
     pub directory: Arc<dyn Directory>,
     pub forwarder: Arc<dyn Forwarder>,
+    pub overlay: Overlay,
 }
 
 impl SignalingService {
@@ -55,11 +59,12 @@ impl SignalingService {
             heartbeat_interval: Duration::from_secs(config.signaling.heartbeat_secs),
             ..SignalingConfig::default()
         };
-        let native = match federation {
-            Some(f) => {
-                SignalingServer::with_federation(node_id, settings, f.directory, f.forwarder)
-            }
-            None => SignalingServer::new(node_id, settings),
+        let (native, overlay) = match federation {
+            Some(f) => (
+                SignalingServer::with_federation(node_id, settings, f.directory, f.forwarder),
+                Some(f.overlay),
+            ),
+            None => (SignalingServer::new(node_id, settings), None),
         };
         let peerjs = PeerJsServer::new(PeerJsConfig {
             concurrent_limit: config.signaling.max_connections,
@@ -81,6 +86,7 @@ impl SignalingService {
         let listener = HttpServer::start("signaling", listener, app, limits)?;
         Ok(Arc::new(Self {
             native,
+            overlay,
             peerjs,
             listener,
             addr,
@@ -132,6 +138,13 @@ impl Component for SignalingService {
     fn stats(&self) -> StatsFuture<'_> {
         Box::pin(async {
             let mut stats = serde_json::to_value(self.native.stats()).unwrap_or_default();
+            // Asked when the stats are read, from the DHT task itself: no poller, no stale copy.
+            let dht = match &self.overlay {
+                Some(overlay) => overlay.stats().await.ok(),
+                None => None,
+            };
+            stats["dhtNodes"] = json!(dht.as_ref().map_or(0, |d| d.total_nodes));
+            stats["dhtBuckets"] = json!(dht.as_ref().map_or(0, |d| d.buckets_used));
             stats["peerjs"] = serde_json::to_value(self.peerjs.stats()).unwrap_or_default();
             stats["addr"] = json!(self.addr);
             stats

@@ -3,90 +3,23 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::signaling::{self, Ws, expect, send};
 use common::{NodeOptions, TestNode, get_json, node_id, p2p_addr};
-use futures_util::{SinkExt, StreamExt};
 use pqnode_crypto::Identity;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use serde_json::json;
 
 struct Peer {
     ws: Ws,
     id: String,
 }
 
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("a message within 20 s")
-            .expect("stream open")
-            .expect("no WebSocket error");
-        if let Message::Text(text) = msg {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-/// The next message of `kind`, skipping events of other kinds.
-async fn expect(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let v = next_json(ws).await;
-        if v["type"] == kind {
-            return v;
-        }
-        assert_ne!(v["type"], "error", "expected {kind}, got {v}");
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
-}
-
 /// Connects and registers an ML-DSA-87 peer in `topic`.
 async fn register(node: &TestNode, topic: &str) -> Peer {
-    let url = format!(
-        "ws://{}/p2p-signaling",
-        node.ready["signaling"].as_str().unwrap()
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let hello = expect(&mut ws, "hello").await;
-    let key = Identity::generate().unwrap();
-    let public = key.public_key().as_bytes();
-    let digest = Sha256::new()
-        .chain_update(b"pqnode/signaling/peer-id/v1\0ML-DSA-87\0")
-        .chain_update(public)
-        .finalize();
-    let peer_id = hex::encode(&digest[..20]);
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let body = format!(
-        "{}\n{}\n{peer_id}\n{ts}",
-        hello["node_id"].as_str().unwrap(),
-        hello["nonce"].as_str().unwrap()
-    );
-    let signature = key
-        .sign("pqnode/signaling/register/v1", body.as_bytes())
-        .unwrap();
-    send(
-        &mut ws,
-        json!({
-            "type": "register", "id": "r", "algorithm": "ML-DSA-87",
-            "public_key": hex::encode(public), "peer_id": peer_id, "nonce": hello["nonce"],
-            "ts": ts, "signature": hex::encode(signature.as_bytes()), "topics": [topic],
-        }),
-    )
-    .await;
-    let registered = expect(&mut ws, "registered").await;
-    assert_eq!(registered["peer_id"], peer_id.as_str());
-    Peer { ws, id: peer_id }
+    let addr = node.ready["signaling"].as_str().unwrap().parse().unwrap();
+    let (ws, id) = signaling::register(addr, &Identity::generate().unwrap(), &[topic]).await;
+    Peer { ws, id }
 }
 
 #[tokio::test]

@@ -6,19 +6,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::signaling::{self, Ws, expect};
 use common::{NodeOptions, TestNode, get_json, http};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use pqnode_crypto::Identity;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The node's descriptor limit in these tests.
 const NOFILE: u64 = 256;
@@ -81,62 +78,9 @@ fn sources(first: u8, count: u8) -> Vec<[u8; 4]> {
     (first..first + count).map(|b| [127, 0, 1, b]).collect()
 }
 
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a message within 5 s")
-            .expect("stream open")
-            .expect("no WebSocket error");
-        if let Message::Text(text) = msg {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-async fn expect(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let v = next_json(ws).await;
-        if v["type"] == kind {
-            return v;
-        }
-        assert_ne!(v["type"], "error", "expected {kind}, got {v}");
-    }
-}
-
 /// Connects and registers an ML-DSA-87 peer (keys made before the clock starts).
 async fn register(addr: SocketAddr, key: &Identity) -> (Ws, String) {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/p2p-signaling"))
-        .await
-        .expect("WebSocket handshake");
-    let hello = expect(&mut ws, "hello").await;
-    let public = key.public_key().as_bytes();
-    let digest = Sha256::new()
-        .chain_update(b"pqnode/signaling/peer-id/v1\0ML-DSA-87\0")
-        .chain_update(public)
-        .finalize();
-    let peer_id = hex::encode(&digest[..20]);
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let body = format!(
-        "{}\n{}\n{peer_id}\n{ts}",
-        hello["node_id"].as_str().unwrap(),
-        hello["nonce"].as_str().unwrap()
-    );
-    let signature = key
-        .sign("pqnode/signaling/register/v1", body.as_bytes())
-        .unwrap();
-    let register = json!({
-        "type": "register", "id": "r", "algorithm": "ML-DSA-87",
-        "public_key": hex::encode(public), "peer_id": peer_id, "nonce": hello["nonce"],
-        "ts": ts, "signature": hex::encode(signature.as_bytes()), "topics": ["limits"],
-    });
-    ws.send(Message::text(register.to_string())).await.unwrap();
-    let registered = expect(&mut ws, "registered").await;
-    assert_eq!(registered["peer_id"], peer_id.as_str());
-    (ws, peer_id)
+    signaling::register(addr, key, &["limits"]).await
 }
 
 async fn listener_stats(node: &TestNode, name: &str) -> Value {

@@ -20,23 +20,18 @@
 
 mod admission;
 mod bind;
+mod connection;
+mod descriptors;
 mod io;
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -44,7 +39,9 @@ use tracing::{debug, info, warn};
 pub use admission::Caps;
 use admission::{Admission, Verdict};
 pub use bind::bind_tcp;
-use io::{ConnIo, ConnState};
+use connection::{refuse, serve_connection};
+pub use descriptors::{descriptor_budget, fit_to_budget};
+use io::ConnState;
 
 /// One listener's limits, from `api.tcp` or `signaling.tcp` in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,223 +380,5 @@ async fn accept_loop(
                 shared.warn_throttled("refused: listener full");
             }
         }
-    }
-}
-
-/// Closes a refused connection as cheaply as possible: a reset, no FIN handshake, nothing
-/// read or written, and the descriptor freed now.
-fn refuse(stream: TcpStream) {
-    let _ = stream.set_zero_linger();
-    drop(stream);
-}
-
-/// Why a connection task ended.
-enum Ended {
-    Done,
-    HeaderTimeout,
-    Idle,
-    Closed,
-    Error,
-}
-
-async fn serve_connection(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    remote: SocketAddr,
-    state: Arc<ConnState>,
-    router: Router,
-) {
-    let limits = shared.limits;
-    let io = TokioIo::new(ConnIo::new(
-        stream,
-        state.clone(),
-        shared.counters.malformed.clone(),
-    ));
-    let service = ConnService {
-        router,
-        remote,
-        state: state.clone(),
-    };
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_header_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS)
-        .keep_alive(true);
-    let conn = builder.serve_connection(io, service).with_upgrades();
-    tokio::pin!(conn);
-    let close = state.ticket().close_token().clone();
-    let mut draining = false;
-    let ended = loop {
-        let now = tokio::time::Instant::now();
-        let idle_at = if state.in_flight() > 0 {
-            now + limits.idle_timeout
-        } else {
-            tokio::time::Instant::from_std(state.last_activity() + limits.idle_timeout)
-        };
-        if idle_at <= now {
-            break Ended::Idle;
-        }
-        tokio::select! {
-            result = conn.as_mut() => break match result {
-                Ok(()) => Ended::Done,
-                Err(e) if e.is_timeout() => Ended::HeaderTimeout,
-                Err(e) => {
-                    debug!(listener = shared.name, remote = %remote, error = %e, "connection ended with an error");
-                    Ended::Error
-                }
-            },
-            _ = close.cancelled() => break Ended::Closed,
-            _ = shared.drain.cancelled(), if !draining => {
-                draining = true;
-                // Idle keep-alive connections close now; a request in progress finishes first.
-                conn.as_mut().graceful_shutdown();
-            }
-            _ = tokio::time::sleep_until(idle_at) => {}
-        }
-    };
-    match ended {
-        Ended::HeaderTimeout => shared.count(
-            &shared.counters.header_timeouts,
-            "pqnode_tcp_connections_closed_total",
-            "header_timeout",
-        ),
-        Ended::Idle => shared.count(
-            &shared.counters.idle_timeouts,
-            "pqnode_tcp_connections_closed_total",
-            "idle_timeout",
-        ),
-        Ended::Done | Ended::Closed | Ended::Error => {}
-    }
-}
-
-/// The router, as hyper calls it for one connection: adds the peer's address
-/// (`ConnectInfo`, which the signaling per-IP caps read) and marks the request in flight.
-#[derive(Clone)]
-struct ConnService {
-    router: Router,
-    remote: SocketAddr,
-    state: Arc<ConnState>,
-}
-
-type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>;
-
-impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
-    type Response = axum::response::Response;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
-        let in_flight = self
-            .state
-            .request_started(request.method() == hyper::Method::HEAD);
-        let mut request = request.map(Body::new);
-        request.extensions_mut().insert(ConnectInfo(self.remote));
-        // A Router is always ready (axum documents `poll_ready` as always `Ready`).
-        let response = tower::Service::call(&mut self.router.clone(), request);
-        Box::pin(async move {
-            let response = response.await;
-            drop(in_flight);
-            response
-        })
-    }
-}
-
-/// Descriptors kept back for everything that is not an HTTP connection: the store, the
-/// QUIC socket, the runtime, logs and the files the monitor reads.
-const RESERVED_DESCRIPTORS: u64 = 64;
-
-/// Raises the soft descriptor limit to the hard one (what most servers do at start) and
-/// returns how many descriptors the TCP listeners may use between them, if the limit is known.
-pub fn descriptor_budget() -> Option<usize> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: setrlimit only reads the struct we pass.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        }
-    }
-    if limit.rlim_cur == libc::RLIM_INFINITY {
-        return None;
-    }
-    let soft = limit.rlim_cur;
-    let reserve = RESERVED_DESCRIPTORS.max(soft / 8);
-    Some(soft.saturating_sub(reserve).max(2).min(usize::MAX as u64) as usize)
-}
-
-/// Fits the API's and the signaling port's connection caps into `budget` descriptors.
-/// Caps that already fit are kept; otherwise the API (a local, operator-facing port) gets at
-/// most a quarter and the public signaling port the rest. Per-IP caps never exceed the
-/// listener's cap.
-pub fn fit_to_budget(api: Caps, signaling: Caps, budget: Option<usize>) -> (Caps, Caps) {
-    let clamp = |caps: Caps, max: usize| Caps {
-        max_connections: caps.max_connections.min(max).max(1),
-        max_connections_per_ip: caps.max_connections_per_ip.min(max).max(1),
-    };
-    let Some(budget) = budget else {
-        return (
-            clamp(api, api.max_connections),
-            clamp(signaling, signaling.max_connections),
-        );
-    };
-    if api
-        .max_connections
-        .saturating_add(signaling.max_connections)
-        <= budget
-    {
-        return (
-            clamp(api, api.max_connections),
-            clamp(signaling, signaling.max_connections),
-        );
-    }
-    let api_max = api.max_connections.min((budget / 4).max(1));
-    let signaling_max = signaling
-        .max_connections
-        .min(budget.saturating_sub(api_max).max(1));
-    (clamp(api, api_max), clamp(signaling, signaling_max))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn caps(max: usize, per_ip: usize) -> Caps {
-        Caps {
-            max_connections: max,
-            max_connections_per_ip: per_ip,
-        }
-    }
-
-    #[test]
-    fn caps_that_fit_are_kept() {
-        let (a, s) = fit_to_budget(caps(100, 100), caps(500, 64), Some(1000));
-        assert_eq!((a, s), (caps(100, 100), caps(500, 64)));
-    }
-
-    #[test]
-    fn caps_over_the_descriptor_budget_shrink_and_still_fit() {
-        let (a, s) = fit_to_budget(caps(1024, 1024), caps(20_000, 128), Some(192));
-        assert_eq!(a, caps(48, 48));
-        assert_eq!(s, caps(144, 128));
-        assert!(a.max_connections + s.max_connections <= 192);
-    }
-
-    #[test]
-    fn no_known_limit_keeps_the_configuration() {
-        let (a, s) = fit_to_budget(caps(10, 50), caps(20, 5), None);
-        assert_eq!((a, s), (caps(10, 10), caps(20, 5)));
     }
 }

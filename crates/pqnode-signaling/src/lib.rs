@@ -39,9 +39,11 @@ pub mod fuzzing {
     /// Decodes a relay envelope from another node and checks its proof, as the receiving
     /// node does; must never panic.
     pub fn decode_envelope(bytes: &[u8]) {
-        if let Ok(envelope) = serde_json::from_slice::<crate::federation::RelayEnvelope>(bytes) {
+        if let Ok(envelope) = crate::federation::wire::decode_envelope(bytes) {
             let _ = envelope.from_proof.verify(envelope.from, envelope.origin);
         }
+        let _ = crate::federation::wire::decode_presence(bytes);
+        let _ = crate::federation::wire::decode_delivery(bytes);
     }
 }
 

@@ -13,16 +13,14 @@
 
 use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
 use pqnode_crypto::NodeId;
-use serde::{Deserialize, Serialize};
 
 use crate::auth::{REGISTER_DOMAIN, registration_body, registration_message};
 use crate::peer_id::{Algorithm, PeerId};
 
 /// A peer's registration at a node, as it signed it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceProof {
     pub algorithm: Algorithm,
-    #[serde(with = "hex::serde")]
     pub public_key: Vec<u8>,
     pub peer_id: PeerId,
     /// The node the peer registered at.
@@ -31,7 +29,6 @@ pub struct PresenceProof {
     pub nonce: String,
     /// The peer's clock at registration, Unix milliseconds: newer proofs win.
     pub ts_ms: u64,
-    #[serde(with = "hex::serde")]
     pub signature: Vec<u8>,
 }
 
@@ -193,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn ml_dsa_proofs_verify_and_survive_json() {
+    fn ml_dsa_proofs_verify() {
         let identity = Identity::generate().unwrap();
         let public_key = identity.public_key().as_bytes().to_vec();
         let peer_id = PeerId::derive(Algorithm::MlDsa87, &public_key);
@@ -212,9 +209,8 @@ mod tests {
             ts_ms: TS,
             signature,
         };
-        let json = serde_json::to_vec(&proof).unwrap();
-        let back: PresenceProof = serde_json::from_slice(&json).unwrap();
-        assert_eq!(back.verify(peer_id, node(3)), Ok(()));
-        assert!(json.len() < 16 * 1024, "{} bytes", json.len());
+        assert_eq!(proof.verify(peer_id, node(3)), Ok(()));
+        let wire = crate::federation::wire::encode_presence(Some(&proof));
+        assert!(wire.len() < 8 * 1024, "{} bytes", wire.len());
     }
 }

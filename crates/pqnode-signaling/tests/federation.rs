@@ -13,7 +13,7 @@ use pqnode_crypto::NodeId;
 use pqnode_signaling::EnvelopeError;
 use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, MessageId, RelayEnvelope,
-    RemotePeer,
+    RemotePeer, wire,
 };
 use pqnode_signaling::{PeerId, PresenceProof, RelayKind, SignalingServer};
 use serde_json::json;
@@ -124,10 +124,9 @@ impl Forwarder for NodeView {
         self.mesh.forwards.fetch_add(1, Ordering::Relaxed);
         let target = self.mesh.servers.lock().unwrap().get(&node).cloned();
         Box::pin(async move {
-            // Through JSON, as it would cross the network.
-            let wire = serde_json::to_vec(&envelope).map_err(FederationError::new)?;
-            let envelope: RelayEnvelope =
-                serde_json::from_slice(&wire).map_err(FederationError::new)?;
+            // Through protobuf, as it crosses the network.
+            let bytes = wire::encode_envelope(&envelope);
+            let envelope = wire::decode_envelope(&bytes).map_err(FederationError::new)?;
             let target = target.ok_or_else(|| FederationError::new("no such node"))?;
             target
                 .deliver_remote(envelope)
@@ -147,7 +146,8 @@ impl Forwarder for NodeView {
                 return Ok(forged);
             }
             let target = target.ok_or_else(|| FederationError::new("no such node"))?;
-            Ok(target.presence_proof(peer))
+            let answer = wire::encode_presence(target.presence_proof(peer).as_ref());
+            wire::decode_presence(&answer).map_err(FederationError::new)
         })
     }
 }

@@ -21,6 +21,7 @@ use pqnode_net::{Caller, Handler, HandlerError, Network, Protocol};
 use pqnode_overlay::Overlay;
 use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, RelayEnvelope, RemotePeer,
+    wire,
 };
 use pqnode_signaling::{PEER_ID_LEN, PeerId, PresenceProof, SignalingServer};
 use sha2::{Digest, Sha256};
@@ -227,14 +228,16 @@ impl Directory for DhtDirectory {
     }
 }
 
-/// Signaling envelopes between nodes: wire id 2 (see `pqnode-net`'s `proto/wire.proto`).
-/// An envelope carries one signaling message (SDP offers are the largest, a few KiB) and
-/// its routing: 64 KiB is ample.
+/// Signaling envelopes between nodes: wire id 2 (see `pqnode-net`'s `proto/wire.proto`),
+/// protobuf from `pqnode-signaling`'s `proto/federation.proto`. An envelope carries one
+/// signaling message (SDP offers are the largest, a few KiB), its routing and its
+/// sender's presence proof (up to 7.3 KiB): 64 KiB is ample.
 pub const SIGNALING_RELAY: Protocol = Protocol::new(2, "SIGNALING_RELAY", 64 * 1024);
 
 /// "Show me that peer `p` is yours": wire id 5. The request is the 20-byte
-/// peer id; the answer is the peer's [`PresenceProof`] as JSON (about 15 KiB
-/// for an ML-DSA-87 peer), or empty if the peer is not attached here.
+/// peer id; the answer is a protobuf `PresenceAnswer` with the peer's
+/// [`PresenceProof`] (about 7.3 KiB for an ML-DSA-87 peer), or without one if
+/// the peer is not attached here.
 pub const SIGNALING_PRESENCE: Protocol = Protocol::new(5, "SIGNALING_PRESENCE", 24 * 1024);
 
 /// [`Forwarder`] over QUIC: one request on [`SIGNALING_RELAY`] or
@@ -250,14 +253,14 @@ impl Forwarder for QuicForwarder {
         envelope: RelayEnvelope,
     ) -> BoxFuture<'_, Result<DeliveryOutcome, FederationError>> {
         Box::pin(async move {
-            let payload = Bytes::from(serde_json::to_vec(&envelope).map_err(fed)?);
+            let payload = wire::encode_envelope(&envelope);
             // The network finds `node` through the DHT when it has no address for it.
             let reply = self
                 .network
                 .request(node, SIGNALING_RELAY, payload)
                 .await
                 .map_err(fed)?;
-            serde_json::from_slice(&reply).map_err(fed)
+            wire::decode_delivery(&reply).map_err(fed)
         })
     }
 
@@ -273,10 +276,7 @@ impl Forwarder for QuicForwarder {
                 .request(node, SIGNALING_PRESENCE, request)
                 .await
                 .map_err(fed)?;
-            if reply.is_empty() {
-                return Ok(None);
-            }
-            serde_json::from_slice(&reply).map(Some).map_err(fed)
+            wire::decode_presence(&reply).map_err(fed)
         })
     }
 }
@@ -293,12 +293,8 @@ impl Handler for PresenceHandler {
                 "a presence request is a {PEER_ID_LEN}-byte peer id"
             ))
         })?;
-        match self.signaling.presence_proof(PeerId::from_bytes(bytes)) {
-            None => Ok(Bytes::new()),
-            Some(proof) => serde_json::to_vec(&proof)
-                .map(Bytes::from)
-                .map_err(|e| HandlerError::Internal(e.to_string())),
-        }
+        let proof = self.signaling.presence_proof(PeerId::from_bytes(bytes));
+        Ok(wire::encode_presence(proof.as_ref()))
     }
 }
 
@@ -309,7 +305,7 @@ pub struct RelayHandler {
 
 impl Handler for RelayHandler {
     async fn handle(&self, caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
-        let envelope: RelayEnvelope = serde_json::from_slice(&payload)
+        let envelope = wire::decode_envelope(&payload)
             .map_err(|e| HandlerError::BadRequest(format!("relay envelope: {e}")))?;
         // Replies are routed back to `origin`: it must be the node that proved itself in TLS.
         if envelope.origin != caller.node_id {
@@ -321,9 +317,7 @@ impl Handler for RelayHandler {
             .signaling
             .deliver_remote(envelope)
             .map_err(|e| HandlerError::BadRequest(e.to_string()))?;
-        serde_json::to_vec(&outcome)
-            .map(Bytes::from)
-            .map_err(|e| HandlerError::Internal(e.to_string()))
+        Ok(wire::encode_delivery(outcome))
     }
 }
 
@@ -390,16 +384,16 @@ mod tests {
             ts_ms: 1,
             signature: signature.as_bytes().to_vec(),
         };
-        let envelope = serde_json::json!({
-            "msg_id": "00112233445566778899aabbccddeeff",
-            "origin": origin,
-            "from": from,
-            "from_proof": proof,
-            "to": peer(2),
-            "kind": "offer",
-            "data": "{}",
-        });
-        Bytes::from(serde_json::to_vec(&envelope).unwrap())
+        wire::encode_envelope(&RelayEnvelope {
+            msg_id: pqnode_signaling::federation::MessageId([0x11; 16]),
+            origin,
+            from,
+            from_proof: proof,
+            to: peer(2),
+            kind: pqnode_signaling::RelayKind::Offer,
+            sid: None,
+            data: "{}".into(),
+        })
     }
 
     #[tokio::test]
@@ -421,11 +415,11 @@ mod tests {
 
         // From its origin it is accepted; the addressee is not here, and the reply says so.
         let reply = handler.handle(caller, envelope(sender)).await.unwrap();
-        let outcome: DeliveryOutcome = serde_json::from_slice(&reply).unwrap();
+        let outcome = wire::decode_delivery(&reply).unwrap();
         assert_eq!(outcome, DeliveryOutcome::NotFound);
 
         let garbage = handler
-            .handle(caller, Bytes::from_static(b"\xff not json"))
+            .handle(caller, Bytes::from_static(b"\xff not protobuf"))
             .await;
         assert!(matches!(garbage, Err(HandlerError::BadRequest(_))));
     }

@@ -21,6 +21,8 @@
 //! [`LocalOnly`] implements both for a standalone node: nothing is published,
 //! nothing is found elsewhere.
 
+pub mod wire;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -95,8 +97,8 @@ pub trait Forwarder: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>>;
 }
 
-/// A relay message on its way between two nodes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A relay message on its way between two nodes (on the wire: [`wire`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayEnvelope {
     /// Unique per message: receivers drop repeats.
     pub msg_id: MessageId,
@@ -108,13 +110,12 @@ pub struct RelayEnvelope {
     pub from_proof: PresenceProof,
     pub to: PeerId,
     pub kind: RelayKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     /// The sender's `data` as JSON text, relayed byte for byte.
     pub data: String,
 }
 
-/// A random 128-bit message id, hex on the wire.
+/// A random 128-bit message id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MessageId(pub [u8; 16]);
 
@@ -132,25 +133,8 @@ impl fmt::Debug for MessageId {
     }
 }
 
-impl Serialize for MessageId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for MessageId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        let mut bytes = [0u8; 16];
-        hex::decode_to_slice(text.as_bytes(), &mut bytes)
-            .map_err(|_| serde::de::Error::custom("a message id is 32 hex characters"))?;
-        Ok(Self(bytes))
-    }
-}
-
 /// What became of an envelope at the receiving node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     /// Queued to the addressee's WebSocket.
     Delivered,
@@ -205,36 +189,5 @@ impl Forwarder for LocalOnly {
         _peer: PeerId,
     ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>> {
         Box::pin(async { Ok(None) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn envelope_round_trips_through_json() {
-        let env = RelayEnvelope {
-            msg_id: MessageId([0xab; 16]),
-            origin: NodeId::from_bytes([1; 20]),
-            from: PeerId::from_bytes([2; 20]),
-            from_proof: PresenceProof {
-                algorithm: crate::Algorithm::Ed25519,
-                public_key: vec![4; 32],
-                peer_id: PeerId::from_bytes([2; 20]),
-                node_id: NodeId::from_bytes([1; 20]),
-                nonce: "ab".repeat(32),
-                ts_ms: 7,
-                signature: vec![5; 64],
-            },
-            to: PeerId::from_bytes([3; 20]),
-            kind: RelayKind::Candidate,
-            sid: Some("dc1".into()),
-            data: r#"{"candidate":""}"#.into(),
-        };
-        let json = serde_json::to_string(&env).unwrap();
-        assert!(json.contains(r#""msg_id":"abababababababababababababababab""#));
-        assert_eq!(serde_json::from_str::<RelayEnvelope>(&json).unwrap(), env);
-        assert!(serde_json::from_str::<MessageId>("\"zz\"").is_err());
     }
 }

@@ -13,6 +13,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 
+/// Evicted connections whose tasks have not closed their sockets yet, at most: beyond this a
+/// full listener refuses newcomers rather than evicting more, so a flood can never hold more
+/// than `max_connections + MAX_CLOSING` descriptors (eviction is asynchronous).
+pub const MAX_CLOSING: usize = 8;
+
 /// The caps one listener enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
@@ -33,12 +38,16 @@ struct State {
     /// (ids only grow). They are what a flood is made of, and what gives way to a newcomer
     /// when the listener is full: a client that finished a request keeps its connection.
     pending: BTreeSet<u64>,
+    /// Entries of `conns` that were evicted and whose sockets are not closed yet.
+    closing: usize,
     next_id: u64,
 }
 
 struct Entry {
     ip: IpAddr,
     close: CancellationToken,
+    /// Evicted: no longer holds a place, but still holds its socket.
+    closing: bool,
 }
 
 pub enum Verdict {
@@ -72,12 +81,18 @@ impl Admission {
         if state.per_ip.get(&ip).copied().unwrap_or(0) >= self.caps.max_connections_per_ip {
             return Verdict::PerIp;
         }
-        if state.conns.len() >= self.caps.max_connections {
+        if state.conns.len() - state.closing >= self.caps.max_connections {
+            if state.closing >= MAX_CLOSING {
+                return Verdict::Full;
+            }
             let Some(oldest) = state.pending.pop_first() else {
                 return Verdict::Full;
             };
-            if let Some(entry) = state.remove(oldest) {
-                evicted = Some(entry.close);
+            // It keeps its entry (and its per-IP share) until its task drops the socket.
+            if let Some(entry) = state.conns.get_mut(&oldest) {
+                entry.closing = true;
+                evicted = Some(entry.close.clone());
+                state.closing += 1;
             }
         }
         let id = state.next_id;
@@ -88,6 +103,7 @@ impl Admission {
             Entry {
                 ip,
                 close: close.clone(),
+                closing: false,
             },
         );
         *state.per_ip.entry(ip).or_insert(0) += 1;
@@ -110,9 +126,10 @@ impl Admission {
         }
     }
 
-    /// Open connections (upgraded ones included).
+    /// Connections holding a place (upgraded ones included; evicted ones still closing not).
     pub fn open(&self) -> usize {
-        self.lock().conns.len()
+        let state = self.lock();
+        state.conns.len() - state.closing
     }
 
     /// Closes every connection that never completed a request head; returns how many.
@@ -135,6 +152,9 @@ impl State {
     fn remove(&mut self, id: u64) -> Option<Entry> {
         self.pending.remove(&id);
         let entry = self.conns.remove(&id)?;
+        if entry.closing {
+            self.closing -= 1;
+        }
         if let Some(n) = self.per_ip.get_mut(&entry.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -201,6 +221,28 @@ mod tests {
         assert_eq!(a.open(), 2);
         let (_t4, evicted) = admitted(a.admit(ip(2), &root));
         assert!(!evicted);
+    }
+
+    #[test]
+    fn evictions_wait_for_evicted_sockets_to_close_beyond_a_few() {
+        let a = Admission::new(Caps {
+            max_connections: 1,
+            max_connections_per_ip: 100,
+        });
+        let root = CancellationToken::new();
+        let mut held = vec![admitted(a.admit(ip(2), &root)).0];
+        // Each newcomer evicts the previous one, whose task has not closed its socket yet.
+        for _ in 0..MAX_CLOSING {
+            let (ticket, evicted) = admitted(a.admit(ip(2), &root));
+            assert!(evicted);
+            held.push(ticket);
+        }
+        assert_eq!(a.open(), 1);
+        assert!(matches!(a.admit(ip(2), &root), Verdict::Full));
+        // One evicted socket closes: one more eviction may happen.
+        drop(held.remove(0));
+        let (_ticket, evicted) = admitted(a.admit(ip(2), &root));
+        assert!(evicted);
     }
 
     #[test]

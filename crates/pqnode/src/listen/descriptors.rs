@@ -2,6 +2,7 @@
 //! connection caps into that: a flood should meet our cap, never `EMFILE`.
 
 use super::Caps;
+use super::admission::MAX_CLOSING;
 
 /// Descriptors kept back for everything that is not an HTTP connection: the store, the
 /// QUIC socket, the runtime, logs and the files the monitor reads.
@@ -45,6 +46,8 @@ pub fn fit_to_budget(api: Caps, signaling: Caps, budget: Option<usize>) -> (Caps
         max_connections: caps.max_connections.min(max).max(1),
         max_connections_per_ip: caps.max_connections_per_ip.min(max).max(1),
     };
+    // Each listener may briefly hold MAX_CLOSING evicted sockets beyond its cap.
+    let budget = budget.map(|b| b.saturating_sub(2 * MAX_CLOSING).max(2));
     let Some(budget) = budget else {
         return (
             clamp(api, api.max_connections),
@@ -88,9 +91,9 @@ mod tests {
     #[test]
     fn caps_over_the_descriptor_budget_shrink_and_still_fit() {
         let (a, s) = fit_to_budget(caps(1024, 1024), caps(20_000, 128), Some(192));
-        assert_eq!(a, caps(48, 48));
-        assert_eq!(s, caps(144, 128));
-        assert!(a.max_connections + s.max_connections <= 192);
+        assert_eq!(a, caps(44, 44));
+        assert_eq!(s, caps(132, 128));
+        assert!(a.max_connections + s.max_connections + 2 * MAX_CLOSING <= 192);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The DHT's requests and responses, as typed values. [`crate::codec`] turns them into bytes.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use pqnode_crypto::NodeId;
 
@@ -17,9 +18,18 @@ pub enum Request {
     /// The record under `key`, or closer contacts. Answered with [`Response::Value`].
     FindValue { key: Key },
     /// Store this record. Answered with [`Response::Stored`] or [`Response::Rejected`].
-    Store { record: Record },
+    /// `remaining` is how long the sender still vouches for it: `None` from its publisher (the
+    /// whole TTL), the lifetime it has left from a node replicating what it holds.
+    Store {
+        record: Record,
+        remaining: Option<Duration>,
+    },
     /// Store this provider entry. Answered with [`Response::Stored`] or [`Response::Rejected`].
-    AddProvider { provider: ProviderRecord },
+    /// `remaining` as for [`Request::Store`].
+    AddProvider {
+        provider: ProviderRecord,
+        remaining: Option<Duration>,
+    },
     /// Provider entries under `key`, and closer contacts. Answered with [`Response::Providers`].
     GetProviders { key: Key },
 }

@@ -1,6 +1,8 @@
 //! Running operations: starting lookups, sending their requests, and folding answers and
 //! failures back into them.
 
+use std::collections::HashSet;
+
 use pqnode_crypto::NodeId;
 
 use super::query::{Query, QueryKind, StorePhase};
@@ -8,6 +10,7 @@ use super::{Event, Node, Pending, Purpose, QueryId, RequestId, Transmit};
 use crate::contact::{Contact, Peer};
 use crate::lookup::Lookup;
 use crate::message::{Request, Response};
+use crate::record::Record;
 use crate::table::Failure;
 use crate::time::Instant;
 
@@ -27,13 +30,17 @@ impl Node {
         let k = self.config.table.k;
         let paths = self.config.disjoint_paths;
         let mut lookup = Lookup::new(self.local, self.local, k, self.config.alpha, paths);
-        lookup.seed(self.table.closest(&self.local, k, now));
+        let peers = &self.peers;
+        let suspect = |id: &NodeId| peers.is_suspect(id, now);
+        lookup.seed(self.table.closest(&self.local, k, now), suspect);
+        // Seeds were named by the operator: always asked, whatever happened to them before.
         lookup.seed(
             seeds
                 .iter()
                 .filter_map(|s| s.id.map(|id| Contact::new(id, s.addr))),
+            |_| false,
         );
-        let mut query = Query::new(QueryKind::Bootstrap, lookup, notify);
+        let mut query = Query::new(QueryKind::Bootstrap, lookup, notify, 0);
         let request = query.lookup_request();
         let unpinned: Vec<Peer> = seeds.into_iter().filter(|s| s.id.is_none()).collect();
         query.probes = unpinned.len();
@@ -62,9 +69,17 @@ impl Node {
             self.config.alpha,
             self.config.disjoint_paths,
         );
-        lookup.seed(self.table.closest(&target, k, now));
+        let peers = &self.peers;
+        lookup.seed(self.table.closest(&target, k, now), |id| {
+            peers.is_suspect(id, now)
+        });
         self.counters.lookups_started += 1;
-        self.queries.insert(id, Query::new(kind, lookup, notify));
+        let retries = match kind {
+            QueryKind::GetRecord { .. } | QueryKind::GetProviders { .. } => self.config.get_retries,
+            _ => 0,
+        };
+        self.queries
+            .insert(id, Query::new(kind, lookup, notify, retries));
         self.drive(now, id);
         id
     }
@@ -87,6 +102,12 @@ impl Node {
                 continue;
             }
             if query.lookup.is_finished() && query.probes == 0 {
+                // Nothing found: the requests that failed were more likely lost than sent to
+                // dead nodes (those are suspects, not asked), so ask them once more.
+                if query.retries > 0 && query.found_nothing() && query.lookup.retry_failed() {
+                    query.retries -= 1;
+                    continue;
+                }
                 self.lookup_done(now, id);
             }
             return;
@@ -138,9 +159,12 @@ impl Node {
         probe: bool,
     ) {
         let k = self.config.table.k;
+        let quorum = self.config.get_quorum.max(1);
         let Some(query) = self.queries.get_mut(&id) else {
             return;
         };
+        let peers = &self.peers;
+        let suspect = |id: &NodeId| peers.is_suspect(id, now);
         if probe {
             query.probes = query.probes.saturating_sub(1);
         }
@@ -148,13 +172,20 @@ impl Node {
         let closer = match response {
             Response::Nodes { closer } => closer,
             Response::Value { record, closer } => {
-                if let (Some(record), QueryKind::GetRecord { found }) = (record, &mut query.kind)
-                    && record.key() == &target
-                    && record.verify().is_ok()
+                if let (Some(record), QueryKind::GetRecord { found, holders }) =
+                    (record, &mut query.kind)
                 {
-                    *found = Some(record);
-                    query.lookup.on_answer(from, []);
-                    self.lookup_done(now, id);
+                    // A holder names no closer nodes. A copy that fails verification, or an
+                    // older one, counts for nothing; the newest seq wins.
+                    if record.key() == &target && record.verify().is_ok() {
+                        keep_newest(found, holders, record, from.id);
+                    }
+                    query.lookup.on_answer(from, [], suspect);
+                    if holders.len() >= quorum {
+                        self.lookup_done(now, id);
+                    } else {
+                        self.drive(now, id);
+                    }
                     return;
                 }
                 closer
@@ -178,7 +209,9 @@ impl Node {
             }
             Response::Pong { .. } | Response::Stored | Response::Rejected { .. } => Vec::new(),
         };
-        query.lookup.on_answer(from, closer.into_iter().take(k));
+        query
+            .lookup
+            .on_answer(from, closer.into_iter().take(k), suspect);
         self.drive(now, id);
     }
 
@@ -200,7 +233,14 @@ impl Node {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let kind = request.kind();
-        let deadline = now + self.config.request_timeout;
+        let timeouts = self
+            .peers
+            .timeouts(to.id.as_ref(), &self.config.timeout_bounds());
+        let deadline = now + timeouts.hard;
+        // Only lookups move past a slow contact; a store, ping or probe of a seed waits.
+        let soft_deadline = matches!(purpose, Purpose::Lookup(_) | Purpose::Probe(_))
+            .then(|| now + timeouts.soft)
+            .filter(|soft| *soft < deadline);
         self.counters.requests_sent.bump(kind);
         self.pending.insert(
             id,
@@ -208,26 +248,81 @@ impl Node {
                 to,
                 kind,
                 sent: now,
+                soft_deadline,
                 deadline,
                 purpose,
+                stalled: false,
             },
         );
         self.deadlines.insert((deadline, id));
-        self.transmits.push_back(Transmit { id, to, request });
+        if let Some(soft) = soft_deadline {
+            self.soft_deadlines.insert((soft, id));
+        }
+        self.transmits.push_back(Transmit {
+            id,
+            to,
+            request,
+            timeout: timeouts.hard,
+        });
         id
     }
 
     pub(super) fn take_pending(&mut self, id: RequestId) -> Option<Pending> {
         let pending = self.pending.remove(&id)?;
         self.deadlines.remove(&(pending.deadline, id));
+        if let Some(soft) = pending.soft_deadline {
+            self.soft_deadlines.remove(&(soft, id));
+        }
+        if pending.stalled
+            && let Some(peer) = &pending.to.id
+        {
+            self.peers.unstalled(peer);
+        }
         Some(pending)
     }
 
+    /// Request `id` passed its soft deadline: its lookup stops waiting for it, and the contact
+    /// is suspect until the request ends.
+    pub(super) fn stall(&mut self, now: Instant, id: RequestId) {
+        let Some(pending) = self.pending.get_mut(&id) else {
+            return;
+        };
+        pending.stalled = true;
+        pending.soft_deadline = None;
+        self.counters.stalls += 1;
+        let (to, purpose) = (pending.to, pending.purpose);
+        if let Some(peer) = to.id {
+            self.peers.stalled(peer, now);
+        }
+        match purpose {
+            Purpose::Lookup(query) => {
+                if let (Some(q), Some(peer)) = (self.queries.get_mut(&query), to.id) {
+                    q.lookup.on_stall(&peer);
+                }
+                self.drive(now, query);
+            }
+            Purpose::Probe(query) => {
+                if let Some(q) = self.queries.get_mut(&query) {
+                    q.probes = q.probes.saturating_sub(1);
+                }
+                self.drive(now, query);
+            }
+            Purpose::Store(_)
+            | Purpose::Liveness
+            | Purpose::VerifyInbound
+            | Purpose::AddContact(_) => {}
+        }
+    }
+
+    /// A request failed: it counts against the contact at once, in the table (BEP 5: one
+    /// failure makes an entry questionable, `max_failures` make it bad) and in lookups (it
+    /// is left out of them for [`crate::Config::failure_memory`]).
     pub(super) fn fail(&mut self, now: Instant, pending: Pending) {
-        if let Some(peer) = pending.to.id
-            && let Failure::Replaced { .. } = self.table.record_failure(&peer, now)
-        {
-            self.counters.table_evictions += 1;
+        if let Some(peer) = pending.to.id {
+            self.peers.failed(peer, now);
+            if let Failure::Replaced { .. } = self.table.record_failure(&peer, now) {
+                self.counters.table_evictions += 1;
+            }
         }
         match pending.purpose {
             Purpose::Lookup(id) => {
@@ -237,12 +332,15 @@ impl Node {
                 self.drive(now, id);
             }
             Purpose::Probe(id) => {
-                if let Some(query) = self.queries.get_mut(&id) {
+                if !pending.stalled
+                    && let Some(query) = self.queries.get_mut(&id)
+                {
                     query.probes = query.probes.saturating_sub(1);
                 }
                 self.drive(now, id);
             }
             Purpose::Store(id) => self.on_store_done(now, id, false),
+            Purpose::AddContact(id) => self.on_contact_failed(id),
             Purpose::Liveness => {
                 if let Some(peer) = pending.to.id {
                     self.pinging.remove(&peer);
@@ -267,6 +365,27 @@ impl Node {
                 self.counters.records_rejected += 1;
                 Response::Rejected { reason }
             }
+        }
+    }
+}
+
+/// Folds a verified copy from `holder` into a get: a newer seq replaces what was found and
+/// its holders; the same seq adds a holder; an older one is ignored.
+fn keep_newest(
+    found: &mut Option<Record>,
+    holders: &mut HashSet<NodeId>,
+    record: Record,
+    holder: NodeId,
+) {
+    match found {
+        Some(best) if best.seq() > record.seq() => {}
+        Some(best) if best.seq() == record.seq() => {
+            holders.insert(holder);
+        }
+        _ => {
+            *found = Some(record);
+            holders.clear();
+            holders.insert(holder);
         }
     }
 }

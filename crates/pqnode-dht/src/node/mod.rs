@@ -5,19 +5,28 @@
 //! 1. inbound request from an authenticated peer → [`Node::handle_request`] → send the
 //!    returned [`Response`] back;
 //! 2. [`Node::poll_transmit`] → send each [`Transmit`]; when its answer comes back call
-//!    [`Node::handle_response`], or [`Node::handle_failure`] if the connection failed (the
-//!    node also times requests out on its own);
-//! 3. at [`Node::poll_timeout`] call [`Node::handle_timeout`];
-//! 4. drain [`Node::poll_event`] for finished operations.
+//!    [`Node::handle_response`], or [`Node::handle_failure`] as soon as the dial or the
+//!    request failed (the node also times requests out on its own, after
+//!    [`Transmit::timeout`]: the driver may give up on the request then too);
+//! 3. whenever the transport authenticates a connection that did not come from the DHT (an
+//!    inbound connection, a configured peer) → [`Node::connected`];
+//! 4. at [`Node::poll_timeout`] call [`Node::handle_timeout`];
+//! 5. drain [`Node::poll_event`] for finished operations.
+//!
+//! Every answer is a round-trip-time sample; each request's timeout adapts to the contact's
+//! estimate (see [`Config::request_timeout`]), and every failure counts against the contact at
+//! once (see [`Config::failure_memory`]).
 //!
 //! After any `handle_*` or operation call, poll transmits, timeout and events again.
 
+mod contacts;
 mod engine;
 mod maintenance;
 mod observe;
 mod query;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use pqnode_crypto::NodeId;
 use rand::SeedableRng;
@@ -30,6 +39,7 @@ use crate::config::Config;
 use crate::contact::{Contact, Peer};
 use crate::lookup::LookupStats;
 use crate::message::{Request, Response, RpcKind};
+use crate::peers::Peers;
 use crate::record::{Key, ProviderRecord, Record, RecordError};
 use crate::stats::Counters;
 use crate::store::RecordStore;
@@ -46,6 +56,9 @@ pub struct Transmit {
     pub id: RequestId,
     pub to: Peer,
     pub request: Request,
+    /// When the node will count the request as failed if no answer came: the driver may
+    /// abandon the dial or the stream then, as nothing will use the answer.
+    pub timeout: Duration,
 }
 
 /// Something the application may want to know.
@@ -68,6 +81,8 @@ enum Purpose {
     Store(QueryId),
     Liveness,
     VerifyInbound,
+    /// The ping of a contact added by hand ([`Node::add_contact`]).
+    AddContact(QueryId),
 }
 
 #[derive(Debug)]
@@ -75,8 +90,12 @@ struct Pending {
     to: Peer,
     kind: RpcKind,
     sent: Instant,
+    /// Lookup requests only: when the lookup stops waiting (see [`crate::Config::min_soft_timeout`]).
+    soft_deadline: Option<Instant>,
     deadline: Instant,
     purpose: Purpose,
+    /// Past its soft deadline, still waited for.
+    stalled: bool,
 }
 
 #[derive(Debug)]
@@ -112,10 +131,13 @@ pub struct Node {
     table: RoutingTable,
     store: RecordStore,
     seeds: Vec<Peer>,
+    /// RTT estimates and recent failures of every contact talked to.
+    peers: Peers,
     queries: HashMap<QueryId, Query>,
     next_query: u64,
     pending: HashMap<RequestId, Pending>,
     deadlines: BTreeSet<(Instant, RequestId)>,
+    soft_deadlines: BTreeSet<(Instant, RequestId)>,
     next_request: u64,
     /// Contacts with a liveness or verification ping in flight.
     pinging: HashSet<NodeId>,
@@ -128,6 +150,8 @@ pub struct Node {
     next_refresh: Instant,
     next_ping: Instant,
     next_maintenance: Instant,
+    /// The latest instant any input carried: what health is judged at.
+    latest: Instant,
     counters: Counters,
 }
 
@@ -135,7 +159,13 @@ impl Node {
     /// A node with id `local` (derived from its ML-DSA-87 key by the caller). `rng_seed` drives
     /// every random choice (timer jitter, refresh targets), so a simulation is reproducible.
     pub fn new(local: NodeId, config: Config, rng_seed: u64, now: Instant) -> Self {
+        let peers = Peers::new(
+            config.peer_memory,
+            config.failure_memory,
+            config.health_half_life,
+        );
         let mut node = Self {
+            peers,
             table: RoutingTable::new(local, config.table.clone(), now),
             store: RecordStore::new(config.store.clone()),
             config,
@@ -146,6 +176,7 @@ impl Node {
             next_query: 0,
             pending: HashMap::new(),
             deadlines: BTreeSet::new(),
+            soft_deadlines: BTreeSet::new(),
             next_request: 0,
             pinging: HashSet::new(),
             verifying: 0,
@@ -156,6 +187,7 @@ impl Node {
             next_refresh: now,
             next_ping: now,
             next_maintenance: now,
+            latest: now,
             counters: Counters::default(),
         };
         node.next_refresh = now + node.jittered(node.config.refresh_interval);
@@ -198,21 +230,34 @@ impl Node {
         self.start_query(now, target, QueryKind::FindNode, true)
     }
 
-    /// Fetches the record under `key` (answered locally if we hold it).
+    /// Fetches the newest valid record under `key`: asks the closest nodes until
+    /// [`Config::get_quorum`] of them returned the newest copy seen (or the lookup ends), and
+    /// asks those that failed once more if nobody had it. A record we publish is answered
+    /// locally; a copy we merely hold counts as one holder.
     pub fn get(&mut self, now: Instant, key: Key) -> QueryId {
-        if let Some(record) = self.store.get(&key, now).cloned() {
+        let local = self.store.get(&key, now).cloned();
+        let ours = local.is_some() && self.published.contains_key(&key);
+        if let Some(record) = local
+            .as_ref()
+            .filter(|_| ours || self.config.get_quorum <= 1)
+        {
             let id = self.new_query_id();
             self.events.push_back(Event::QueryFinished {
                 id,
                 result: QueryResult::GetRecord {
                     key,
-                    record: Some(record),
+                    record: Some(record.clone()),
                 },
                 stats: LookupStats::default(),
             });
             return id;
         }
-        self.start_query(now, key, QueryKind::GetRecord { found: None }, true)
+        let holders = local.iter().map(|_| self.local).collect();
+        let kind = QueryKind::GetRecord {
+            found: local,
+            holders,
+        };
+        self.start_query(now, key, kind, true)
     }
 
     /// Publishes `record` on the K nodes closest to its key, and republishes it every
@@ -230,7 +275,11 @@ impl Node {
                 next_republish,
             },
         );
-        Ok(self.start_query(now, key, QueryKind::PutRecord { record }, true))
+        let kind = QueryKind::PutRecord {
+            record,
+            remaining: None,
+        };
+        Ok(self.start_query(now, key, kind, true))
     }
 
     /// Stops republishing the record under `key` (it expires from the network within its TTL).
@@ -255,7 +304,11 @@ impl Node {
                 next_republish,
             },
         );
-        Ok(self.start_query(now, key, QueryKind::AddProvider { provider }, true))
+        let kind = QueryKind::AddProvider {
+            provider,
+            remaining: None,
+        };
+        Ok(self.start_query(now, key, kind, true))
     }
 
     /// Collects provider entries under `key` from the nodes closest to it.
@@ -276,14 +329,14 @@ impl Node {
     /// it can be reached at (with one QUIC socket per node, the connection's remote address).
     /// A stranger that would fit in the table is pinged back and enters it if it answers.
     pub fn handle_request(&mut self, now: Instant, from: Contact, request: Request) -> Response {
+        self.latest = self.latest.max(now);
         self.counters.requests_received.bump(request.kind());
-        if from.id != self.local {
-            self.table.record_inbound(from, now);
-            self.maybe_verify_inbound(now, from);
-        }
+        self.connected(now, from);
         let k = self.config.table.k;
+        // Only contacts that have not failed us since their last answer are passed on: a
+        // node that just died is not advertised to the rest of the network.
         let closest = |table: &RoutingTable, target: &NodeId| -> Vec<Contact> {
-            let mut contacts = table.closest(target, k + 1, now);
+            let mut contacts = table.closest_reachable(target, k + 1, now);
             contacts.retain(|c| c.id != from.id);
             contacts.truncate(k);
             contacts
@@ -311,17 +364,25 @@ impl Node {
                     .providers(&key, self.config.max_providers_per_response, now),
                 closer: closest(&self.table, &key),
             },
-            Request::Store { record } => {
-                let result = record
-                    .verify()
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| self.store.put(record, now).map_err(|e| e.to_string()));
+            Request::Store { record, remaining } => {
+                let expires = now + remaining.unwrap_or(record.ttl()).min(record.ttl());
+                let replicate_at = now + self.jittered(self.config.replicate_interval);
+                let result = record.verify().map_err(|e| e.to_string()).and_then(|()| {
+                    self.store
+                        .insert_record(record, now, expires, replicate_at)
+                        .map_err(|e| e.to_string())
+                });
                 self.store_outcome(result)
             }
-            Request::AddProvider { provider } => {
+            Request::AddProvider {
+                provider,
+                remaining,
+            } => {
+                let expires = now + remaining.unwrap_or(provider.ttl()).min(provider.ttl());
+                let replicate_at = now + self.jittered(self.config.replicate_interval);
                 let result = provider.verify().map_err(|e| e.to_string()).and_then(|()| {
                     self.store
-                        .add_provider(provider, now)
+                        .insert_provider(provider, now, expires, replicate_at)
                         .map_err(|e| e.to_string())
                 });
                 self.store_outcome(result)
@@ -346,6 +407,7 @@ impl Node {
         responder: Contact,
         response: Response,
     ) {
+        self.latest = self.latest.max(now);
         let Some(pending) = self.take_pending(id) else {
             return; // Late: already timed out.
         };
@@ -361,7 +423,11 @@ impl Node {
         self.counters.responses_received += 1;
         let contact = responder;
         let rtt = now.saturating_duration_since(pending.sent);
-        match self.table.record_success(contact, now, Some(rtt)) {
+        self.peers.answered(contact.id, rtt, now);
+        let insert = self
+            .table
+            .record_success(contact, now, self.peers.srtt(&contact.id));
+        match insert {
             Insert::Inserted => self.counters.table_inserts += 1,
             Insert::ReplacedBad(_) => {
                 self.counters.table_inserts += 1;
@@ -371,7 +437,11 @@ impl Node {
         }
         match pending.purpose {
             Purpose::Lookup(query) => self.on_lookup_answer(now, query, contact, response, false),
-            Purpose::Probe(query) => self.on_lookup_answer(now, query, contact, response, true),
+            // A stalled probe no longer holds its lookup up: its late answer is only used.
+            Purpose::Probe(query) => {
+                self.on_lookup_answer(now, query, contact, response, !pending.stalled);
+            }
+            Purpose::AddContact(query) => self.on_contact_answer(now, query, contact, insert),
             Purpose::Store(query) => {
                 let stored = matches!(response, Response::Stored);
                 self.on_store_done(now, query, stored);
@@ -389,6 +459,7 @@ impl Node {
     /// Request `id` failed before an answer (connection refused, stream reset, undecodable
     /// response). Timeouts need no call: the node notices them in [`Node::handle_timeout`].
     pub fn handle_failure(&mut self, now: Instant, id: RequestId) {
+        self.latest = self.latest.max(now);
         if let Some(pending) = self.take_pending(id) {
             self.counters.failures += 1;
             self.fail(now, pending);
@@ -401,14 +472,25 @@ impl Node {
             .next_refresh
             .min(self.next_ping)
             .min(self.next_maintenance);
-        self.deadlines
-            .first()
-            .map_or(periodic, |(deadline, _)| periodic.min(*deadline))
+        let hard = self.deadlines.first().map(|(t, _)| *t);
+        let soft = self.soft_deadlines.first().map(|(t, _)| *t);
+        [hard, soft]
+            .into_iter()
+            .flatten()
+            .fold(periodic, Instant::min)
     }
 
-    /// Fires whatever is due at `now`: request timeouts, bucket refresh, pings, record expiry
-    /// and republishing.
+    /// Fires whatever is due at `now`: soft and hard request timeouts, bucket refresh, pings,
+    /// record expiry, republishing and replication.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.latest = self.latest.max(now);
+        while let Some(&(deadline, id)) = self.soft_deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.soft_deadlines.remove(&(deadline, id));
+            self.stall(now, id);
+        }
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
                 break;
@@ -430,6 +512,7 @@ impl Node {
             self.next_maintenance = now + self.jittered(self.config.maintenance_interval);
             self.store.expire(now);
             self.republish(now);
+            self.replicate(now);
         }
     }
 

@@ -86,7 +86,10 @@ pub struct EntryView {
     pub bucket: u8,
     pub state: NodeState,
     pub last_seen: Instant,
+    /// Smoothed round-trip time.
     pub rtt: Option<Duration>,
+    /// Requests failed since its last answer.
+    pub failures: u8,
 }
 
 /// A view of one non-empty bucket, for statistics.
@@ -285,11 +288,65 @@ impl RoutingTable {
 
     /// Up to `count` non-bad entries closest to `target`, closest first.
     pub fn closest(&self, target: &NodeId, count: usize, now: Instant) -> Vec<Contact> {
+        self.closest_where(target, count, |e| self.state(e, now) != NodeState::Bad)
+    }
+
+    /// Up to `count` entries closest to `target` that have not failed since they last
+    /// answered: what a node tells others (a contact that just failed us is not passed on).
+    pub fn closest_reachable(&self, target: &NodeId, count: usize, now: Instant) -> Vec<Contact> {
+        self.closest_where(target, count, |e| {
+            e.failures == 0 && self.state(e, now) != NodeState::Bad
+        })
+    }
+
+    /// Removes `id` from the table and the replacement caches; a cached replacement that fits
+    /// the subnet limit takes a freed slot. Returns whether it was an entry.
+    pub fn remove(&mut self, id: &NodeId) -> bool {
+        let config = self.config.clone();
+        let Some(bucket) = self.bucket_of(id).and_then(|i| self.buckets.get_mut(&i)) else {
+            return false;
+        };
+        if let Some(i) = bucket.replacement_position(id) {
+            bucket.replacements.remove(i);
+        }
+        let Some(i) = bucket.position(id) else {
+            return false;
+        };
+        bucket.entries.remove(i);
+        while let Some(candidate) = bucket.replacements.pop_back() {
+            if subnet_has_room(&config, bucket, &candidate.contact, None) {
+                bucket.entries.push(candidate);
+                break;
+            }
+        }
+        true
+    }
+
+    /// An estimate of the number of nodes in the network, from how close our nearest
+    /// reachable entries are: if the j-th closest of N uniformly spread ids is at a fraction
+    /// d of the id space, N ≈ j / d. `None` with no reachable entry.
+    pub fn estimated_network_size(&self, now: Instant) -> Option<f64> {
+        let k = self.config.k.max(1);
+        let nearest = self.closest_reachable(&self.local, k, now);
+        let farthest = nearest.last()?;
+        let distance = Distance::between(&self.local, &farthest.id);
+        // The top 64 bits of the distance as a fraction of the space (never zero: not us).
+        let fraction = (distance.top_u64() as f64 + 1.0) / 18_446_744_073_709_551_616.0;
+        // Ourselves, plus the j we know within that distance at the least.
+        Some((nearest.len() as f64 / fraction).max(nearest.len() as f64) + 1.0)
+    }
+
+    fn closest_where(
+        &self,
+        target: &NodeId,
+        count: usize,
+        keep: impl Fn(&Entry) -> bool,
+    ) -> Vec<Contact> {
         let mut found: Vec<(Distance, Contact)> = self
             .buckets
             .values()
             .flat_map(|b| b.entries.iter())
-            .filter(|e| self.state(e, now) != NodeState::Bad)
+            .filter(|e| keep(e))
             .map(|e| (Distance::between(target, &e.contact.id), e.contact))
             .collect();
         if found.len() > count && count > 0 {
@@ -355,6 +412,7 @@ impl RoutingTable {
                     state: self.state(e, now),
                     last_seen: e.last_seen,
                     rtt: e.rtt,
+                    failures: e.failures,
                 })
             })
             .collect()

@@ -63,16 +63,11 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
             target: id_bytes(target),
         }),
         Request::FindValue { key } => Kind::FindValue(proto::FindValue { key: id_bytes(key) }),
-        Request::Store { record, remaining } => Kind::Store(proto::Store {
+        Request::Store { record } => Kind::Store(proto::Store {
             record: Some(record_to_wire(record)),
-            remaining_secs: remaining_to_wire(*remaining),
         }),
-        Request::AddProvider {
-            provider,
-            remaining,
-        } => Kind::AddProvider(proto::AddProvider {
+        Request::AddProvider { provider } => Kind::AddProvider(proto::AddProvider {
             provider: Some(provider_to_wire(provider)),
-            remaining_secs: remaining_to_wire(*remaining),
         }),
         Request::GetProviders { key } => {
             Kind::GetProviders(proto::GetProviders { key: id_bytes(key) })
@@ -95,11 +90,9 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
         },
         Kind::Store(m) => Request::Store {
             record: record_from_wire(m.record.ok_or(CodecError::Missing("record"))?)?,
-            remaining: remaining_from_wire(m.remaining_secs),
         },
         Kind::AddProvider(m) => Request::AddProvider {
             provider: provider_from_wire(m.provider.ok_or(CodecError::Missing("provider"))?)?,
-            remaining: remaining_from_wire(m.remaining_secs),
         },
         Kind::GetProviders(m) => Request::GetProviders {
             key: id_from(&m.key, "key")?,
@@ -366,19 +359,6 @@ fn provider_from_wire(wire: proto::Provider) -> Result<ProviderRecord, CodecErro
         wire.ttl_secs,
         &wire.signature,
     )?)
-}
-
-/// `None` is 0 on the wire; a lifetime is rounded up to whole seconds (at least one), so a
-/// replica is never sent as "the whole TTL" by accident.
-fn remaining_to_wire(remaining: Option<Duration>) -> u32 {
-    remaining.map_or(0, |d| {
-        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
-    })
-}
-
-fn remaining_from_wire(secs: u32) -> Option<Duration> {
-    (secs > 0).then(|| Duration::from_secs(u64::from(secs)))
 }
 
 fn ttl_secs(ttl: Duration) -> u32 {

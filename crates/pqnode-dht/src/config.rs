@@ -36,14 +36,6 @@ pub struct Config {
     pub failure_memory: Duration,
     /// Contacts whose RTT and failures are remembered (least recently used are forgotten).
     pub peer_memory: usize,
-    /// Half-life of the recent request outcomes that health reads.
-    pub health_half_life: Duration,
-    /// A deliberately standalone node (no peers by choice): an empty table is then healthy.
-    pub standalone: bool,
-    /// A get stops once this many of the closest holders returned the newest copy.
-    pub get_quorum: usize,
-    /// Times a get or provider search that found nothing asks the nodes that failed it again.
-    pub get_retries: u8,
     /// How often stale buckets are refreshed (and the table re-bootstrapped if it emptied).
     pub refresh_interval: Duration,
     /// How often questionable entries are pinged.
@@ -52,11 +44,6 @@ pub struct Config {
     pub maintenance_interval: Duration,
     /// How often the records and provider entries we publish are stored again.
     pub republish_interval: Duration,
-    /// How often a node stores the records and provider entries it holds for others on the
-    /// nodes now closest to them, so a record outlives the death of its storers (and of its
-    /// publisher, until its TTL ends). A store from someone else postpones it, so about one
-    /// holder per interval does the work.
-    pub replicate_interval: Duration,
     /// Each periodic interval is stretched or shrunk by up to this fraction, at random, so nodes
     /// started together do not act in lockstep.
     pub jitter: f64,
@@ -85,15 +72,10 @@ impl Default for Config {
             initial_soft_timeout: Duration::from_secs(1),
             failure_memory: Duration::from_secs(5 * 60),
             peer_memory: 1024,
-            health_half_life: Duration::from_secs(60),
-            standalone: false,
-            get_quorum: 3,
-            get_retries: 1,
             refresh_interval: Duration::from_secs(60),
             ping_interval: Duration::from_secs(30),
             maintenance_interval: Duration::from_secs(60),
             republish_interval: Duration::from_secs(30 * 60),
-            replicate_interval: Duration::from_secs(10 * 60),
             jitter: 0.1,
             max_refreshes_per_tick: 8,
             verify_inbound: true,

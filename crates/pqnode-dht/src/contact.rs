@@ -42,31 +42,6 @@ impl From<Contact> for Peer {
     }
 }
 
-/// Why a contact was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ContactError {
-    #[error("that is this node's own id")]
-    OwnId,
-    #[error(
-        "{0} is not an address a node can listen on (unspecified, multicast, broadcast or port 0)"
-    )]
-    Unroutable(SocketAddr),
-}
-
-/// Checks that `peer` could be a contact of node `local`: not ourselves, and at an address
-/// one can send to.
-pub(crate) fn validate(local: &NodeId, peer: &Peer) -> Result<(), ContactError> {
-    if peer.id.as_ref() == Some(local) {
-        return Err(ContactError::OwnId);
-    }
-    let ip = peer.addr.ip();
-    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
-    if peer.addr.port() == 0 || ip.is_unspecified() || ip.is_multicast() || broadcast {
-        return Err(ContactError::Unroutable(peer.addr));
-    }
-    Ok(())
-}
-
 /// The network an address belongs to for the Sybil limit: an IPv4 /24 or an IPv6 /48.
 /// IPv4-mapped IPv6 addresses count as the IPv4 address they carry.
 pub(crate) fn subnet_of(ip: IpAddr) -> [u8; 6] {
@@ -88,42 +63,6 @@ pub(crate) fn subnet_of(ip: IpAddr) -> [u8; 6] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn contacts_must_be_someone_else_somewhere_reachable() {
-        let local = NodeId::from_bytes([1; 20]);
-        let other = NodeId::from_bytes([2; 20]);
-        let at = |s: &str| {
-            s.parse::<SocketAddr>()
-                .unwrap_or(SocketAddr::from(([0; 4], 0)))
-        };
-        assert_eq!(
-            validate(&local, &Peer::pinned(other, at("192.0.2.1:4001"))),
-            Ok(())
-        );
-        assert_eq!(
-            validate(&local, &Peer::unpinned(at("[2001:db8::1]:4001"))),
-            Ok(())
-        );
-        assert_eq!(
-            validate(&local, &Peer::pinned(local, at("192.0.2.1:4001"))),
-            Err(ContactError::OwnId)
-        );
-        for bad in [
-            "0.0.0.0:4001",
-            "192.0.2.1:0",
-            "224.0.0.1:4001",
-            "255.255.255.255:4001",
-            "[::]:4001",
-            "[ff02::1]:4001",
-        ] {
-            assert_eq!(
-                validate(&local, &Peer::unpinned(at(bad))),
-                Err(ContactError::Unroutable(at(bad))),
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn subnets_are_slash_24_and_slash_48() {

@@ -25,13 +25,6 @@ impl Distance {
         (leading_zeros < ID_BITS).then(|| (ID_BITS - 1 - leading_zeros) as u8)
     }
 
-    /// The most significant 64 bits.
-    pub(crate) fn top_u64(&self) -> u64 {
-        let mut top = [0u8; 8];
-        top.copy_from_slice(&self.0[..8]);
-        u64::from_be_bytes(top)
-    }
-
     fn leading_zeros(&self) -> usize {
         let mut zeros = 0;
         for byte in self.0 {

@@ -82,7 +82,7 @@ mod proto {
 }
 
 pub use config::Config;
-pub use contact::{Contact, ContactError, Peer};
+pub use contact::{Contact, Peer};
 pub use distance::{Distance, ID_BITS, random_id_in_bucket};
 pub use lookup::LookupStats;
 pub use message::{Request, Response, RpcKind};

@@ -215,19 +215,6 @@ impl Lookup {
         }
     }
 
-    /// Makes the contacts that failed or stalled askable again (once lost messages are the
-    /// likelier story than dead nodes: a get that found nothing). Returns whether any was.
-    pub fn retry_failed(&mut self) -> bool {
-        let mut any = false;
-        for c in &mut self.candidates {
-            if matches!(c.progress, Progress::Failed | Progress::Stalled) {
-                c.progress = Progress::NotAsked;
-                any = true;
-            }
-        }
-        any
-    }
-
     /// True when every path is finished.
     pub fn is_finished(&self) -> bool {
         (0..self.in_flight.len()).all(|p| self.path_finished(p))
@@ -493,24 +480,5 @@ mod tests {
         assert_eq!(lookup.next_request(), Some(contact(3)));
         lookup.on_answer(contact(3), [], suspect);
         assert!(lookup.is_finished());
-    }
-
-    #[test]
-    fn a_retry_asks_the_failed_and_stalled_again() {
-        let target = NodeId::from_bytes([0; 20]);
-        let mut lookup = Lookup::new(target, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
-        lookup.seed([contact(2), contact(3)], |_| false);
-        lookup.next_request();
-        lookup.next_request();
-        lookup.on_failure(&contact(2).id);
-        lookup.on_stall(&contact(3).id);
-        assert!(
-            !lookup.is_finished(),
-            "nothing answered: the overdue answer may still come"
-        );
-        assert!(lookup.retry_failed());
-        let asked: Vec<Contact> = std::iter::from_fn(|| lookup.next_request()).collect();
-        assert_eq!(asked, vec![contact(2), contact(3)]);
-        assert!(!lookup.retry_failed());
     }
 }

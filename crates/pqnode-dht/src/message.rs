@@ -1,7 +1,6 @@
 //! The DHT's requests and responses, as typed values. [`crate::codec`] turns them into bytes.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use pqnode_crypto::NodeId;
 
@@ -18,18 +17,9 @@ pub enum Request {
     /// The record under `key`, or closer contacts. Answered with [`Response::Value`].
     FindValue { key: Key },
     /// Store this record. Answered with [`Response::Stored`] or [`Response::Rejected`].
-    /// `remaining` is how long the sender still vouches for it: `None` from its publisher (the
-    /// whole TTL), the lifetime it has left from a node replicating what it holds.
-    Store {
-        record: Record,
-        remaining: Option<Duration>,
-    },
+    Store { record: Record },
     /// Store this provider entry. Answered with [`Response::Stored`] or [`Response::Rejected`].
-    /// `remaining` as for [`Request::Store`].
-    AddProvider {
-        provider: ProviderRecord,
-        remaining: Option<Duration>,
-    },
+    AddProvider { provider: ProviderRecord },
     /// Provider entries under `key`, and closer contacts. Answered with [`Response::Providers`].
     GetProviders { key: Key },
 }

@@ -26,27 +26,6 @@ struct PeerState {
     touched: Instant,
 }
 
-/// Outcomes of recent requests, decayed exponentially: each weighs half as much after
-/// `half_life`. Feeds health ("most requests are failing").
-#[derive(Debug, Clone, Copy, Default)]
-struct Recent {
-    answered: f64,
-    failed: f64,
-    at: Instant,
-}
-
-impl Recent {
-    fn decay(&mut self, now: Instant, half_life: Duration) {
-        let dt = now.saturating_duration_since(self.at).as_secs_f64();
-        if dt > 0.0 && !half_life.is_zero() {
-            let factor = 0.5f64.powf(dt / half_life.as_secs_f64());
-            self.answered *= factor;
-            self.failed *= factor;
-        }
-        self.at = self.at.max(now);
-    }
-}
-
 /// The contact book of one node.
 #[derive(Debug, Clone)]
 pub(crate) struct Peers {
@@ -54,44 +33,43 @@ pub(crate) struct Peers {
     capacity: usize,
     /// How long a failure keeps a contact out of lookups.
     failure_memory: Duration,
-    /// Answers from anyone: the timeout basis for contacts never measured.
-    network: Option<Rtt>,
-    recent: Recent,
-    half_life: Duration,
+    /// First answers of contacts never measured before: the timeout basis for the next such
+    /// contact. Kept apart from later answers because a first request usually waits for a
+    /// dial and a post-quantum handshake (two round trips and ML-DSA-87 signatures) that a
+    /// request on an open connection does not; timed by warm answers, every first contact
+    /// would look overdue.
+    first_contact: Option<Rtt>,
 }
 
 impl Peers {
-    pub fn new(capacity: usize, failure_memory: Duration, half_life: Duration) -> Self {
+    pub fn new(capacity: usize, failure_memory: Duration) -> Self {
         Self {
             peers: HashMap::new(),
             capacity: capacity.max(1),
             failure_memory,
-            network: None,
-            recent: Recent::default(),
-            half_life,
+            first_contact: None,
         }
     }
 
     /// `id` answered after `rtt`.
     pub fn answered(&mut self, id: NodeId, rtt: Duration, now: Instant) {
-        match &mut self.network {
-            Some(network) => network.update(rtt),
-            None => self.network = Some(Rtt::first(rtt)),
-        }
-        self.recent.decay(now, self.half_life);
-        self.recent.answered += 1.0;
         let peer = self.entry(id, now);
+        let first = peer.rtt.is_none();
         match &mut peer.rtt {
             Some(estimate) => estimate.update(rtt),
             None => peer.rtt = Some(Rtt::first(rtt)),
         }
         peer.failures = 0;
+        if first {
+            match &mut self.first_contact {
+                Some(estimate) => estimate.update(rtt),
+                None => self.first_contact = Some(Rtt::first(rtt)),
+            }
+        }
     }
 
     /// A request to `id` timed out, or the driver reported it failed.
     pub fn failed(&mut self, id: NodeId, now: Instant) {
-        self.recent.decay(now, self.half_life);
-        self.recent.failed += 1.0;
         let peer = self.entry(id, now);
         peer.failures = peer.failures.saturating_add(1);
         peer.last_failure = now;
@@ -133,41 +111,10 @@ impl Peers {
         self.peers.get(id)?.rtt.map(|r| r.srtt())
     }
 
-    /// The smoothed RTT over every answer.
-    pub fn network_srtt(&self) -> Option<Duration> {
-        self.network.map(|r| r.srtt())
-    }
-
     /// Soft and hard timeouts for a request to `id` (`None`: a seed known by address only).
     pub fn timeouts(&self, id: Option<&NodeId>, bounds: &TimeoutBounds) -> Timeouts {
         let contact = id.and_then(|id| self.peers.get(id)).and_then(|p| p.rtt);
-        bounds.for_contact(contact, self.network)
-    }
-
-    /// Contacts remembered that answered at least once and have not failed since.
-    pub fn answered_count(&self) -> usize {
-        self.peers
-            .values()
-            .filter(|p| p.rtt.is_some() && p.failures == 0)
-            .count()
-    }
-
-    /// Forgets `id` (removed by hand).
-    pub fn forget(&mut self, id: &NodeId) {
-        self.peers.remove(id);
-    }
-
-    /// Recent requests (decayed count) and the fraction of them that failed, as of `now`.
-    pub fn recent_outcomes(&self, now: Instant) -> (f64, f64) {
-        let mut recent = self.recent;
-        recent.decay(now, self.half_life);
-        let total = recent.answered + recent.failed;
-        let ratio = if total > 0.0 {
-            recent.failed / total
-        } else {
-            0.0
-        };
-        (total, ratio)
+        bounds.for_contact(contact, self.first_contact)
     }
 
     #[cfg(test)]
@@ -231,7 +178,7 @@ mod tests {
 
     #[test]
     fn a_failure_makes_a_contact_suspect_until_it_answers_or_is_forgotten() {
-        let mut peers = Peers::new(16, Duration::from_secs(300), Duration::from_secs(60));
+        let mut peers = Peers::new(16, Duration::from_secs(300));
         peers.answered(id(1), Duration::from_millis(40), at(0));
         assert!(!peers.is_suspect(&id(1), at(0)));
         peers.failed(id(1), at(1000));
@@ -249,8 +196,8 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_come_from_the_contact_then_the_network() {
-        let mut peers = Peers::new(16, Duration::from_secs(300), Duration::from_secs(60));
+    fn timeouts_come_from_the_contact_then_from_first_contacts() {
+        let mut peers = Peers::new(16, Duration::from_secs(300));
         assert_eq!(
             peers.timeouts(Some(&id(1)), &BOUNDS).soft,
             Duration::from_secs(1)
@@ -262,7 +209,11 @@ mod tests {
             (t.soft, t.hard),
             (Duration::from_millis(600), Duration::from_millis(1200))
         );
-        // Never measured: the network's estimate for soft, the maximum for hard.
+        // Warm answers (no dial) do not shorten what a first contact is given.
+        for _ in 0..20 {
+            peers.answered(id(1), Duration::from_millis(1), at(0));
+        }
+        // Never measured: the first contacts' estimate for soft, the maximum for hard.
         let t = peers.timeouts(Some(&id(2)), &BOUNDS);
         assert_eq!(
             (t.soft, t.hard),
@@ -272,8 +223,8 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_bounded_and_recent_outcomes_decay() {
-        let mut peers = Peers::new(8, Duration::from_secs(300), Duration::from_secs(60));
+    fn memory_is_bounded() {
+        let mut peers = Peers::new(8, Duration::from_secs(300));
         for n in 0..100u8 {
             peers.failed(id(n), at(u64::from(n)));
         }
@@ -281,13 +232,6 @@ mod tests {
         assert!(
             peers.is_suspect(&id(99), at(100)),
             "the most recent is kept"
-        );
-        let (total, ratio) = peers.recent_outcomes(at(100));
-        assert!((total - 100.0).abs() < 1.0 && ratio == 1.0);
-        let (total, _) = peers.recent_outcomes(at(60_100));
-        assert!(
-            (total - 50.0).abs() < 1.0,
-            "halved after a half-life: {total}"
         );
     }
 }

@@ -65,13 +65,13 @@ pub(crate) struct TimeoutBounds {
 }
 
 impl TimeoutBounds {
-    /// Timeouts for a contact with estimate `contact`, in a network where answers from anyone
-    /// have estimate `network`.
+    /// Timeouts for a contact with estimate `contact`, where first answers of contacts never
+    /// measured before have estimate `first_contacts`.
     ///
     /// A measured contact: soft = its RTO, hard = twice that (a small multiple of what it has
-    /// shown, enough for a redial). A never-measured one: soft = the network's RTO (it is
-    /// probably like the others), hard = the conservative maximum.
-    pub fn for_contact(&self, contact: Option<Rtt>, network: Option<Rtt>) -> Timeouts {
+    /// shown, enough for a redial). A never-measured one: soft = the RTO of first contacts (it
+    /// probably needs a dial like they did), hard = the conservative maximum.
+    pub fn for_contact(&self, contact: Option<Rtt>, first_contacts: Option<Rtt>) -> Timeouts {
         let max = self.max.max(self.min);
         match contact {
             Some(rtt) => {
@@ -80,7 +80,7 @@ impl TimeoutBounds {
                 Timeouts { soft, hard }
             }
             None => {
-                let soft = network.map_or(self.initial_soft, |n| n.rto());
+                let soft = first_contacts.map_or(self.initial_soft, |n| n.rto());
                 Timeouts {
                     soft: soft.clamp(self.min_soft.min(max), max),
                     hard: max,

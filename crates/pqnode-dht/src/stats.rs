@@ -66,8 +66,6 @@ pub struct Counters {
     pub records_accepted: u64,
     pub records_rejected: u64,
     pub republishes: u64,
-    /// Records and provider entries held for others, stored again on the closest nodes.
-    pub replications: u64,
 }
 
 /// One routing-table entry.
@@ -82,8 +80,6 @@ pub struct NodeInfo {
     pub last_seen_ms_ago: u64,
     /// Smoothed round-trip time.
     pub rtt_ms: Option<u64>,
-    /// Requests it failed since it last answered.
-    pub failures: u8,
 }
 
 /// One bucket that holds something.
@@ -106,16 +102,6 @@ pub struct DhtStats {
     pub good_nodes: usize,
     pub questionable_nodes: usize,
     pub bad_nodes: usize,
-    /// Entries that have not failed a request since they last answered.
-    pub reachable_nodes: usize,
-    /// The network's size as this node can tell from its table and the contacts it talked to.
-    pub estimated_network_size: u64,
-    /// Requests answered or failed recently (exponentially decayed, half-life
-    /// `health_half_life`), and the fraction of them that failed.
-    pub recent_requests: f64,
-    pub recent_failure_ratio: f64,
-    /// Smoothed round-trip time over every answer, what never-measured contacts are judged by.
-    pub network_rtt_ms: Option<u64>,
     pub records_stored: usize,
     pub providers_stored: usize,
     pub records_published: usize,

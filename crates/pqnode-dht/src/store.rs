@@ -1,7 +1,6 @@
 //! The in-memory record store of one node: records and provider entries, each with the
-//! local instant it expires at and the instant this node should next replicate it (store it
-//! again on the nodes closest to it). Callers verify signatures before storing; the store
-//! enforces freshness (`seq`), expiry and capacity.
+//! local instant it expires at. Callers verify signatures before storing; the store enforces
+//! freshness (`seq`), expiry and capacity.
 
 use std::collections::HashMap;
 
@@ -43,11 +42,7 @@ pub enum StoreError {
 struct Stored<T> {
     item: T,
     expires: Instant,
-    replicate_at: Instant,
 }
-
-/// What is due for replication: the item and the lifetime it has left.
-pub(crate) type Due<T> = Vec<(T, std::time::Duration)>;
 
 /// Records and provider entries held by one node.
 #[derive(Debug, Clone, Default)]
@@ -81,19 +76,6 @@ impl RecordStore {
         now: Instant,
         expires: Instant,
     ) -> Result<(), StoreError> {
-        self.insert_record(record, now, expires, expires)
-    }
-
-    /// Stores a record to be replicated at `replicate_at`. A copy of the one already held (same
-    /// seq and bytes) keeps the later expiry and the later replication time of the two: someone
-    /// else just stored it on the closest nodes, so this node need not.
-    pub(crate) fn insert_record(
-        &mut self,
-        record: Record,
-        now: Instant,
-        expires: Instant,
-        replicate_at: Instant,
-    ) -> Result<(), StoreError> {
         let expires = expires.min(now + record.ttl());
         match self.records.get_mut(record.key()) {
             Some(old) if old.expires > now => {
@@ -102,26 +84,15 @@ impl RecordStore {
                 {
                     return Err(StoreError::Stale);
                 }
-                let same = old.item.seq() == record.seq();
                 *old = Stored {
                     item: record,
-                    expires: if same {
-                        expires.max(old.expires)
-                    } else {
-                        expires
-                    },
-                    replicate_at: if same {
-                        replicate_at.max(old.replicate_at)
-                    } else {
-                        replicate_at
-                    },
+                    expires,
                 };
             }
             Some(old) => {
                 *old = Stored {
                     item: record,
                     expires,
-                    replicate_at,
                 }
             }
             None => {
@@ -133,7 +104,6 @@ impl RecordStore {
                     Stored {
                         item: record,
                         expires,
-                        replicate_at,
                     },
                 );
             }
@@ -165,18 +135,6 @@ impl RecordStore {
         now: Instant,
         expires: Instant,
     ) -> Result<(), StoreError> {
-        self.insert_provider(provider, now, expires, expires)
-    }
-
-    /// Stores a provider entry to be replicated at `replicate_at`; a copy of the one held
-    /// merges as in [`RecordStore::insert_record`].
-    pub(crate) fn insert_provider(
-        &mut self,
-        provider: ProviderRecord,
-        now: Instant,
-        expires: Instant,
-        replicate_at: Instant,
-    ) -> Result<(), StoreError> {
         let publisher = provider.publisher_id();
         let expires = expires.min(now + provider.ttl());
         if !self.providers.contains_key(provider.key())
@@ -191,19 +149,9 @@ impl RecordStore {
                 Err(StoreError::Stale)
             }
             Some(old) => {
-                let same = old.expires > now && old.item == provider;
                 *old = Stored {
                     item: provider,
-                    expires: if same {
-                        expires.max(old.expires)
-                    } else {
-                        expires
-                    },
-                    replicate_at: if same {
-                        replicate_at.max(old.replicate_at)
-                    } else {
-                        replicate_at
-                    },
+                    expires,
                 };
                 Ok(())
             }
@@ -214,7 +162,6 @@ impl RecordStore {
                     Stored {
                         item: provider,
                         expires,
-                        replicate_at,
                     },
                 );
                 Ok(())
@@ -246,63 +193,6 @@ impl RecordStore {
         }
         self.providers.retain(|_, entries| !entries.is_empty());
         before - (self.records.len() + self.provider_count())
-    }
-
-    /// Records due for replication at `now` that have more than `min_left` to live, except
-    /// those `skip` names (our own: their publisher republishes them); each gets its next
-    /// replication time from `next`.
-    pub(crate) fn take_due_records(
-        &mut self,
-        now: Instant,
-        min_left: std::time::Duration,
-        skip: impl Fn(&Key) -> bool,
-        mut next: impl FnMut() -> Instant,
-    ) -> Due<Record> {
-        let mut due: Vec<(&Key, &mut Stored<Record>)> = self
-            .records
-            .iter_mut()
-            .filter(|(key, s)| {
-                s.replicate_at <= now
-                    && s.expires.saturating_duration_since(now) > min_left
-                    && !skip(key)
-            })
-            .collect();
-        // Hash order differs between runs; the simulator needs the same order every time.
-        due.sort_unstable_by_key(|(key, _)| **key);
-        due.into_iter()
-            .map(|(_, s)| {
-                s.replicate_at = next();
-                (s.item.clone(), s.expires.saturating_duration_since(now))
-            })
-            .collect()
-    }
-
-    /// Provider entries due for replication, as [`RecordStore::take_due_records`], except
-    /// those published by `local` (republished by their publisher).
-    pub(crate) fn take_due_providers(
-        &mut self,
-        now: Instant,
-        min_left: std::time::Duration,
-        local: &NodeId,
-        mut next: impl FnMut() -> Instant,
-    ) -> Due<ProviderRecord> {
-        let mut due: Vec<(&Key, &NodeId, &mut Stored<ProviderRecord>)> = self
-            .providers
-            .iter_mut()
-            .flat_map(|(key, entries)| entries.iter_mut().map(move |(p, s)| (key, p, s)))
-            .filter(|(_, publisher, s)| {
-                s.replicate_at <= now
-                    && s.expires.saturating_duration_since(now) > min_left
-                    && *publisher != local
-            })
-            .collect();
-        due.sort_unstable_by_key(|(key, publisher, _)| (**key, **publisher));
-        due.into_iter()
-            .map(|(_, _, s)| {
-                s.replicate_at = next();
-                (s.item.clone(), s.expires.saturating_duration_since(now))
-            })
-            .collect()
     }
 
     pub fn record_count(&self) -> usize {

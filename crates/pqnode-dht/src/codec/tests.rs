@@ -33,19 +33,9 @@ fn every_message_round_trips() {
         Request::FindValue { key: *record.key() },
         Request::Store {
             record: record.clone(),
-            remaining: None,
-        },
-        Request::Store {
-            record: record.clone(),
-            remaining: Some(Duration::from_secs(17)),
         },
         Request::AddProvider {
             provider: provider.clone(),
-            remaining: None,
-        },
-        Request::AddProvider {
-            provider: provider.clone(),
-            remaining: Some(Duration::from_secs(1)),
         },
         Request::GetProviders {
             key: NodeId::from_bytes([1; 20]),
@@ -142,7 +132,6 @@ fn caps_and_lengths_are_enforced() {
                 ttl_secs: 60,
                 ..Default::default()
             }),
-            remaining_secs: 0,
         })),
     };
     assert!(matches!(

@@ -1,8 +1,6 @@
 //! Running operations: starting lookups, sending their requests, and folding answers and
 //! failures back into them.
 
-use std::collections::HashSet;
-
 use pqnode_crypto::NodeId;
 
 use super::query::{Query, QueryKind, StorePhase};
@@ -10,7 +8,6 @@ use super::{Event, Node, Pending, Purpose, QueryId, RequestId, Transmit};
 use crate::contact::{Contact, Peer};
 use crate::lookup::Lookup;
 use crate::message::{Request, Response};
-use crate::record::Record;
 use crate::table::Failure;
 use crate::time::Instant;
 
@@ -40,7 +37,7 @@ impl Node {
                 .filter_map(|s| s.id.map(|id| Contact::new(id, s.addr))),
             |_| false,
         );
-        let mut query = Query::new(QueryKind::Bootstrap, lookup, notify, 0);
+        let mut query = Query::new(QueryKind::Bootstrap, lookup, notify);
         let request = query.lookup_request();
         let unpinned: Vec<Peer> = seeds.into_iter().filter(|s| s.id.is_none()).collect();
         query.probes = unpinned.len();
@@ -74,12 +71,7 @@ impl Node {
             peers.is_suspect(id, now)
         });
         self.counters.lookups_started += 1;
-        let retries = match kind {
-            QueryKind::GetRecord { .. } | QueryKind::GetProviders { .. } => self.config.get_retries,
-            _ => 0,
-        };
-        self.queries
-            .insert(id, Query::new(kind, lookup, notify, retries));
+        self.queries.insert(id, Query::new(kind, lookup, notify));
         self.drive(now, id);
         id
     }
@@ -102,12 +94,6 @@ impl Node {
                 continue;
             }
             if query.lookup.is_finished() && query.probes == 0 {
-                // Nothing found: the requests that failed were more likely lost than sent to
-                // dead nodes (those are suspects, not asked), so ask them once more.
-                if query.retries > 0 && query.found_nothing() && query.lookup.retry_failed() {
-                    query.retries -= 1;
-                    continue;
-                }
                 self.lookup_done(now, id);
             }
             return;
@@ -159,7 +145,6 @@ impl Node {
         probe: bool,
     ) {
         let k = self.config.table.k;
-        let quorum = self.config.get_quorum.max(1);
         let Some(query) = self.queries.get_mut(&id) else {
             return;
         };
@@ -172,20 +157,13 @@ impl Node {
         let closer = match response {
             Response::Nodes { closer } => closer,
             Response::Value { record, closer } => {
-                if let (Some(record), QueryKind::GetRecord { found, holders }) =
-                    (record, &mut query.kind)
+                if let (Some(record), QueryKind::GetRecord { found }) = (record, &mut query.kind)
+                    && record.key() == &target
+                    && record.verify().is_ok()
                 {
-                    // A holder names no closer nodes. A copy that fails verification, or an
-                    // older one, counts for nothing; the newest seq wins.
-                    if record.key() == &target && record.verify().is_ok() {
-                        keep_newest(found, holders, record, from.id);
-                    }
+                    *found = Some(record);
                     query.lookup.on_answer(from, [], suspect);
-                    if holders.len() >= quorum {
-                        self.lookup_done(now, id);
-                    } else {
-                        self.drive(now, id);
-                    }
+                    self.lookup_done(now, id);
                     return;
                 }
                 closer
@@ -307,10 +285,7 @@ impl Node {
                 }
                 self.drive(now, query);
             }
-            Purpose::Store(_)
-            | Purpose::Liveness
-            | Purpose::VerifyInbound
-            | Purpose::AddContact(_) => {}
+            Purpose::Store(_) | Purpose::Liveness | Purpose::VerifyInbound => {}
         }
     }
 
@@ -340,7 +315,6 @@ impl Node {
                 self.drive(now, id);
             }
             Purpose::Store(id) => self.on_store_done(now, id, false),
-            Purpose::AddContact(id) => self.on_contact_failed(id),
             Purpose::Liveness => {
                 if let Some(peer) = pending.to.id {
                     self.pinging.remove(&peer);
@@ -365,27 +339,6 @@ impl Node {
                 self.counters.records_rejected += 1;
                 Response::Rejected { reason }
             }
-        }
-    }
-}
-
-/// Folds a verified copy from `holder` into a get: a newer seq replaces what was found and
-/// its holders; the same seq adds a holder; an older one is ignored.
-fn keep_newest(
-    found: &mut Option<Record>,
-    holders: &mut HashSet<NodeId>,
-    record: Record,
-    holder: NodeId,
-) {
-    match found {
-        Some(best) if best.seq() > record.seq() => {}
-        Some(best) if best.seq() == record.seq() => {
-            holders.insert(holder);
-        }
-        _ => {
-            *found = Some(record);
-            holders.clear();
-            holders.insert(holder);
         }
     }
 }

@@ -1,11 +1,10 @@
-//! The node's periodic work: bucket refresh, liveness pings, republishing what we publish,
-//! replicating what we hold for others, and admitting strangers that contacted us.
+//! The node's periodic work: bucket refresh, liveness pings, republishing, and admitting
+//! strangers that contacted us.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::RngExt;
-use rand::rngs::Xoshiro256PlusPlus;
 
 use super::query::QueryKind;
 use super::{Node, Published, Purpose};
@@ -62,74 +61,21 @@ impl Node {
             let key = *record.key();
             let _ = self.store.put(record.clone(), now);
             self.counters.republishes += 1;
-            let kind = QueryKind::PutRecord {
-                record,
-                remaining: None,
-            };
-            self.start_query(now, key, kind, false);
+            self.start_query(now, key, QueryKind::PutRecord { record }, false);
         }
         for provider in take_due(&mut self.published_providers, now, interval) {
             let key = *provider.key();
             let _ = self.store.add_provider(provider.clone(), now);
             self.counters.republishes += 1;
-            let kind = QueryKind::AddProvider {
-                provider,
-                remaining: None,
-            };
-            self.start_query(now, key, kind, false);
-        }
-    }
-
-    /// Stores what we hold for others on the nodes now closest to it, with the lifetime it
-    /// has left, once its replication time has come (a store from someone else postpones
-    /// it). What we publish ourselves is left to [`Node::republish`]; what would expire before
-    /// the next maintenance tick is left to expire.
-    pub(super) fn replicate(&mut self, now: Instant) {
-        let (interval, jitter) = (self.config.replicate_interval, self.config.jitter);
-        let min_left = self.config.maintenance_interval;
-        let rng = &mut self.rng;
-        let published = &self.published;
-        let records = self.store.take_due_records(
-            now,
-            min_left,
-            |key| published.contains_key(key),
-            || now + jittered(rng, interval, jitter),
-        );
-        let providers = self
-            .store
-            .take_due_providers(now, min_left, &self.local, || {
-                now + jittered(rng, interval, jitter)
-            });
-        for (record, left) in records {
-            let key = *record.key();
-            self.counters.replications += 1;
-            let kind = QueryKind::PutRecord {
-                record,
-                remaining: Some(left),
-            };
-            self.start_query(now, key, kind, false);
-        }
-        for (provider, left) in providers {
-            let key = *provider.key();
-            self.counters.replications += 1;
-            let kind = QueryKind::AddProvider {
-                provider,
-                remaining: Some(left),
-            };
-            self.start_query(now, key, kind, false);
+            self.start_query(now, key, QueryKind::AddProvider { provider }, false);
         }
     }
 
     pub(super) fn jittered(&mut self, interval: Duration) -> Duration {
-        jittered(&mut self.rng, interval, self.config.jitter)
+        let jitter = self.config.jitter.clamp(0.0, 0.9);
+        let factor = 1.0 + jitter * (2.0 * self.rng.random::<f64>() - 1.0);
+        interval.mul_f64(factor)
     }
-}
-
-/// `interval` stretched or shrunk by up to `jitter` (a fraction), at random.
-fn jittered(rng: &mut Xoshiro256PlusPlus, interval: Duration, jitter: f64) -> Duration {
-    let jitter = jitter.clamp(0.0, 0.9);
-    let factor = 1.0 + jitter * (2.0 * rng.random::<f64>() - 1.0);
-    interval.mul_f64(factor)
 }
 
 /// The items whose republish time has come, with their next time set.

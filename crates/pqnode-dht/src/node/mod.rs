@@ -8,10 +8,8 @@
 //!    [`Node::handle_response`], or [`Node::handle_failure`] as soon as the dial or the
 //!    request failed (the node also times requests out on its own, after
 //!    [`Transmit::timeout`]: the driver may give up on the request then too);
-//! 3. whenever the transport authenticates a connection that did not come from the DHT (an
-//!    inbound connection, a configured peer) → [`Node::connected`];
-//! 4. at [`Node::poll_timeout`] call [`Node::handle_timeout`];
-//! 5. drain [`Node::poll_event`] for finished operations.
+//! 3. at [`Node::poll_timeout`] call [`Node::handle_timeout`];
+//! 4. drain [`Node::poll_event`] for finished operations.
 //!
 //! Every answer is a round-trip-time sample; each request's timeout adapts to the contact's
 //! estimate (see [`Config::request_timeout`]), and every failure counts against the contact at
@@ -19,7 +17,6 @@
 //!
 //! After any `handle_*` or operation call, poll transmits, timeout and events again.
 
-mod contacts;
 mod engine;
 mod maintenance;
 mod observe;
@@ -81,8 +78,6 @@ enum Purpose {
     Store(QueryId),
     Liveness,
     VerifyInbound,
-    /// The ping of a contact added by hand ([`Node::add_contact`]).
-    AddContact(QueryId),
 }
 
 #[derive(Debug)]
@@ -150,8 +145,6 @@ pub struct Node {
     next_refresh: Instant,
     next_ping: Instant,
     next_maintenance: Instant,
-    /// The latest instant any input carried: what health is judged at.
-    latest: Instant,
     counters: Counters,
 }
 
@@ -159,11 +152,7 @@ impl Node {
     /// A node with id `local` (derived from its ML-DSA-87 key by the caller). `rng_seed` drives
     /// every random choice (timer jitter, refresh targets), so a simulation is reproducible.
     pub fn new(local: NodeId, config: Config, rng_seed: u64, now: Instant) -> Self {
-        let peers = Peers::new(
-            config.peer_memory,
-            config.failure_memory,
-            config.health_half_life,
-        );
+        let peers = Peers::new(config.peer_memory, config.failure_memory);
         let mut node = Self {
             peers,
             table: RoutingTable::new(local, config.table.clone(), now),
@@ -187,7 +176,6 @@ impl Node {
             next_refresh: now,
             next_ping: now,
             next_maintenance: now,
-            latest: now,
             counters: Counters::default(),
         };
         node.next_refresh = now + node.jittered(node.config.refresh_interval);
@@ -230,34 +218,21 @@ impl Node {
         self.start_query(now, target, QueryKind::FindNode, true)
     }
 
-    /// Fetches the newest valid record under `key`: asks the closest nodes until
-    /// [`Config::get_quorum`] of them returned the newest copy seen (or the lookup ends), and
-    /// asks those that failed once more if nobody had it. A record we publish is answered
-    /// locally; a copy we merely hold counts as one holder.
+    /// Fetches the record under `key` (answered locally if we hold it).
     pub fn get(&mut self, now: Instant, key: Key) -> QueryId {
-        let local = self.store.get(&key, now).cloned();
-        let ours = local.is_some() && self.published.contains_key(&key);
-        if let Some(record) = local
-            .as_ref()
-            .filter(|_| ours || self.config.get_quorum <= 1)
-        {
+        if let Some(record) = self.store.get(&key, now).cloned() {
             let id = self.new_query_id();
             self.events.push_back(Event::QueryFinished {
                 id,
                 result: QueryResult::GetRecord {
                     key,
-                    record: Some(record.clone()),
+                    record: Some(record),
                 },
                 stats: LookupStats::default(),
             });
             return id;
         }
-        let holders = local.iter().map(|_| self.local).collect();
-        let kind = QueryKind::GetRecord {
-            found: local,
-            holders,
-        };
-        self.start_query(now, key, kind, true)
+        self.start_query(now, key, QueryKind::GetRecord { found: None }, true)
     }
 
     /// Publishes `record` on the K nodes closest to its key, and republishes it every
@@ -275,11 +250,7 @@ impl Node {
                 next_republish,
             },
         );
-        let kind = QueryKind::PutRecord {
-            record,
-            remaining: None,
-        };
-        Ok(self.start_query(now, key, kind, true))
+        Ok(self.start_query(now, key, QueryKind::PutRecord { record }, true))
     }
 
     /// Stops republishing the record under `key` (it expires from the network within its TTL).
@@ -304,11 +275,7 @@ impl Node {
                 next_republish,
             },
         );
-        let kind = QueryKind::AddProvider {
-            provider,
-            remaining: None,
-        };
-        Ok(self.start_query(now, key, kind, true))
+        Ok(self.start_query(now, key, QueryKind::AddProvider { provider }, true))
     }
 
     /// Collects provider entries under `key` from the nodes closest to it.
@@ -329,9 +296,13 @@ impl Node {
     /// it can be reached at (with one QUIC socket per node, the connection's remote address).
     /// A stranger that would fit in the table is pinged back and enters it if it answers.
     pub fn handle_request(&mut self, now: Instant, from: Contact, request: Request) -> Response {
-        self.latest = self.latest.max(now);
         self.counters.requests_received.bump(request.kind());
-        self.connected(now, from);
+        if from.id != self.local {
+            self.table.record_inbound(from, now);
+            // It wrote to us over an authenticated connection: it is alive now.
+            self.peers.heard_from(&from.id, now);
+            self.maybe_verify_inbound(now, from);
+        }
         let k = self.config.table.k;
         // Only contacts that have not failed us since their last answer are passed on: a
         // node that just died is not advertised to the rest of the network.
@@ -364,25 +335,17 @@ impl Node {
                     .providers(&key, self.config.max_providers_per_response, now),
                 closer: closest(&self.table, &key),
             },
-            Request::Store { record, remaining } => {
-                let expires = now + remaining.unwrap_or(record.ttl()).min(record.ttl());
-                let replicate_at = now + self.jittered(self.config.replicate_interval);
-                let result = record.verify().map_err(|e| e.to_string()).and_then(|()| {
-                    self.store
-                        .insert_record(record, now, expires, replicate_at)
-                        .map_err(|e| e.to_string())
-                });
+            Request::Store { record } => {
+                let result = record
+                    .verify()
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| self.store.put(record, now).map_err(|e| e.to_string()));
                 self.store_outcome(result)
             }
-            Request::AddProvider {
-                provider,
-                remaining,
-            } => {
-                let expires = now + remaining.unwrap_or(provider.ttl()).min(provider.ttl());
-                let replicate_at = now + self.jittered(self.config.replicate_interval);
+            Request::AddProvider { provider } => {
                 let result = provider.verify().map_err(|e| e.to_string()).and_then(|()| {
                     self.store
-                        .insert_provider(provider, now, expires, replicate_at)
+                        .add_provider(provider, now)
                         .map_err(|e| e.to_string())
                 });
                 self.store_outcome(result)
@@ -407,7 +370,6 @@ impl Node {
         responder: Contact,
         response: Response,
     ) {
-        self.latest = self.latest.max(now);
         let Some(pending) = self.take_pending(id) else {
             return; // Late: already timed out.
         };
@@ -441,7 +403,6 @@ impl Node {
             Purpose::Probe(query) => {
                 self.on_lookup_answer(now, query, contact, response, !pending.stalled);
             }
-            Purpose::AddContact(query) => self.on_contact_answer(now, query, contact, insert),
             Purpose::Store(query) => {
                 let stored = matches!(response, Response::Stored);
                 self.on_store_done(now, query, stored);
@@ -459,7 +420,6 @@ impl Node {
     /// Request `id` failed before an answer (connection refused, stream reset, undecodable
     /// response). Timeouts need no call: the node notices them in [`Node::handle_timeout`].
     pub fn handle_failure(&mut self, now: Instant, id: RequestId) {
-        self.latest = self.latest.max(now);
         if let Some(pending) = self.take_pending(id) {
             self.counters.failures += 1;
             self.fail(now, pending);
@@ -481,9 +441,8 @@ impl Node {
     }
 
     /// Fires whatever is due at `now`: soft and hard request timeouts, bucket refresh, pings,
-    /// record expiry, republishing and replication.
+    /// record expiry and republishing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.latest = self.latest.max(now);
         while let Some(&(deadline, id)) = self.soft_deadlines.first() {
             if deadline > now {
                 break;
@@ -512,7 +471,6 @@ impl Node {
             self.next_maintenance = now + self.jittered(self.config.maintenance_interval);
             self.store.expire(now);
             self.republish(now);
-            self.replicate(now);
         }
     }
 

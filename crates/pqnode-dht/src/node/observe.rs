@@ -22,7 +22,6 @@ impl Node {
                 state: e.state,
                 last_seen_ms_ago: millis(now.saturating_duration_since(e.last_seen)),
                 rtt_ms: e.rtt.map(millis),
-                failures: e.failures,
             })
             .collect()
     }
@@ -31,7 +30,6 @@ impl Node {
         let entries = self.table.entries(now);
         let count = |s: NodeState| entries.iter().filter(|e| e.state == s).count();
         let c = &self.counters;
-        let (recent_requests, recent_failure_ratio) = self.peers.recent_outcomes(now);
         DhtStats {
             total_nodes: entries.len(),
             buckets_used: self.table.buckets_used(),
@@ -39,11 +37,6 @@ impl Node {
             good_nodes: count(NodeState::Good),
             questionable_nodes: count(NodeState::Questionable),
             bad_nodes: count(NodeState::Bad),
-            reachable_nodes: entries.iter().filter(|e| e.failures == 0).count(),
-            estimated_network_size: self.estimated_network_size(now) as u64,
-            recent_requests,
-            recent_failure_ratio,
-            network_rtt_ms: self.peers.network_srtt().map(millis),
             records_stored: self.store.record_count(),
             providers_stored: self.store.provider_count(),
             records_published: self.published.len() + self.published_providers.len(),
@@ -73,55 +66,13 @@ impl Node {
         &self.counters
     }
 
-    /// The DHT's health as of the latest input, with the reason when it is not a plain pass:
-    /// - an empty table warns (the node can reach no one), unless the node is
-    ///   [`crate::Config::standalone`] by choice;
-    /// - most recent requests failing warns (the network, or this node's link, is in trouble);
-    /// - most table entries failing warns (the table has not caught up with churn yet);
-    /// - a table thin for the network size warns: fewer than half the K contacts (or half
-    ///   the network, if it is smaller) reachable.
+    /// Warns while the routing table is empty (the node can reach no one).
     pub fn health(&self) -> Health {
-        let now = self.latest;
         if self.table.is_empty() {
-            return if self.config.standalone {
-                Health {
-                    status: pqnode_health::Status::Pass,
-                    reason: Some("standalone by configuration: no DHT peers".into()),
-                }
-            } else {
-                Health::warn("DHT routing table is empty")
-            };
+            Health::warn("DHT routing table is empty")
+        } else {
+            Health::pass()
         }
-        let (recent, failing) = self.peers.recent_outcomes(now);
-        if recent >= MIN_RECENT_FOR_HEALTH && failing > 0.5 {
-            return Health::warn(format!(
-                "most DHT requests are failing: {:.0} % of the last {recent:.0}",
-                failing * 100.0
-            ));
-        }
-        let entries = self.table.entries(now);
-        let reachable = entries.iter().filter(|e| e.failures == 0).count();
-        if reachable * 2 < entries.len() {
-            return Health::warn(format!(
-                "most DHT contacts are not answering: {reachable} of {} reachable",
-                entries.len()
-            ));
-        }
-        let network = self.estimated_network_size(now);
-        let expected = (self.config.table.k as f64).min(network - 1.0).floor() as usize;
-        if !self.config.standalone && reachable * 2 < expected {
-            return Health::warn(format!(
-                "DHT routing table is thin: {reachable} reachable contacts where about {expected} are expected in a network of about {network:.0} nodes"
-            ));
-        }
-        Health::pass()
-    }
-
-    /// The larger of the table's estimate and the number of nodes that answered us recently
-    /// (a lower bound that a thin table cannot argue away).
-    fn estimated_network_size(&self, now: Instant) -> f64 {
-        let table = self.table.estimated_network_size(now).unwrap_or(1.0);
-        table.max(self.peers.answered_count() as f64 + 1.0)
     }
 
     /// The routing table's contacts, encoded for the node's store.
@@ -178,9 +129,6 @@ impl Node {
         Ok(restored)
     }
 }
-
-/// Fewer recent outcomes than this say nothing about a failure ratio.
-const MIN_RECENT_FOR_HEALTH: f64 = 8.0;
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)

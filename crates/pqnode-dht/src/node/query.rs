@@ -1,7 +1,6 @@
 //! User-visible operations (lookups, get, put, providers) and their state between requests.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use pqnode_crypto::NodeId;
 
@@ -9,7 +8,6 @@ use crate::contact::Contact;
 use crate::lookup::{Lookup, LookupStats};
 use crate::message::Request;
 use crate::record::{Key, ProviderRecord, Record};
-use crate::table::Insert;
 
 /// Identifies an operation started on a [`crate::Node`]; its [`crate::Event::QueryFinished`]
 /// carries the same id.
@@ -26,7 +24,7 @@ pub enum QueryResult {
     },
     /// The lookup of our own id after inserting the seeds.
     Bootstrap { closest: Vec<Contact> },
-    /// The newest valid record under `key` that the nodes asked had (highest seq).
+    /// The record under `key`, if a node had a valid one.
     GetRecord { key: Key, record: Option<Record> },
     /// How many of the K closest nodes accepted the record.
     PutRecord { key: Key, stored: usize },
@@ -37,13 +35,6 @@ pub enum QueryResult {
     },
     /// How many of the K closest nodes accepted the entry.
     AddProvider { key: Key, stored: usize },
-    /// A contact added by hand ([`crate::Node::add_contact`]): who answered the ping (`None`:
-    /// nobody, in time) and what the routing table did with it (`SubnetFull`: the same
-    /// per-network limit as for every other contact).
-    AddContact {
-        contact: Option<Contact>,
-        insert: Option<Insert>,
-    },
 }
 
 #[derive(Debug)]
@@ -53,21 +44,16 @@ pub(crate) enum QueryKind {
     /// A bucket refresh or a republish: no event, only counters.
     Maintenance,
     GetRecord {
-        /// The newest valid copy so far, and who returned that seq.
         found: Option<Record>,
-        holders: HashSet<NodeId>,
     },
-    /// `remaining`: `None` when we publish, the lifetime left when we replicate.
     PutRecord {
         record: Record,
-        remaining: Option<Duration>,
     },
     GetProviders {
         found: HashMap<NodeId, ProviderRecord>,
     },
     AddProvider {
         provider: ProviderRecord,
-        remaining: Option<Duration>,
     },
 }
 
@@ -87,28 +73,16 @@ pub(crate) struct Query {
     pub store: Option<StorePhase>,
     /// Whether the caller wants an [`crate::Event`] (maintenance and republishing do not).
     pub notify: bool,
-    /// Times a search that found nothing may ask its failed contacts again.
-    pub retries: u8,
 }
 
 impl Query {
-    pub fn new(kind: QueryKind, lookup: Lookup, notify: bool, retries: u8) -> Self {
+    pub fn new(kind: QueryKind, lookup: Lookup, notify: bool) -> Self {
         Self {
             kind,
             lookup,
             probes: 0,
             store: None,
             notify,
-            retries,
-        }
-    }
-
-    /// A search (get, providers) that has found nothing yet.
-    pub fn found_nothing(&self) -> bool {
-        match &self.kind {
-            QueryKind::GetRecord { found, .. } => found.is_none(),
-            QueryKind::GetProviders { found } => found.is_empty(),
-            _ => false,
         }
     }
 
@@ -125,16 +99,11 @@ impl Query {
     /// The request the store phase sends to each of the closest nodes, if any.
     pub fn store_request(&self) -> Option<Request> {
         match &self.kind {
-            QueryKind::PutRecord { record, remaining } => Some(Request::Store {
+            QueryKind::PutRecord { record } => Some(Request::Store {
                 record: record.clone(),
-                remaining: *remaining,
             }),
-            QueryKind::AddProvider {
-                provider,
-                remaining,
-            } => Some(Request::AddProvider {
+            QueryKind::AddProvider { provider } => Some(Request::AddProvider {
                 provider: provider.clone(),
-                remaining: *remaining,
             }),
             _ => None,
         }
@@ -153,7 +122,7 @@ impl Query {
             QueryKind::Bootstrap => Some(QueryResult::Bootstrap {
                 closest: self.lookup.closest_answered(k),
             }),
-            QueryKind::GetRecord { found, .. } => Some(QueryResult::GetRecord {
+            QueryKind::GetRecord { found } => Some(QueryResult::GetRecord {
                 key: target,
                 record: found,
             }),

@@ -88,8 +88,6 @@ pub struct EntryView {
     pub last_seen: Instant,
     /// Smoothed round-trip time.
     pub rtt: Option<Duration>,
-    /// Requests failed since its last answer.
-    pub failures: u8,
 }
 
 /// A view of one non-empty bucket, for statistics.
@@ -299,43 +297,6 @@ impl RoutingTable {
         })
     }
 
-    /// Removes `id` from the table and the replacement caches; a cached replacement that fits
-    /// the subnet limit takes a freed slot. Returns whether it was an entry.
-    pub fn remove(&mut self, id: &NodeId) -> bool {
-        let config = self.config.clone();
-        let Some(bucket) = self.bucket_of(id).and_then(|i| self.buckets.get_mut(&i)) else {
-            return false;
-        };
-        if let Some(i) = bucket.replacement_position(id) {
-            bucket.replacements.remove(i);
-        }
-        let Some(i) = bucket.position(id) else {
-            return false;
-        };
-        bucket.entries.remove(i);
-        while let Some(candidate) = bucket.replacements.pop_back() {
-            if subnet_has_room(&config, bucket, &candidate.contact, None) {
-                bucket.entries.push(candidate);
-                break;
-            }
-        }
-        true
-    }
-
-    /// An estimate of the number of nodes in the network, from how close our nearest
-    /// reachable entries are: if the j-th closest of N uniformly spread ids is at a fraction
-    /// d of the id space, N ≈ j / d. `None` with no reachable entry.
-    pub fn estimated_network_size(&self, now: Instant) -> Option<f64> {
-        let k = self.config.k.max(1);
-        let nearest = self.closest_reachable(&self.local, k, now);
-        let farthest = nearest.last()?;
-        let distance = Distance::between(&self.local, &farthest.id);
-        // The top 64 bits of the distance as a fraction of the space (never zero: not us).
-        let fraction = (distance.top_u64() as f64 + 1.0) / 18_446_744_073_709_551_616.0;
-        // Ourselves, plus the j we know within that distance at the least.
-        Some((nearest.len() as f64 / fraction).max(nearest.len() as f64) + 1.0)
-    }
-
     fn closest_where(
         &self,
         target: &NodeId,
@@ -412,7 +373,6 @@ impl RoutingTable {
                     state: self.state(e, now),
                     last_seen: e.last_seen,
                     rtt: e.rtt,
-                    failures: e.failures,
                 })
             })
             .collect()

@@ -4,8 +4,6 @@ use std::time::Duration;
 use super::*;
 use crate::table::NodeState;
 
-mod contacts;
-mod health;
 mod latency;
 mod records;
 

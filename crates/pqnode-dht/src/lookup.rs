@@ -9,7 +9,10 @@
 //! *stalled*: it frees its α slot and drops out of the K closest, so the lookup asks the next
 //! contact in its place; if the answer still comes, it is used. A contact the node already
 //! suspects (it failed recently, or a request to it is overdue) enters as *suspect* and is
-//! asked only as a last resort, when a path has nothing else left and no answer at all.
+//! asked only as a last resort, when a path has nothing else left and no answer at all. The
+//! target itself is never a suspect: no other contact can stand in for it, and one timeout
+//! under load would otherwise hide a live node from every lookup of it until the failure is
+//! forgotten.
 //!
 //! With `paths > 1` the lookup runs S/Kademlia disjoint paths: the first contacts are dealt out
 //! among the paths, every contact belongs to the path that learned it first, and each path
@@ -288,6 +291,7 @@ impl Lookup {
         if contact.id == self.local {
             return;
         }
+        let suspect = suspect && contact.id != self.target;
         let distance = Distance::between(&self.target, &contact.id);
         // Already known: it stays on the path that learned it first (what keeps paths disjoint).
         if let Err(at) = self
@@ -480,5 +484,20 @@ mod tests {
         assert_eq!(lookup.next_request(), Some(contact(3)));
         lookup.on_answer(contact(3), [], suspect);
         assert!(lookup.is_finished());
+    }
+
+    #[test]
+    fn the_target_is_asked_even_when_suspect() {
+        let target = contact(1);
+        let suspect = |_: &NodeId| true;
+        let mut lookup = Lookup::new(target.id, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
+        lookup.seed([contact(5)], |_| false);
+        assert_eq!(lookup.next_request(), Some(contact(5)));
+        lookup.on_answer(contact(5), [contact(3), target], suspect);
+        assert_eq!(lookup.next_request(), Some(target), "not the other suspect");
+        assert_eq!(lookup.next_request(), None);
+        lookup.on_answer(target, [], suspect);
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.closest_answered(1), vec![target]);
     }
 }

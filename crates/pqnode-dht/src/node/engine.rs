@@ -215,7 +215,8 @@ impl Node {
             .peers
             .timeouts(to.id.as_ref(), &self.config.timeout_bounds());
         let deadline = now + timeouts.hard;
-        // Only lookups move past a slow contact; a store, ping or probe of a seed waits.
+        // Only lookups (and their probes of address-only seeds) move past a slow contact; a
+        // store or a ping waits for its answer until the hard timeout.
         let soft_deadline = matches!(purpose, Purpose::Lookup(_) | Purpose::Probe(_))
             .then(|| now + timeouts.soft)
             .filter(|soft| *soft < deadline);

@@ -31,13 +31,7 @@ fn records_are_validated_stored_and_served() {
     )
     .unwrap();
     assert!(matches!(
-        n.handle_request(
-            at(0),
-            from,
-            Request::Store {
-                record: forged,
-            }
-        ),
+        n.handle_request(at(0), from, Request::Store { record: forged }),
         Response::Rejected { .. }
     ));
     assert_eq!(
@@ -97,13 +91,7 @@ fn stored_records_survive_export_and_restore_with_their_remaining_lifetime() {
             record: record.clone(),
         },
     );
-    n.handle_request(
-        at(0),
-        from,
-        Request::AddProvider {
-            provider,
-        },
-    );
+    n.handle_request(at(0), from, Request::AddProvider { provider });
     let saved = n.export_records(at(40));
     let mut fresh = node();
     assert_eq!(fresh.restore_records(at(0), &saved), Ok(2));

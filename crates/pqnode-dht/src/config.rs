@@ -1,8 +1,10 @@
 //! Tunables of a DHT node. Defaults follow the spec (ping 30 s, refresh 60 s) and Kademlia
-//! (K = 20, α = 3).
+//! (K = 20, α = 3); request timeouts adapt to measured round-trip times within the bounds set
+//! here.
 
 use std::time::Duration;
 
+use crate::rtt::TimeoutBounds;
 use crate::store::StoreLimits;
 use crate::table::TableConfig;
 
@@ -16,8 +18,24 @@ pub struct Config {
     /// S/Kademlia disjoint lookup paths: 1 is plain Kademlia; d > 1 runs d paths that never
     /// share a contact (each with α in flight), so one malicious node can mislead one path only.
     pub disjoint_paths: usize,
-    /// A request unanswered for this long has failed.
+    /// The longest a request may go unanswered before it has failed, and the timeout of a
+    /// request to a contact never measured (it may need a dial first). A contact that has
+    /// answered before gets twice its RTO (RFC 6298: `srtt + 4 × rttvar`), bounded by this
+    /// and [`Config::min_request_timeout`].
     pub request_timeout: Duration,
+    /// The shortest timeout a measured contact gets.
+    pub min_request_timeout: Duration,
+    /// A lookup stops waiting for a request after its soft timeout (the contact's RTO, or the
+    /// network's for a contact never measured) and asks another contact in its place; an
+    /// answer that comes later, before the hard timeout, is still used. This bounds it below.
+    pub min_soft_timeout: Duration,
+    /// The soft timeout before anyone has ever answered.
+    pub initial_soft_timeout: Duration,
+    /// How long a contact whose request failed is left out of lookups (unless it answers or
+    /// writes to us first, or nobody else is left to ask).
+    pub failure_memory: Duration,
+    /// Contacts whose RTT and failures are remembered (least recently used are forgotten).
+    pub peer_memory: usize,
     /// How often stale buckets are refreshed (and the table re-bootstrapped if it emptied).
     pub refresh_interval: Duration,
     /// How often questionable entries are pinged.
@@ -49,6 +67,11 @@ impl Default for Config {
             alpha: 3,
             disjoint_paths: 1,
             request_timeout: Duration::from_secs(5),
+            min_request_timeout: Duration::from_millis(250),
+            min_soft_timeout: Duration::from_millis(50),
+            initial_soft_timeout: Duration::from_secs(1),
+            failure_memory: Duration::from_secs(5 * 60),
+            peer_memory: 1024,
             refresh_interval: Duration::from_secs(60),
             ping_interval: Duration::from_secs(30),
             maintenance_interval: Duration::from_secs(60),
@@ -59,6 +82,17 @@ impl Default for Config {
             max_inbound_verifications: 16,
             max_providers_per_response: 16,
             store: StoreLimits::default(),
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn timeout_bounds(&self) -> TimeoutBounds {
+        TimeoutBounds {
+            max: self.request_timeout,
+            min: self.min_request_timeout,
+            min_soft: self.min_soft_timeout,
+            initial_soft: self.initial_soft_timeout,
         }
     }
 }

@@ -1,9 +1,18 @@
 //! One iterative Kademlia lookup: which contacts to ask next and when to stop.
 //!
 //! Up to α requests are in flight, always to the closest contacts not yet asked among the K
-//! closest known. The lookup ends when the K closest contacts that have not failed have all
-//! answered (or none is left to ask). A contact is one hop deeper than the contact that named
-//! it; the lookup's `rounds` is the deepest hop that answered.
+//! closest known. The lookup ends when the K closest contacts that are still in the running
+//! have all answered (or none is left to ask). A contact is one hop deeper than the contact
+//! that named it; the lookup's `rounds` is the deepest hop that answered.
+//!
+//! Slow and dead contacts do not hold a lookup up. A request past its soft timeout is
+//! *stalled*: it frees its α slot and drops out of the K closest, so the lookup asks the next
+//! contact in its place; if the answer still comes, it is used. A contact the node already
+//! suspects (it failed recently, or a request to it is overdue) enters as *suspect* and is
+//! asked only as a last resort, when a path has nothing else left and no answer at all. The
+//! target itself is never a suspect: no other contact can stand in for it, and one timeout
+//! under load would otherwise hide a live node from every lookup of it until the failure is
+//! forgotten.
 //!
 //! With `paths > 1` the lookup runs S/Kademlia disjoint paths: the first contacts are dealt out
 //! among the paths, every contact belongs to the path that learned it first, and each path
@@ -19,9 +28,20 @@ use crate::distance::Distance;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Progress {
     NotAsked,
+    /// Known to be failing: asked only as a last resort.
+    Suspect,
     InFlight,
+    /// Past its soft timeout: no longer holds a slot, but its answer is still taken.
+    Stalled,
     Answered,
     Failed,
+}
+
+impl Progress {
+    /// Still in the running for the K closest.
+    fn is_live(self) -> bool {
+        matches!(self, Self::NotAsked | Self::InFlight | Self::Answered)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +63,8 @@ pub struct LookupStats {
     pub requests: u32,
     /// Requests that timed out or failed.
     pub failures: u32,
+    /// Requests that passed their soft timeout, so the lookup moved on without them.
+    pub stalled: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -82,12 +104,17 @@ impl Lookup {
         self.stats
     }
 
-    /// Adds starting contacts (our own table is hop 1), dealt out among the paths.
-    pub fn seed(&mut self, contacts: impl IntoIterator<Item = Contact>) {
+    /// Adds starting contacts (our own table is hop 1), dealt out among the paths; those for
+    /// which `suspect` holds are asked only as a last resort.
+    pub fn seed(
+        &mut self,
+        contacts: impl IntoIterator<Item = Contact>,
+        suspect: impl Fn(&NodeId) -> bool,
+    ) {
         for contact in contacts {
             let path = self.next_path;
             self.next_path = (self.next_path + 1) % self.in_flight.len();
-            self.add(contact, 1, path);
+            self.add(contact, 1, path, suspect(&contact.id));
         }
     }
 
@@ -102,13 +129,19 @@ impl Lookup {
                 continue;
             }
             let k = self.k;
-            let Some(candidate) = self
-                .candidates
-                .iter_mut()
-                .filter(|c| c.path == path && c.progress != Progress::Failed)
-                .take(k)
-                .find(|c| c.progress == Progress::NotAsked)
-            else {
+            let last_resort = self.last_resort(path);
+            let next = if last_resort {
+                self.candidates
+                    .iter_mut()
+                    .find(|c| c.path == path && c.progress == Progress::Suspect)
+            } else {
+                self.candidates
+                    .iter_mut()
+                    .filter(|c| c.path == path && c.progress.is_live())
+                    .take(k)
+                    .find(|c| c.progress == Progress::NotAsked)
+            };
+            let Some(candidate) = next else {
                 continue;
             };
             candidate.progress = Progress::InFlight;
@@ -123,11 +156,16 @@ impl Lookup {
         None
     }
 
-    /// `from` answered with `closer`. A responder we did not ask (an unpinned bootstrap seed)
-    /// is added as answered.
-    pub fn on_answer(&mut self, from: Contact, closer: impl IntoIterator<Item = Contact>) {
+    /// `from` answered with `closer` (of which those `suspect` holds for enter as suspects).
+    /// A responder we did not ask (an unpinned bootstrap seed) is added as answered.
+    pub fn on_answer(
+        &mut self,
+        from: Contact,
+        closer: impl IntoIterator<Item = Contact>,
+        suspect: impl Fn(&NodeId) -> bool,
+    ) {
         if self.position(&from.id).is_none() {
-            self.seed([from]);
+            self.seed([from], |_| false);
         }
         let Some(i) = self.position(&from.id) else {
             return; // Our own id, or beyond the candidate cap.
@@ -144,10 +182,12 @@ impl Lookup {
         }
         self.stats.rounds = self.stats.rounds.max(hop);
         for contact in closer {
-            self.add(contact, hop + 1, path);
+            let suspect = suspect(&contact.id);
+            self.add(contact, hop + 1, path, suspect);
         }
     }
 
+    /// The request to `from` failed (timed out, or the driver reported it).
     pub fn on_failure(&mut self, from: &NodeId) {
         self.stats.failures += 1;
         if let Some(i) = self.position(from) {
@@ -158,6 +198,23 @@ impl Lookup {
             if was_in_flight && let Some(n) = self.in_flight.get_mut(path) {
                 *n = n.saturating_sub(1);
             }
+        }
+    }
+
+    /// The request to `from` passed its soft timeout: free its slot and stop waiting for it.
+    pub fn on_stall(&mut self, from: &NodeId) {
+        let Some(i) = self.position(from) else {
+            return;
+        };
+        let c = &mut self.candidates[i];
+        if c.progress != Progress::InFlight {
+            return;
+        }
+        c.progress = Progress::Stalled;
+        let path = c.path;
+        self.stats.stalled += 1;
+        if let Some(n) = self.in_flight.get_mut(path) {
+            *n = n.saturating_sub(1);
         }
     }
 
@@ -177,8 +234,12 @@ impl Lookup {
     }
 
     /// A path is finished when its K closest live candidates have all answered (and at least K
-    /// answered, or nothing is in flight), or when it has nothing left to ask.
+    /// answered, or nothing is in flight), or when it has nothing left to ask, suspects
+    /// included, and either some answer or no overdue request.
     fn path_finished(&self, path: usize) -> bool {
+        if self.last_resort(path) {
+            return false;
+        }
         let in_flight = self.in_flight.get(path).copied().unwrap_or(0);
         let all_answered = self
             .live_closest(path)
@@ -186,27 +247,51 @@ impl Lookup {
         let unasked_left = self
             .live_closest(path)
             .any(|c| c.progress == Progress::NotAsked);
-        let answered = self
-            .candidates
-            .iter()
-            .filter(|c| c.path == path && c.progress == Progress::Answered)
+        let on_path = || self.candidates.iter().filter(|c| c.path == path);
+        let answered = on_path()
+            .filter(|c| c.progress == Progress::Answered)
             .count();
+        // With no answer at all, an overdue answer is still worth waiting for (until its hard
+        // timeout): returning nothing is the one result it cannot make worse.
+        if answered == 0 && on_path().any(|c| c.progress == Progress::Stalled) {
+            return false;
+        }
         (all_answered && (answered >= self.k || in_flight == 0))
             || (in_flight == 0 && !unasked_left)
     }
 
-    /// The K closest candidates of `path` that have not failed.
+    /// Whether `path` is down to its suspects: nothing in flight, nothing answered, nothing
+    /// else to ask. Then suspicion was wrong or stale (our own network was down, say), and
+    /// asking a suspect beats ending empty-handed.
+    fn last_resort(&self, path: usize) -> bool {
+        let in_flight = self.in_flight.get(path).copied().unwrap_or(0);
+        if in_flight > 0 {
+            return false;
+        }
+        let mut suspects = false;
+        for c in self.candidates.iter().filter(|c| c.path == path) {
+            match c.progress {
+                Progress::NotAsked | Progress::Answered => return false,
+                Progress::Suspect => suspects = true,
+                Progress::InFlight | Progress::Stalled | Progress::Failed => {}
+            }
+        }
+        suspects
+    }
+
+    /// The K closest candidates of `path` still in the running.
     fn live_closest(&self, path: usize) -> impl Iterator<Item = &Candidate> {
         self.candidates
             .iter()
-            .filter(move |c| c.path == path && c.progress != Progress::Failed)
+            .filter(move |c| c.path == path && c.progress.is_live())
             .take(self.k)
     }
 
-    fn add(&mut self, contact: Contact, hop: u32, path: usize) {
+    fn add(&mut self, contact: Contact, hop: u32, path: usize, suspect: bool) {
         if contact.id == self.local {
             return;
         }
+        let suspect = suspect && contact.id != self.target;
         let distance = Distance::between(&self.target, &contact.id);
         // Already known: it stays on the path that learned it first (what keeps paths disjoint).
         if let Err(at) = self
@@ -222,7 +307,11 @@ impl Lookup {
                 Candidate {
                     contact,
                     distance,
-                    progress: Progress::NotAsked,
+                    progress: if suspect {
+                        Progress::Suspect
+                    } else {
+                        Progress::NotAsked
+                    },
                     hop,
                     path,
                 },
@@ -251,7 +340,7 @@ impl Lookup {
             match self
                 .candidates
                 .iter()
-                .rposition(|c| c.progress == Progress::NotAsked)
+                .rposition(|c| matches!(c.progress, Progress::NotAsked | Progress::Suspect))
             {
                 Some(i) => {
                     self.candidates.remove(i);
@@ -282,15 +371,15 @@ mod tests {
         let target = NodeId::from_bytes([0; 20]);
         let local = NodeId::from_bytes([0xff; 20]);
         let mut lookup = Lookup::new(target, local, 2, 2, 1);
-        lookup.seed([contact(8), contact(4), contact(6)]);
+        lookup.seed([contact(8), contact(4), contact(6)], |_| false);
         assert_eq!(lookup.next_request(), Some(contact(4)));
         assert_eq!(lookup.next_request(), Some(contact(6)));
         assert_eq!(lookup.next_request(), None, "alpha = 2 in flight");
-        lookup.on_answer(contact(4), [contact(1)]);
+        lookup.on_answer(contact(4), [contact(1)], |_| false);
         assert_eq!(lookup.next_request(), Some(contact(1)));
         lookup.on_failure(&contact(6).id);
         assert!(!lookup.is_finished());
-        lookup.on_answer(contact(1), []);
+        lookup.on_answer(contact(1), [], |_| false);
         // K = 2 closest live: 1 and 4, both answered.
         assert!(lookup.is_finished());
         assert_eq!(lookup.closest_answered(5), vec![contact(1), contact(4)]);
@@ -307,7 +396,7 @@ mod tests {
             3,
             1,
         );
-        lookup.seed([contact(3)]);
+        lookup.seed([contact(3)], |_| false);
         let c = lookup.next_request();
         assert_eq!(c, Some(contact(3)));
         lookup.on_failure(&contact(3).id);
@@ -319,7 +408,7 @@ mod tests {
     fn disjoint_paths_never_share_a_contact() {
         let target = NodeId::from_bytes([0; 20]);
         let mut lookup = Lookup::new(target, NodeId::from_bytes([0xff; 20]), 2, 1, 2);
-        lookup.seed([contact(10), contact(20)]);
+        lookup.seed([contact(10), contact(20)], |_| false);
         let first = lookup.next_request();
         let second = lookup.next_request();
         assert_eq!(
@@ -329,16 +418,86 @@ mod tests {
         );
         assert_eq!(lookup.next_request(), None, "alpha = 1 per path");
         // Path 0 learns 5; path 1 then names 5 too, but 5 stays on path 0 and is asked once.
-        lookup.on_answer(contact(10), [contact(5)]);
-        lookup.on_answer(contact(20), [contact(5), contact(7)]);
+        lookup.on_answer(contact(10), [contact(5)], |_| false);
+        lookup.on_answer(contact(20), [contact(5), contact(7)], |_| false);
         let asked: Vec<Contact> = std::iter::from_fn(|| lookup.next_request()).collect();
         assert_eq!(asked, vec![contact(5), contact(7)]);
-        lookup.on_answer(contact(5), []);
-        lookup.on_answer(contact(7), []);
+        lookup.on_answer(contact(5), [], |_| false);
+        lookup.on_answer(contact(7), [], |_| false);
         assert!(lookup.is_finished());
         assert_eq!(
             lookup.closest_answered(3),
             vec![contact(5), contact(7), contact(10)]
         );
+    }
+
+    #[test]
+    fn a_stalled_contact_frees_its_slot_and_its_late_answer_still_counts() {
+        let target = NodeId::from_bytes([0; 20]);
+        let mut lookup = Lookup::new(target, NodeId::from_bytes([0xff; 20]), 2, 1, 1);
+        lookup.seed([contact(4), contact(6), contact(8)], |_| false);
+        assert_eq!(lookup.next_request(), Some(contact(4)));
+        assert_eq!(lookup.next_request(), None, "alpha = 1");
+        lookup.on_stall(&contact(4).id);
+        // 4 is out of the running: 6 takes its slot, then 8 joins the K = 2 closest.
+        assert_eq!(lookup.next_request(), Some(contact(6)));
+        lookup.on_answer(contact(6), [], |_| false);
+        assert_eq!(lookup.next_request(), Some(contact(8)));
+        lookup.on_answer(contact(8), [], |_| false);
+        assert!(lookup.is_finished(), "done without waiting for 4");
+        // Had 4 answered late, before the end, it would have counted.
+        let mut lookup = Lookup::new(target, NodeId::from_bytes([0xff; 20]), 2, 1, 1);
+        lookup.seed([contact(4), contact(6)], |_| false);
+        lookup.next_request();
+        lookup.on_stall(&contact(4).id);
+        lookup.next_request();
+        lookup.on_answer(contact(4), [contact(1)], |_| false);
+        assert_eq!(lookup.next_request(), None, "6 still holds the only slot");
+        lookup.on_answer(contact(6), [], |_| false);
+        assert_eq!(lookup.next_request(), Some(contact(1)));
+        lookup.on_answer(contact(1), [], |_| false);
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.closest_answered(2), vec![contact(1), contact(4)]);
+        assert_eq!(lookup.stats().stalled, 1);
+    }
+
+    #[test]
+    fn suspects_are_skipped_but_asked_as_a_last_resort() {
+        let target = NodeId::from_bytes([0; 20]);
+        let suspect = |id: &NodeId| *id == contact(2).id || *id == contact(3).id;
+        let mut lookup = Lookup::new(target, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
+        lookup.seed([contact(2), contact(5)], suspect);
+        assert_eq!(lookup.next_request(), Some(contact(5)));
+        assert_eq!(lookup.next_request(), None, "the suspect is not asked");
+        lookup.on_answer(contact(5), [contact(3)], suspect);
+        assert_eq!(lookup.next_request(), None, "nor one learned later");
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.closest_answered(20), vec![contact(5)]);
+
+        // With nobody else to ask, the suspects are tried one at a time, closest first.
+        let mut lookup = Lookup::new(target, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
+        lookup.seed([contact(2), contact(3)], suspect);
+        assert!(!lookup.is_finished());
+        assert_eq!(lookup.next_request(), Some(contact(2)));
+        assert_eq!(lookup.next_request(), None);
+        lookup.on_failure(&contact(2).id);
+        assert_eq!(lookup.next_request(), Some(contact(3)));
+        lookup.on_answer(contact(3), [], suspect);
+        assert!(lookup.is_finished());
+    }
+
+    #[test]
+    fn the_target_is_asked_even_when_suspect() {
+        let target = contact(1);
+        let suspect = |_: &NodeId| true;
+        let mut lookup = Lookup::new(target.id, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
+        lookup.seed([contact(5)], |_| false);
+        assert_eq!(lookup.next_request(), Some(contact(5)));
+        lookup.on_answer(contact(5), [contact(3), target], suspect);
+        assert_eq!(lookup.next_request(), Some(target), "not the other suspect");
+        assert_eq!(lookup.next_request(), None);
+        lookup.on_answer(target, [], suspect);
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.closest_answered(1), vec![target]);
     }
 }

@@ -52,6 +52,8 @@ pub struct Counters {
     pub responses_received: u64,
     /// Requests that got no answer in time.
     pub timeouts: u64,
+    /// Lookup requests that passed their soft timeout (the lookup moved on without them).
+    pub stalls: u64,
     /// Requests the driver reported failed, or answered by the wrong node or with the wrong type.
     pub failures: u64,
     pub lookups_started: u64,
@@ -76,6 +78,7 @@ pub struct NodeInfo {
     pub state: NodeState,
     /// Milliseconds since it last answered (or sent us a request), at the time of the snapshot.
     pub last_seen_ms_ago: u64,
+    /// Smoothed round-trip time.
     pub rtt_ms: Option<u64>,
 }
 

@@ -27,11 +27,15 @@ impl Node {
         let k = self.config.table.k;
         let paths = self.config.disjoint_paths;
         let mut lookup = Lookup::new(self.local, self.local, k, self.config.alpha, paths);
-        lookup.seed(self.table.closest(&self.local, k, now));
+        let peers = &self.peers;
+        let suspect = |id: &NodeId| peers.is_suspect(id, now);
+        lookup.seed(self.table.closest(&self.local, k, now), suspect);
+        // Seeds were named by the operator: always asked, whatever happened to them before.
         lookup.seed(
             seeds
                 .iter()
                 .filter_map(|s| s.id.map(|id| Contact::new(id, s.addr))),
+            |_| false,
         );
         let mut query = Query::new(QueryKind::Bootstrap, lookup, notify);
         let request = query.lookup_request();
@@ -62,7 +66,10 @@ impl Node {
             self.config.alpha,
             self.config.disjoint_paths,
         );
-        lookup.seed(self.table.closest(&target, k, now));
+        let peers = &self.peers;
+        lookup.seed(self.table.closest(&target, k, now), |id| {
+            peers.is_suspect(id, now)
+        });
         self.counters.lookups_started += 1;
         self.queries.insert(id, Query::new(kind, lookup, notify));
         self.drive(now, id);
@@ -141,6 +148,8 @@ impl Node {
         let Some(query) = self.queries.get_mut(&id) else {
             return;
         };
+        let peers = &self.peers;
+        let suspect = |id: &NodeId| peers.is_suspect(id, now);
         if probe {
             query.probes = query.probes.saturating_sub(1);
         }
@@ -153,7 +162,7 @@ impl Node {
                     && record.verify().is_ok()
                 {
                     *found = Some(record);
-                    query.lookup.on_answer(from, []);
+                    query.lookup.on_answer(from, [], suspect);
                     self.lookup_done(now, id);
                     return;
                 }
@@ -178,7 +187,9 @@ impl Node {
             }
             Response::Pong { .. } | Response::Stored | Response::Rejected { .. } => Vec::new(),
         };
-        query.lookup.on_answer(from, closer.into_iter().take(k));
+        query
+            .lookup
+            .on_answer(from, closer.into_iter().take(k), suspect);
         self.drive(now, id);
     }
 
@@ -200,7 +211,15 @@ impl Node {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let kind = request.kind();
-        let deadline = now + self.config.request_timeout;
+        let timeouts = self
+            .peers
+            .timeouts(to.id.as_ref(), &self.config.timeout_bounds());
+        let deadline = now + timeouts.hard;
+        // Only lookups (and their probes of address-only seeds) move past a slow contact; a
+        // store or a ping waits for its answer until the hard timeout.
+        let soft_deadline = matches!(purpose, Purpose::Lookup(_) | Purpose::Probe(_))
+            .then(|| now + timeouts.soft)
+            .filter(|soft| *soft < deadline);
         self.counters.requests_sent.bump(kind);
         self.pending.insert(
             id,
@@ -208,26 +227,78 @@ impl Node {
                 to,
                 kind,
                 sent: now,
+                soft_deadline,
                 deadline,
                 purpose,
+                stalled: false,
             },
         );
         self.deadlines.insert((deadline, id));
-        self.transmits.push_back(Transmit { id, to, request });
+        if let Some(soft) = soft_deadline {
+            self.soft_deadlines.insert((soft, id));
+        }
+        self.transmits.push_back(Transmit {
+            id,
+            to,
+            request,
+            timeout: timeouts.hard,
+        });
         id
     }
 
     pub(super) fn take_pending(&mut self, id: RequestId) -> Option<Pending> {
         let pending = self.pending.remove(&id)?;
         self.deadlines.remove(&(pending.deadline, id));
+        if let Some(soft) = pending.soft_deadline {
+            self.soft_deadlines.remove(&(soft, id));
+        }
+        if pending.stalled
+            && let Some(peer) = &pending.to.id
+        {
+            self.peers.unstalled(peer);
+        }
         Some(pending)
     }
 
+    /// Request `id` passed its soft deadline: its lookup stops waiting for it, and the contact
+    /// is suspect until the request ends.
+    pub(super) fn stall(&mut self, now: Instant, id: RequestId) {
+        let Some(pending) = self.pending.get_mut(&id) else {
+            return;
+        };
+        pending.stalled = true;
+        pending.soft_deadline = None;
+        self.counters.stalls += 1;
+        let (to, purpose) = (pending.to, pending.purpose);
+        if let Some(peer) = to.id {
+            self.peers.stalled(peer, now);
+        }
+        match purpose {
+            Purpose::Lookup(query) => {
+                if let (Some(q), Some(peer)) = (self.queries.get_mut(&query), to.id) {
+                    q.lookup.on_stall(&peer);
+                }
+                self.drive(now, query);
+            }
+            Purpose::Probe(query) => {
+                if let Some(q) = self.queries.get_mut(&query) {
+                    q.probes = q.probes.saturating_sub(1);
+                }
+                self.drive(now, query);
+            }
+            Purpose::Store(_) | Purpose::Liveness | Purpose::VerifyInbound => {}
+        }
+    }
+
+    /// A request failed: it counts against the contact at once, in the table (BEP 5: one
+    /// failure makes an entry questionable, `max_failures` make it bad) and in lookups (it
+    /// is left out of them for [`crate::Config::failure_memory`]).
     pub(super) fn fail(&mut self, now: Instant, pending: Pending) {
-        if let Some(peer) = pending.to.id
-            && let Failure::Replaced { .. } = self.table.record_failure(&peer, now)
-        {
-            self.counters.table_evictions += 1;
+        if let Some(peer) = pending.to.id {
+            self.peers.failed(peer, now);
+            if let Failure::Replaced { .. } = self.table.record_failure(&peer, now) {
+                self.counters.table_evictions += 1;
+            }
         }
         match pending.purpose {
             Purpose::Lookup(id) => {
@@ -237,7 +308,9 @@ impl Node {
                 self.drive(now, id);
             }
             Purpose::Probe(id) => {
-                if let Some(query) = self.queries.get_mut(&id) {
+                if !pending.stalled
+                    && let Some(query) = self.queries.get_mut(&id)
+                {
                     query.probes = query.probes.saturating_sub(1);
                 }
                 self.drive(now, id);

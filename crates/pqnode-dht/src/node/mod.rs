@@ -5,10 +5,15 @@
 //! 1. inbound request from an authenticated peer → [`Node::handle_request`] → send the
 //!    returned [`Response`] back;
 //! 2. [`Node::poll_transmit`] → send each [`Transmit`]; when its answer comes back call
-//!    [`Node::handle_response`], or [`Node::handle_failure`] if the connection failed (the
-//!    node also times requests out on its own);
+//!    [`Node::handle_response`], or [`Node::handle_failure`] as soon as the dial or the
+//!    request failed (the node also times requests out on its own, after
+//!    [`Transmit::timeout`]: the driver may give up on the request then too);
 //! 3. at [`Node::poll_timeout`] call [`Node::handle_timeout`];
 //! 4. drain [`Node::poll_event`] for finished operations.
+//!
+//! Every answer is a round-trip-time sample; each request's timeout adapts to the contact's
+//! estimate (see [`Config::request_timeout`]), and every failure counts against the contact at
+//! once (see [`Config::failure_memory`]).
 //!
 //! After any `handle_*` or operation call, poll transmits, timeout and events again.
 
@@ -18,6 +23,7 @@ mod observe;
 mod query;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use pqnode_crypto::NodeId;
 use rand::SeedableRng;
@@ -30,6 +36,7 @@ use crate::config::Config;
 use crate::contact::{Contact, Peer};
 use crate::lookup::LookupStats;
 use crate::message::{Request, Response, RpcKind};
+use crate::peers::Peers;
 use crate::record::{Key, ProviderRecord, Record, RecordError};
 use crate::stats::Counters;
 use crate::store::RecordStore;
@@ -46,6 +53,9 @@ pub struct Transmit {
     pub id: RequestId,
     pub to: Peer,
     pub request: Request,
+    /// When the node will count the request as failed if no answer came: the driver may
+    /// abandon the dial or the stream then, as nothing will use the answer.
+    pub timeout: Duration,
 }
 
 /// Something the application may want to know.
@@ -75,8 +85,12 @@ struct Pending {
     to: Peer,
     kind: RpcKind,
     sent: Instant,
+    /// Lookup requests only: when the lookup stops waiting (see [`crate::Config::min_soft_timeout`]).
+    soft_deadline: Option<Instant>,
     deadline: Instant,
     purpose: Purpose,
+    /// Past its soft deadline, still waited for.
+    stalled: bool,
 }
 
 #[derive(Debug)]
@@ -112,10 +126,13 @@ pub struct Node {
     table: RoutingTable,
     store: RecordStore,
     seeds: Vec<Peer>,
+    /// RTT estimates and recent failures of every contact talked to.
+    peers: Peers,
     queries: HashMap<QueryId, Query>,
     next_query: u64,
     pending: HashMap<RequestId, Pending>,
     deadlines: BTreeSet<(Instant, RequestId)>,
+    soft_deadlines: BTreeSet<(Instant, RequestId)>,
     next_request: u64,
     /// Contacts with a liveness or verification ping in flight.
     pinging: HashSet<NodeId>,
@@ -135,7 +152,9 @@ impl Node {
     /// A node with id `local` (derived from its ML-DSA-87 key by the caller). `rng_seed` drives
     /// every random choice (timer jitter, refresh targets), so a simulation is reproducible.
     pub fn new(local: NodeId, config: Config, rng_seed: u64, now: Instant) -> Self {
+        let peers = Peers::new(config.peer_memory, config.failure_memory);
         let mut node = Self {
+            peers,
             table: RoutingTable::new(local, config.table.clone(), now),
             store: RecordStore::new(config.store.clone()),
             config,
@@ -146,6 +165,7 @@ impl Node {
             next_query: 0,
             pending: HashMap::new(),
             deadlines: BTreeSet::new(),
+            soft_deadlines: BTreeSet::new(),
             next_request: 0,
             pinging: HashSet::new(),
             verifying: 0,
@@ -279,11 +299,15 @@ impl Node {
         self.counters.requests_received.bump(request.kind());
         if from.id != self.local {
             self.table.record_inbound(from, now);
+            // It wrote to us over an authenticated connection: it is alive now.
+            self.peers.heard_from(&from.id, now);
             self.maybe_verify_inbound(now, from);
         }
         let k = self.config.table.k;
+        // Only contacts that have not failed us since their last answer are passed on: a
+        // node that just died is not advertised to the rest of the network.
         let closest = |table: &RoutingTable, target: &NodeId| -> Vec<Contact> {
-            let mut contacts = table.closest(target, k + 1, now);
+            let mut contacts = table.closest_reachable(target, k + 1, now);
             contacts.retain(|c| c.id != from.id);
             contacts.truncate(k);
             contacts
@@ -361,7 +385,11 @@ impl Node {
         self.counters.responses_received += 1;
         let contact = responder;
         let rtt = now.saturating_duration_since(pending.sent);
-        match self.table.record_success(contact, now, Some(rtt)) {
+        self.peers.answered(contact.id, rtt, now);
+        let insert = self
+            .table
+            .record_success(contact, now, self.peers.srtt(&contact.id));
+        match insert {
             Insert::Inserted => self.counters.table_inserts += 1,
             Insert::ReplacedBad(_) => {
                 self.counters.table_inserts += 1;
@@ -371,7 +399,10 @@ impl Node {
         }
         match pending.purpose {
             Purpose::Lookup(query) => self.on_lookup_answer(now, query, contact, response, false),
-            Purpose::Probe(query) => self.on_lookup_answer(now, query, contact, response, true),
+            // A stalled probe no longer holds its lookup up: its late answer is only used.
+            Purpose::Probe(query) => {
+                self.on_lookup_answer(now, query, contact, response, !pending.stalled);
+            }
             Purpose::Store(query) => {
                 let stored = matches!(response, Response::Stored);
                 self.on_store_done(now, query, stored);
@@ -401,14 +432,24 @@ impl Node {
             .next_refresh
             .min(self.next_ping)
             .min(self.next_maintenance);
-        self.deadlines
-            .first()
-            .map_or(periodic, |(deadline, _)| periodic.min(*deadline))
+        let hard = self.deadlines.first().map(|(t, _)| *t);
+        let soft = self.soft_deadlines.first().map(|(t, _)| *t);
+        [hard, soft]
+            .into_iter()
+            .flatten()
+            .fold(periodic, Instant::min)
     }
 
-    /// Fires whatever is due at `now`: request timeouts, bucket refresh, pings, record expiry
-    /// and republishing.
+    /// Fires whatever is due at `now`: soft and hard request timeouts, bucket refresh, pings,
+    /// record expiry and republishing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(deadline, id)) = self.soft_deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.soft_deadlines.remove(&(deadline, id));
+            self.stall(now, id);
+        }
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
                 break;

@@ -86,6 +86,7 @@ pub struct EntryView {
     pub bucket: u8,
     pub state: NodeState,
     pub last_seen: Instant,
+    /// Smoothed round-trip time.
     pub rtt: Option<Duration>,
 }
 
@@ -285,11 +286,28 @@ impl RoutingTable {
 
     /// Up to `count` non-bad entries closest to `target`, closest first.
     pub fn closest(&self, target: &NodeId, count: usize, now: Instant) -> Vec<Contact> {
+        self.closest_where(target, count, |e| self.state(e, now) != NodeState::Bad)
+    }
+
+    /// Up to `count` entries closest to `target` that have not failed since they last
+    /// answered: what a node tells others (a contact that just failed us is not passed on).
+    pub fn closest_reachable(&self, target: &NodeId, count: usize, now: Instant) -> Vec<Contact> {
+        self.closest_where(target, count, |e| {
+            e.failures == 0 && self.state(e, now) != NodeState::Bad
+        })
+    }
+
+    fn closest_where(
+        &self,
+        target: &NodeId,
+        count: usize,
+        keep: impl Fn(&Entry) -> bool,
+    ) -> Vec<Contact> {
         let mut found: Vec<(Distance, Contact)> = self
             .buckets
             .values()
             .flat_map(|b| b.entries.iter())
-            .filter(|e| self.state(e, now) != NodeState::Bad)
+            .filter(|e| keep(e))
             .map(|e| (Distance::between(target, &e.contact.id), e.contact))
             .collect();
         if found.len() > count && count > 0 {

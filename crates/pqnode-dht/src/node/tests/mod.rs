@@ -1,10 +1,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pqnode_crypto::Identity;
-
 use super::*;
 use crate::table::NodeState;
+
+mod latency;
+mod records;
 
 fn at(secs: u64) -> Instant {
     Instant::from_elapsed(Duration::from_secs(secs))
@@ -29,21 +30,35 @@ fn transmits(node: &mut Node) -> Vec<Transmit> {
     std::iter::from_fn(|| node.poll_transmit()).collect()
 }
 
-/// Makes `peer` an entry by having it answer a ping.
+/// Makes `peer` an entry by having it answer a ping at once.
 fn admit(node: &mut Node, peer: Contact, now: Instant) {
+    admit_with_rtt(node, peer, now, Duration::ZERO);
+}
+
+/// Makes `peer` an entry by having it answer a ping after `rtt`.
+fn admit_with_rtt(node: &mut Node, peer: Contact, now: Instant, rtt: Duration) {
     node.handle_request(now, peer, Request::Ping);
     let ping = transmits(node)
         .into_iter()
         .find(|t| t.to.id == Some(peer.id))
         .expect("verification ping");
     node.handle_response(
-        now,
+        now + rtt,
         ping.id,
         peer,
         Response::Pong {
             observed: peer.addr,
         },
     );
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The transmit to `peer` among `transmits`.
+fn to(transmits: &[Transmit], peer: Contact) -> Option<&Transmit> {
+    transmits.iter().find(|t| t.to.id == Some(peer.id))
 }
 
 #[test]
@@ -190,23 +205,6 @@ fn a_node_that_writes_from_a_new_address_is_listed_there_and_reached_there() {
 }
 
 #[test]
-fn requests_time_out_on_the_nodes_own_timer() {
-    let mut n = node();
-    let peer = contact(0x80);
-    admit(&mut n, peer, at(0));
-    n.find_node(at(10), NodeId::from_bytes([0x81; 20]));
-    let _ = transmits(&mut n);
-    assert_eq!(
-        n.poll_timeout(),
-        at(15),
-        "request timeout (5 s) comes before the periodic timers"
-    );
-    n.handle_timeout(at(15));
-    assert_eq!(n.counters().timeouts, 1);
-    assert!(matches!(n.poll_event(), Some(Event::QueryFinished { .. })));
-}
-
-#[test]
 fn questionable_entries_are_pinged_on_the_ping_timer() {
     let mut n = node();
     let peer = contact(0x80);
@@ -243,72 +241,6 @@ fn stale_buckets_are_refreshed_with_lookups_into_them() {
 }
 
 #[test]
-fn records_are_validated_stored_and_served() {
-    let mut n = node();
-    let me = Identity::from_seed(&[5; 32]).unwrap();
-    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(60)).unwrap();
-    let from = contact(0x80);
-    assert_eq!(
-        n.handle_request(
-            at(0),
-            from,
-            Request::Store {
-                record: record.clone()
-            }
-        ),
-        Response::Stored
-    );
-    let forged = Record::from_parts(
-        *record.key(),
-        b"n".to_vec(),
-        b"w".to_vec(),
-        record.publisher().as_bytes(),
-        2,
-        60,
-        record.signature().as_bytes(),
-    )
-    .unwrap();
-    assert!(matches!(
-        n.handle_request(at(0), from, Request::Store { record: forged }),
-        Response::Rejected { .. }
-    ));
-    assert_eq!(
-        n.handle_request(at(1), from, Request::FindValue { key: *record.key() }),
-        Response::Value {
-            record: Some(record.clone()),
-            closer: vec![]
-        }
-    );
-    // Expired after its TTL.
-    n.handle_timeout(at(61));
-    assert!(matches!(
-        n.handle_request(at(61), from, Request::FindValue { key: *record.key() }),
-        Response::Value { record: None, .. }
-    ));
-    assert_eq!(
-        (n.counters().records_accepted, n.counters().records_rejected),
-        (1, 1)
-    );
-}
-
-#[test]
-fn published_records_are_republished_on_the_timer() {
-    let mut n = node();
-    admit(&mut n, contact(0x80), at(0));
-    let me = Identity::from_seed(&[6; 32]).unwrap();
-    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(7200)).unwrap();
-    n.put(at(0), record.clone()).unwrap();
-    let _ = transmits(&mut n);
-    n.handle_timeout(at(31 * 60));
-    // The republish starts with a lookup of the record's key.
-    assert!(transmits(&mut n).iter().any(|t| t.request
-        == Request::FindNode {
-            target: *record.key()
-        }));
-    assert!(n.unpublish(record.key()));
-}
-
-#[test]
 fn the_table_survives_export_and_restore() {
     let mut n = node();
     for i in [0x80, 0x40, 0x20] {
@@ -341,37 +273,4 @@ fn health_and_stats_speak_the_api_vocabulary() {
     let nodes = serde_json::to_value(n.nodes(at(0))).unwrap();
     assert_eq!(nodes.pointer("/0/state"), Some(&serde_json::json!("good")));
     assert!(nodes.pointer("/0/lastSeenMsAgo").is_some());
-}
-
-#[test]
-fn stored_records_survive_export_and_restore_with_their_remaining_lifetime() {
-    let mut n = node();
-    let me = Identity::from_seed(&[8; 32]).unwrap();
-    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(100)).unwrap();
-    let provider = ProviderRecord::sign(
-        &me,
-        NodeId::from_bytes([4; 20]),
-        b"p",
-        1,
-        Duration::from_secs(100),
-    )
-    .unwrap();
-    let from = contact(0x80);
-    n.handle_request(
-        at(0),
-        from,
-        Request::Store {
-            record: record.clone(),
-        },
-    );
-    n.handle_request(at(0), from, Request::AddProvider { provider });
-    let saved = n.export_records(at(40));
-    let mut fresh = node();
-    assert_eq!(fresh.restore_records(at(0), &saved), Ok(2));
-    assert!(fresh.store().get(record.key(), at(59)).is_some());
-    assert!(
-        fresh.store().get(record.key(), at(60)).is_none(),
-        "60 s were left when saved"
-    );
-    assert!(fresh.restore_records(at(0), b"junk").is_err());
 }

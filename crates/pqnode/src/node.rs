@@ -217,7 +217,7 @@ impl Node {
         if let Some(p2p) = &self.shared.p2p {
             stop_step("p2p", before_storage, &mut failed, p2p.shutdown()).await;
         }
-        // The monitor, the message writer and the DHT figures.
+        // The monitor, the only background task the node runs itself.
         stop_step("background tasks", before_storage, &mut failed, async {
             self.cancel.cancel();
             self.tracker.close();

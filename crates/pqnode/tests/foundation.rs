@@ -215,14 +215,7 @@ async fn every_documented_get_path_is_served() {
 async fn metrics_are_prometheus_text() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(NodeOptions::new(dir.path()));
-    let text = http()
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::get_text(&node.url("/metrics")).await;
     assert!(
         text.contains("pqnode_process_resident_memory_bytes"),
         "{text}"

@@ -189,14 +189,7 @@ async fn half_open_floods_beyond_the_descriptor_limit_do_not_lock_out_real_clien
     assert!(count(api_stats, "evicted") > 0, "{api_stats}");
     assert!(health_time < Duration::from_secs(1), "{health_time:?}");
 
-    let metrics = http()
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&node.url("/metrics")).await;
     assert!(
         metrics.contains("pqnode_tcp_connections_refused_total{"),
         "{metrics}"

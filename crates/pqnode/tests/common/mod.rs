@@ -255,6 +255,18 @@ pub async fn get_json(url: &str) -> (u16, Value) {
     (status, body)
 }
 
+/// The body of `GET url` as text (Prometheus metrics, pages).
+pub async fn get_text(url: &str) -> String {
+    http()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: body: {e}"))
+}
+
 /// A port that was free a moment ago (for tests about explicit ports).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -39,13 +39,18 @@ impl Inner {
     ) -> Result<(), ProofError> {
         let key = (peer, node, proof.ts_ms);
         let signature: [u8; 32] = Sha256::digest(&proof.signature).into();
-        if self.verified.get(&key) == Some(signature) {
+        let checked = if self.verified.get(&key) == Some(signature) {
             // The very registration verified before: only the claims need checking.
-            return proof.check_claims(peer, node);
+            proof.check_claims(peer, node)
+        } else {
+            proof
+                .verify(peer, node)
+                .inspect(|()| self.verified.insert(key, signature))
+        };
+        if checked.is_err() {
+            Counters::bump(&self.counters.bad_proofs);
         }
-        proof.verify(peer, node)?;
-        self.verified.insert(key, signature);
-        Ok(())
+        checked
     }
 
     /// Remembers that `peer` is on `node`, unless a more recent registration put it elsewhere.
@@ -237,7 +242,6 @@ impl Inner {
                 }
                 Ok(()) => {}
                 Err(e) => {
-                    Counters::bump(&self.counters.bad_proofs);
                     tracing::debug!(%peer, %node, error = %e, "a node claimed a peer it cannot prove");
                 }
             }

@@ -231,11 +231,7 @@ impl SignalingServer {
         &self,
         envelope: RelayEnvelope,
     ) -> Result<DeliveryOutcome, EnvelopeError> {
-        let delivered = self.inner.deliver_remote(envelope);
-        if let Err(EnvelopeError::BadProof(_)) = &delivered {
-            Counters::bump(&self.inner.counters.bad_proofs);
-        }
-        delivered
+        self.inner.deliver_remote(envelope)
     }
 }
 

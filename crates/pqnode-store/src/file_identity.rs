@@ -15,19 +15,22 @@ pub(crate) struct FileIdentity {
 impl FileIdentity {
     /// The identity of the file at `path` now. Off Unix only existence is checked.
     pub(crate) fn of(path: &Path) -> io::Result<Self> {
-        let metadata = std::fs::metadata(path)?;
+        Ok(Self::from_metadata(&std::fs::metadata(path)?))
+    }
+
+    fn from_metadata(metadata: &std::fs::Metadata) -> Self {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            Ok(Self {
+            Self {
                 device: metadata.dev(),
                 inode: metadata.ino(),
-            })
+            }
         }
         #[cfg(not(unix))]
         {
             let _ = metadata;
-            Ok(Self {})
+            Self {}
         }
     }
 }
@@ -43,10 +46,9 @@ pub(crate) fn changed(path: &Path, opened: FileIdentity) -> Option<String> {
 /// shrinks between two of its commits). Returns the current length.
 pub(crate) fn check(path: &Path, opened: FileIdentity, committed_len: u64) -> Result<u64, String> {
     let shown = path.display();
-    let now = std::fs::metadata(path).and_then(|metadata| {
-        let file = FileIdentity::of(path)?;
-        Ok((file, metadata.len()))
-    });
+    // One stat: it runs before and after every commit.
+    let now = std::fs::metadata(path)
+        .map(|metadata| (FileIdentity::from_metadata(&metadata), metadata.len()));
     match now {
         Ok((file, _)) if file != opened => Err(format!(
             "database file {shown} was replaced while the store had it open; nothing more is \

@@ -107,7 +107,7 @@ impl Store {
                             counters: worker_counters,
                             read_cache: worker_cache,
                             last_recovery: None,
-                            committed_len: std::sync::atomic::AtomicU64::new(0),
+                            committed_len: std::cell::Cell::new(0),
                         };
                         worker.run(receiver);
                     }

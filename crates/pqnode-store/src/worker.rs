@@ -12,11 +12,11 @@
 //! full disk, panic) is retried by the thread itself about once a second: reopen, let redb
 //! check the file, commit a probe; until then every request fails fast with the cause.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
@@ -104,7 +104,7 @@ pub(crate) struct Worker {
     pub(crate) read_cache: ReadCache,
     pub(crate) last_recovery: Option<Instant>,
     /// The file's length after the last commit: it must not shrink before the next one.
-    pub(crate) committed_len: AtomicU64,
+    pub(crate) committed_len: Cell<u64>,
 }
 
 /// What ends the serving loop.
@@ -290,12 +290,12 @@ impl Worker {
     /// Checked before (with) and after (without) every commit.
     fn check_file(&self, since_commit: bool) -> Result<(), StoreError> {
         let committed = match since_commit {
-            true => self.committed_len.load(Ordering::Relaxed),
+            true => self.committed_len.get(),
             false => 0,
         };
         match crate::file_identity::check(&self.path, self.file, committed) {
             Ok(len) => {
-                self.committed_len.store(len, Ordering::Relaxed);
+                self.committed_len.set(len);
                 Ok(())
             }
             Err(cause) => {
@@ -358,7 +358,7 @@ impl Worker {
         };
         self.db = Some(opened.db);
         // redb may have repaired (and trimmed) the file on the way: its length starts over.
-        self.committed_len.store(0, Ordering::Relaxed);
+        self.committed_len.set(0);
         // Cached reads may predate the fault; the file is the truth now.
         self.read_cache.invalidate_all();
         let probe = catch_unwind(AssertUnwindSafe(|| self.probe()));
@@ -374,9 +374,7 @@ impl Worker {
 
     /// One small durable commit, to prove the disk takes writes again.
     fn probe(&self) -> Result<(), StoreError> {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now_ms = crate::record::to_unix_ms(SystemTime::now());
         self.try_commit(|txn| {
             txn.open_table(Table::Meta.definition())?
                 .insert(PROBE_KEY, now_ms.to_be_bytes().as_slice())?;
@@ -510,7 +508,7 @@ mod tests {
             counters: Arc::new(Counters::default()),
             read_cache: ReadCache::new("reads", 100, Duration::from_secs(60)),
             last_recovery: None,
-            committed_len: AtomicU64::new(0),
+            committed_len: Cell::new(0),
         }
     }
 
@@ -581,7 +579,7 @@ mod tests {
             counters: counters.clone(),
             read_cache: ReadCache::new("reads", 100, Duration::from_secs(60)),
             last_recovery: None,
-            committed_len: AtomicU64::new(0),
+            committed_len: Cell::new(0),
         };
         let (commands, receiver) = mpsc::channel(16);
         let thread = std::thread::spawn(move || worker.run(receiver));

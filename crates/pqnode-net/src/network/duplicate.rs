@@ -22,6 +22,8 @@ use pqnode_crypto::NodeId;
 use pqnode_health::Health;
 use pqnode_limits::LogThrottle;
 
+use super::lock;
+
 /// How close in time the two ends of a dial to ourselves are seen.
 pub(crate) const SELF_DIAL_WINDOW: Duration = Duration::from_secs(3);
 /// How long a sighting keeps health at "warn".
@@ -171,12 +173,6 @@ impl DuplicateIdentity {
     pub(crate) fn clashes(&self) -> u64 {
         lock(&self.clash).map_or(0, |c| c.count)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ impl StorageService {
     pub async fn start(config: &Config) -> anyhow::Result<Arc<Self>> {
         let paths = StorePaths::new(&config.data_dir);
         let first_start = !paths.created_before();
-        // Every page checksum is verified at start (about a second per GB read): a file
+        // Every page checksum is verified at start (the whole file is read once): a file
         // damaged while the node was down is refused now, not found out by a later request.
         let options = StoreOptions {
             create: first_start,

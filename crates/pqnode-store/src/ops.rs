@@ -37,6 +37,12 @@ pub(crate) enum WriteOp {
     SweepExpired {
         now_ms: u64,
     },
+    /// Removes every key in each half-open range `[start, end)`, then writes `entries`.
+    Batch {
+        table: Table,
+        delete_ranges: Vec<(Bytes, Bytes)>,
+        entries: Vec<(Bytes, Bytes)>,
+    },
 }
 
 pub(crate) fn get(
@@ -178,6 +184,33 @@ pub(crate) fn apply(
             Ok(1)
         }
         WriteOp::SweepExpired { now_ms } => sweep(txn, *now_ms, touched),
+        WriteOp::Batch {
+            table,
+            delete_ranges,
+            entries,
+        } => {
+            let mut removed = Vec::new();
+            {
+                let mut rows = txn.open_table(table.definition())?;
+                for (start, end) in delete_ranges {
+                    if start >= end {
+                        continue;
+                    }
+                    rows.retain_in::<&[u8], _>(start.as_ref()..end.as_ref(), |key, _| {
+                        removed.push(copy(key));
+                        false
+                    })?;
+                }
+            }
+            if *table == Table::Records {
+                for key in &removed {
+                    forget_expiry(txn, key)?;
+                }
+            }
+            let count = u64::try_from(removed.len()).unwrap_or(u64::MAX);
+            touched.extend(removed.into_iter().map(|key| (*table, key)));
+            Ok(count.saturating_add(put(txn, *table, entries, touched)?))
+        }
     }
 }
 

@@ -219,6 +219,42 @@ impl Store {
         Ok(self.write(WriteOp::Delete { table, key }).await? > 0)
     }
 
+    /// Removes every key in each half-open range `[start, end)` of `table`, then writes
+    /// `entries`, all in one transaction: every change is committed, or none. For state kept
+    /// as many keys that change together (a document's log, snapshot and header). A range
+    /// whose start is not below its end removes nothing. Returns how many entries were
+    /// removed plus how many were written. Not allowed on [`Table::Meta`], which holds the
+    /// schema version.
+    pub async fn write_batch<K, V, R>(
+        &self,
+        table: Table,
+        delete_ranges: impl IntoIterator<Item = (R, R)>,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<u64, StoreError>
+    where
+        K: AsRef<[u8]>,
+        V: Into<Bytes>,
+        R: AsRef<[u8]>,
+    {
+        if table == Table::Meta {
+            return Err(reserved_schema_key());
+        }
+        let delete_ranges = delete_ranges
+            .into_iter()
+            .map(|(start, end)| Ok((checked_key(start.as_ref())?, checked_key(end.as_ref())?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let entries = checked_entries(table, entries)?;
+        if delete_ranges.is_empty() && entries.is_empty() {
+            return Ok(0);
+        }
+        self.write(WriteOp::Batch {
+            table,
+            delete_ranges,
+            entries,
+        })
+        .await
+    }
+
     /// Every entry of `table`, in key order. The whole result is held in memory: meant for
     /// tables the node keeps small (routing) or for prefixes that select a bounded part.
     pub async fn scan(&self, table: Table) -> Result<Vec<(Bytes, Bytes)>, StoreError> {

@@ -590,6 +590,71 @@ async fn sweep_handles_more_records_than_one_chunk() {
 }
 
 #[tokio::test]
+async fn write_batch_removes_ranges_and_writes_in_one_commit() {
+    let (_dir, store) = fresh().await;
+    let keys: [&[u8]; 5] = [b"a", b"d/1", b"d/2", b"d/3", b"e"];
+    for key in keys {
+        store
+            .put(Table::Documents, key, b"old".to_vec())
+            .await
+            .unwrap();
+    }
+    // Read once so the cache holds a value the batch must invalidate.
+    assert!(store.get(Table::Documents, b"d/2").await.unwrap().is_some());
+
+    let changed = store
+        .write_batch(
+            Table::Documents,
+            [(&b"d/"[..], &b"d0"[..]), (&b"z"[..], &b"a"[..])],
+            [(&b"d/3"[..], b"new".to_vec()), (&b"f"[..], b"new".to_vec())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 3 + 2, "three removed, two written");
+    assert_eq!(store.get(Table::Documents, b"d/2").await.unwrap(), None);
+    assert_eq!(
+        store.scan(Table::Documents).await.unwrap(),
+        vec![
+            (Bytes::from("a"), Bytes::from("old")),
+            (Bytes::from("d/3"), Bytes::from("new")),
+            (Bytes::from("e"), Bytes::from("old")),
+            (Bytes::from("f"), Bytes::from("new")),
+        ]
+    );
+    assert!(matches!(
+        store
+            .write_batch(
+                Table::Meta,
+                [(&b"a"[..], &b"z"[..])],
+                Vec::<(&[u8], Vec<u8>)>::new()
+            )
+            .await,
+        Err(StoreError::ReservedKey { .. })
+    ));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn write_batch_on_records_drops_the_expiry_of_what_it_removes() {
+    let (_dir, store) = fresh().await;
+    store
+        .put_record(b"r1", b"v".to_vec(), at(4_000_000_000))
+        .await
+        .unwrap();
+    store
+        .write_batch(
+            Table::Records,
+            [(&b"r"[..], &b"s"[..])],
+            Vec::<(&[u8], Vec<u8>)>::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_record(b"r1", at(1)).await.unwrap(), None);
+    assert_eq!(store.stats().await.expiring_records, Some(0));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn deleting_a_record_drops_its_expiry() {
     let (_dir, store) = fresh().await;
     store

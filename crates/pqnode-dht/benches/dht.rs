@@ -174,7 +174,7 @@ fn store_memory() {
         .collect();
     let before = live();
     for p in providers.iter().cloned() {
-        let _ = store.add_provider(p, Instant::ZERO);
+        let _ = store.add_provider(p, pqnode_dht::Typing::Untyped, Instant::ZERO);
     }
     let bytes = live() - before;
     println!(

@@ -24,8 +24,9 @@ use crate::message::{Request, Response};
 use crate::proto;
 use crate::record::{ProviderRecord, Record, RecordError};
 
-/// Largest encoded message. A response with 16 provider entries (about 7.3 KB each: the
-/// ML-DSA-87 key and signature) and 20 contacts fits with room to spare.
+/// Largest encoded message. The largest possible response fits: 16 provider entries, each
+/// with the publisher's ML-DSA-87 key and signature (about 7.2 KiB) and a validated value of
+/// up to 8 KiB, and 20 contacts (see the test `the_largest_response_fits`).
 pub const MAX_MESSAGE_LEN: usize = 256 * 1024;
 /// Most contacts in one response.
 pub const MAX_CONTACTS: usize = 20;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::rtt::TimeoutBounds;
 use crate::store::StoreLimits;
 use crate::table::TableConfig;
+use crate::validate::{ProviderValidator, Validators};
 
 /// Configuration of a [`crate::Node`].
 #[derive(Debug, Clone)]
@@ -58,6 +59,9 @@ pub struct Config {
     pub max_providers_per_response: usize,
     /// Record store capacity.
     pub store: StoreLimits,
+    /// Checks of provider entries whose meaning the application can verify (see
+    /// [`crate::ProviderValidator`]).
+    pub validators: Validators,
 }
 
 impl Default for Config {
@@ -82,11 +86,18 @@ impl Default for Config {
             max_inbound_verifications: 16,
             max_providers_per_response: 16,
             store: StoreLimits::default(),
+            validators: Validators::default(),
         }
     }
 }
 
 impl Config {
+    /// Adds a check for one kind of provider entry.
+    pub fn with_validator(mut self, validator: impl ProviderValidator) -> Self {
+        self.validators.push(validator);
+        self
+    }
+
     pub(crate) fn timeout_bounds(&self) -> TimeoutBounds {
         TimeoutBounds {
             max: self.request_timeout,

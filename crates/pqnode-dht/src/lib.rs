@@ -72,6 +72,7 @@ mod stats;
 mod store;
 mod table;
 mod time;
+mod validate;
 
 pub mod codec;
 pub mod sim;
@@ -89,10 +90,11 @@ pub use message::{Request, Response, RpcKind};
 pub use node::{Event, Node, QueryId, QueryResult, RequestId, Transmit};
 pub use pqnode_crypto::NodeId;
 pub use record::{
-    Key, MAX_NAME_LEN, MAX_PROVIDER_VALUE_LEN, MAX_TTL, MAX_VALUE_LEN, PROVIDER_DOMAIN,
-    ProviderRecord, RECORD_DOMAIN, Record, RecordError, record_key,
+    Key, MAX_NAME_LEN, MAX_PROVIDER_VALUE_LEN, MAX_TTL, MAX_VALIDATED_PROVIDER_VALUE_LEN,
+    MAX_VALUE_LEN, PROVIDER_DOMAIN, ProviderRecord, RECORD_DOMAIN, Record, RecordError, record_key,
 };
 pub use stats::{BucketInfo, Counters, DhtStats, NodeInfo, RpcCounts};
 pub use store::{RecordStore, StoreError, StoreLimits};
 pub use table::{BucketView, EntryView, Failure, Insert, NodeState, RoutingTable, TableConfig};
 pub use time::Instant;
+pub use validate::{ProviderValidator, Typing, Validators, Verdict};

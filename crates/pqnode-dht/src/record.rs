@@ -26,8 +26,11 @@ pub type Key = NodeId;
 pub const MAX_VALUE_LEN: usize = 16 * 1024;
 /// Largest record name.
 pub const MAX_NAME_LEN: usize = 64;
-/// Largest provider value (an address, a signaling endpoint).
+/// Largest provider value no validator vouches for (an address, a topic's members).
 pub const MAX_PROVIDER_VALUE_LEN: usize = 1024;
+/// Largest provider value a [`crate::ProviderValidator`] may accept: room for a peer's own
+/// ML-DSA-87 key and signature (about 7.3 KiB), such as a signaling presence proof.
+pub const MAX_VALIDATED_PROVIDER_VALUE_LEN: usize = 8 * 1024;
 /// Longest lifetime a node grants a record.
 pub const MAX_TTL: Duration = Duration::from_secs(48 * 3600);
 
@@ -53,6 +56,9 @@ pub enum RecordError {
     BadSignature,
     #[error("signing failed")]
     Sign,
+    /// A [`crate::ProviderValidator`] recognised the entry and refused it.
+    #[error("refused by its validator: {0}")]
+    Refused(String),
 }
 
 /// The key of the record `name` published by `publisher`:
@@ -195,7 +201,7 @@ impl ProviderRecord {
         seq: u64,
         ttl: Duration,
     ) -> Result<Self, RecordError> {
-        check_common(0, value.len(), MAX_PROVIDER_VALUE_LEN, ttl)?;
+        check_common(0, value.len(), MAX_VALIDATED_PROVIDER_VALUE_LEN, ttl)?;
         let ttl = Duration::from_secs(ttl.as_secs());
         let signature = identity
             .sign(PROVIDER_DOMAIN, &provider_message(&key, value, seq, ttl))
@@ -220,7 +226,7 @@ impl ProviderRecord {
         signature: &[u8],
     ) -> Result<Self, RecordError> {
         let ttl = Duration::from_secs(u64::from(ttl_secs));
-        check_common(0, value.len(), MAX_PROVIDER_VALUE_LEN, ttl)?;
+        check_common(0, value.len(), MAX_VALIDATED_PROVIDER_VALUE_LEN, ttl)?;
         Ok(Self {
             key,
             value,

@@ -8,6 +8,7 @@ use pqnode_crypto::NodeId;
 
 use crate::record::{Key, ProviderRecord, Record};
 use crate::time::Instant;
+use crate::validate::Typing;
 
 /// Capacity limits of a [`RecordStore`].
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub enum StoreError {
     Stale,
     #[error("the store is full")]
     Full,
+    #[error("this key holds validated entries only")]
+    Typed,
 }
 
 #[derive(Debug, Clone)]
@@ -44,12 +47,20 @@ struct Stored<T> {
     expires: Instant,
 }
 
+/// The entries under one provider key, one per publisher.
+#[derive(Debug, Clone, Default)]
+struct ProviderSlot {
+    /// Whether the key holds validated entries (then it holds nothing else).
+    typed: bool,
+    entries: HashMap<NodeId, Stored<ProviderRecord>>,
+}
+
 /// Records and provider entries held by one node.
 #[derive(Debug, Clone, Default)]
 pub struct RecordStore {
     limits: StoreLimits,
     records: HashMap<Key, Stored<Record>>,
-    providers: HashMap<Key, HashMap<NodeId, Stored<ProviderRecord>>>,
+    providers: HashMap<Key, ProviderSlot>,
 }
 
 impl RecordStore {
@@ -118,20 +129,23 @@ impl RecordStore {
             .map(|s| &s.item)
     }
 
-    /// Stores a verified provider entry, replacing the same publisher's older one.
+    /// Stores a verified provider entry, replacing the same publisher's older one. A validated
+    /// entry types its key: untyped entries there are dropped, and refused from then on.
     pub fn add_provider(
         &mut self,
         provider: ProviderRecord,
+        typing: Typing,
         now: Instant,
     ) -> Result<(), StoreError> {
         let expires = now + provider.ttl();
-        self.add_provider_until(provider, now, expires)
+        self.add_provider_until(provider, typing, now, expires)
     }
 
     /// [`RecordStore::add_provider`] with an explicit expiry, capped at the entry's TTL.
     pub fn add_provider_until(
         &mut self,
         provider: ProviderRecord,
+        typing: Typing,
         now: Instant,
         expires: Instant,
     ) -> Result<(), StoreError> {
@@ -142,9 +156,17 @@ impl RecordStore {
         {
             return Err(StoreError::Full);
         }
-        let entries = self.providers.entry(*provider.key()).or_default();
-        let full = entries.len() >= self.limits.max_providers_per_key;
-        match entries.get_mut(&publisher) {
+        let slot = self.providers.entry(*provider.key()).or_default();
+        match (slot.typed, typing) {
+            (true, Typing::Untyped) => return Err(StoreError::Typed),
+            (false, Typing::Validated) => {
+                slot.entries.clear();
+                slot.typed = true;
+            }
+            _ => {}
+        }
+        let full = slot.entries.len() >= self.limits.max_providers_per_key;
+        match slot.entries.get_mut(&publisher) {
             Some(old) if old.expires > now && old.item.seq() > provider.seq() => {
                 Err(StoreError::Stale)
             }
@@ -157,7 +179,7 @@ impl RecordStore {
             }
             None if full => Err(StoreError::Full),
             None => {
-                entries.insert(
+                slot.entries.insert(
                     publisher,
                     Stored {
                         item: provider,
@@ -169,13 +191,24 @@ impl RecordStore {
         }
     }
 
+    /// Whether `key` holds validated entries (then it holds nothing else).
+    pub fn provider_typing(&self, key: &Key) -> Typing {
+        match self.providers.get(key) {
+            Some(slot) if slot.typed => Typing::Validated,
+            _ => Typing::Untyped,
+        }
+    }
+
     /// Up to `max` live entries under `key`, latest-expiring first.
     pub fn providers(&self, key: &Key, max: usize, now: Instant) -> Vec<ProviderRecord> {
-        let Some(entries) = self.providers.get(key) else {
+        let Some(slot) = self.providers.get(key) else {
             return Vec::new();
         };
-        let mut live: Vec<(&NodeId, &Stored<ProviderRecord>)> =
-            entries.iter().filter(|(_, s)| s.expires > now).collect();
+        let mut live: Vec<(&NodeId, &Stored<ProviderRecord>)> = slot
+            .entries
+            .iter()
+            .filter(|(_, s)| s.expires > now)
+            .collect();
         // Ties broken by publisher so the answer does not depend on hash order.
         live.sort_unstable_by(|a, b| b.1.expires.cmp(&a.1.expires).then(a.0.cmp(b.0)));
         live.into_iter()
@@ -188,10 +221,11 @@ impl RecordStore {
     pub fn expire(&mut self, now: Instant) -> usize {
         let before = self.records.len() + self.provider_count();
         self.records.retain(|_, s| s.expires > now);
-        for entries in self.providers.values_mut() {
-            entries.retain(|_, s| s.expires > now);
+        for slot in self.providers.values_mut() {
+            slot.entries.retain(|_, s| s.expires > now);
         }
-        self.providers.retain(|_, entries| !entries.is_empty());
+        // A key whose entries all expired is untyped again.
+        self.providers.retain(|_, slot| !slot.entries.is_empty());
         before - (self.records.len() + self.provider_count())
     }
 
@@ -200,14 +234,14 @@ impl RecordStore {
     }
 
     pub fn provider_count(&self) -> usize {
-        self.providers.values().map(HashMap::len).sum()
+        self.providers.values().map(|slot| slot.entries.len()).sum()
     }
 
     /// Live provider entries with their remaining lifetime, for persistence.
     pub fn export_providers(&self, now: Instant) -> Vec<(ProviderRecord, std::time::Duration)> {
         self.providers
             .values()
-            .flat_map(|entries| entries.values())
+            .flat_map(|slot| slot.entries.values())
             .filter(|s| s.expires > now)
             .map(|s| (s.item.clone(), s.expires.saturating_duration_since(now)))
             .collect()
@@ -270,12 +304,48 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             let p = ProviderRecord::sign(id, topic, b"x", 1, Duration::from_secs(10 + i as u64))
                 .unwrap();
-            let result = store.add_provider(p, at(0));
+            let result = store.add_provider(p, Typing::Untyped, at(0));
             assert_eq!(result.is_ok(), i < 2, "entry {i}");
         }
         assert_eq!(store.providers(&topic, 10, at(0)).len(), 2);
         assert_eq!(store.providers(&topic, 10, at(10)).len(), 1);
         assert_eq!(store.expire(at(11)), 2);
         assert!(store.providers(&topic, 10, at(11)).is_empty());
+    }
+
+    #[test]
+    fn a_validated_entry_types_its_key() {
+        let key = NodeId::from_bytes([8; 20]);
+        let entry = |seed: u8| {
+            let id = Identity::from_seed(&[seed; 32]).unwrap();
+            ProviderRecord::sign(&id, key, b"v", 1, Duration::from_secs(10)).unwrap()
+        };
+        let mut store = RecordStore::default();
+        store
+            .add_provider(entry(1), Typing::Untyped, at(0))
+            .unwrap();
+        store
+            .add_provider(entry(2), Typing::Untyped, at(0))
+            .unwrap();
+        // The first validated entry drops the unprovable ones...
+        let validated = entry(3);
+        store
+            .add_provider(validated.clone(), Typing::Validated, at(0))
+            .unwrap();
+        assert_eq!(store.providers(&key, 10, at(0)), vec![validated]);
+        // ...and keeps them out.
+        assert_eq!(
+            store.add_provider(entry(4), Typing::Untyped, at(1)),
+            Err(StoreError::Typed)
+        );
+        store
+            .add_provider(entry(5), Typing::Validated, at(1))
+            .unwrap();
+        assert_eq!(store.providers(&key, 10, at(1)).len(), 2);
+        // Once every entry expired, the key is open again.
+        store.expire(at(20));
+        store
+            .add_provider(entry(4), Typing::Untyped, at(20))
+            .unwrap();
     }
 }

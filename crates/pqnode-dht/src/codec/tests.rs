@@ -195,3 +195,40 @@ proptest! {
         prop_assert_eq!(decode_response(&encode_response(&response)), Ok(response));
     }
 }
+
+#[test]
+fn the_largest_response_fits() {
+    let contacts: Vec<Contact> = (0..MAX_CONTACTS as u8)
+        .map(|n| {
+            let v6 = SocketAddr::new(
+                std::net::IpAddr::V6(std::net::Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    u16::from(n),
+                )),
+                u16::MAX,
+            );
+            Contact::new(NodeId::from_bytes([n; 20]), v6)
+        })
+        .collect();
+    let me = Identity::from_seed(&[4; 32]).unwrap();
+    let value = vec![0xa5; crate::MAX_VALIDATED_PROVIDER_VALUE_LEN];
+    let providers: Vec<ProviderRecord> = (0..MAX_PROVIDERS as u64)
+        .map(|seq| {
+            let key = NodeId::from_bytes([1; 20]);
+            ProviderRecord::sign(&me, key, &value, u64::MAX - seq, crate::MAX_TTL).unwrap()
+        })
+        .collect();
+    let response = Response::Providers {
+        providers,
+        closer: contacts,
+    };
+    let bytes = encode_response(&response);
+    assert!(bytes.len() <= MAX_MESSAGE_LEN, "{} bytes", bytes.len());
+    assert_eq!(decode_response(&bytes), Ok(response));
+}

@@ -174,12 +174,21 @@ impl Node {
                         .into_iter()
                         .take(self.config.max_providers_per_response)
                     {
-                        if p.key() != &target || p.verify().is_err() {
+                        if p.key() != &target {
                             continue;
                         }
+                        let Ok(typing) = p
+                            .verify()
+                            .and_then(|()| self.config.validators.classify(&p))
+                        else {
+                            continue;
+                        };
                         let publisher = p.publisher_id();
-                        if found.get(&publisher).is_none_or(|old| old.seq() < p.seq()) {
-                            found.insert(publisher, p);
+                        if found
+                            .get(&publisher)
+                            .is_none_or(|(old, _)| old.seq() < p.seq())
+                        {
+                            found.insert(publisher, (p, typing));
                         }
                     }
                 }

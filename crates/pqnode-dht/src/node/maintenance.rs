@@ -65,7 +65,10 @@ impl Node {
         }
         for provider in take_due(&mut self.published_providers, now, interval) {
             let key = *provider.key();
-            let _ = self.store.add_provider(provider.clone(), now);
+            // Classified when it was first published; validators do not change at run time.
+            if let Ok(typing) = self.config.validators.classify(&provider) {
+                let _ = self.store.add_provider(provider.clone(), typing, now);
+            }
             self.counters.republishes += 1;
             self.start_query(now, key, QueryKind::AddProvider { provider }, false);
         }

@@ -265,8 +265,9 @@ impl Node {
         provider: ProviderRecord,
     ) -> Result<QueryId, RecordError> {
         provider.verify()?;
+        let typing = self.config.validators.classify(&provider)?;
         let key = *provider.key();
-        let _ = self.store.add_provider(provider.clone(), now);
+        let _ = self.store.add_provider(provider.clone(), typing, now);
         let next_republish = now + self.jittered(self.config.republish_interval);
         self.published_providers.insert(
             key,
@@ -281,11 +282,12 @@ impl Node {
     /// Collects provider entries under `key` from the nodes closest to it.
     pub fn get_providers(&mut self, now: Instant, key: Key) -> QueryId {
         let mut found = HashMap::new();
+        let typing = self.store.provider_typing(&key);
         for p in self
             .store
             .providers(&key, self.config.max_providers_per_response, now)
         {
-            found.insert(p.publisher_id(), p);
+            found.insert(p.publisher_id(), (p, typing));
         }
         self.start_query(now, key, QueryKind::GetProviders { found }, true)
     }
@@ -343,11 +345,15 @@ impl Node {
                 self.store_outcome(result)
             }
             Request::AddProvider { provider } => {
-                let result = provider.verify().map_err(|e| e.to_string()).and_then(|()| {
-                    self.store
-                        .add_provider(provider, now)
-                        .map_err(|e| e.to_string())
-                });
+                let result = provider
+                    .verify()
+                    .and_then(|()| self.config.validators.classify(&provider))
+                    .map_err(|e| e.to_string())
+                    .and_then(|typing| {
+                        self.store
+                            .add_provider(provider, typing, now)
+                            .map_err(|e| e.to_string())
+                    });
                 self.store_outcome(result)
             }
         }

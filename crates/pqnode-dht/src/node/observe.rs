@@ -117,10 +117,13 @@ impl Node {
             }
         }
         for (provider, left) in providers {
-            if provider.verify().is_ok()
+            let typing = provider
+                .verify()
+                .and_then(|()| self.config.validators.classify(&provider));
+            if let Ok(typing) = typing
                 && self
                     .store
-                    .add_provider_until(provider, now, now + left)
+                    .add_provider_until(provider, typing, now, now + left)
                     .is_ok()
             {
                 restored += 1;

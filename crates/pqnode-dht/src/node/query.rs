@@ -8,6 +8,7 @@ use crate::contact::Contact;
 use crate::lookup::{Lookup, LookupStats};
 use crate::message::Request;
 use crate::record::{Key, ProviderRecord, Record};
+use crate::validate::Typing;
 
 /// Identifies an operation started on a [`crate::Node`]; its [`crate::Event::QueryFinished`]
 /// carries the same id.
@@ -50,7 +51,7 @@ pub(crate) enum QueryKind {
         record: Record,
     },
     GetProviders {
-        found: HashMap<NodeId, ProviderRecord>,
+        found: HashMap<NodeId, (ProviderRecord, Typing)>,
     },
     AddProvider {
         provider: ProviderRecord,
@@ -131,7 +132,13 @@ impl Query {
                 stored,
             }),
             QueryKind::GetProviders { found } => {
-                let mut found: Vec<(NodeId, ProviderRecord)> = found.into_iter().collect();
+                // As in a node's store: where a validated entry exists, unprovable ones do not count.
+                let typed = found.values().any(|(_, t)| *t == Typing::Validated);
+                let mut found: Vec<(NodeId, ProviderRecord)> = found
+                    .into_iter()
+                    .filter(|(_, (_, t))| !typed || *t == Typing::Validated)
+                    .map(|(publisher, (p, _))| (publisher, p))
+                    .collect();
                 found.sort_unstable_by_key(|(publisher, _)| *publisher);
                 let providers = found.into_iter().map(|(_, p)| p).collect();
                 Some(QueryResult::GetProviders {

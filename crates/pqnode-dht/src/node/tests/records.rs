@@ -102,3 +102,57 @@ fn stored_records_survive_export_and_restore_with_their_remaining_lifetime() {
     );
     assert!(fresh.restore_records(at(0), b"junk").is_err());
 }
+
+/// Entries whose value starts with `proof:` must go on with `ok`.
+#[derive(Debug)]
+struct ProofOk;
+
+impl crate::ProviderValidator for ProofOk {
+    fn validate(&self, entry: &ProviderRecord) -> crate::Verdict {
+        match entry.value().strip_prefix(b"proof:") {
+            None => crate::Verdict::NotMine,
+            Some(rest) if rest.starts_with(b"ok") => crate::Verdict::Valid,
+            Some(_) => crate::Verdict::Invalid("not ok".into()),
+        }
+    }
+}
+
+#[test]
+fn validators_guard_what_a_node_stores_and_serves() {
+    let config = Config::default().with_validator(ProofOk);
+    let mut n = Node::new(NodeId::from_bytes([0; 20]), config, 1, at(0));
+    let key = NodeId::from_bytes([4; 20]);
+    let entry = |seed: u8, value: &[u8]| {
+        let id = Identity::from_seed(&[seed; 32]).unwrap();
+        ProviderRecord::sign(&id, key, value, 1, Duration::from_secs(100)).unwrap()
+    };
+    let add = |n: &mut Node, provider: ProviderRecord| {
+        n.handle_request(at(0), contact(0x80), Request::AddProvider { provider })
+    };
+    // An unprovable claim is stored while the key is untyped...
+    assert_eq!(add(&mut n, entry(1, b"claim")), Response::Stored);
+    // ...a refused proof is not, nor is a large value nobody vouches for...
+    assert!(matches!(
+        add(&mut n, entry(2, b"proof:forged")),
+        Response::Rejected { .. }
+    ));
+    assert!(matches!(
+        add(&mut n, entry(2, &[7; 2000])),
+        Response::Rejected { .. }
+    ));
+    // ...and a valid one, as large as it needs, types the key.
+    let mut big = b"proof:ok".to_vec();
+    big.resize(7500, 0);
+    assert_eq!(add(&mut n, entry(3, &big)), Response::Stored);
+    assert!(matches!(
+        add(&mut n, entry(4, b"claim")),
+        Response::Rejected { .. }
+    ));
+    let Response::Providers { providers, .. } =
+        n.handle_request(at(1), contact(0x80), Request::GetProviders { key })
+    else {
+        panic!("not a providers answer");
+    };
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0].value(), big.as_slice());
+}

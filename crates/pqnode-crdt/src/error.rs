@@ -1,0 +1,148 @@
+//! Errors of the document engine ([`DocError`]) and of a sync session ([`SessionError`]).
+
+use std::sync::Arc;
+
+use pqnode_store::StoreError;
+
+use crate::{ConfigError, DocName, NameError};
+
+/// Why a document operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum DocError {
+    #[error("invalid document name: {0}")]
+    InvalidName(#[from] NameError),
+
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(#[from] ConfigError),
+
+    /// The update is larger than [`DocConfig::max_update_bytes`](crate::DocConfig::max_update_bytes).
+    #[error("update of {len} bytes exceeds the {max}-byte limit")]
+    UpdateTooLarge { len: usize, max: usize },
+
+    /// Applying the update would take the document past
+    /// [`DocConfig::max_doc_bytes`](crate::DocConfig::max_doc_bytes). Nothing was applied.
+    #[error("document {doc} would grow to {size} bytes, over its {max}-byte limit")]
+    DocumentTooLarge { doc: DocName, size: u64, max: u64 },
+
+    /// The bytes are not a Yjs update (v1). Nothing was applied.
+    #[error("malformed update: {reason}")]
+    MalformedUpdate { reason: String },
+
+    /// The update decodes but yrs refused to integrate it. Nothing was applied: the document
+    /// was rebuilt from its last committed state.
+    #[error("update rejected by the CRDT: {reason}")]
+    RejectedUpdate { reason: String },
+
+    /// No document of that name is stored.
+    #[error("no document named {doc}")]
+    NotFound { doc: DocName },
+
+    /// The bytes are not a Yjs state vector.
+    #[error("malformed state vector: {reason}")]
+    MalformedStateVector { reason: String },
+
+    /// The version asked for is older than the history kept since the last compactions.
+    #[error("version {version} of {doc} was compacted away; the oldest kept is {oldest}")]
+    VersionCompacted {
+        doc: DocName,
+        version: u64,
+        oldest: u64,
+    },
+
+    /// The version asked for does not exist yet.
+    #[error("version {version} of {doc} does not exist; the latest is {latest}")]
+    VersionAhead {
+        doc: DocName,
+        version: u64,
+        latest: u64,
+    },
+
+    /// What the store holds for the document cannot be read back.
+    #[error("stored data of document {doc} is unreadable: {reason}")]
+    Corrupt { doc: DocName, reason: String },
+
+    /// The store failed; nothing was acknowledged.
+    #[error("store: {0}")]
+    Store(#[source] Arc<StoreError>),
+
+    /// The engine's background writer stopped before answering (the runtime is shutting down).
+    #[error("the document engine stopped before answering")]
+    Stopped,
+}
+
+impl From<StoreError> for DocError {
+    fn from(error: StoreError) -> Self {
+        DocError::Store(Arc::new(error))
+    }
+}
+
+impl DocError {
+    /// Whether the caller sent something wrong (as opposed to the node failing).
+    pub fn is_caller_fault(&self) -> bool {
+        matches!(
+            self,
+            DocError::InvalidName(_)
+                | DocError::NotFound { .. }
+                | DocError::UpdateTooLarge { .. }
+                | DocError::DocumentTooLarge { .. }
+                | DocError::MalformedUpdate { .. }
+                | DocError::RejectedUpdate { .. }
+                | DocError::MalformedStateVector { .. }
+                | DocError::VersionCompacted { .. }
+                | DocError::VersionAhead { .. }
+        )
+    }
+}
+
+/// Why a sync session must end. The integrator closes the connection with
+/// [`close_code`](Self::close_code) and the error's text as the reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A frame larger than [`DocConfig::max_frame_bytes`](crate::DocConfig::max_frame_bytes).
+    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
+    FrameTooLarge { len: usize, max: usize },
+
+    /// The frame is not a well-formed y-protocols message.
+    #[error("malformed message: {reason}")]
+    Malformed { reason: String },
+
+    /// An awareness update over
+    /// [`DocConfig::max_awareness_bytes`](crate::DocConfig::max_awareness_bytes).
+    #[error("awareness update of {len} bytes exceeds the {max}-byte limit")]
+    AwarenessTooLarge { len: usize, max: usize },
+
+    /// An update the client sent was refused (too large, malformed, rejected) or could not be
+    /// stored. Nothing of it was acknowledged or passed on.
+    #[error("update refused: {0}")]
+    Update(#[source] DocError),
+
+    /// The session fell behind the document's live updates by `missed` events; the client
+    /// should reconnect and resync (stock y-websocket clients do by themselves).
+    #[error("fell behind by {missed} live events; reconnect to resync")]
+    Lagged { missed: u64 },
+
+    /// The document was deleted while the session was open.
+    #[error("the document was deleted")]
+    DocumentDeleted,
+
+    /// The session was closed.
+    #[error("the session is closed")]
+    Closed,
+}
+
+impl SessionError {
+    /// The WebSocket close code that fits: 1009 (too big), 1008 (policy: malformed or refused
+    /// input), 1011 (the node failed), 1013 (try again: lagged), 1000 (normal).
+    pub fn close_code(&self) -> u16 {
+        match self {
+            SessionError::FrameTooLarge { .. } | SessionError::AwarenessTooLarge { .. } => 1009,
+            SessionError::Update(DocError::UpdateTooLarge { .. }) => 1009,
+            SessionError::Update(error) if !error.is_caller_fault() => 1011,
+            SessionError::Malformed { .. } | SessionError::Update(_) => 1008,
+            SessionError::Lagged { .. } => 1013,
+            SessionError::DocumentDeleted | SessionError::Closed => 1000,
+        }
+    }
+}

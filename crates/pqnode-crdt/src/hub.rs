@@ -1,0 +1,108 @@
+//! The live side of a document: who changed it ([`OriginId`]), what subscribers hear
+//! ([`DocEvent`]) and how they listen ([`DocSubscription`]).
+//!
+//! Every loaded document has one broadcast channel. An update reaches it only after its
+//! commit, carrying the y-protocols frame already encoded, so a thousand sessions share one
+//! encoding. Sessions, and later replication links from other nodes, subscribe to it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::slot::DocSlot;
+use crate::{DocName, SessionError};
+
+/// Who made a change: a session, a replication link, or the node itself
+/// ([`OriginId::LOCAL`], for updates through [`DocStore::apply_update`](crate::DocStore::apply_update)).
+/// Subscribers skip events of their own origin, so nobody hears its own changes echoed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OriginId(pub(crate) u64);
+
+impl OriginId {
+    /// Changes made through the engine's API rather than by a session.
+    pub const LOCAL: OriginId = OriginId(0);
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// What a document's subscribers hear.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DocEvent {
+    /// An update, committed (durable) as log entry `seq`.
+    Update {
+        seq: u64,
+        /// The update as applied (Yjs v1).
+        update: Bytes,
+        /// The same as a y-protocols sync-update message, ready to send.
+        frame: Bytes,
+        origin: OriginId,
+    },
+    /// An awareness update (not stored), as a y-protocols awareness message.
+    Awareness { frame: Bytes, origin: OriginId },
+    /// The document was deleted; sessions on it should close.
+    Deleted,
+}
+
+impl DocEvent {
+    /// Who caused it (`None` for a deletion).
+    pub fn origin(&self) -> Option<OriginId> {
+        match self {
+            DocEvent::Update { origin, .. } | DocEvent::Awareness { origin, .. } => Some(*origin),
+            DocEvent::Deleted => None,
+        }
+    }
+}
+
+/// A live feed of one document's events. While it exists the document stays in memory.
+pub struct DocSubscription {
+    slot: Arc<DocSlot>,
+    receiver: broadcast::Receiver<DocEvent>,
+}
+
+impl DocSubscription {
+    pub(crate) fn new(slot: Arc<DocSlot>) -> Self {
+        let receiver = slot.events.subscribe();
+        Self { slot, receiver }
+    }
+
+    pub fn name(&self) -> &DocName {
+        &self.slot.name
+    }
+
+    /// The next event. Cancel-safe (use it in `select!`). A subscriber that fell more than
+    /// [`DocConfig::broadcast_capacity`](crate::DocConfig::broadcast_capacity) events behind
+    /// gets [`SessionError::Lagged`] once, then the events after the gap.
+    pub async fn recv(&mut self) -> Result<DocEvent, SessionError> {
+        match self.receiver.recv().await {
+            Ok(event) => Ok(event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                Err(SessionError::Lagged { missed })
+            }
+            Err(broadcast::error::RecvError::Closed) => Err(SessionError::Closed),
+        }
+    }
+
+    /// The next event if one is waiting, without waiting; `None` when there is none now.
+    pub fn try_recv(&mut self) -> Option<Result<DocEvent, SessionError>> {
+        match self.receiver.try_recv() {
+            Ok(event) => Some(Ok(event)),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                Some(Err(SessionError::Lagged { missed }))
+            }
+            Err(broadcast::error::TryRecvError::Closed) => Some(Err(SessionError::Closed)),
+        }
+    }
+}
+
+impl std::fmt::Debug for DocSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocSubscription")
+            .field("doc", &self.slot.name)
+            .finish_non_exhaustive()
+    }
+}

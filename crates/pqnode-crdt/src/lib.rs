@@ -1,0 +1,90 @@
+//! CRDT documents for pqnode: durable [yrs](https://docs.rs/yrs) (Yjs) documents on the
+//! node's store, and the Yjs sync and awareness protocol for one connection at a time.
+//!
+//! What it is for. [`DocStore`] keeps documents in the store's `documents` table as an
+//! append-only log of updates plus a snapshot written every N updates or M bytes, loads them
+//! on first use, and drops idle ones from memory. [`DocStore::apply_update`] validates an
+//! update (size caps, decodes with yrs, refuses corrupted ones leaving the document intact),
+//! applies it and returns only once the store has committed it: the rule direct messages
+//! follow, an acknowledgement means durable. Updates to one document arriving together share
+//! one yrs transaction and one commit (yrs pays per transaction, the store per `fsync`).
+//! [`Session`] speaks the protocol of npm `y-websocket` (sync step 1 / step 2 / update,
+//! awareness, query-awareness) for one connection without doing I/O, and every session of a
+//! document hears the others' committed updates and awareness through the document's
+//! broadcast ([`DocSubscription`]), which replication links from other nodes can join too.
+//!
+//! What it is not: a WebSocket server, an HTTP API, access control or replication between
+//! nodes (the binary and later crates build those on this one); nor a CRDT of its own: the
+//! merge semantics are Yjs's, via yrs.
+//!
+//! # Storage and history
+//!
+//! Keys in `documents` (all of one document's keys share its name after a tag byte):
+//! `m<name>` the header (JSON), `l<name>\0<seq>` log entries, `s<name>\0<seq>` snapshots,
+//! `seq` a big-endian u64; log and snapshot values carry their commit time (u64 BE Unix ms)
+//! before the Yjs v1 update. One batch of updates, its header, and a snapshot when one is due
+//! are written in one transaction. Loading reads the newest snapshot and the log after it.
+//!
+//! History kept after compaction: the newest snapshot, the one before it, and every log entry
+//! after the one before it. So every version since the previous snapshot can be read
+//! ([`DocStore::at_version`], [`DocStore::history`]): at least the last N updates, at most 2N.
+//! Before the first compaction nothing was removed and every version since 0 (empty) is
+//! readable.
+//!
+//! # Using it
+//!
+//! ```no_run
+//! # async fn demo(store: pqnode_store::Store, frame: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+//! use pqnode_crdt::{DocConfig, DocName, DocStore, Session, SessionOptions};
+//!
+//! let docs = DocStore::open(store, DocConfig::default()).await?;
+//! let name = DocName::new("notes")?;
+//!
+//! // One WebSocket connection on /sync/notes:
+//! let (mut session, mut events, greeting) = Session::open(&docs, &name, SessionOptions::default()).await?;
+//! for out in greeting { /* send out.frame as one binary frame */ }
+//! // loop { select! {
+//! //     frame = socket.next() => for out in session.on_message(&frame).await? { send(out.frame) },
+//! //     event = events.recv() => for out in session.on_event(event?)? { send(out.frame) },
+//! // } }  and on an error `e`: close with e.close_code() and e.to_string().
+//! # let _ = session.on_message(&frame).await?; let _ = events.recv().await?;
+//!
+//! println!("{:?}", docs.json(&name).await?);
+//! # Ok(()) }
+//! ```
+
+mod awareness;
+mod cache;
+mod config;
+mod docstore;
+mod error;
+mod hub;
+mod keys;
+mod load;
+mod name;
+mod reads;
+mod session;
+mod slot;
+mod stats;
+mod wire;
+mod writer;
+mod ydoc;
+
+pub use config::{ConfigError, DocConfig};
+pub use docstore::DocStore;
+pub use error::{DocError, SessionError};
+pub use hub::{DocEvent, DocSubscription, OriginId};
+pub use load::LogEntry;
+pub use name::{DocName, MAX_NAME_LEN, NameError};
+pub use reads::{DocInfo, DocVersion};
+pub use session::{MessageKind, Outgoing, Session, SessionOptions};
+pub use stats::CrdtStats;
+
+/// Milliseconds since the Unix epoch (0 on a clock before it).
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}

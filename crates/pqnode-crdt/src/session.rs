@@ -1,0 +1,271 @@
+//! [`Session`]: one client connection speaking the Yjs sync and awareness protocol, as npm
+//! `y-websocket`'s provider does, without doing any I/O itself.
+//!
+//! The integrator reads frames from the socket into [`Session::on_message`], events from the
+//! [`DocSubscription`] into [`Session::on_event`], and writes every returned [`Outgoing`] as
+//! one binary frame (y-websocket reads one message per frame). On an error it closes the
+//! socket with [`SessionError::close_code`] and the error's text.
+//!
+//! The exchange: on open the server sends its sync step 1 and the current awareness; it
+//! answers a client's step 1 with step 2 (what the client lacks); a client's step 2 and
+//! updates are applied through the [`DocStore`] and reach the other sessions only once
+//! committed. Awareness updates are relayed at once; the client ids a connection announced are
+//! removed (null state) for everyone when it closes.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::hub::{DocEvent, DocSubscription, OriginId};
+use crate::slot::DocSlot;
+use crate::stats::{add, sub};
+use crate::wire::{self, Incoming, Reader};
+use crate::{DocError, DocName, DocStore, SessionError, awareness, ydoc};
+
+/// How a session may use its document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionOptions {
+    /// Updates from the client are dropped (counted as ignored); it still receives everything.
+    pub read_only: bool,
+}
+
+impl SessionOptions {
+    pub fn read_only() -> Self {
+        Self { read_only: true }
+    }
+}
+
+/// What a message sent to the client is, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageKind {
+    SyncStep1,
+    SyncStep2,
+    Update,
+    Awareness,
+}
+
+/// One frame to send to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub kind: MessageKind,
+    pub frame: Bytes,
+}
+
+/// One connection's protocol state. Dropping it closes it (see [`close`](Self::close)).
+pub struct Session {
+    docs: DocStore,
+    slot: Arc<DocSlot>,
+    origin: OriginId,
+    options: SessionOptions,
+    /// Awareness client ids this connection announced and has not removed.
+    clients: HashSet<u64>,
+    closed: bool,
+}
+
+impl Session {
+    /// Opens a session on `name`: loads the document, subscribes to it, and returns the
+    /// session, its event feed and the frames to send first (step 1, current awareness).
+    pub async fn open(
+        docs: &DocStore,
+        name: &DocName,
+        options: SessionOptions,
+    ) -> Result<(Session, DocSubscription, Vec<Outgoing>), DocError> {
+        // Subscribe before reading the state: an update committed in between is then heard
+        // (perhaps twice, which Yjs ignores) instead of missed.
+        let events = docs.subscribe(name);
+        let slot = docs.inner.slot(name);
+        let sv = {
+            let state = docs.inner.loaded(&slot).await?;
+            state
+                .as_ref()
+                .map(|loaded| ydoc::state_vector(&loaded.doc))
+                .unwrap_or_default()
+        };
+        let counters = &docs.inner.counters;
+        add(&counters.sessions_open, 1);
+        add(&counters.sessions_total, 1);
+        let session = Session {
+            docs: docs.clone(),
+            origin: docs.new_origin(),
+            slot,
+            options,
+            clients: HashSet::new(),
+            closed: false,
+        };
+        let mut greeting = vec![session.out(MessageKind::SyncStep1, wire::step1(sv))];
+        if let Some(frame) = awareness::current(&session.slot) {
+            greeting.push(session.out(MessageKind::Awareness, frame));
+        }
+        Ok((session, events, greeting))
+    }
+
+    pub fn name(&self) -> &DocName {
+        &self.slot.name
+    }
+
+    /// This session's origin: its updates and awareness carry it.
+    pub fn origin(&self) -> OriginId {
+        self.origin
+    }
+
+    /// Handles one frame from the client (one or more messages); returns the frames to send
+    /// back. Updates are committed before this returns. An error means the connection must
+    /// close; nothing of the offending message was applied or relayed.
+    pub async fn on_message(&mut self, frame: &[u8]) -> Result<Vec<Outgoing>, SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        let counters = &self.docs.inner.counters;
+        add(&counters.frames_in, 1);
+        add(&counters.bytes_in, frame.len() as u64);
+        let max = self.docs.config().max_frame_bytes;
+        if frame.len() > max {
+            return Err(SessionError::FrameTooLarge {
+                len: frame.len(),
+                max,
+            });
+        }
+        let mut reader = Reader::new(frame);
+        let mut replies = Vec::new();
+        if reader.is_empty() {
+            return Err(SessionError::Malformed {
+                reason: "empty frame".into(),
+            });
+        }
+        while !reader.is_empty() {
+            let message =
+                wire::next_message(&mut reader).map_err(|error| SessionError::Malformed {
+                    reason: error.to_string(),
+                })?;
+            self.handle(message, &mut replies).await?;
+        }
+        Ok(replies)
+    }
+
+    async fn handle(
+        &mut self,
+        message: Incoming<'_>,
+        replies: &mut Vec<Outgoing>,
+    ) -> Result<(), SessionError> {
+        match message {
+            Incoming::Step1(sv) => {
+                let diff = self
+                    .docs
+                    .diff_since(&self.slot.name, &sv)
+                    .await
+                    .map_err(SessionError::Update)?;
+                replies.push(self.out(MessageKind::SyncStep2, wire::step2(diff)));
+            }
+            Incoming::Step2(update) | Incoming::Update(update) => {
+                if self.options.read_only {
+                    add(&self.docs.inner.counters.ignored_messages, 1);
+                    return Ok(());
+                }
+                let bytes = Bytes::copy_from_slice(update);
+                self.docs
+                    .inner
+                    .submit(&self.slot, bytes, self.origin)
+                    .await
+                    .map_err(SessionError::Update)?;
+            }
+            Incoming::Awareness(raw, update) => {
+                let max = self.docs.config().max_awareness_bytes;
+                if raw.len() > max {
+                    return Err(SessionError::AwarenessTooLarge {
+                        len: raw.len(),
+                        max,
+                    });
+                }
+                for (client, entry) in &update.clients {
+                    match &*entry.json {
+                        "null" => self.clients.remove(&client.get()),
+                        _ => self.clients.insert(client.get()),
+                    };
+                }
+                let frame = wire::awareness_message(update.clone());
+                awareness::apply(&self.slot, update)
+                    .map_err(|reason| SessionError::Malformed { reason })?;
+                add(&self.docs.inner.counters.awareness_updates, 1);
+                let _ = self.slot.events.send(DocEvent::Awareness {
+                    frame: Bytes::from(frame),
+                    origin: self.origin,
+                });
+            }
+            Incoming::QueryAwareness => {
+                if let Some(frame) = awareness::current(&self.slot) {
+                    replies.push(self.out(MessageKind::Awareness, frame));
+                }
+            }
+            Incoming::Ignored(kind) => {
+                tracing::trace!(doc = %self.slot.name, kind, "ignored a message");
+                add(&self.docs.inner.counters.ignored_messages, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a document event into what this client must hear: nothing for its own changes.
+    pub fn on_event(&mut self, event: DocEvent) -> Result<Vec<Outgoing>, SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        match event {
+            DocEvent::Update { origin, .. } | DocEvent::Awareness { origin, .. }
+                if origin == self.origin =>
+            {
+                Ok(Vec::new())
+            }
+            DocEvent::Update { frame, .. } => Ok(vec![self.count(MessageKind::Update, frame)]),
+            DocEvent::Awareness { frame, .. } => {
+                Ok(vec![self.count(MessageKind::Awareness, frame)])
+            }
+            DocEvent::Deleted => Err(SessionError::DocumentDeleted),
+        }
+    }
+
+    /// Ends the session: the awareness states this connection announced are removed for
+    /// everyone else. Idempotent; dropping the session does it too.
+    pub fn close(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        sub(&self.docs.inner.counters.sessions_open, 1);
+        let clients: Vec<u64> = self.clients.drain().collect();
+        if let Some(frame) = awareness::remove(&self.slot, clients) {
+            let _ = self.slot.events.send(DocEvent::Awareness {
+                frame: Bytes::from(frame),
+                origin: self.origin,
+            });
+        }
+    }
+
+    fn out(&self, kind: MessageKind, frame: Vec<u8>) -> Outgoing {
+        self.count(kind, Bytes::from(frame))
+    }
+
+    fn count(&self, kind: MessageKind, frame: Bytes) -> Outgoing {
+        let counters = &self.docs.inner.counters;
+        add(&counters.frames_out, 1);
+        add(&counters.bytes_out, frame.len() as u64);
+        Outgoing { kind, frame }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("doc", &self.slot.name)
+            .field("origin", &self.origin)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}

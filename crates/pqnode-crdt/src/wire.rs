@@ -185,3 +185,79 @@ pub(crate) fn update(update: &[u8]) -> Vec<u8> {
 pub(crate) fn awareness_message(update: AwarenessUpdate) -> Vec<u8> {
     Message::Awareness(update).encode_v1()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use yrs::updates::decoder::Decode;
+
+    #[test]
+    fn what_yrs_encodes_we_read_back() {
+        let sv: StateVector = [(ClientID::new(7), 3u32), (ClientID::new(1 << 40), 9)]
+            .into_iter()
+            .collect();
+        let frame = step1(sv.clone());
+        let mut reader = Reader::new(&frame);
+        assert!(matches!(next_message(&mut reader), Ok(Incoming::Step1(read)) if read == sv));
+        assert!(reader.is_empty());
+
+        let frame = update(b"\x00\x00");
+        let mut reader = Reader::new(&frame);
+        assert!(matches!(
+            next_message(&mut reader),
+            Ok(Incoming::Update(b"\x00\x00"))
+        ));
+
+        let mut clients = HashMap::new();
+        clients.insert(
+            ClientID::new(5),
+            AwarenessUpdateEntry {
+                clock: 2,
+                json: "{\"a\":1}".into(),
+            },
+        );
+        let frame = awareness_message(AwarenessUpdate {
+            clients: clients.clone(),
+        });
+        assert_eq!(
+            Message::decode_v1(&frame).ok(),
+            Some(Message::Awareness(AwarenessUpdate {
+                clients: clients.clone()
+            }))
+        );
+        let mut reader = Reader::new(&frame);
+        assert!(
+            matches!(next_message(&mut reader), Ok(Incoming::Awareness(_, read)) if read.clients == clients)
+        );
+    }
+
+    #[test]
+    fn var_uints_longer_than_64_bits_are_refused() {
+        let mut reader = Reader::new(&[0xff; 11]);
+        assert_eq!(reader.var_u64(), Err(WireError::VarIntTooLong));
+        let mut reader = Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert_eq!(reader.var_u64(), Ok(u64::MAX));
+    }
+
+    proptest! {
+        #[test]
+        fn no_frame_makes_the_reader_panic(frame in prop::collection::vec(any::<u8>(), 0..256)) {
+            let mut reader = Reader::new(&frame);
+            while !reader.is_empty() {
+                match next_message(&mut reader) {
+                    Ok(Incoming::Step2(update) | Incoming::Update(update)) => {
+                        let _ = crate::ydoc::decode_update(update);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+
+        #[test]
+        fn no_update_bytes_make_decoding_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = crate::ydoc::decode_update(&bytes);
+        }
+    }
+}

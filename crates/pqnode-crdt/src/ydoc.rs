@@ -127,10 +127,8 @@ fn root_json<T: ReadTxn>(txn: &T, name: &str) -> Value {
     let xml = items
         .iter()
         .all(|item| matches!(item, Out::YXmlElement(_) | Out::YXmlText(_)));
-    if xml {
-        if let Some(fragment) = txn.get_xml_fragment(name) {
-            return Value::String(fragment.get_string(txn));
-        }
+    if xml && let Some(fragment) = txn.get_xml_fragment(name) {
+        return Value::String(fragment.get_string(txn));
     }
     if let Some(text) = txn.get_text(name) {
         let text = text.get_string(txn);

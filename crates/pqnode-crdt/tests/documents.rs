@@ -224,6 +224,7 @@ async fn an_update_yrs_refuses_to_integrate_fails_alone() {
     let updates = vec![insert(&client, 4, "1"), bad, insert(&client, 5, "2")];
     let results = futures_join(&docs, &doc, updates).await;
     assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(results[1].is_err(), "{results:?}");
     let text = docs.text(&doc, "t").await.unwrap().unwrap();
     assert!(text.starts_with("base12"), "{text}");
 }

@@ -1,4 +1,5 @@
-//! Relay envelopes from other nodes, with their senders' presence proofs.
+//! Relay envelopes from other nodes, with their senders' presence proofs; withdrawals;
+//! DHT presence entries.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -36,14 +36,21 @@ pub mod fuzzing {
         let _ = crate::protocol::parse(text);
     }
 
-    /// Decodes a relay envelope from another node and checks its proof, as the receiving
-    /// node does; must never panic.
+    /// Decodes what other nodes send (relay envelopes with their proofs, withdrawals,
+    /// delivery outcomes, DHT presence entries) and checks it as the receiving node does;
+    /// must never panic.
     pub fn decode_envelope(bytes: &[u8]) {
         if let Ok(envelope) = crate::federation::wire::decode_envelope(bytes) {
             let _ = envelope.from_proof.verify(envelope.from, envelope.origin);
         }
-        let _ = crate::federation::wire::decode_presence(bytes);
+        let _ = crate::federation::wire::decode_withdrawal(bytes);
         let _ = crate::federation::wire::decode_delivery(bytes);
+        // A DHT presence entry, checked as a storer does (the bytes also stand for the key).
+        let publisher = pqnode_crypto::NodeId::from_bytes([1; 20]);
+        let with_prefix = [crate::federation::wire::PRESENCE_ENTRY_PREFIX, bytes].concat();
+        for value in [bytes, with_prefix.as_slice()] {
+            let _ = crate::federation::check_presence_entry(&publisher, publisher, value);
+        }
     }
 }
 

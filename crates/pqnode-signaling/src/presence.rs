@@ -190,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn ml_dsa_proofs_verify() {
+    fn ml_dsa_proofs_verify_and_fit_a_dht_entry() {
         let identity = Identity::generate().unwrap();
         let public_key = identity.public_key().as_bytes().to_vec();
         let peer_id = PeerId::derive(Algorithm::MlDsa87, &public_key);
@@ -210,7 +210,10 @@ mod tests {
             signature,
         };
         assert_eq!(proof.verify(peer_id, node(3)), Ok(()));
-        let wire = crate::federation::wire::encode_presence(Some(&proof));
-        assert!(wire.len() < 8 * 1024, "{} bytes", wire.len());
+        // What storers accept as a validated provider value (pqnode-dht's
+        // MAX_VALIDATED_PROVIDER_VALUE_LEN).
+        use crate::federation::wire::{PresenceEntry, encode_presence_entry};
+        let entry = encode_presence_entry(&PresenceEntry::Present(proof));
+        assert!(entry.len() <= 8 * 1024, "{} bytes", entry.len());
     }
 }

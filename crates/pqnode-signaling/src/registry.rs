@@ -41,8 +41,14 @@ pub(crate) enum Outbound {
 
 pub(crate) type Outbox = mpsc::Sender<Outbound>;
 
-/// The topics a peer wants published, or `None` once it has left.
-pub(crate) type Presence = Option<Vec<String>>;
+/// What a local peer wants published: its latest proof and its topics; `None` once it left.
+pub(crate) type Presence = Option<Announce>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Announce {
+    pub proof: Arc<PresenceProof>,
+    pub topics: Vec<String>,
+}
 
 struct LocalPeer {
     session: SessionId,
@@ -56,7 +62,10 @@ struct LocalPeer {
 
 impl LocalPeer {
     fn presence(&self) -> Presence {
-        Some(self.topics.iter().map(|t| t.as_str().to_owned()).collect())
+        Some(Announce {
+            proof: Arc::clone(&self.proof),
+            topics: self.topics.iter().map(|t| t.as_str().to_owned()).collect(),
+        })
     }
 }
 
@@ -373,7 +382,8 @@ mod tests {
                 peer_id: PeerId::from_bytes([0; 20]),
                 node_id: pqnode_crypto::NodeId::from_bytes([0; 20]),
                 nonce: String::new(),
-                ts_ms: 0,
+                // The session id stands for the registration time.
+                ts_ms: id,
                 signature: Vec::new(),
             }),
             evict: f.evict.clone(),
@@ -394,6 +404,10 @@ mod tests {
         out
     }
 
+    fn topics_of(presence: &watch::Receiver<Presence>) -> Option<Vec<String>> {
+        presence.borrow().as_ref().map(|a| a.topics.clone())
+    }
+
     #[test]
     fn presence_follows_topics_and_ends_with_the_peer() {
         let config = SignalingConfig::default();
@@ -404,14 +418,14 @@ mod tests {
             .register(peer, claimant(1, &f, &["a"], false), &config)
             .unwrap();
         let presence = registration.presence.unwrap();
-        assert_eq!(*presence.borrow(), Some(vec!["a".to_owned()]));
+        assert_eq!(topics_of(&presence), Some(vec!["a".to_owned()]));
         registry.join(&peer, 1, &topic("b"), &config).unwrap();
         assert_eq!(
-            *presence.borrow(),
+            topics_of(&presence),
             Some(vec!["a".to_owned(), "b".to_owned()])
         );
         registry.leave(&peer, 1, &topic("a")).unwrap();
-        assert_eq!(*presence.borrow(), Some(vec!["b".to_owned()]));
+        assert_eq!(topics_of(&presence), Some(vec!["b".to_owned()]));
         // Another session cannot remove or change it.
         registry.unregister(&peer, 2);
         assert_eq!(
@@ -454,7 +468,14 @@ mod tests {
             second.presence.is_none(),
             "the existing presence worker carries on"
         );
-        assert_eq!(*presence.borrow(), Some(vec!["b".to_owned()]));
+        assert_eq!(topics_of(&presence), Some(vec!["b".to_owned()]));
+        assert!(
+            presence
+                .borrow()
+                .as_ref()
+                .is_some_and(|a| a.proof.ts_ms == 2),
+            "the new registration's proof is published"
+        );
         assert!(old.evict.is_cancelled());
         assert_eq!(
             texts(&mut old.queue),

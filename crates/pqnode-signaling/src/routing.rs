@@ -19,7 +19,7 @@ use crate::stats::Counters;
 
 /// Most entries a `peers` reply lists, local and remote together.
 const MAX_DISCOVER_RESULTS: usize = 1_000;
-/// Most nodes asked for proof in one lookup: the budget of one lookup.
+/// Most presence proofs checked in one lookup: the budget of one lookup.
 const MAX_CLAIMANTS: usize = 4;
 
 /// Why a relay message was not handed over.
@@ -90,6 +90,10 @@ impl Inner {
         let Some(outbox) = self.registry().outbox(&envelope.to) else {
             return Ok(DeliveryOutcome::NotFound);
         };
+        if envelope.origin != self.node_id {
+            // `origin` now routes to `to` through us: it hears first when `to` leaves.
+            self.note_audience(envelope.to, envelope.origin);
+        }
         let text = encode(&RelayedMessage {
             kind: envelope.kind,
             from: envelope.from,
@@ -196,57 +200,37 @@ impl Inner {
         Err(not_found(to))
     }
 
-    /// Where `peer` is on another node: of the nodes the directory says claim
-    /// it, the one holding the most recent registration `peer` signed.
+    /// Where `peer` is on another node: of the proofs the directory holds for it, the most
+    /// recent registration that verifies.
     ///
-    /// Lookups are node-wide rate limited: each one costs DHT traffic and a
-    /// request to each claimant, and a client naming random peer ids must not
-    /// turn this node into an amplifier. Over budget, the peer is simply not
-    /// found.
+    /// Lookups are node-wide rate limited: each one costs DHT traffic and signature checks,
+    /// and a client naming random peer ids must not turn this node into an amplifier. Over
+    /// budget, the peer is simply not found.
     async fn locate(&self, peer: PeerId) -> Option<NodeId> {
         if !self.take_lookup_token() {
             Counters::bump(&self.counters.lookups_throttled);
             tracing::debug!(%peer, "directory lookup skipped: lookup budget exhausted");
             return None;
         }
-        let claimants = self
+        let mut proofs = self
             .directory_call("locate", self.directory.locate(peer))
             .await
             .unwrap_or_default();
-        let mut best: Option<Route> = None;
-        for node in claimants
-            .into_iter()
-            .filter(|n| *n != self.node_id)
-            .take(MAX_CLAIMANTS)
-        {
-            let asked = tokio::time::timeout(
-                self.config.federation_timeout,
-                self.forwarder.presence(node, peer),
-            )
-            .await;
-            let proof = match asked {
-                Ok(Ok(Some(proof))) => proof,
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, %node, error = %e, "presence proof not fetched");
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            match self.verify_proof(&proof, peer, node) {
-                Ok(()) if best.is_none_or(|b| proof.ts_ms > b.ts_ms) => {
-                    best = Some(Route {
-                        node,
-                        ts_ms: proof.ts_ms,
-                    });
-                }
-                Ok(()) => {}
+        proofs.retain(|proof| proof.node_id != self.node_id);
+        proofs.sort_by_key(|proof| std::cmp::Reverse(proof.ts_ms));
+        // The newest that verifies wins; at most MAX_CLAIMANTS checks per lookup.
+        let route = proofs.iter().take(MAX_CLAIMANTS).find_map(|proof| {
+            match self.verify_proof(proof, peer, proof.node_id) {
+                Ok(()) => Some(Route {
+                    node: proof.node_id,
+                    ts_ms: proof.ts_ms,
+                }),
                 Err(e) => {
-                    tracing::debug!(%peer, %node, error = %e, "a node claimed a peer it cannot prove");
+                    tracing::debug!(%peer, node = %proof.node_id, error = %e, "a presence proof that does not hold");
+                    None
                 }
             }
-        }
-        let route = best?;
+        })?;
         self.learn_route(peer, route.node, route.ts_ms);
         Some(route.node)
     }
@@ -293,7 +277,7 @@ impl Inner {
                 continue;
             }
             // A topic entry is its node's claim, not the peer's proof: no route is learned
-            // from it (the first relay to the peer asks for proof).
+            // from it (the first relay to the peer looks up the peer's proof).
             entries.push(PeerEntry {
                 peer_id: peer.peer_id,
                 node_id: peer.node_id,

@@ -1,6 +1,7 @@
 //! The signaling server: shared state, routing of relay messages, the
 //! federation entry point, stats, health and shutdown.
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,10 +18,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::{MAX_SID_LEN, SignalingConfig};
 use crate::federation::{
     BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, LocalOnly, MessageId,
-    RelayEnvelope,
+    RelayEnvelope, Withdrawal,
 };
 use crate::peer_id::PeerId;
-use crate::presence::{PresenceProof, ProofError};
+use crate::presence::ProofError;
 use crate::registry::{PeerSummary, Presence, Registry};
 use crate::stats::{Counters, SignalingStats};
 use pqnode_limits::{LogThrottle, TokenBucket};
@@ -29,6 +30,8 @@ use pqnode_limits::{LogThrottle, TokenBucket};
 const DEDUP_WINDOW: Duration = Duration::from_secs(120);
 const DEDUP_CAPACITY: u64 = 100_000;
 const ROUTE_CAPACITY: u64 = 100_000;
+/// Most nodes told that one local peer left: those that relayed to it most recently count.
+const MAX_AUDIENCE: usize = 64;
 
 /// The WebSocket signaling server. Cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -60,6 +63,9 @@ pub(crate) struct Inner {
     pub lookup_budget: Mutex<TokenBucket>,
     /// While the DHT is down every registration fails to publish: one line per interval.
     presence_failures: LogThrottle,
+    /// For each local peer, the nodes that relayed to it (and so hold a route to it through
+    /// this node): they are told at once when it leaves.
+    audience: Mutex<HashMap<PeerId, BTreeSet<NodeId>>>,
 }
 
 /// Where a remote peer is, and the time of the registration that proved it: a route is
@@ -140,6 +146,7 @@ impl SignalingServer {
                 lookup_budget,
                 directory_answering: AtomicBool::new(true),
                 presence_failures: LogThrottle::new(Duration::from_secs(10)),
+                audience: Mutex::default(),
             }),
         }
     }
@@ -214,15 +221,6 @@ impl SignalingServer {
         }
         done
     }
-    /// The registration `peer` signed at this node, if it is attached here:
-    /// what another node asks for before it routes to this one.
-    pub fn presence_proof(&self, peer: PeerId) -> Option<PresenceProof> {
-        self.inner
-            .registry()
-            .proof(&peer)
-            .map(|proof| (*proof).clone())
-    }
-
     /// Entry point for relay messages from other nodes (the QUIC handler
     /// calls this). Checks the sender's proof, delivers to the local
     /// addressee, drops repeats, and remembers that `from` is on `origin` so
@@ -232,6 +230,21 @@ impl SignalingServer {
         envelope: RelayEnvelope,
     ) -> Result<DeliveryOutcome, EnvelopeError> {
         self.inner.deliver_remote(envelope)
+    }
+
+    /// `node` (as the transport authenticated it) says that a peer it served left it. Ends
+    /// this node's route to the peer if the route goes through `node` and rests on that
+    /// registration or an older one; a newer registration, or one elsewhere, is kept.
+    /// Returns whether a route ended.
+    pub fn withdrawn(&self, node: NodeId, withdrawal: Withdrawal) -> bool {
+        let routes = &self.inner.routes;
+        let ends = routes
+            .get(&withdrawal.peer)
+            .is_some_and(|route| route.node == node && route.ts_ms <= withdrawal.ts_ms);
+        if ends {
+            routes.invalidate(&withdrawal.peer);
+        }
+        ends
     }
 }
 
@@ -280,22 +293,47 @@ impl Inner {
         value
     }
 
-    /// Keeps `peer`'s presence in the directory in line with its topics,
-    /// refreshes it periodically, and withdraws it when the peer leaves.
+    /// Remembers that `node` relayed to the local peer `to`, so it hears when `to` leaves.
+    pub fn note_audience(&self, to: PeerId, node: NodeId) {
+        let mut audience = self
+            .audience
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let nodes = audience.entry(to).or_default();
+        if nodes.len() < MAX_AUDIENCE {
+            nodes.insert(node);
+        }
+    }
+
+    fn take_audience(&self, peer: &PeerId) -> BTreeSet<NodeId> {
+        self.audience
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(peer)
+            .unwrap_or_default()
+    }
+
+    /// Keeps `peer`'s presence in the directory in line with its registration and topics,
+    /// refreshes it periodically, and when the peer leaves withdraws it: in the directory,
+    /// and straight to the nodes that relayed to it.
     pub fn spawn_presence(self: &Arc<Self>, peer: PeerId, mut desired: watch::Receiver<Presence>) {
         let inner = Arc::clone(self);
         self.tasks.spawn(async move {
             let period = inner.config.presence_refresh;
             let mut refresh = tokio::time::interval_at(Instant::now() + period, period);
             refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_ts = None;
             loop {
-                let Some(topics) = desired.borrow_and_update().clone() else {
+                let Some(announce) = desired.borrow_and_update().clone() else {
                     break;
                 };
+                last_ts = Some(announce.proof.ts_ms);
                 let published = inner
                     .directory_call(
                         "publish presence",
-                        inner.directory.publish_presence(peer, topics),
+                        inner
+                            .directory
+                            .publish_presence(announce.proof, announce.topics),
                     )
                     .await;
                 if published.is_none()
@@ -308,14 +346,33 @@ impl Inner {
                     _ = refresh.tick() => {}
                 }
             }
-            if inner
-                .directory_call("withdraw presence", inner.directory.withdraw(peer))
-                .await
-                .is_none()
-                && let Some(held) = inner.presence_failures.admit(std::time::Instant::now())
-            {
-                tracing::warn!(%peer, suppressed = held.count, "presence not withdrawn; it will expire");
+            let Some(ts_ms) = last_ts else { return };
+            inner.withdraw(Withdrawal { peer, ts_ms }).await;
+        });
+    }
+
+    /// Ends `withdrawal.peer`'s presence: a withdrawal entry in the directory, and a notice
+    /// to every node that relayed to it, all at once.
+    async fn withdraw(&self, withdrawal: Withdrawal) {
+        let peer = withdrawal.peer;
+        let notices = self.take_audience(&peer).into_iter().map(|node| async move {
+            let told = tokio::time::timeout(
+                self.config.federation_timeout,
+                self.forwarder.withdrawn(node, withdrawal),
+            )
+            .await;
+            if !matches!(told, Ok(Ok(()))) {
+                tracing::debug!(%peer, %node, "withdrawal notice not delivered; the node's route fails on use");
             }
         });
+        let directory = async {
+            self.directory_call("withdraw presence", self.directory.withdraw(withdrawal))
+                .await
+                .is_some()
+        };
+        let (withdrawn, _) = tokio::join!(directory, futures_util::future::join_all(notices));
+        if !withdrawn && let Some(held) = self.presence_failures.admit(std::time::Instant::now()) {
+            tracing::warn!(%peer, suppressed = held.count, "presence not withdrawn; it will expire");
+        }
     }
 }

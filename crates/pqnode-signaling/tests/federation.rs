@@ -13,28 +13,60 @@ use pqnode_crypto::NodeId;
 use pqnode_signaling::EnvelopeError;
 use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, MessageId, RelayEnvelope,
-    RemotePeer, wire,
+    RemotePeer, Withdrawal, wire,
 };
 use pqnode_signaling::{PeerId, PresenceProof, RelayKind, SignalingServer};
 use serde_json::json;
 
+/// One node's entry under a peer's presence key, as the DHT would hold it.
+#[derive(Clone)]
+enum Entry {
+    Present(Arc<PresenceProof>, Vec<String>),
+    Withdrawn,
+}
+
 /// The shared "DHT" and "network" of the test.
 #[derive(Default)]
 struct Mesh {
-    presence: Mutex<HashMap<PeerId, (NodeId, Vec<String>)>>,
+    presence: Mutex<HashMap<PeerId, HashMap<NodeId, Entry>>>,
     servers: Mutex<HashMap<NodeId, SignalingServer>>,
     locates: Mutex<HashMap<NodeId, usize>>,
     forwards: AtomicUsize,
     publishes: AtomicUsize,
-    /// Presence claims by nodes that do not serve the peer.
-    liars: Mutex<HashMap<PeerId, NodeId>>,
-    /// What a lying node answers when asked for a peer's proof.
-    forged: Mutex<HashMap<(NodeId, PeerId), PresenceProof>>,
+    withdrawals_sent: AtomicUsize,
+    /// Proofs that nodes which do not serve the peer put in front of the real ones.
+    forged: Mutex<HashMap<PeerId, PresenceProof>>,
 }
 
 impl Mesh {
+    /// The node holding `peer`'s newest registration.
     fn present(&self, peer: &PeerId) -> Option<NodeId> {
-        self.presence.lock().unwrap().get(peer).map(|(n, _)| *n)
+        self.proofs(peer).first().map(|p| p.node_id)
+    }
+
+    fn proofs(&self, peer: &PeerId) -> Vec<PresenceProof> {
+        let mut proofs: Vec<PresenceProof> = self
+            .presence
+            .lock()
+            .unwrap()
+            .get(peer)
+            .into_iter()
+            .flat_map(|entries| entries.values())
+            .filter_map(|e| match e {
+                Entry::Present(proof, _) => Some((**proof).clone()),
+                Entry::Withdrawn => None,
+            })
+            .collect();
+        proofs.sort_by_key(|p| std::cmp::Reverse(p.ts_ms));
+        proofs
+    }
+
+    fn topics(&self, peer: &PeerId) -> Option<Vec<String>> {
+        let presence = self.presence.lock().unwrap();
+        presence.get(peer)?.values().find_map(|e| match e {
+            Entry::Present(_, topics) => Some(topics.clone()),
+            Entry::Withdrawn => None,
+        })
     }
 
     fn locates_by(&self, node: NodeId) -> usize {
@@ -56,7 +88,7 @@ struct NodeView {
 impl Directory for NodeView {
     fn publish_presence(
         &self,
-        peer: PeerId,
+        proof: Arc<PresenceProof>,
         topics: Vec<String>,
     ) -> BoxFuture<'_, Result<(), FederationError>> {
         self.mesh.publishes.fetch_add(1, Ordering::Relaxed);
@@ -64,19 +96,25 @@ impl Directory for NodeView {
             .presence
             .lock()
             .unwrap()
-            .insert(peer, (self.node, topics));
+            .entry(proof.peer_id)
+            .or_default()
+            .insert(self.node, Entry::Present(proof, topics));
         Box::pin(async { Ok(()) })
     }
 
-    fn withdraw(&self, peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>> {
-        let mut presence = self.mesh.presence.lock().unwrap();
-        if presence.get(&peer).is_some_and(|(n, _)| *n == self.node) {
-            presence.remove(&peer);
-        }
+    fn withdraw(&self, withdrawal: Withdrawal) -> BoxFuture<'_, Result<(), FederationError>> {
+        // As in the DHT: it replaces this node's own entry, nobody else's.
+        self.mesh
+            .presence
+            .lock()
+            .unwrap()
+            .entry(withdrawal.peer)
+            .or_default()
+            .insert(self.node, Entry::Withdrawn);
         Box::pin(async { Ok(()) })
     }
 
-    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>> {
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<PresenceProof>, FederationError>> {
         *self
             .mesh
             .locates
@@ -84,18 +122,17 @@ impl Directory for NodeView {
             .unwrap()
             .entry(self.node)
             .or_default() += 1;
-        // A lying node's claim comes first, as a higher sequence number would put it.
-        let mut claims: Vec<NodeId> = self
+        let mut proofs: Vec<PresenceProof> = self
             .mesh
-            .liars
+            .forged
             .lock()
             .unwrap()
             .get(&peer)
-            .copied()
+            .cloned()
             .into_iter()
             .collect();
-        claims.extend(self.mesh.present(&peer));
-        Box::pin(async move { Ok(claims) })
+        proofs.extend(self.mesh.proofs(&peer));
+        Box::pin(async move { Ok(proofs) })
     }
 
     fn discover(&self, topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>> {
@@ -105,10 +142,14 @@ impl Directory for NodeView {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, (_, topics))| topics.contains(&topic))
-            .map(|(peer, (node, _))| RemotePeer {
-                peer_id: *peer,
-                node_id: *node,
+            .flat_map(|(peer, entries)| {
+                entries.iter().filter_map(|(node, e)| match e {
+                    Entry::Present(_, topics) if topics.contains(&topic) => Some(RemotePeer {
+                        peer_id: *peer,
+                        node_id: *node,
+                    }),
+                    _ => None,
+                })
             })
             .collect();
         Box::pin(async move { Ok(peers) })
@@ -134,20 +175,20 @@ impl Forwarder for NodeView {
         })
     }
 
-    fn presence(
+    fn withdrawn(
         &self,
         node: NodeId,
-        peer: PeerId,
-    ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>> {
+        withdrawal: Withdrawal,
+    ) -> BoxFuture<'_, Result<(), FederationError>> {
+        self.mesh.withdrawals_sent.fetch_add(1, Ordering::Relaxed);
         let target = self.mesh.servers.lock().unwrap().get(&node).cloned();
-        let forged = self.mesh.forged.lock().unwrap().get(&(node, peer)).cloned();
+        let from = self.node;
         Box::pin(async move {
-            if forged.is_some() {
-                return Ok(forged);
-            }
+            let bytes = wire::encode_withdrawal(&withdrawal);
+            let withdrawal = wire::decode_withdrawal(&bytes).map_err(FederationError::new)?;
             let target = target.ok_or_else(|| FederationError::new("no such node"))?;
-            let answer = wire::encode_presence(target.presence_proof(peer).as_ref());
-            wire::decode_presence(&answer).map_err(FederationError::new)
+            target.withdrawn(from, withdrawal);
+            Ok(())
         })
     }
 }
@@ -243,12 +284,18 @@ async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
     assert_eq!(b.server.stats().messages_from_remote, 31);
     assert_eq!(b.server.stats().peers, 2, "bob plus alice, remembered");
 
-    // Bob leaves: his presence is withdrawn and a stale route is not trusted.
+    // Bob leaves: his presence is withdrawn, and node A, which routed to him, is told at once.
+    assert_eq!(a.server.stats().peers, 2, "alice plus bob, remembered");
     bob.drop_abruptly();
     eventually("bob's presence is withdrawn", || {
         mesh.present(&bob_id).is_none()
     })
     .await;
+    eventually("node A forgets its route to bob", || {
+        a.server.stats().peers == 1
+    })
+    .await;
+    assert_eq!(mesh.withdrawals_sent.load(Ordering::Relaxed), 1);
     alice
         .send(json!({"type": "offer", "id": 99, "to": bob_id.to_hex(), "data": {}}))
         .await;
@@ -351,13 +398,12 @@ async fn a_node_claiming_a_peer_it_does_not_serve_gets_no_route() {
         mesh.present(&bob_id) == Some(node_id(2))
     })
     .await;
-    // Node 3 claims bob first, and when asked shows bob's real proof (for node 2) or
-    // an old one of its own forging: neither names node 3 with bob's signature.
-    mesh.liars.lock().unwrap().insert(bob_id, node_id(3));
-    mesh.forged.lock().unwrap().insert(
-        (node_id(3), bob_id),
-        b.server.presence_proof(bob_id).unwrap(),
-    );
+    // Node 3 puts a newer "proof" in front of bob's: bob's registration re-pointed at
+    // node 3. Bob's signature does not cover that.
+    let mut forged = mesh.proofs(&bob_id)[0].clone();
+    forged.node_id = node_id(3);
+    forged.ts_ms += 1;
+    mesh.forged.lock().unwrap().insert(bob_id, forged);
 
     alice
         .send(json!({"type": "offer", "id": 1, "to": bob_id.to_hex(), "sid": "s", "data": {"sdp": "v=0"}}))
@@ -426,17 +472,17 @@ struct Unreachable;
 impl Directory for Unreachable {
     fn publish_presence(
         &self,
-        _peer: PeerId,
+        _proof: Arc<PresenceProof>,
         _topics: Vec<String>,
     ) -> BoxFuture<'_, Result<(), FederationError>> {
         Box::pin(async { Err(FederationError::new("no DHT nodes")) })
     }
 
-    fn withdraw(&self, _peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>> {
+    fn withdraw(&self, _withdrawal: Withdrawal) -> BoxFuture<'_, Result<(), FederationError>> {
         Box::pin(async { Err(FederationError::new("no DHT nodes")) })
     }
 
-    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>> {
+    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Vec<PresenceProof>, FederationError>> {
         Box::pin(async { Err(FederationError::new("no DHT nodes")) })
     }
 
@@ -490,12 +536,39 @@ async fn presence_is_refreshed_while_connected() {
         .await;
     assert_eq!(alice.recv().await["type"], "joined");
     eventually("the new topic is published", || {
-        mesh.presence
-            .lock()
-            .unwrap()
-            .get(&alice_id)
-            .map(|(_, t)| t.len())
-            == Some(2)
+        mesh.topics(&alice_id).map(|t| t.len()) == Some(2)
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_withdrawal_ends_only_routes_through_its_sender() {
+    let mesh = Arc::new(Mesh::default());
+    let a = node(&mesh, 1).await;
+    let b = node(&mesh, 2).await;
+    let mut alice = Client::connect(a.addr).await;
+    alice.register(&Key::ed25519(), &[]).await;
+    let mut bob = Client::connect(b.addr).await;
+    let bob_id = bob.register(&Key::ed25519(), &[]).await;
+    eventually("bob's presence is published", || {
+        mesh.present(&bob_id) == Some(node_id(2))
+    })
+    .await;
+    alice
+        .send(json!({"type": "lookup", "id": 1, "peer_id": bob_id.to_hex()}))
+        .await;
+    assert_eq!(alice.recv().await["online"], true);
+    let ts_ms = mesh.proofs(&bob_id)[0].ts_ms;
+
+    // Another node cannot end it, nor can an older registration's withdrawal.
+    let notice = |ts_ms| Withdrawal {
+        peer: bob_id,
+        ts_ms,
+    };
+    assert!(!a.server.withdrawn(node_id(3), notice(ts_ms)));
+    assert!(!a.server.withdrawn(node_id(2), notice(ts_ms - 1)));
+    assert_eq!(a.server.stats().peers, 2);
+    // The node that serves bob can.
+    assert!(a.server.withdrawn(node_id(2), notice(ts_ms)));
+    assert_eq!(a.server.stats().peers, 1);
 }

@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 use crate::components::crypto::CryptoService;
 use crate::components::dht::DhtService;
 use crate::components::federation::{
-    DhtDirectory, PresenceHandler, QuicForwarder, RelayHandler, SIGNALING_PRESENCE, SIGNALING_RELAY,
+    DhtDirectory, QuicForwarder, RelayHandler, SIGNALING_RELAY, SIGNALING_WITHDRAW, WithdrawHandler,
 };
 use crate::components::p2p::P2pService;
 use crate::components::signaling::{Federation, SignalingService};
@@ -290,12 +290,12 @@ async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingSer
     p2p.network()
         .register(SIGNALING_RELAY, relay)
         .context("cannot register the signaling relay protocol")?;
-    let presence = PresenceHandler {
+    let withdraw = WithdrawHandler {
         signaling: signaling.native().clone(),
     };
     p2p.network()
-        .register(SIGNALING_PRESENCE, presence)
-        .context("cannot register the signaling presence protocol")?;
+        .register(SIGNALING_WITHDRAW, withdraw)
+        .context("cannot register the signaling withdrawal protocol")?;
     Ok(signaling)
 }
 

@@ -90,6 +90,7 @@ async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
     assert_eq!(ack["status"], "forwarded", "{ack}");
     let answer = expect(&mut y.ws, "answer").await;
     assert_eq!(answer["from"], x.id.as_str());
+    let x_id = x.id.clone();
 
     let (_, peers) = get_json(&b.url("/api/peers")).await;
     assert!(
@@ -100,4 +101,29 @@ async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
         peers["signaling"]["dhtNodes"].as_u64().unwrap() >= 1,
         "{peers}"
     );
+    assert_eq!(peers["signaling"]["peers"], 2, "Y, and the route to X: {peers}");
+
+    // X leaves A. A tells B at once (B relayed to X through A), and replaces X's DHT entry
+    // with a withdrawal: B stops routing to X within seconds, not when the entry expires.
+    let left = Instant::now();
+    drop(x);
+    loop {
+        let (_, peers) = get_json(&b.url("/api/peers")).await;
+        if peers["signaling"]["peers"] == 1 {
+            break;
+        }
+        assert!(
+            left.elapsed() < Duration::from_secs(5),
+            "B still routes to X: {peers}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("B forgot X {:?} after X left A", left.elapsed());
+    send(
+        &mut y.ws,
+        json!({ "type": "offer", "id": 3, "to": x_id, "data": offer }),
+    )
+    .await;
+    let error = expect(&mut y.ws, "error").await;
+    assert_eq!(error["code"], "PEER_NOT_FOUND", "{error}");
 }

@@ -3,29 +3,34 @@
 //! The server only knows its own WebSocket sessions. Two traits connect it to
 //! other nodes, and the binary implements them over the DHT and QUIC:
 //!
-//! - [`Directory`]: where peers are said to be. The server publishes presence
-//!   for each local peer (and refreshes it while the peer stays connected),
-//!   withdraws it on disconnect, and asks which nodes claim a non-local peer.
+//! - [`Directory`]: where peers are. The server publishes each local peer's
+//!   own [`PresenceProof`] (and refreshes it while the peer stays connected),
+//!   withdraws it on disconnect, and asks for the proofs of a non-local peer.
 //! - [`Forwarder`]: talks to another node, one hop: hands it one
 //!   [`RelayEnvelope`] (the receiving node calls
-//!   [`crate::SignalingServer::deliver_remote`]), or asks it for a peer's
-//!   [`PresenceProof`] (it answers with
-//!   [`crate::SignalingServer::presence_proof`]).
+//!   [`crate::SignalingServer::deliver_remote`]), or tells it that a peer left
+//!   this node ([`Withdrawal`], handled by [`crate::SignalingServer::withdrawn`]).
 //!
-//! A directory's answers are claims, not proof: any node can publish any
-//! entry. The server routes to a node only once that node showed the peer's
-//! own signature that the peer registered there ([`PresenceProof`]), and every
-//! envelope carries the sender's proof, so no node can speak for a peer it
-//! does not serve.
+//! Nothing a directory returns is believed as such: the server routes to a
+//! node only on the peer's own signature that it registered there (a
+//! [`PresenceProof`]), every envelope carries its sender's proof, and a
+//! withdrawal ends only routes through the node that sends it. So no node can
+//! speak for a peer it does not serve. In the DHT, storers check presence
+//! entries too ([`check_presence_entry`]), so unprovable claims cannot crowd
+//! out real ones.
 //!
 //! [`LocalOnly`] implements both for a standalone node: nothing is published,
 //! nothing is found elsewhere.
 
+mod entry;
 pub mod wire;
+
+pub use entry::{EntryError, check_presence_entry, presence_key};
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use pqnode_crypto::NodeId;
 use serde::{Deserialize, Serialize};
@@ -56,29 +61,37 @@ pub struct RemotePeer {
     pub node_id: NodeId,
 }
 
-/// Where peers are: presence records in the DHT, in the real node.
+/// A registration that ended: `peer`, registered at the announcing node with the proof
+/// made at `ts_ms`, left it. Speaks for the announcing node only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub peer: PeerId,
+    pub ts_ms: u64,
+}
+
+/// Where peers are: presence entries in the DHT, in the real node.
 pub trait Directory: Send + Sync + 'static {
-    /// Announces that `peer` is attached to this node and in `topics`.
-    /// Called at registration, whenever its topics change, and every
-    /// `presence_refresh` while it stays connected.
+    /// Announces that the peer of `proof` is attached to this node and in
+    /// `topics`. Called at registration, whenever its topics change or it
+    /// registers again, and every `presence_refresh` while it stays connected.
     fn publish_presence(
         &self,
-        peer: PeerId,
+        proof: Arc<PresenceProof>,
         topics: Vec<String>,
     ) -> BoxFuture<'_, Result<(), FederationError>>;
 
-    /// `peer` left this node.
-    fn withdraw(&self, peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>>;
+    /// The registration of `withdrawal.peer` at this node ended.
+    fn withdraw(&self, withdrawal: Withdrawal) -> BoxFuture<'_, Result<(), FederationError>>;
 
-    /// The other nodes that claim `peer`, most recent claim first (at most a
-    /// few). Claims only: the server asks each for proof before routing.
-    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>>;
+    /// The proofs other nodes published for `peer` (at most a few, unverified:
+    /// the server checks each before it routes).
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<PresenceProof>, FederationError>>;
 
     /// Peers in `topic` on any node (entries for this node are ignored).
     fn discover(&self, topic: String) -> BoxFuture<'_, Result<Vec<RemotePeer>, FederationError>>;
 }
 
-/// Carries envelopes to other nodes (one hop, no retries across nodes).
+/// Carries messages to other nodes (one hop, no retries across nodes).
 pub trait Forwarder: Send + Sync + 'static {
     /// Hands `envelope` to `node`, which answers with its
     /// [`crate::SignalingServer::deliver_remote`] outcome.
@@ -88,13 +101,13 @@ pub trait Forwarder: Send + Sync + 'static {
         envelope: RelayEnvelope,
     ) -> BoxFuture<'_, Result<DeliveryOutcome, FederationError>>;
 
-    /// Asks `node` for the registration `peer` signed there; `None` if `peer`
-    /// is not attached to it.
-    fn presence(
+    /// Tells `node`, which relayed to a local peer through this node, that the
+    /// peer left: `node` stops routing to it through us at once.
+    fn withdrawn(
         &self,
         node: NodeId,
-        peer: PeerId,
-    ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>>;
+        withdrawal: Withdrawal,
+    ) -> BoxFuture<'_, Result<(), FederationError>>;
 }
 
 /// A relay message on its way between two nodes (on the wire: [`wire`]).
@@ -153,17 +166,17 @@ pub struct LocalOnly;
 impl Directory for LocalOnly {
     fn publish_presence(
         &self,
-        _peer: PeerId,
+        _proof: Arc<PresenceProof>,
         _topics: Vec<String>,
     ) -> BoxFuture<'_, Result<(), FederationError>> {
         Box::pin(async { Ok(()) })
     }
 
-    fn withdraw(&self, _peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>> {
+    fn withdraw(&self, _withdrawal: Withdrawal) -> BoxFuture<'_, Result<(), FederationError>> {
         Box::pin(async { Ok(()) })
     }
 
-    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>> {
+    fn locate(&self, _peer: PeerId) -> BoxFuture<'_, Result<Vec<PresenceProof>, FederationError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 
@@ -183,11 +196,11 @@ impl Forwarder for LocalOnly {
         Box::pin(async { Ok(DeliveryOutcome::NotFound) })
     }
 
-    fn presence(
+    fn withdrawn(
         &self,
         _node: NodeId,
-        _peer: PeerId,
-    ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>> {
-        Box::pin(async { Ok(None) })
+        _withdrawal: Withdrawal,
+    ) -> BoxFuture<'_, Result<(), FederationError>> {
+        Box::pin(async { Ok(()) })
     }
 }

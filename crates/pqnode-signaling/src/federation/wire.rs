@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pqnode_crypto::{NODE_ID_LEN, NodeId};
 use prost::Message;
 
-use super::{DeliveryOutcome, MessageId, RelayEnvelope};
+use super::{DeliveryOutcome, MessageId, RelayEnvelope, Withdrawal};
 use crate::peer_id::{Algorithm, PEER_ID_LEN, PeerId};
 use crate::presence::PresenceProof;
 use crate::protocol::RelayKind;
@@ -86,18 +86,66 @@ pub fn decode_delivery(bytes: &[u8]) -> Result<DeliveryOutcome, WireError> {
     }
 }
 
-/// A presence answer: the proof, or none if the peer is not attached to the answering node.
-pub fn encode_presence(proof: Option<&PresenceProof>) -> Bytes {
-    pb::PresenceAnswer {
-        proof: proof.map(proof_to_pb),
-    }
-    .encode_to_vec()
-    .into()
+/// The first bytes of a presence entry's value in the DHT: they tell it from other
+/// provider entries before anything is parsed.
+pub const PRESENCE_ENTRY_PREFIX: &[u8] = b"pqnode-presence/v1\0";
+
+/// What a node's DHT entry under a peer's presence key says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceEntry {
+    /// The peer is attached to the publishing node: its own proof.
+    Present(PresenceProof),
+    /// The peer left the publishing node.
+    Withdrawn(Withdrawal),
 }
 
-pub fn decode_presence(bytes: &[u8]) -> Result<Option<PresenceProof>, WireError> {
-    let m = pb::PresenceAnswer::decode(bytes).map_err(protobuf)?;
-    m.proof.map(proof_from_pb).transpose()
+pub fn encode_presence_entry(entry: &PresenceEntry) -> Vec<u8> {
+    let entry = match entry {
+        PresenceEntry::Present(proof) => pb::presence_entry::Entry::Present(proof_to_pb(proof)),
+        PresenceEntry::Withdrawn(w) => pb::presence_entry::Entry::Withdrawn(withdrawal_to_pb(w)),
+    };
+    let body = pb::PresenceEntry { entry: Some(entry) }.encode_to_vec();
+    [PRESENCE_ENTRY_PREFIX, &body].concat()
+}
+
+/// `None` if `value` is not a presence entry (another kind of provider entry).
+pub fn decode_presence_entry(value: &[u8]) -> Option<Result<PresenceEntry, WireError>> {
+    let body = value.strip_prefix(PRESENCE_ENTRY_PREFIX)?;
+    let decoded = pb::PresenceEntry::decode(body)
+        .map_err(protobuf)
+        .and_then(|m| match m.entry {
+            Some(pb::presence_entry::Entry::Present(p)) => {
+                proof_from_pb(p).map(PresenceEntry::Present)
+            }
+            Some(pb::presence_entry::Entry::Withdrawn(w)) => {
+                withdrawal_from_pb(&w).map(PresenceEntry::Withdrawn)
+            }
+            None => Err(WireError::Unknown("entry")),
+        });
+    Some(decoded)
+}
+
+/// A SIGNALING_WITHDRAW request.
+pub fn encode_withdrawal(withdrawal: &Withdrawal) -> Bytes {
+    withdrawal_to_pb(withdrawal).encode_to_vec().into()
+}
+
+pub fn decode_withdrawal(bytes: &[u8]) -> Result<Withdrawal, WireError> {
+    withdrawal_from_pb(&pb::Withdrawal::decode(bytes).map_err(protobuf)?)
+}
+
+fn withdrawal_to_pb(w: &Withdrawal) -> pb::Withdrawal {
+    pb::Withdrawal {
+        peer_id: Bytes::copy_from_slice(w.peer.as_bytes()),
+        ts_ms: w.ts_ms,
+    }
+}
+
+fn withdrawal_from_pb(m: &pb::Withdrawal) -> Result<Withdrawal, WireError> {
+    Ok(Withdrawal {
+        peer: PeerId::from_bytes(fixed(&m.peer_id, "peer_id")?),
+        ts_ms: m.ts_ms,
+    })
 }
 
 fn proof_to_pb(proof: &PresenceProof) -> pb::PresenceProof {
@@ -211,12 +259,25 @@ mod tests {
         ] {
             assert_eq!(decode_delivery(&encode_delivery(outcome)), Ok(outcome));
         }
-        assert_eq!(decode_presence(&encode_presence(None)), Ok(None));
-        let proof = env.from_proof;
+        let withdrawal = Withdrawal {
+            peer: env.from,
+            ts_ms: 9,
+        };
         assert_eq!(
-            decode_presence(&encode_presence(Some(&proof))),
-            Ok(Some(proof))
+            decode_withdrawal(&encode_withdrawal(&withdrawal)),
+            Ok(withdrawal)
         );
+        for entry in [
+            PresenceEntry::Present(env.from_proof),
+            PresenceEntry::Withdrawn(withdrawal),
+        ] {
+            let value = encode_presence_entry(&entry);
+            assert_eq!(decode_presence_entry(&value), Some(Ok(entry)));
+        }
+        // Other provider entries (a topic's members) are not presence entries.
+        assert_eq!(decode_presence_entry(&[2; 40]), None);
+        let garbage = [PRESENCE_ENTRY_PREFIX, b"\xff\xff"].concat();
+        assert!(matches!(decode_presence_entry(&garbage), Some(Err(_))));
     }
 
     #[test]

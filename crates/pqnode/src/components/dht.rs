@@ -10,6 +10,7 @@ use pqnode_net::{Network, PeerAddr};
 use pqnode_overlay::{Overlay, OverlayConfig};
 use pqnode_store::Store;
 
+use super::federation::PresenceEntries;
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
@@ -34,6 +35,8 @@ impl DhtService {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut overlay_config = OverlayConfig::new(identity).with_seeds(seeds);
+        // Every node checks signaling presence entries, whether or not it runs signaling.
+        overlay_config.dht.validators.push(PresenceEntries);
         overlay_config.dht.refresh_interval = Duration::from_secs(config.dht.refresh_interval_secs);
         overlay_config.dht.ping_interval = Duration::from_secs(config.dht.ping_interval_secs);
         let overlay = Overlay::start(network, Some(store), overlay_config).await?;

@@ -1,32 +1,34 @@
 //! Signaling across nodes: presence and topic membership as signed DHT
-//! provider entries, relay envelopes carried one hop over QUIC, and the
-//! peers' own proof of where they are.
+//! provider entries, relay envelopes and withdrawals carried one hop over QUIC.
 //!
-//! Presence of peer `p` is this node's provider entry under
-//! `H("pqnode/signaling-presence/v1" || p)`, signed by this node's ML-DSA-87
-//! key. That is only the node's claim: before routing to a claimant, a node
-//! asks it for `p`'s proof over [`SIGNALING_PRESENCE`] (the registration `p`
-//! signed for that node), and every relay envelope carries its sender's
-//! proof. A topic is one provider entry per node under
+//! Presence of peer `p` is this node's provider entry under `p`'s
+//! [`presence_key`], signed by this node's ML-DSA-87 key, whose value is `p`'s
+//! own proof that it registered here. Every DHT node checks that proof before
+//! it stores the entry ([`PresenceEntries`]), and the signaling server checks
+//! it again before it routes. When `p` leaves, the entry is replaced by a
+//! withdrawal, and the nodes that relayed to `p` through us are told over
+//! [`SIGNALING_WITHDRAW`]. A topic is one provider entry per node under
 //! `H("pqnode/signaling-topic/v1" || topic)` whose value lists that node's
-//! peers in the topic (20 bytes each).
+//! peers in the topic (20 bytes each): a claim only, from which no route is
+//! learned.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pqnode_crypto::NodeId;
+use pqnode_dht::{ProviderRecord, ProviderValidator, Verdict};
 use pqnode_net::{Caller, Handler, HandlerError, Network, Protocol};
 use pqnode_overlay::Overlay;
+use pqnode_signaling::federation::wire::{self, PresenceEntry};
 use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, RelayEnvelope, RemotePeer,
-    wire,
+    Withdrawal, check_presence_entry, presence_key,
 };
 use pqnode_signaling::{PEER_ID_LEN, PeerId, PresenceProof, SignalingServer};
 use sha2::{Digest, Sha256};
 
-const PRESENCE_DOMAIN: &[u8] = b"pqnode/signaling-presence/v1\0";
 const TOPIC_DOMAIN: &[u8] = b"pqnode/signaling-topic/v1\0";
 /// Presence is refreshed every minute by the signaling server; three missed
 /// refreshes and the entry is gone from the network.
@@ -36,22 +38,14 @@ const TOPIC_REFRESH: Duration = Duration::from_secs(60);
 /// Peers of one node listed in one topic entry (20 bytes each; the entry holds 1 KiB).
 const MAX_TOPIC_PEERS: usize = pqnode_dht::MAX_PROVIDER_VALUE_LEN / PEER_ID_LEN;
 
-fn key(domain: &[u8], name: &[u8]) -> NodeId {
+fn topic_key(topic: &str) -> NodeId {
     let digest = Sha256::new()
-        .chain_update(domain)
-        .chain_update(name)
+        .chain_update(TOPIC_DOMAIN)
+        .chain_update(topic.as_bytes())
         .finalize();
     let mut key = [0u8; 20];
     key.copy_from_slice(&digest[..20]);
     NodeId::from_bytes(key)
-}
-
-fn presence_key(peer: PeerId) -> NodeId {
-    key(PRESENCE_DOMAIN, peer.to_hex().as_bytes())
-}
-
-fn topic_key(topic: &str) -> NodeId {
-    key(TOPIC_DOMAIN, topic.as_bytes())
 }
 
 fn fed(e: impl std::fmt::Display) -> FederationError {
@@ -168,40 +162,57 @@ impl DhtDirectory {
 impl Directory for DhtDirectory {
     fn publish_presence(
         &self,
-        peer: PeerId,
+        proof: Arc<PresenceProof>,
         topics: Vec<String>,
     ) -> BoxFuture<'_, Result<(), FederationError>> {
         Box::pin(async move {
+            let peer = proof.peer_id;
             let writes = self.update(peer, topics);
+            let value = wire::encode_presence_entry(&PresenceEntry::Present((*proof).clone()));
             self.overlay
-                .add_provider(presence_key(peer), &[], PRESENCE_TTL)
+                .add_provider(presence_key(peer), &value, PRESENCE_TTL)
                 .await
                 .map_err(fed)?;
             self.write_topics(writes).await
         })
     }
 
-    fn withdraw(&self, peer: PeerId) -> BoxFuture<'_, Result<(), FederationError>> {
+    fn withdraw(&self, withdrawal: Withdrawal) -> BoxFuture<'_, Result<(), FederationError>> {
         Box::pin(async move {
-            let writes = self.update(peer, Vec::new());
-            self.overlay
-                .unpublish(presence_key(peer))
-                .await
-                .map_err(fed)?;
+            let key = presence_key(withdrawal.peer);
+            let writes = self.update(withdrawal.peer, Vec::new());
+            // Replaces our presence entry wherever it is stored, and outlives every copy of
+            // it; then it is not republished.
+            let value = wire::encode_presence_entry(&PresenceEntry::Withdrawn(withdrawal));
+            let withdrawn = self.overlay.add_provider(key, &value, PRESENCE_TTL).await;
+            self.overlay.unpublish(key).await.map_err(fed)?;
+            withdrawn.map_err(fed)?;
             self.write_topics(writes).await
         })
     }
 
-    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<NodeId>, FederationError>> {
+    fn locate(&self, peer: PeerId) -> BoxFuture<'_, Result<Vec<PresenceProof>, FederationError>> {
         Box::pin(async move {
-            let mut providers = self
+            let providers = self
                 .overlay
                 .get_providers(presence_key(peer))
                 .await
                 .map_err(fed)?;
-            providers.retain(|p| p.publisher_id() != self.local);
-            providers.sort_by_key(|p| std::cmp::Reverse(p.seq()));
-            Ok(providers.iter().map(|p| p.publisher_id()).collect())
+            // The DHT checked each proof on arrival (`PresenceEntries`); the signaling server
+            // checks the one it routes by again, with its cache.
+            let proofs = providers
+                .iter()
+                .filter_map(|p| match wire::decode_presence_entry(p.value()) {
+                    Some(Ok(PresenceEntry::Present(proof)))
+                        if proof.peer_id == peer && proof.node_id == p.publisher_id() =>
+                    {
+                        Some(proof)
+                    }
+                    _ => None,
+                })
+                .filter(|proof| proof.node_id != self.local)
+                .collect();
+            Ok(proofs)
         })
     }
 
@@ -228,20 +239,32 @@ impl Directory for DhtDirectory {
     }
 }
 
+/// The check every DHT node runs on signaling presence entries before it stores or
+/// returns them: the peer's own proof, naming the publishing node, under the peer's key.
+#[derive(Debug)]
+pub struct PresenceEntries;
+
+impl ProviderValidator for PresenceEntries {
+    fn validate(&self, entry: &ProviderRecord) -> Verdict {
+        match check_presence_entry(entry.key(), entry.publisher_id(), entry.value()) {
+            None => Verdict::NotMine,
+            Some(Ok(_)) => Verdict::Valid,
+            Some(Err(e)) => Verdict::Invalid(e.to_string()),
+        }
+    }
+}
+
 /// Signaling envelopes between nodes: wire id 2 (see `pqnode-net`'s `proto/wire.proto`),
 /// protobuf from `pqnode-signaling`'s `proto/federation.proto`. An envelope carries one
 /// signaling message (SDP offers are the largest, a few KiB), its routing and its
 /// sender's presence proof (up to 7.3 KiB): 64 KiB is ample.
 pub const SIGNALING_RELAY: Protocol = Protocol::new(2, "SIGNALING_RELAY", 64 * 1024);
 
-/// "Show me that peer `p` is yours": wire id 5. The request is the 20-byte
-/// peer id; the answer is a protobuf `PresenceAnswer` with the peer's
-/// [`PresenceProof`] (about 7.3 KiB for an ML-DSA-87 peer), or without one if
-/// the peer is not attached here.
-pub const SIGNALING_PRESENCE: Protocol = Protocol::new(5, "SIGNALING_PRESENCE", 24 * 1024);
+/// "A peer you relayed to through me left": wire id 6 (id 5 is retired). The request is a
+/// protobuf `Withdrawal`, the answer empty. It can only end routes through the sending node.
+pub const SIGNALING_WITHDRAW: Protocol = Protocol::new(6, "SIGNALING_WITHDRAW", 256);
 
-/// [`Forwarder`] over QUIC: one request on [`SIGNALING_RELAY`] or
-/// [`SIGNALING_PRESENCE`].
+/// [`Forwarder`] over QUIC: one request on [`SIGNALING_RELAY`] or [`SIGNALING_WITHDRAW`].
 pub struct QuicForwarder {
     pub network: Network,
 }
@@ -264,37 +287,33 @@ impl Forwarder for QuicForwarder {
         })
     }
 
-    fn presence(
+    fn withdrawn(
         &self,
         node: NodeId,
-        peer: PeerId,
-    ) -> BoxFuture<'_, Result<Option<PresenceProof>, FederationError>> {
+        withdrawal: Withdrawal,
+    ) -> BoxFuture<'_, Result<(), FederationError>> {
         Box::pin(async move {
-            let request = Bytes::copy_from_slice(peer.as_bytes());
-            let reply = self
-                .network
-                .request(node, SIGNALING_PRESENCE, request)
+            let payload = wire::encode_withdrawal(&withdrawal);
+            self.network
+                .request(node, SIGNALING_WITHDRAW, payload)
                 .await
                 .map_err(fed)?;
-            wire::decode_presence(&reply).map_err(fed)
+            Ok(())
         })
     }
 }
 
-/// Answers [`SIGNALING_PRESENCE`] from the local signaling server.
-pub struct PresenceHandler {
+/// Answers [`SIGNALING_WITHDRAW`]: the calling node, as TLS proved it, ends its own routes.
+pub struct WithdrawHandler {
     pub signaling: SignalingServer,
 }
 
-impl Handler for PresenceHandler {
-    async fn handle(&self, _caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
-        let bytes: [u8; PEER_ID_LEN] = payload.as_ref().try_into().map_err(|_| {
-            HandlerError::BadRequest(format!(
-                "a presence request is a {PEER_ID_LEN}-byte peer id"
-            ))
-        })?;
-        let proof = self.signaling.presence_proof(PeerId::from_bytes(bytes));
-        Ok(wire::encode_presence(proof.as_ref()))
+impl Handler for WithdrawHandler {
+    async fn handle(&self, caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
+        let withdrawal = wire::decode_withdrawal(&payload)
+            .map_err(|e| HandlerError::BadRequest(format!("withdrawal: {e}")))?;
+        self.signaling.withdrawn(caller.node_id, withdrawal);
+        Ok(Bytes::new())
     }
 }
 

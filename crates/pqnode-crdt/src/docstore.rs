@@ -97,7 +97,22 @@ impl DocStore {
         origin: OriginId,
     ) -> Result<u64, DocError> {
         let slot = self.inner.slot(name);
-        self.inner.submit(&slot, update.into(), origin).await
+        let max = self.inner.config.max_update_bytes;
+        self.inner.submit(&slot, update.into(), origin, max).await
+    }
+
+    /// [`apply_update_from`](Self::apply_update_from) with a cap of `max` bytes instead of
+    /// `max_update_bytes`: replication carries a whole document's diff in one update, which
+    /// may be larger than any one client edit. The document cap still applies.
+    pub(crate) async fn apply_capped(
+        &self,
+        name: &DocName,
+        update: Bytes,
+        origin: OriginId,
+        max: usize,
+    ) -> Result<u64, DocError> {
+        let slot = self.inner.slot(name);
+        self.inner.submit(&slot, update, origin, max).await
     }
 
     /// Live events of `name` (committed updates, awareness, deletion). Holds the document in
@@ -188,8 +203,8 @@ impl Inner {
         slot: &Arc<DocSlot>,
         bytes: Bytes,
         origin: OriginId,
+        max: usize,
     ) -> Result<u64, DocError> {
-        let max = self.config.max_update_bytes;
         let update = if bytes.len() > max {
             Err(DocError::UpdateTooLarge {
                 len: bytes.len(),

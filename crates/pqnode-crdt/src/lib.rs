@@ -63,6 +63,7 @@ mod keys;
 mod load;
 mod name;
 mod reads;
+pub mod replication;
 mod session;
 mod slot;
 mod stats;
@@ -77,6 +78,7 @@ pub use hub::{DocEvent, DocSubscription, OriginId};
 pub use load::LogEntry;
 pub use name::{DocName, MAX_NAME_LEN, NameError};
 pub use reads::{DocInfo, DocVersion};
+pub use replication::{ReplicationConfig, ReplicationError, ReplicationStats, Replicator};
 pub use session::{MessageKind, Outgoing, Session, SessionOptions};
 pub use stats::CrdtStats;
 

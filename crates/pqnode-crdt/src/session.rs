@@ -165,9 +165,10 @@ impl Session {
                     return Ok(());
                 }
                 let bytes = Bytes::copy_from_slice(update);
+                let max = self.docs.config().max_update_bytes;
                 self.docs
                     .inner
-                    .submit(&self.slot, bytes, self.origin)
+                    .submit(&self.slot, bytes, self.origin, max)
                     .await
                     .map_err(SessionError::Update)?;
             }

@@ -1,0 +1,2 @@
+// placeholder until the replication bench lands
+fn main() {}

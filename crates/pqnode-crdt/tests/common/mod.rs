@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod mesh;
+
 use pqnode_crdt::{DocConfig, DocName, DocStore, DocSubscription, Session, SessionOptions};
 use pqnode_store::Store;
 use tempfile::TempDir;

@@ -36,6 +36,8 @@ pub enum Command {
     Messages(MessagesArgs),
     /// Query a running node's DHT: nodes, lookups, records.
     Dht(DhtArgs),
+    /// CRDT documents on a running node: list, read, history, delete, access, tokens.
+    Doc(DocArgs),
     /// Check, compact or reset this node's database (while the node is stopped).
     Store(StoreArgs),
 }
@@ -94,6 +96,49 @@ pub enum DhtCommand {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DocArgs {
+    #[command(subcommand)]
+    pub command: DocCommand,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocCommand {
+    /// Every document, with its size and version
+    List,
+    /// A document's figures, access policy and content as JSON
+    Get { name: String },
+    /// A text root of a document (Yjs `doc.getText(ROOT)`)
+    Text {
+        name: String,
+        #[arg(long, default_value = "text")]
+        root: String,
+    },
+    /// The versions kept of a document
+    History { name: String },
+    /// Delete a document (needs the API token)
+    Delete { name: String },
+    /// Set who may open a document: open or restricted (needs the API token)
+    Access {
+        name: String,
+        #[arg(value_parser = ["open", "restricted"])]
+        policy: String,
+    },
+    /// Issue a capability token for /sync/NAME?token=... (needs the API token)
+    Token {
+        name: String,
+        #[arg(long, default_value = "write", value_parser = ["read", "write"])]
+        rights: String,
+        /// Lifetime in seconds
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+    },
+    /// Revoke a capability token by id; its live sessions close (needs the API token)
+    Revoke { id: String },
 }
 
 /// How a CLI command reaches a running node's HTTP API.

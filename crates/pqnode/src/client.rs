@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cli::{ClientArgs, DhtArgs, DhtCommand, MessagesArgs, SendArgs};
+use crate::cli::{ClientArgs, DhtArgs, DhtCommand, DocArgs, DocCommand, MessagesArgs, SendArgs};
 use crate::config::Config;
 
 /// How often a waiting command asks again.
@@ -293,4 +293,54 @@ pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
     let body = client.call(request)?;
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
+}
+
+pub fn doc(args: DocArgs) -> anyhow::Result<()> {
+    let token_use = match args.command {
+        DocCommand::List
+        | DocCommand::Get { .. }
+        | DocCommand::Text { .. }
+        | DocCommand::History { .. } => TokenUse::IfAvailable,
+        _ => TokenUse::Required,
+    };
+    let client = ApiClient::connect(&args.client, token_use)?;
+    let docs = format!("{}/api/docs", client.base);
+    let http = &client.http;
+    let request = match &args.command {
+        DocCommand::List => http.get(&docs),
+        DocCommand::Get { name } => http.get(format!("{docs}/{}", path_segment(name))),
+        DocCommand::Text { name, root } => http.get(format!(
+            "{docs}/{}/text?root={}",
+            path_segment(name),
+            path_segment(root)
+        )),
+        DocCommand::History { name } => http.get(format!("{docs}/{}/history", path_segment(name))),
+        DocCommand::Delete { name } => http.delete(format!("{docs}/{}", path_segment(name))),
+        DocCommand::Access { name, policy } => http
+            .put(format!("{docs}/{}/access", path_segment(name)))
+            .json(&json!({ "policy": policy })),
+        DocCommand::Token { name, rights, ttl } => http
+            .post(format!("{docs}/{}/tokens", path_segment(name)))
+            .json(&json!({ "rights": rights, "ttlSecs": ttl })),
+        DocCommand::Revoke { id } => http.delete(format!("{}/api/capabilities/{id}", client.base)),
+    };
+    let body = client.call(request)?;
+    match (&args.command, body["text"].as_str()) {
+        (DocCommand::Text { .. }, Some(text)) => println!("{text}"),
+        _ => println!("{}", serde_json::to_string_pretty(&body)?),
+    }
+    Ok(())
+}
+
+/// A document name as one path segment (or query value): everything but unreserved
+/// characters escaped.
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -45,6 +45,7 @@ pub struct Config {
     pub signaling: SignalingConfig,
     pub p2p: P2pConfig,
     pub dht: DhtConfig,
+    pub crdt: CrdtConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -257,6 +258,27 @@ pub struct DhtConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct CrdtConfig {
+    pub enabled: bool,
+    /// Who may open a document that has no policy of its own: `open` (anyone who reaches the
+    /// signaling port) or `restricted` (holders of a capability token).
+    pub default_access: pqnode_crdt_ws::Policy,
+    /// Node ids whose capability tokens this node honours, besides its own.
+    pub trusted_issuers: Vec<String>,
+}
+
+impl Default for CrdtConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_access: pqnode_crdt_ws::Policy::Open,
+            trusted_issuers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// Upper bound on a graceful shutdown, in seconds.
     pub deadline_secs: u64,
@@ -279,6 +301,7 @@ impl Default for Config {
             signaling: SignalingConfig::default(),
             p2p: P2pConfig::default(),
             dht: DhtConfig::default(),
+            crdt: CrdtConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
     }

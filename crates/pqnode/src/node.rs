@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::components::crdt::CrdtService;
 use crate::components::crypto::CryptoService;
 use crate::components::dht::DhtService;
 use crate::components::federation::{
@@ -54,7 +55,17 @@ impl Node {
         let storage = step(3, "storage", StorageService::start(&config)).await?;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        skipped(4, "crdt", "CRDT sync engine is not part of this build yet");
+        let crdt = match config.crdt.enabled {
+            true => {
+                let identity = Arc::new(crypto.signing_identity()?);
+                let start = CrdtService::start(&config, identity, storage.store().clone());
+                Some(step(4, "crdt", start).await?)
+            }
+            false => {
+                skipped(4, "crdt", "switched off (crdt.enabled = false)");
+                None
+            }
+        };
         let network = match config.p2p.enabled {
             true => Some(
                 P2pService::bind(&config, crypto.identity())
@@ -105,6 +116,7 @@ impl Node {
             api_token,
             crypto,
             storage,
+            crdt,
             p2p,
             dht,
             monitor,
@@ -200,6 +212,14 @@ impl Node {
         for (_, listener) in self.shared.listeners() {
             listener.begin_shutdown();
         }
+        if let Some(crdt) = &self.shared.crdt {
+            // Yjs connections close (1001); every acknowledged update is already on disk.
+            stop_step("crdt", before_storage, &mut failed, async {
+                crdt.shutdown();
+                Ok(())
+            })
+            .await;
+        }
         if let Some(signaling) = self.shared.signaling.get() {
             let budget = (config.shutdown_deadline() / 2)
                 .min(before_storage.saturating_duration_since(Instant::now()));
@@ -270,10 +290,21 @@ async fn stop_step(
     }
 }
 
+/// The Yjs endpoint the public port serves at `/sync/{doc}`, when documents are on.
+fn sync_endpoint(shared: &NodeShared) -> Option<pqnode_crdt_ws::SyncEndpoint> {
+    shared.crdt.as_ref().map(|crdt| crdt.endpoint())
+}
+
 /// The signaling server; federated through the DHT and QUIC when both run.
 async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingService>> {
     let (Some(dht), Some(p2p)) = (&shared.dht, &shared.p2p) else {
-        return SignalingService::start(&shared.config, shared.node_id, None).await;
+        return SignalingService::start(
+            &shared.config,
+            shared.node_id,
+            None,
+            sync_endpoint(shared),
+        )
+        .await;
     };
     let federation = Federation {
         directory: Arc::new(DhtDirectory::new(dht.overlay().clone())),
@@ -282,8 +313,13 @@ async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingSer
             network: p2p.network().clone(),
         }),
     };
-    let signaling =
-        SignalingService::start(&shared.config, shared.node_id, Some(federation)).await?;
+    let signaling = SignalingService::start(
+        &shared.config,
+        shared.node_id,
+        Some(federation),
+        sync_endpoint(shared),
+    )
+    .await?;
     let relay = RelayHandler {
         signaling: signaling.native().clone(),
     };

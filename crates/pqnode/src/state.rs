@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use pqnode_crypto::NodeId;
 use pqnode_health::Status;
 
+use crate::components::crdt::CrdtService;
 use crate::components::crypto::CryptoService;
 use crate::components::dht::DhtService;
 use crate::components::p2p::P2pService;
@@ -27,6 +28,7 @@ pub struct NodeShared {
     pub api_token: String,
     pub crypto: Arc<CryptoService>,
     pub storage: Arc<StorageService>,
+    pub crdt: Option<Arc<CrdtService>>,
     pub p2p: Option<Arc<P2pService>>,
     pub dht: Option<Arc<DhtService>>,
     pub monitor: Arc<Monitor>,
@@ -52,6 +54,7 @@ impl NodeShared {
                 .map(|s| s.clone() as Arc<dyn Component>),
             p2p: self.p2p.clone().map(|p| p as Arc<dyn Component>),
             dht: self.dht.clone().map(|d| d as Arc<dyn Component>),
+            crdt: self.crdt.clone().map(|c| c as Arc<dyn Component>),
             ..Components::default()
         }
     }

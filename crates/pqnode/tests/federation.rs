@@ -101,7 +101,10 @@ async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
         peers["signaling"]["dhtNodes"].as_u64().unwrap() >= 1,
         "{peers}"
     );
-    assert_eq!(peers["signaling"]["peers"], 2, "Y, and the route to X: {peers}");
+    assert_eq!(
+        peers["signaling"]["peers"], 2,
+        "Y, and the route to X: {peers}"
+    );
 
     // X leaves A. A tells B at once (B relayed to X through A), and replaces X's DHT entry
     // with a withdrawal: B stops routing to X within seconds, not when the entry expires.

@@ -298,6 +298,7 @@ async fn unfinished_requests_do_not_hold_up_shutdown() {
     assert_eq!(
         stopped,
         [
+            "crdt",
             "signaling",
             "dht",
             "p2p",

@@ -13,8 +13,9 @@
 //!   addresses, received messages and host details, and a lookup or record
 //!   fetch makes the node do network work. In development they stay open on
 //!   the (loopback by default) API address.
-//! - **Changes** — `POST /api/messages`, `PUT /api/dht/records/{name}`: the
-//!   token, in every mode.
+//!   `GET /api/docs/*` (documents' content) is a private read too.
+//! - **Changes** — `POST /api/messages`, `PUT /api/dht/records/{name}`, and every
+//!   change to documents, their access and capability tokens: the token, in every mode.
 //!
 //! Every request, whatever its route, first passes the `Host` check
 //! (`host.rs`), which keeps web pages out through DNS rebinding.
@@ -22,6 +23,7 @@
 mod auth;
 mod crypto;
 mod dht;
+mod docs;
 use crate::http_error as error;
 pub use crate::http_error::{ApiError, ApiJson};
 mod health;
@@ -33,7 +35,7 @@ mod system;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Router, middleware};
 use tower_http::timeout::TimeoutLayer;
 
@@ -47,6 +49,8 @@ pub struct ApiState {
 
 /// Largest request body the API accepts.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest Yjs update `POST /api/docs/{doc}/updates` accepts (the engine's own cap).
+const MAX_UPDATE_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 pub fn router(node: Arc<NodeShared>) -> Router {
     let hosts = Arc::new(host::HostPolicy::new(&node.config.api));
@@ -83,6 +87,43 @@ pub fn router(node: Arc<NodeShared>) -> Router {
             get(dht::get_record)
                 .route_layer(private.clone())
                 .merge(put(dht::put_record).route_layer(auth.clone())),
+        )
+        .route("/api/docs", get(docs::list).route_layer(private.clone()))
+        .route(
+            "/api/docs/{doc}",
+            get(docs::get)
+                .route_layer(private.clone())
+                .merge(delete(docs::delete).route_layer(auth.clone())),
+        )
+        .route(
+            "/api/docs/{doc}/text",
+            get(docs::text).route_layer(private.clone()),
+        )
+        .route(
+            "/api/docs/{doc}/history",
+            get(docs::history).route_layer(private.clone()),
+        )
+        .route(
+            "/api/docs/{doc}/versions/{version}",
+            get(docs::version).route_layer(private.clone()),
+        )
+        .route(
+            "/api/docs/{doc}/updates",
+            post(docs::apply)
+                .route_layer(auth.clone())
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_UPDATE_BODY_BYTES)),
+        )
+        .route(
+            "/api/docs/{doc}/access",
+            put(docs::set_access).route_layer(auth.clone()),
+        )
+        .route(
+            "/api/docs/{doc}/tokens",
+            post(docs::issue_token).route_layer(auth.clone()),
+        )
+        .route(
+            "/api/capabilities/{id}",
+            delete(docs::revoke).route_layer(auth.clone()),
         )
         .route(
             "/api/messages",

@@ -4,6 +4,7 @@
 //! component (not built into this node yet, or switched off) reports
 //! `{"status":"disabled"}`, never invented data.
 
+pub mod crdt;
 pub mod crypto;
 pub mod dht;
 pub mod federation;
@@ -37,6 +38,7 @@ pub struct Components {
     pub dht: Option<Arc<dyn Component>>,
     pub p2p: Option<Arc<dyn Component>>,
     pub storage: Option<Arc<dyn Component>>,
+    pub crdt: Option<Arc<dyn Component>>,
     pub ai: Option<Arc<dyn Component>>,
 }
 
@@ -48,13 +50,14 @@ pub struct Report {
 }
 
 impl Components {
-    fn slots(&self) -> [(&'static str, &Option<Arc<dyn Component>>); 6] {
+    fn slots(&self) -> [(&'static str, &Option<Arc<dyn Component>>); 7] {
         [
             ("crypto", &self.crypto),
             ("signaling", &self.signaling),
             ("dht", &self.dht),
             ("p2p", &self.p2p),
             ("storage", &self.storage),
+            ("crdt", &self.crdt),
             ("ai", &self.ai),
         ]
     }
@@ -113,7 +116,7 @@ mod tests {
             ..Components::default()
         };
         let reports = components.reports().await;
-        assert_eq!(reports.len(), 6);
+        assert_eq!(reports.len(), 7);
         let crypto = &reports[0];
         assert_eq!(crypto.body, json!({ "status": "disabled" }));
         let storage = reports.iter().find(|r| r.name == "storage").unwrap();

@@ -1,6 +1,7 @@
 //! Start-up step 10: the public WebSocket endpoints on the signaling port —
 //! native signaling at `/p2p-signaling`, PeerJS compatibility at
-//! `/p2p-signaling/peerjs`, and the demo page at `/`.
+//! `/p2p-signaling/peerjs`, Yjs documents at `/sync/{doc}` (when CRDT
+//! documents are on), and the demo page at `/`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ impl SignalingService {
         config: &Config,
         node_id: NodeId,
         federation: Option<Federation>,
+        sync: Option<pqnode_crdt_ws::SyncEndpoint>,
     ) -> anyhow::Result<Arc<Self>> {
         let settings = SignalingConfig {
             ice_servers: config
@@ -77,11 +79,14 @@ impl SignalingService {
         )
         .await?;
         let addr = listener.local_addr()?;
-        let app = Router::new()
+        let mut app = Router::new()
             .merge(pqnode_signaling::router(native.clone()))
             .merge(pqnode_peerjs::router(peerjs.clone()))
-            .merge(crate::web::router())
-            .fallback(crate::http_error::not_found);
+            .merge(crate::web::router());
+        if let Some(sync) = sync {
+            app = app.merge(pqnode_crdt_ws::router(sync));
+        }
+        let app = app.fallback(crate::http_error::not_found);
         let limits = config.signaling.tcp.to_listen();
         let listener = HttpServer::start("signaling", listener, app, limits)?;
         Ok(Arc::new(Self {

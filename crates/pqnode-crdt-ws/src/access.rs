@@ -1,0 +1,339 @@
+//! Who may open which document: per-document policies, capability tokens, revocation, and
+//! the live sessions a revocation must close.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pqnode_crypto::{Identity, NodeId};
+use pqnode_store::{Store, StoreError, Table};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::capability::{self, Capability, Rights, TokenError, TokenId};
+
+/// Why issuing a token failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Keys in the store's `meta` table: `crdt/policy/<doc>` -> policy JSON,
+/// `crdt/issued/<hex id>` and `crdt/revoked/<hex id>` -> the token's expiry (u64 BE ms).
+const POLICY_PREFIX: &[u8] = b"crdt/policy/";
+const ISSUED_PREFIX: &[u8] = b"crdt/issued/";
+const REVOKED_PREFIX: &[u8] = b"crdt/revoked/";
+/// How long a revocation of a token this node did not issue (its expiry unknown) is kept.
+const FOREIGN_REVOCATION_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// How a document may be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Anyone who can reach the port may read and write.
+    Open,
+    /// Only holders of a capability token: read or read-write as the token says.
+    Restricted,
+}
+
+/// What an admitted connection may do, and the token it came with (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub rights: Rights,
+    pub token: Option<TokenId>,
+}
+
+/// Per-document access for the Yjs endpoint. Cheap to clone.
+#[derive(Clone)]
+pub struct AccessControl {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    identity: Arc<Identity>,
+    trusted: HashSet<NodeId>,
+    default_policy: Policy,
+    store: Store,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    policies: HashMap<String, Policy>,
+    revoked: HashMap<TokenId, u64>,
+    /// Open sessions by the token they were admitted with: a revocation cancels them.
+    live: HashMap<TokenId, Vec<CancellationToken>>,
+}
+
+impl AccessControl {
+    /// Loads policies and revocations from `store`. Tokens signed by `identity` and by the
+    /// `trusted` node ids are honoured; documents without a policy get `default_policy`.
+    pub async fn load(
+        store: Store,
+        identity: Arc<Identity>,
+        trusted: impl IntoIterator<Item = NodeId>,
+        default_policy: Policy,
+    ) -> Result<Self, StoreError> {
+        let mut state = State::default();
+        for (key, value) in store.scan_prefix(Table::Meta, POLICY_PREFIX).await? {
+            let doc = String::from_utf8_lossy(&key[POLICY_PREFIX.len()..]).into_owned();
+            if let Ok(policy) = serde_json::from_slice(&value) {
+                state.policies.insert(doc, policy);
+            }
+        }
+        let now = now_ms();
+        for (key, value) in store.scan_prefix(Table::Meta, REVOKED_PREFIX).await? {
+            let id = hex_id(&key[REVOKED_PREFIX.len()..]);
+            let expires = value.as_ref().try_into().map(u64::from_be_bytes);
+            if let (Some(id), Ok(expires)) = (id, expires)
+                && expires > now
+            {
+                state.revoked.insert(id, expires);
+            }
+        }
+        let mut trusted: HashSet<NodeId> = trusted.into_iter().collect();
+        trusted.insert(identity.node_id());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                identity,
+                trusted,
+                default_policy,
+                store,
+                state: Mutex::new(state),
+            }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn policy(&self, doc: &str) -> Policy {
+        self.state()
+            .policies
+            .get(doc)
+            .copied()
+            .unwrap_or(self.inner.default_policy)
+    }
+
+    /// Sets `doc`'s policy; returns once it is stored.
+    pub async fn set_policy(&self, doc: &str, policy: Policy) -> Result<(), StoreError> {
+        let key = [POLICY_PREFIX, doc.as_bytes()].concat();
+        let value = serde_json::to_vec(&policy).unwrap_or_default();
+        self.inner.store.put(Table::Meta, &key, value).await?;
+        self.state().policies.insert(doc.to_owned(), policy);
+        Ok(())
+    }
+
+    /// Issues a token for `doc`, valid until `expires_ms`; returns once its id is stored
+    /// (so it can be revoked by id later).
+    pub async fn issue(
+        &self,
+        doc: &str,
+        rights: Rights,
+        expires_ms: u64,
+    ) -> Result<(Capability, String), AccessError> {
+        let (capability, token) = capability::issue(&self.inner.identity, doc, rights, expires_ms)?;
+        let key = [ISSUED_PREFIX, hex(&capability.id).as_bytes()].concat();
+        self.inner
+            .store
+            .put(Table::Meta, &key, expires_ms.to_be_bytes().to_vec())
+            .await?;
+        Ok((capability, token))
+    }
+
+    /// Revokes a token by id: stored first, then every live session it opened is closed.
+    /// Returns how many sessions were closed.
+    pub async fn revoke(&self, id: TokenId) -> Result<usize, StoreError> {
+        let store = &self.inner.store;
+        let issued = store
+            .get(Table::Meta, [ISSUED_PREFIX, hex(&id).as_bytes()].concat())
+            .await?;
+        let expires_ms = issued
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or_else(|| now_ms().saturating_add(FOREIGN_REVOCATION_MS));
+        let key = [REVOKED_PREFIX, hex(&id).as_bytes()].concat();
+        store
+            .put(Table::Meta, &key, expires_ms.to_be_bytes().to_vec())
+            .await?;
+        let sessions = {
+            let mut state = self.state();
+            state.revoked.insert(id, expires_ms);
+            state.live.remove(&id).unwrap_or_default()
+        };
+        for session in &sessions {
+            session.cancel();
+        }
+        Ok(sessions.len())
+    }
+
+    /// Open sessions admitted with a token.
+    pub fn live_token_sessions(&self) -> usize {
+        self.state().live.values().map(Vec::len).sum()
+    }
+
+    /// Whether a connection to `doc` with `token` (from the URL) may open it, and how.
+    pub fn authorize(&self, doc: &str, token: Option<&str>) -> Result<Grant, TokenError> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return match self.policy(doc) {
+                Policy::Open => Ok(Grant {
+                    rights: Rights::Write,
+                    token: None,
+                }),
+                Policy::Restricted => Err(TokenError::Malformed("this document needs a token")),
+            };
+        };
+        let capability = capability::verify(token)?;
+        if capability.doc != doc {
+            return Err(TokenError::OtherDocument);
+        }
+        if capability.expires_ms <= now_ms() {
+            return Err(TokenError::Expired);
+        }
+        if !self.inner.trusted.contains(&capability.issuer) {
+            return Err(TokenError::UntrustedIssuer);
+        }
+        if self.state().revoked.contains_key(&capability.id) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(Grant {
+            rights: capability.rights,
+            token: Some(capability.id),
+        })
+    }
+
+    /// Registers a live session opened with `token`; returns what cancels it on revocation.
+    pub fn watch(&self, token: TokenId) -> CancellationToken {
+        let cancel = CancellationToken::new();
+        let mut state = self.state();
+        let sessions = state.live.entry(token).or_default();
+        sessions.retain(|s| !s.is_cancelled());
+        sessions.push(cancel.clone());
+        cancel
+    }
+
+    /// Forgets a closed session's watch.
+    pub fn unwatch(&self, token: TokenId, cancel: &CancellationToken) {
+        cancel.cancel();
+        let mut state = self.state();
+        if let Some(sessions) = state.live.get_mut(&token) {
+            sessions.retain(|s| !s.is_cancelled());
+            if sessions.is_empty() {
+                state.live.remove(&token);
+            }
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A token id as text (what the API and revocation use).
+pub fn hex(id: &TokenId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses a token id written by [`hex`].
+pub fn hex_id(text: &[u8]) -> Option<TokenId> {
+    if text.len() != 32 {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, pair) in text.chunks_exact(2).enumerate() {
+        let pair = std::str::from_utf8(pair).ok()?;
+        id[i] = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn open_access(dir: &tempfile::TempDir, default: Policy) -> (Store, AccessControl) {
+        let store = Store::open(dir.path().join("db.redb")).await.unwrap();
+        let identity = Arc::new(Identity::from_seed(&[1; 32]).unwrap());
+        let access = AccessControl::load(store.clone(), identity, [], default)
+            .await
+            .unwrap();
+        (store, access)
+    }
+
+    #[tokio::test]
+    async fn policies_tokens_and_revocation_hold_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, access) = open_access(&dir, Policy::Open).await;
+        assert_eq!(
+            access.authorize("open", None).unwrap().rights,
+            Rights::Write
+        );
+        access
+            .set_policy("secret", Policy::Restricted)
+            .await
+            .unwrap();
+        assert!(access.authorize("secret", None).is_err());
+
+        let later = now_ms() + 60_000;
+        let (cap, token) = access.issue("secret", Rights::Read, later).await.unwrap();
+        assert_eq!(
+            access.authorize("secret", Some(&token)),
+            Ok(Grant {
+                rights: Rights::Read,
+                token: Some(cap.id)
+            })
+        );
+        assert_eq!(
+            access.authorize("other", Some(&token)),
+            Err(TokenError::OtherDocument)
+        );
+        let (_, expired) = access
+            .issue("secret", Rights::Write, now_ms() - 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            access.authorize("secret", Some(&expired)),
+            Err(TokenError::Expired)
+        );
+        let stranger = Identity::from_seed(&[2; 32]).unwrap();
+        let (_, foreign) = capability::issue(&stranger, "secret", Rights::Write, later).unwrap();
+        assert_eq!(
+            access.authorize("secret", Some(&foreign)),
+            Err(TokenError::UntrustedIssuer)
+        );
+
+        // A live session with the token is closed by its revocation.
+        let session = access.watch(cap.id);
+        assert_eq!(access.revoke(cap.id).await.unwrap(), 1);
+        assert!(session.is_cancelled());
+        assert_eq!(
+            access.authorize("secret", Some(&token)),
+            Err(TokenError::Revoked)
+        );
+
+        store.close().await.unwrap();
+        drop(access);
+        let (_, access) = open_access(&dir, Policy::Open).await;
+        assert_eq!(access.policy("secret"), Policy::Restricted);
+        assert_eq!(
+            access.authorize("secret", Some(&token)),
+            Err(TokenError::Revoked)
+        );
+    }
+
+    #[test]
+    fn token_ids_round_trip_as_hex() {
+        let id = [0xab; 16];
+        assert_eq!(hex_id(hex(&id).as_bytes()), Some(id));
+        assert_eq!(hex_id(b"zz"), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! The Yjs WebSocket endpoint of pqnode: `GET /sync/{doc}`, compatible with npm
+//! `y-websocket`'s provider, over [`pqnode_crdt`] sessions, with per-document access.
+//!
+//! What it is for. A stock Yjs client (`new WebsocketProvider("ws://node:3001/sync", "doc",
+//! ydoc)`) connects, syncs (step 1 / step 2), sends and receives updates and awareness; an
+//! update is passed on only once the node has committed it. Access is per document
+//! ([`Policy`]): open to anyone who reaches the port, or restricted to holders of a
+//! capability token ([`capability`]) the node issued through its API (read-only or
+//! read-write, with an expiry, signed with the node's ML-DSA-87 key, carried in the URL as
+//! `?token=`). Revoking a token closes the sessions it opened, at once.
+//!
+//! What it is not: the document engine (that is `pqnode-crdt`), replication between nodes,
+//! or the REST API; the binary mounts [`router`] on its public port and serves the rest.
+
+pub mod capability;
+
+mod access;
+mod endpoint;
+
+pub use access::{AccessControl, AccessError, Grant, Policy, hex, hex_id};
+pub use capability::{Capability, Rights, TokenError, TokenId};
+pub use endpoint::{CLOSE_REVOKED, PATH_PREFIX, SyncEndpoint, router};

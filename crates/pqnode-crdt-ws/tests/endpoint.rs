@@ -1,0 +1,212 @@
+//! The endpoint over a real socket: sync with a yrs client, access rules, revocation,
+//! hostile frames.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use pqnode_crdt::{DocConfig, DocName, DocStore};
+use pqnode_crdt_ws::{AccessControl, CLOSE_REVOKED, Policy, Rights, SyncEndpoint, router};
+use pqnode_crypto::Identity;
+use pqnode_store::Store;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_util::sync::CancellationToken;
+use yrs::updates::decoder::Decode;
+use yrs::{GetString, ReadTxn, Text, Transact};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Node {
+    addr: SocketAddr,
+    docs: DocStore,
+    access: AccessControl,
+    _dir: tempfile::TempDir,
+}
+
+async fn node() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("db.redb")).await.unwrap();
+    let docs = DocStore::open(store.clone(), DocConfig::default())
+        .await
+        .unwrap();
+    let identity = Arc::new(Identity::from_seed(&[7; 32]).unwrap());
+    let access = AccessControl::load(store, identity, [], Policy::Open)
+        .await
+        .unwrap();
+    let endpoint = SyncEndpoint {
+        docs: docs.clone(),
+        access: access.clone(),
+        shutdown: CancellationToken::new(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(endpoint)).await });
+    Node {
+        addr,
+        docs,
+        access,
+        _dir: dir,
+    }
+}
+
+async fn connect(
+    addr: SocketAddr,
+    path: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}")).await?;
+    Ok(ws)
+}
+
+/// A y-protocols sync update message (type 0, sub-type 2) around a Yjs update.
+fn update_message(update: &[u8]) -> Vec<u8> {
+    let mut m = vec![0, 2];
+    let mut len = update.len();
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            m.push(byte);
+            break;
+        }
+        m.push(byte | 0x80);
+    }
+    m.extend_from_slice(update);
+    m
+}
+
+fn edit(text: &str) -> Vec<u8> {
+    let doc = yrs::Doc::new();
+    let t = doc.get_or_insert_text("t");
+    let mut txn = doc.transact_mut();
+    t.insert(&mut txn, 0, text);
+    txn.encode_update_v1()
+}
+
+async fn close_code(ws: &mut Ws) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, ws.next()).await {
+        match message {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_client_update_is_stored_and_reaches_the_other_client() {
+    let node = node().await;
+    let mut a = connect(node.addr, "/sync/notes").await.unwrap();
+    let mut b = connect(node.addr, "/sync/notes").await.unwrap();
+    // Each first hears the server's sync step 1.
+    for ws in [&mut a, &mut b] {
+        let Some(Ok(Message::Binary(first))) = ws.next().await else {
+            panic!()
+        };
+        assert_eq!(&first[..2], &[0, 0]);
+    }
+    a.send(Message::Binary(update_message(&edit("hello")).into()))
+        .await
+        .unwrap();
+    let relayed = loop {
+        match b.next().await {
+            Some(Ok(Message::Binary(frame))) if frame[..2] == [0, 2] => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Stored before it was relayed.
+    let name = DocName::new("notes").unwrap();
+    assert_eq!(
+        node.docs.text(&name, "t").await.unwrap().as_deref(),
+        Some("hello")
+    );
+    let doc = yrs::Doc::new();
+    let update = yrs::Update::decode_v1(&relayed[3..]).unwrap();
+    doc.transact_mut().apply_update(update).unwrap();
+    let text = doc.get_or_insert_text("t");
+    assert_eq!(text.get_string(&doc.transact()), "hello");
+    assert!(doc.transact().state_vector().len() == 1);
+}
+
+#[tokio::test]
+async fn restricted_documents_need_a_token_and_revocation_closes_its_sessions() {
+    let node = node().await;
+    node.access
+        .set_policy("secret", Policy::Restricted)
+        .await
+        .unwrap();
+    let refused = connect(node.addr, "/sync/secret").await;
+    assert!(refused.is_err(), "no token, no upgrade");
+    let (cap, token) = node
+        .access
+        .issue("secret", Rights::Read, u64::MAX)
+        .await
+        .unwrap();
+    let mut reader = connect(node.addr, &format!("/sync/secret?token={token}"))
+        .await
+        .unwrap();
+    // A read-only session's updates are not applied.
+    reader
+        .send(Message::Binary(update_message(&edit("x")).into()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let name = DocName::new("secret").unwrap();
+    assert!(
+        node.docs.info(&name).await.unwrap().is_none(),
+        "nothing was written"
+    );
+    // A token for one document does not open another.
+    node.access
+        .set_policy("other", Policy::Restricted)
+        .await
+        .unwrap();
+    assert!(
+        connect(node.addr, &format!("/sync/other?token={token}"))
+            .await
+            .is_err()
+    );
+
+    assert_eq!(node.access.revoke(cap.id).await.unwrap(), 1);
+    assert_eq!(close_code(&mut reader).await, Some(CLOSE_REVOKED));
+    assert!(
+        connect(node.addr, &format!("/sync/secret?token={token}"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn hostile_frames_close_only_their_connection() {
+    let node = node().await;
+    let mut good = connect(node.addr, "/sync/d").await.unwrap();
+    let mut bad = connect(node.addr, "/sync/d").await.unwrap();
+    bad.send(Message::Binary(
+        vec![0, 2, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2].into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        close_code(&mut bad).await,
+        Some(u16::from(CloseCode::Policy))
+    );
+    let mut text = connect(node.addr, "/sync/d").await.unwrap();
+    text.send(Message::Text("hello".into())).await.unwrap();
+    assert_eq!(close_code(&mut text).await, Some(1003));
+    // The good client still writes.
+    good.send(Message::Binary(update_message(&edit("ok")).into()))
+        .await
+        .unwrap();
+    let name = DocName::new("d").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while node.docs.text(&name, "t").await.ok().flatten().as_deref() != Some("ok") {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(connect(node.addr, "/sync/..bad").await.is_err());
+}

@@ -1,0 +1,235 @@
+//! `/api/docs/*`: CRDT documents — list, read (JSON, text, history, a past version), apply
+//! an update, delete, access policy and capability tokens; `/api/capabilities/{id}` revokes.
+//!
+//! `{doc}` is the document name, percent-encoded where it holds `/` (`notes%2Fa`).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use pqnode_crdt::{DocError, DocName, DocStore};
+use pqnode_crdt_ws::{Policy, Rights, hex, hex_id};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiJson, ApiState};
+use crate::components::crdt::CrdtService;
+
+/// Seconds a caller waits before retrying when the store could not take an update.
+const STORE_RETRY_AFTER: u32 = 5;
+/// Longest a capability token may live.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn crdt(state: &ApiState) -> Result<&CrdtService, ApiError> {
+    state.node.crdt.as_deref().ok_or_else(|| {
+        ApiError::unavailable("CRDT_DISABLED", "CRDT documents are off on this node")
+    })
+}
+
+fn docs(state: &ApiState) -> Result<&DocStore, ApiError> {
+    crdt(state).map(CrdtService::docs)
+}
+
+fn name(doc: &str) -> Result<DocName, ApiError> {
+    DocName::new(doc).map_err(|e| ApiError::bad_request("BAD_DOCUMENT_NAME", e.to_string()))
+}
+
+fn doc_error(e: DocError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        DocError::NotFound { .. } => ApiError::not_found(message),
+        DocError::UpdateTooLarge { .. } | DocError::DocumentTooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE", message)
+        }
+        DocError::VersionCompacted { .. } => {
+            ApiError::new(StatusCode::GONE, "VERSION_COMPACTED", message)
+        }
+        e if e.is_caller_fault() => ApiError::bad_request("BAD_UPDATE", message),
+        DocError::Store(_) | DocError::Stopped => {
+            ApiError::retry_later("STORE_UNAVAILABLE", message, STORE_RETRY_AFTER)
+        }
+        _ => ApiError::internal(message),
+    }
+}
+
+pub async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let documents = docs(&state)?.list().await.map_err(doc_error)?;
+    Ok(Json(json!({ "documents": documents })))
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    Path(doc): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let crdt = crdt(&state)?;
+    let name = name(&doc)?;
+    let info = crdt.docs().info(&name).await.map_err(doc_error)?;
+    let Some(info) = info else {
+        return Err(ApiError::not_found(format!("no document named {doc}")));
+    };
+    let content = crdt.docs().json(&name).await.map_err(doc_error)?;
+    Ok(Json(json!({
+        "info": info,
+        "policy": crdt.access().policy(&doc),
+        "content": content,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct TextQuery {
+    /// The root type to read as text (Yjs `doc.getText(root)`).
+    root: String,
+}
+
+pub async fn text(
+    State(state): State<ApiState>,
+    Path(doc): Path<String>,
+    Query(query): Query<TextQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let text = docs(&state)?
+        .text(&name(&doc)?, &query.root)
+        .await
+        .map_err(doc_error)?;
+    match text {
+        Some(text) => Ok(Json(json!({ "root": query.root, "text": text }))),
+        None => Err(ApiError::not_found(format!(
+            "document {doc} has no text named {}",
+            query.root
+        ))),
+    }
+}
+
+pub async fn history(
+    State(state): State<ApiState>,
+    Path(doc): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let versions = docs(&state)?
+        .history(&name(&doc)?)
+        .await
+        .map_err(doc_error)?;
+    Ok(Json(json!({ "versions": versions })))
+}
+
+pub async fn version(
+    State(state): State<ApiState>,
+    Path((doc, version)): Path<(String, u64)>,
+) -> Result<Json<Value>, ApiError> {
+    let at = docs(&state)?
+        .at_version(&name(&doc)?, version)
+        .await
+        .map_err(doc_error)?;
+    Ok(Json(
+        json!({ "version": version, "content": at.json().map_err(doc_error)? }),
+    ))
+}
+
+/// Applies a Yjs update (v1, the raw bytes as the body); answers once it is on disk.
+pub async fn apply(
+    State(state): State<ApiState>,
+    Path(doc): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let version = docs(&state)?
+        .apply_update(&name(&doc)?, body)
+        .await
+        .map_err(doc_error)?;
+    Ok((StatusCode::CREATED, Json(json!({ "version": version }))))
+}
+
+pub async fn delete(
+    State(state): State<ApiState>,
+    Path(doc): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let deleted = docs(&state)?
+        .delete(&name(&doc)?)
+        .await
+        .map_err(doc_error)?;
+    if !deleted {
+        return Err(ApiError::not_found(format!("no document named {doc}")));
+    }
+    Ok(Json(json!({ "deleted": doc })))
+}
+
+#[derive(Deserialize)]
+pub struct SetAccess {
+    policy: Policy,
+}
+
+pub async fn set_access(
+    State(state): State<ApiState>,
+    Path(doc): Path<String>,
+    ApiJson(request): ApiJson<SetAccess>,
+) -> Result<Json<Value>, ApiError> {
+    name(&doc)?;
+    crdt(&state)?
+        .access()
+        .set_policy(&doc, request.policy)
+        .await
+        .map_err(|e| {
+            ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER)
+        })?;
+    Ok(Json(json!({ "document": doc, "policy": request.policy })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssueToken {
+    rights: Rights,
+    ttl_secs: u64,
+}
+
+/// Issues a capability token for `{doc}`: give it to a client as `?token=` on `/sync/{doc}`.
+pub async fn issue_token(
+    State(state): State<ApiState>,
+    Path(doc): Path<String>,
+    ApiJson(request): ApiJson<IssueToken>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    name(&doc)?;
+    let ttl = Duration::from_secs(request.ttl_secs);
+    if ttl.is_zero() || ttl > MAX_TOKEN_TTL {
+        return Err(ApiError::bad_request(
+            "BAD_TTL",
+            format!("ttlSecs must be between 1 and {}", MAX_TOKEN_TTL.as_secs()),
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let expires_ms = u64::try_from((now + ttl).as_millis()).unwrap_or(u64::MAX);
+    let (capability, token) = crdt(&state)?
+        .access()
+        .issue(&doc, request.rights, expires_ms)
+        .await
+        .map_err(|e| {
+            ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER)
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": hex(&capability.id),
+            "document": doc,
+            "rights": capability.rights,
+            "expiresAtMs": capability.expires_ms,
+            "token": token,
+        })),
+    ))
+}
+
+/// Revokes a capability token; the sessions it opened on this node close at once.
+pub async fn revoke(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(token_id) = hex_id(id.as_bytes()) else {
+        return Err(ApiError::bad_request(
+            "BAD_TOKEN_ID",
+            "a token id is 32 hex characters",
+        ));
+    };
+    let closed = crdt(&state)?.access().revoke(token_id).await.map_err(|e| {
+        ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER)
+    })?;
+    Ok(Json(json!({ "revoked": id, "sessionsClosed": closed })))
+}

@@ -18,16 +18,19 @@ pub enum Table {
     Messages,
     /// CRDT documents (update logs and snapshots).
     Documents,
+    /// The search index's source texts (`pqnode-search`), from which it rebuilds at open.
+    Search,
 }
 
 impl Table {
     /// Every table, in a stable order.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Meta,
         Table::Routing,
         Table::Records,
         Table::Messages,
         Table::Documents,
+        Table::Search,
     ];
 
     /// The table's name inside the database file (also its name in stats).
@@ -38,6 +41,7 @@ impl Table {
             Table::Records => "records",
             Table::Messages => "messages",
             Table::Documents => "documents",
+            Table::Search => "search",
         }
     }
 

@@ -1,0 +1,46 @@
+//! How to open the index ([`SearchConfig`]) and what a search returns ([`Hit`]).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// How to open the index.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SearchConfig {
+    /// A model2vec-format folder; `None` for BM25 alone.
+    pub model_dir: Option<PathBuf>,
+    /// Plural stemming (see `benches/search.rs` for what it changes). Default: on.
+    pub stemming: bool,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            model_dir: None,
+            stemming: true,
+        }
+    }
+}
+
+impl SearchConfig {
+    pub fn with_model_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.model_dir = dir;
+        self
+    }
+
+    pub fn with_stemming(mut self, on: bool) -> Self {
+        self.stemming = on;
+        self
+    }
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hit {
+    pub doc_id: String,
+    /// BM25 score in `bm25` mode; reciprocal-rank-fusion score in `hybrid` mode.
+    pub score: f32,
+    pub snippet: String,
+}

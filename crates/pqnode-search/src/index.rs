@@ -265,6 +265,12 @@ impl SearchIndex {
         }
     }
 
+    /// Every indexed document id, sorted: to reconcile with the documents the node holds
+    /// at start-up (remove ids whose document is gone).
+    pub fn ids(&self) -> Vec<String> {
+        self.read().ids()
+    }
+
     /// Documents in the index.
     pub fn len(&self) -> usize {
         self.read().len()

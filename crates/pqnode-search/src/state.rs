@@ -52,6 +52,12 @@ impl State {
         self.docs.len()
     }
 
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.slots.keys().cloned().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn terms(&self) -> usize {
         self.bm25.terms()
     }

@@ -65,6 +65,7 @@ async fn index_replace_remove_and_snippets() {
         "stopwords alone match nothing"
     );
     assert_eq!(index.status().documents, 1);
+    assert_eq!(index.ids(), ["b"]);
 }
 
 #[tokio::test]

@@ -143,7 +143,7 @@ impl Replicator {
     /// asking the directory again for them, and returns which answered.
     pub async fn sync_now(&self, doc: &DocName) -> Result<SyncReport, ReplicationError> {
         let tracked = self.shared.track(doc)?;
-        tracked::refresh(&self.shared, &tracked).await;
+        tracked::refresh(&self.shared, &tracked, false).await;
         let peers = tracked.peers();
         let tracked = &tracked;
         let runs = peers.iter().map(|peer| async move {

@@ -8,7 +8,7 @@ use pqnode_crypto::NodeId;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::exchange::Reached;
+use super::exchange::{self, Reached};
 use super::peer::{self, Peer};
 use super::replicator::Shared;
 use super::{ReplicationError, jitter};
@@ -65,9 +65,9 @@ pub(crate) fn add_peer(shared: &Arc<Shared>, tracked: &Arc<Tracked>, node: NodeI
         .spawn(peer::run(shared.clone(), tracked.clone(), peer));
 }
 
-/// Asks the directory for the document's replicas: new ones are added (an exchange due),
-/// down ones no longer listed are dropped.
-pub(crate) async fn refresh(shared: &Arc<Shared>, tracked: &Arc<Tracked>) {
+/// Asks the directory for the document's replicas: new ones are added (an exchange due if
+/// `resync`), down ones no longer listed are dropped.
+pub(crate) async fn refresh(shared: &Arc<Shared>, tracked: &Arc<Tracked>, resync: bool) {
     let nodes = match shared.directory.replicas(tracked.doc.clone()).await {
         Ok(nodes) => nodes,
         Err(error) => {
@@ -81,7 +81,31 @@ pub(crate) async fn refresh(shared: &Arc<Shared>, tracked: &Arc<Tracked>) {
         }
     }
     for node in nodes {
-        add_peer(shared, tracked, node, true);
+        add_peer(shared, tracked, node, resync);
+    }
+}
+
+/// The first sync of a newly tracked document: with one replica first, so a node that joins
+/// with nothing pulls the document once rather than once per replica; then with the others,
+/// which send only what that one lacked.
+async fn first_sync(shared: &Arc<Shared>, tracked: &Arc<Tracked>) {
+    refresh(shared, tracked, false).await;
+    let peers = tracked.peers();
+    let mut synced = None;
+    for peer in &peers {
+        let outcome = tokio::select! {
+            _ = tracked.cancel.cancelled() => return,
+            outcome = exchange::exchange(shared, &tracked.doc, peer.node) => outcome,
+        };
+        if settle(shared, tracked, peer, outcome) {
+            synced = Some(peer.node);
+            break;
+        }
+    }
+    for peer in peers {
+        if Some(peer.node) != synced {
+            peer.resync();
+        }
     }
 }
 
@@ -118,7 +142,7 @@ pub(crate) fn settle(
 pub(crate) async fn run(shared: Arc<Shared>, tracked: Arc<Tracked>, mut events: DocSubscription) {
     let doc = tracked.doc.clone();
     let announce = shared.directory.announce(doc.clone());
-    let (announced, ()) = tokio::join!(announce, refresh(&shared, &tracked));
+    let (announced, ()) = tokio::join!(announce, first_sync(&shared, &tracked));
     let mut announced = log_announce(&doc, announced);
     let interval = shared.config.anti_entropy_interval;
     let mut next_round = Instant::now() + jitter(interval);
@@ -130,7 +154,7 @@ pub(crate) async fn run(shared: Arc<Shared>, tracked: Arc<Tracked>, mut events: 
                 if !announced {
                     announced = log_announce(&doc, shared.directory.announce(doc.clone()).await);
                 }
-                refresh(&shared, &tracked).await;
+                refresh(&shared, &tracked, true).await;
                 for peer in tracked.peers() {
                     peer.resync();
                 }

@@ -59,6 +59,8 @@ pub struct Config {
     pub max_providers_per_response: usize,
     /// Record store capacity.
     pub store: StoreLimits,
+    /// This node runs without other nodes by choice: an empty table is not a warning.
+    pub standalone: bool,
     /// Checks of provider entries whose meaning the application can verify (see
     /// [`crate::ProviderValidator`]).
     pub validators: Validators,
@@ -86,6 +88,7 @@ impl Default for Config {
             max_inbound_verifications: 16,
             max_providers_per_response: 16,
             store: StoreLimits::default(),
+            standalone: false,
             validators: Validators::default(),
         }
     }

@@ -14,9 +14,9 @@ use pqnode_dht::{
     Contact, Counters, Event, Instant, Node, Peer, QueryId, Request, RequestId, Response, codec,
 };
 use pqnode_health::Health;
-use pqnode_net::{Network, PeerAddr};
+use pqnode_net::{Network, PeerAddr, PeerEvent};
 use pqnode_store::Store;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -57,6 +57,8 @@ pub(crate) struct Actor {
     /// The core's counters as last published to `metrics`.
     published: Counters,
     save_interval: Duration,
+    /// Connections the transport authenticated, whatever protocol they carry: contacts.
+    connections: broadcast::Receiver<PeerEvent>,
 }
 
 impl Actor {
@@ -70,6 +72,7 @@ impl Actor {
         save_interval: Duration,
     ) -> Self {
         let (completion_tx, completions) = mpsc::unbounded_channel();
+        let connections = network.subscribe();
         Self {
             node,
             network,
@@ -84,6 +87,7 @@ impl Actor {
             health,
             published: Counters::default(),
             save_interval,
+            connections,
         }
     }
 
@@ -109,6 +113,18 @@ impl Actor {
                     }
                 },
                 Some(completion) = self.completions.recv() => self.on_completion(completion),
+                event = self.connections.recv() => match event {
+                    Ok(PeerEvent::Connected { node_id, address, .. }) => {
+                        let now = self.now();
+                        self.node.observe_connection(now, Contact::new(node_id, address));
+                    }
+                    Ok(PeerEvent::Disconnected { .. }) => {}
+                    // Missed events are only missed chances: lookups and refreshes find nodes too.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.connections = broadcast::channel(1).1;
+                    }
+                },
                 () = tokio::time::sleep_until(wake) => {
                     let now = self.now();
                     self.node.handle_timeout(now);
@@ -152,6 +168,7 @@ impl Actor {
                     Operation::Put(record) => self.node.put(now, record),
                     Operation::AddProvider(provider) => self.node.add_provider(now, provider),
                     Operation::GetProviders(key) => Ok(self.node.get_providers(now, key)),
+                    Operation::AddContact(contact) => Ok(self.node.add_contact(now, contact)),
                 };
                 match query {
                     Ok(id) => {
@@ -171,6 +188,9 @@ impl Actor {
             }
             Command::Unpublish { key, reply } => {
                 let _ = reply.send(self.node.unpublish(&key));
+            }
+            Command::RemoveContact { id, reply } => {
+                let _ = reply.send(self.node.remove_contact(&id));
             }
             Command::Inspect { reply } => {
                 let _ = reply.send(DhtSnapshot {
@@ -215,7 +235,7 @@ impl Actor {
         if *counters != self.published {
             metrics::publish_counters(&mut self.published, counters, self.node.table().len());
         }
-        let health = self.node.health();
+        let health = self.node.health(self.now());
         self.health.send_if_modified(|current| {
             let changed = *current != health;
             if changed {

@@ -18,6 +18,8 @@ pub(crate) enum Operation {
     Put(Record),
     AddProvider(ProviderRecord),
     GetProviders(Key),
+    /// An operator's contact: asked for our neighbours, in the table if it answers.
+    AddContact(Contact),
 }
 
 impl Operation {
@@ -30,6 +32,7 @@ impl Operation {
             Self::Put(_) => "put",
             Self::AddProvider(_) => "add_provider",
             Self::GetProviders(_) => "get_providers",
+            Self::AddContact(_) => "add_contact",
         }
     }
 }
@@ -56,6 +59,11 @@ pub(crate) enum Command {
     },
     Unpublish {
         key: Key,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Take a contact out of the routing table; answers whether it was there.
+    RemoveContact {
+        id: NodeId,
         reply: oneshot::Sender<bool>,
     },
     Inspect {

@@ -27,6 +27,12 @@ pub enum OverlayError {
     /// The DHT task has stopped (after [`Overlay::shutdown`](crate::Overlay::shutdown)).
     #[error("the DHT has stopped")]
     Stopped,
+    /// A contact named without its node id: the handshake could not check who answers.
+    #[error("a contact must be given as <node-id>@<host>:<port>")]
+    Unpinned,
+    /// The contact's host did not resolve to an address.
+    #[error("the contact's address does not resolve")]
+    Unresolved,
     /// The DHT task finished an operation with the result of another kind of operation.
     #[error("the DHT returned a result of the wrong kind")]
     WrongResult,

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_dht::{
-    BucketInfo, DhtStats, Instant, Key, Node, NodeInfo, Peer, ProviderRecord, QueryResult, Record,
+    BucketInfo, Contact, DhtStats, Instant, Key, Node, NodeInfo, Peer, ProviderRecord, QueryResult,
+    Record,
 };
 use pqnode_health::Health;
 use pqnode_net::{Network, PeerAddr};
@@ -76,7 +77,7 @@ impl Overlay {
         };
 
         let (commands, receiver) = mpsc::channel(config.queue_len);
-        let (health_tx, health) = watch::channel(node.health());
+        let (health_tx, health) = watch::channel(node.health(Instant::ZERO));
         network.register(
             crate::DHT,
             DhtHandler::new(commands.clone(), config.peer_rate),
@@ -241,6 +242,41 @@ impl Overlay {
             QueryResult::GetProviders { providers, .. } => Ok(providers),
             _ => Err(OverlayError::WrongResult),
         }
+    }
+
+    /// Adds a contact an operator names (`id@host:port`: the id is checked by the handshake):
+    /// it is asked for our neighbours at once, and enters the table if it answers over the
+    /// DHT. Returns the lookup's outcome and whether the contact is in the table now.
+    pub async fn add_contact(
+        &self,
+        peer: &PeerAddr,
+    ) -> Result<(LookupOutcome, bool), OverlayError> {
+        let id = peer.node_id.ok_or(OverlayError::Unpinned)?;
+        let addr = peer
+            .resolve()
+            .await
+            .ok()
+            .and_then(|addrs| addrs.into_iter().next())
+            .ok_or(OverlayError::Unresolved)?;
+        let finished = self
+            .run(Operation::AddContact(Contact::new(id, addr)))
+            .await?;
+        let QueryResult::Bootstrap { closest } = finished.result else {
+            return Err(OverlayError::WrongResult);
+        };
+        let snapshot = self.snapshot().await?;
+        let in_table = snapshot.nodes.iter().any(|n| n.id == id);
+        let outcome =
+            LookupOutcome::new(self.local_id(), closest, finished.stats, finished.elapsed);
+        Ok((outcome, in_table))
+    }
+
+    /// Takes a contact out of the routing table; returns whether it was there. It may come
+    /// back by answering a later request, like any node.
+    pub async fn remove_contact(&self, id: NodeId) -> Result<bool, OverlayError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::RemoveContact { id, reply }).await?;
+        answer.await.map_err(|_| OverlayError::Stopped)
     }
 
     /// Stops republishing what we published under `key` (record and provider entry); the

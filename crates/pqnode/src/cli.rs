@@ -88,6 +88,10 @@ pub enum DhtCommand {
     Lookup { id: String },
     /// Fetch the record under a key (40 hex characters)
     Get { key: String },
+    /// Add a contact by hand, <node-id>@<host>:<port>: it must answer (needs the API token)
+    Add { contact: String },
+    /// Take a contact out of the routing table (needs the API token)
+    Remove { id: String },
     /// Publish a record named NAME, signed by the node (needs the API token)
     Put {
         name: String,

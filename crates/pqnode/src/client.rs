@@ -276,7 +276,9 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
 
 pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
     let token_use = match args.command {
-        DhtCommand::Put { .. } => TokenUse::Required,
+        DhtCommand::Put { .. } | DhtCommand::Add { .. } | DhtCommand::Remove { .. } => {
+            TokenUse::Required
+        }
         _ => TokenUse::IfAvailable,
     };
     let client = ApiClient::connect(&args.client, token_use)?;
@@ -285,6 +287,11 @@ pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
         DhtCommand::Nodes => client.http.get(format!("{base}/api/dht/nodes")),
         DhtCommand::Lookup { id } => client.http.get(format!("{base}/api/dht/lookup/{id}")),
         DhtCommand::Get { key } => client.http.get(format!("{base}/api/dht/records/{key}")),
+        DhtCommand::Add { contact } => client
+            .http
+            .post(format!("{base}/api/dht/contacts"))
+            .json(&json!({ "contact": contact })),
+        DhtCommand::Remove { id } => client.http.delete(format!("{base}/api/dht/contacts/{id}")),
         DhtCommand::Put { name, value, ttl } => client
             .http
             .put(format!("{base}/api/dht/records/{name}"))

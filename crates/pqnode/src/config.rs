@@ -254,6 +254,8 @@ pub struct DhtConfig {
     pub bootstrap: Vec<String>,
     pub refresh_interval_secs: u64,
     pub ping_interval_secs: u64,
+    /// This node runs without other nodes by choice: an empty routing table is healthy.
+    pub standalone: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,6 +361,7 @@ impl Default for DhtConfig {
             bootstrap: Vec::new(),
             refresh_interval_secs: 60,
             ping_interval_secs: 30,
+            standalone: false,
         }
     }
 }

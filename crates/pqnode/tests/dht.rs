@@ -186,3 +186,99 @@ async fn dht_api_errors_are_json() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
 }
+
+/// `--peer` is a contact like any other: the two-node example ends with each node in the
+/// other's table. Contacts can be added and removed by hand; a node alone by choice is
+/// healthy.
+#[tokio::test]
+async fn every_connection_feeds_the_table_and_operators_manage_contacts() {
+    let (da, db, dc) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let a = TestNode::start(NodeOptions::new(da.path()));
+    let a_id = node_id(&a).await;
+    let b = TestNode::start(
+        NodeOptions::new(db.path())
+            .arg("--peer")
+            .arg(format!("{a_id}@{}", p2p_addr(&a))),
+    );
+    let b_id = node_id(&b).await;
+    let on_b = wait_for_table(&b, 1).await;
+    assert_eq!(on_b["nodes"][0]["id"], a_id.as_str(), "{on_b}");
+    let on_a = wait_for_table(&a, 1).await;
+    assert_eq!(on_a["nodes"][0]["id"], b_id.as_str(), "{on_a}");
+    let (_, health) = get_json(&b.url("/api/health")).await;
+    assert_eq!(health["components"]["dht"]["status"], "pass", "{health}");
+
+    // By hand: remove A from B's table, add it back.
+    let b_token = token(&b);
+    let removed = http()
+        .delete(b.url(&format!("/api/dht/contacts/{a_id}")))
+        .bearer_auth(&b_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
+    let (_, nodes) = get_json(&b.url("/api/dht/nodes")).await;
+    assert_eq!(nodes["stats"]["totalNodes"], 0, "{nodes}");
+    let again = http()
+        .delete(b.url(&format!("/api/dht/contacts/{a_id}")))
+        .bearer_auth(&b_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let added: Value = http()
+        .post(b.url("/api/dht/contacts"))
+        .bearer_auth(&b_token)
+        .json(&json!({ "contact": format!("{a_id}@{}", p2p_addr(&a)) }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(added["added"], format!("{a_id}@{}", p2p_addr(&a)), "{added}");
+    wait_for_table(&b, 1).await;
+    for bad in [
+        json!({ "contact": p2p_addr(&a) }),
+        json!({ "contact": "not a contact" }),
+        json!({ "contact": format!("{b_id}@127.0.0.1:9") }),
+    ] {
+        let response = http()
+            .post(b.url("/api/dht/contacts"))
+            .bearer_auth(&b_token)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
+    let nobody = http()
+        .post(b.url("/api/dht/contacts"))
+        .bearer_auth(&b_token)
+        .json(&json!({ "contact": format!("{}@127.0.0.1:9", "ab".repeat(20)) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nobody.status(), 502);
+
+    // Alone by choice: healthy.
+    let c = TestNode::start(
+        NodeOptions::new(dc.path())
+            .env("PQNODE_CONFIG", write_config(dc.path(), "[dht]\nstandalone = true\n")),
+    );
+    let (status, health) = get_json(&c.url("/api/health")).await;
+    assert_eq!(health["components"]["dht"]["status"], "pass", "{health}");
+    assert_eq!(status, 200);
+}
+
+fn write_config(dir: &std::path::Path, text: &str) -> String {
+    let path = dir.join("pqnode.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}

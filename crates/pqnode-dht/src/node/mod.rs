@@ -115,7 +115,7 @@ struct Published<T> {
 /// let later = Instant::ZERO + Duration::from_secs(6);
 /// node.handle_timeout(later);
 /// assert!(node.poll_event().is_some());
-/// assert_eq!(node.health().status, pqnode_health::Status::Warn, "still alone");
+/// assert_eq!(node.health(later).status, pqnode_health::Status::Warn, "still alone");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -290,6 +290,38 @@ impl Node {
             found.insert(p.publisher_id(), (p, typing));
         }
         self.start_query(now, key, QueryKind::GetProviders { found }, true)
+    }
+
+    /// The transport authenticated a connection with `contact` (we dialled it, or it dialled
+    /// us from its endpoint's address): a contact as good as any. If our table is short of
+    /// K it serves as a seed (we look ourselves up through it); otherwise it is pinged if it
+    /// would get a slot. Either way it enters the table only by answering over the DHT, so a
+    /// node that runs no DHT never does, and the table's per-subnet limits apply as always.
+    pub fn observe_connection(&mut self, now: Instant, contact: Contact) {
+        if contact.id == self.local {
+            return;
+        }
+        self.table.record_inbound(contact, now);
+        if self.table.contains(&contact.id) {
+            return;
+        }
+        if self.table.len() < self.config.table.k {
+            self.start_bootstrap(now, vec![contact.into()], false);
+        } else {
+            self.maybe_verify_inbound(now, contact);
+        }
+    }
+
+    /// An operator names a contact: it is asked for our neighbours at once (a lookup of our
+    /// own id through it) and enters the table if it answers. Returns the lookup's id.
+    pub fn add_contact(&mut self, now: Instant, contact: Contact) -> QueryId {
+        self.start_bootstrap(now, vec![contact.into()], true)
+    }
+
+    /// An operator takes a contact out of the table ([`RoutingTable::remove`]); returns
+    /// whether it was there.
+    pub fn remove_contact(&mut self, id: &NodeId) -> bool {
+        self.table.remove(id)
     }
 
     // ---- driver interface -------------------------------------------------------------------

@@ -67,12 +67,23 @@ impl Node {
     }
 
     /// Warns while the routing table is empty (the node can reach no one).
-    pub fn health(&self) -> Health {
-        if self.table.is_empty() {
-            Health::warn("DHT routing table is empty")
-        } else {
-            Health::pass()
+    /// `pass` while most contacts answer (or with no contacts by choice, see
+    /// [`Config::standalone`](crate::Config::standalone)); `warn`, with the reason, when the
+    /// table is empty or most of its contacts are failing.
+    pub fn health(&self, now: Instant) -> Health {
+        let (total, bad) = self.table.bad_count(now);
+        if total == 0 {
+            return match self.config.standalone {
+                true => Health::pass(),
+                false => Health::warn("the routing table is empty: no other node is known"),
+            };
         }
+        if bad * 2 > total {
+            return Health::warn(format!(
+                "{bad} of {total} contacts are failing: lookups may be slow or fail"
+            ));
+        }
+        Health::pass()
     }
 
     /// The routing table's contacts, encoded for the node's store.

@@ -267,6 +267,32 @@ impl RoutingTable {
         Failure::Counted
     }
 
+    /// Takes `id` out of the table (entry or cached replacement), by an operator's decision;
+    /// the most recent cached answerer that fits the subnet limit takes its place. Returns
+    /// whether it was there. It may come back later by answering a request, like any node.
+    pub fn remove(&mut self, id: &NodeId) -> bool {
+        let config = self.config.clone();
+        let Some(bucket) = self.bucket_of(id).and_then(|i| self.buckets.get_mut(&i)) else {
+            return false;
+        };
+        let cached = bucket
+            .replacement_position(id)
+            .and_then(|i| bucket.replacements.remove(i))
+            .is_some();
+        let Some(i) = bucket.position(id) else {
+            return cached;
+        };
+        bucket.entries.remove(i);
+        let fits = bucket
+            .replacements
+            .iter()
+            .rposition(|c| subnet_has_room(&config, bucket, &c.contact, None));
+        if let Some(candidate) = fits.and_then(|j| bucket.replacements.remove(j)) {
+            bucket.entries.push(candidate);
+        }
+        true
+    }
+
     /// Whether an answer from `contact` would put it into the table proper (not only the cache).
     pub fn would_insert(&self, contact: &Contact, now: Instant) -> bool {
         let Some(index) = self.bucket_of(&contact.id) else {
@@ -361,6 +387,19 @@ impl RoutingTable {
             .entry(index)
             .or_insert_with(|| Bucket::new(now))
             .last_refresh = now;
+    }
+
+    /// How many entries there are, and how many of them are bad, without copying them.
+    pub fn bad_count(&self, now: Instant) -> (usize, usize) {
+        self.buckets
+            .values()
+            .flat_map(|b| b.entries.iter())
+            .fold((0, 0), |(total, bad), e| {
+                (
+                    total + 1,
+                    bad + usize::from(self.state(e, now) == NodeState::Bad),
+                )
+            })
     }
 
     pub fn entries(&self, now: Instant) -> Vec<EntryView> {

@@ -145,3 +145,65 @@ pub async fn put_record(
         .map_err(dht_error)?;
     Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddContact {
+    /// `<node-id>@<host>:<port>`
+    contact: String,
+}
+
+/// Adds a contact by hand: it is asked for our neighbours and enters the table if it answers.
+pub async fn add_contact(
+    State(state): State<ApiState>,
+    ApiJson(request): ApiJson<AddContact>,
+) -> Result<Json<Value>, ApiError> {
+    let peer: pqnode_net::PeerAddr = request.contact.parse().map_err(|e| {
+        ApiError::bad_request(
+            "BAD_CONTACT",
+            format!("contact must be <node-id>@<host>:<port>: {e}"),
+        )
+    })?;
+    if peer.node_id.is_none() {
+        return Err(ApiError::bad_request(
+            "BAD_CONTACT",
+            "contact must name the node id (<node-id>@<host>:<port>): the handshake checks it",
+        ));
+    }
+    if peer.node_id == Some(state.node.node_id) {
+        return Err(ApiError::bad_request("SELF", "that is this node's own id"));
+    }
+    let (outcome, added) = overlay(&state)?
+        .add_contact(&peer)
+        .await
+        .map_err(|e| match e {
+            OverlayError::Unresolved => ApiError::bad_request("BAD_CONTACT", e.to_string()),
+            e => dht_error(e),
+        })?;
+    if !added {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "CONTACT_UNREACHABLE",
+            format!("{} did not answer over the DHT", request.contact),
+        ));
+    }
+    Ok(Json(json!({ "added": request.contact, "lookup": outcome })))
+}
+
+/// Takes a contact out of the routing table.
+pub async fn remove_contact(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "the contact's id")?;
+    match overlay(&state)?
+        .remove_contact(id)
+        .await
+        .map_err(dht_error)?
+    {
+        true => Ok(Json(json!({ "removed": id }))),
+        false => Err(ApiError::not_found(format!(
+            "{id} is not in the routing table"
+        ))),
+    }
+}

@@ -79,6 +79,14 @@ pub fn router(node: Arc<NodeShared>) -> Router {
             get(dht::buckets).route_layer(private.clone()),
         )
         .route(
+            "/api/dht/contacts",
+            post(dht::add_contact).route_layer(auth.clone()),
+        )
+        .route(
+            "/api/dht/contacts/{id}",
+            delete(dht::remove_contact).route_layer(auth.clone()),
+        )
+        .route(
             "/api/dht/lookup/{id}",
             get(dht::lookup).route_layer(private.clone()),
         )

@@ -39,6 +39,7 @@ impl DhtService {
         overlay_config.dht.validators.push(PresenceEntries);
         overlay_config.dht.refresh_interval = Duration::from_secs(config.dht.refresh_interval_secs);
         overlay_config.dht.ping_interval = Duration::from_secs(config.dht.ping_interval_secs);
+        overlay_config.dht.standalone = config.dht.standalone;
         let overlay = Overlay::start(network, Some(store), overlay_config).await?;
         Ok(Arc::new(Self { overlay }))
     }

@@ -256,9 +256,31 @@ fn the_table_survives_export_and_restore() {
 #[test]
 fn health_and_stats_speak_the_api_vocabulary() {
     let mut n = node();
-    assert_eq!(n.health().status, pqnode_health::Status::Warn);
+    assert_eq!(n.health(at(0)).status, pqnode_health::Status::Warn);
     admit(&mut n, contact(0x80), at(0));
-    assert!(n.health().is_ok() && n.health().reason.is_none());
+    assert!(n.health(at(0)).is_ok() && n.health(at(0)).reason.is_none());
+    // Most contacts failing is a warning, with the reason.
+    let mut m = node();
+    admit(&mut m, contact(0x80), at(0));
+    admit(&mut m, contact(0x81), at(0));
+    let fail = |m: &mut Node, id: u8| {
+        for _ in 0..5 {
+            m.table.record_failure(&contact(id).id, at(1));
+        }
+    };
+    fail(&mut m, 0x80);
+    assert!(m.health(at(1)).is_ok(), "half failing is not most");
+    fail(&mut m, 0x81);
+    let health = m.health(at(1));
+    assert_eq!(health.status, pqnode_health::Status::Warn, "{health:?}");
+    assert!(health.reason.unwrap().contains("2 of 2"));
+    // Alone by choice is fine.
+    let config = Config {
+        standalone: true,
+        ..Config::default()
+    };
+    let alone = Node::new(NodeId::from_bytes([0; 20]), config, 1, at(0));
+    assert!(alone.health(at(0)).is_ok());
     let json = serde_json::to_value(n.stats(at(0))).unwrap();
     for field in [
         "totalNodes",
@@ -273,4 +295,29 @@ fn health_and_stats_speak_the_api_vocabulary() {
     let nodes = serde_json::to_value(n.nodes(at(0))).unwrap();
     assert_eq!(nodes.pointer("/0/state"), Some(&serde_json::json!("good")));
     assert!(nodes.pointer("/0/lastSeenMsAgo").is_some());
+}
+
+#[test]
+fn an_authenticated_connection_seeds_a_short_table_and_operators_can_remove_contacts() {
+    let mut n = node();
+    let peer = contact(0x80);
+    n.observe_connection(at(0), peer);
+    // Short of K: it is asked for our neighbours, and enters the table by answering.
+    let sent = transmits(&mut n);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].request,
+        Request::FindNode {
+            target: *n.local_id()
+        }
+    );
+    n.handle_response(at(0), sent[0].id, peer, Response::Nodes { closer: vec![] });
+    assert!(n.table().contains(&peer.id));
+    // Already known: nothing more to ask.
+    n.observe_connection(at(1), peer);
+    assert!(transmits(&mut n).is_empty());
+
+    assert!(n.remove_contact(&peer.id));
+    assert!(!n.table().contains(&peer.id));
+    assert!(!n.remove_contact(&peer.id));
 }

@@ -11,11 +11,14 @@
 //! [`Session`] speaks the protocol of npm `y-websocket` (sync step 1 / step 2 / update,
 //! awareness, query-awareness) for one connection without doing I/O, and every session of a
 //! document hears the others' committed updates and awareness through the document's
-//! broadcast ([`DocSubscription`]), which replication links from other nodes can join too.
+//! broadcast ([`DocSubscription`]). [`Replicator`] ([`replication`]) keeps documents in step
+//! with the other nodes holding them: it finds them through a [`replication::ReplicaDirectory`]
+//! and talks to them through a [`replication::SyncLink`], two seams the binary implements over
+//! the DHT and PQ QUIC (protocol `SYNC`, messages in `proto/sync.proto`).
 //!
-//! What it is not: a WebSocket server, an HTTP API, access control or replication between
-//! nodes (the binary and later crates build those on this one); nor a CRDT of its own: the
-//! merge semantics are Yjs's, via yrs.
+//! What it is not: a WebSocket server, an HTTP API, a network transport or access control
+//! (the binary and later crates build those on this one); nor a CRDT of its own: the merge
+//! semantics are Yjs's, via yrs.
 //!
 //! # Storage and history
 //!

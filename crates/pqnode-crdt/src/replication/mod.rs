@@ -34,6 +34,27 @@
 //! it), nor awareness (presence is per connection and ephemeral; it stays on its node).
 //! A tracked document stays loaded in memory while tracked ([`max_tracked_docs`] bounds it).
 //!
+//! # Wiring it
+//!
+//! ```no_run
+//! # async fn demo(docs: pqnode_crdt::DocStore, from: pqnode_crypto::NodeId, body: bytes::Bytes)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use pqnode_crdt::replication::LocalOnly;
+//! use pqnode_crdt::{DocName, ReplicationConfig, Replicator};
+//!
+//! // The node passes its DHT directory and its QUIC link; a standalone node, LocalOnly.
+//! let replicator = Replicator::new(docs, Arc::new(LocalOnly), Arc::new(LocalOnly),
+//!     ReplicationConfig::default())?;
+//! replicator.track_stored().await?;                // at start: catch up on what we hold
+//! replicator.track(&DocName::new("notes")?)?;      // a client opened a new document
+//! // The SYNC handler: `from` as TLS proved it; an error answers BadRequest or Unavailable.
+//! let reply = replicator.handle(from, body).await?;
+//! // On shutdown, before the store closes:
+//! replicator.shutdown().await;
+//! # let _ = reply; Ok(()) }
+//! ```
+//!
 //! [`live_queue_updates`]: ReplicationConfig::live_queue_updates
 //! [`live_queue_bytes`]: ReplicationConfig::live_queue_bytes
 //! [`max_tracked_docs`]: ReplicationConfig::max_tracked_docs
@@ -54,7 +75,7 @@ pub use config::ReplicationConfig;
 pub use error::ReplicationError;
 pub use replicator::{Replicator, SyncReport};
 pub use seams::{
-    BoxFuture, EntryError, LinkError, REPLICA_ENTRY_PREFIX, ReplicaDirectory, SyncLink,
+    BoxFuture, EntryError, LinkError, LocalOnly, REPLICA_ENTRY_PREFIX, ReplicaDirectory, SyncLink,
     check_replica_entry, replica_entry, replica_key,
 };
 pub use stats::ReplicationStats;

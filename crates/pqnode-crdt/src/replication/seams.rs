@@ -56,6 +56,30 @@ pub trait SyncLink: Send + Sync + 'static {
     fn request(&self, node: NodeId, payload: Bytes) -> BoxFuture<'_, Result<Bytes, LinkError>>;
 }
 
+/// A standalone node: nothing announced, no replica found, no other node to reach.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalOnly;
+
+impl ReplicaDirectory for LocalOnly {
+    fn announce(&self, _doc: DocName) -> BoxFuture<'_, Result<(), LinkError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn replicas(&self, _doc: DocName) -> BoxFuture<'_, Result<Vec<NodeId>, LinkError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn retire(&self, _doc: DocName) -> BoxFuture<'_, Result<(), LinkError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl SyncLink for LocalOnly {
+    fn request(&self, _node: NodeId, _payload: Bytes) -> BoxFuture<'_, Result<Bytes, LinkError>> {
+        Box::pin(async { Err(LinkError::new("standalone node: no other nodes")) })
+    }
+}
+
 const REPLICA_KEY_DOMAIN: &[u8] = b"pqnode/crdt-replica/v1\0";
 
 /// The first bytes of a replica entry's value in the DHT: they tell it from other provider

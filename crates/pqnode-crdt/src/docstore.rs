@@ -9,7 +9,7 @@ use bytes::Bytes;
 use pqnode_store::{Store, Table};
 use tokio::sync::oneshot;
 
-use crate::hub::{DocSubscription, OriginId};
+use crate::hub::{CHANGES_CAPACITY, DocChange, DocSubscription, OriginId};
 use crate::slot::{DocSlot, Loaded, PendingUpdate};
 use crate::stats::{Counters, CrdtStats, add};
 use crate::{DocConfig, DocError, DocName, keys, load, writer, ydoc};
@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) config: DocConfig,
     pub(crate) counters: Counters,
     pub(crate) slots: Mutex<HashMap<DocName, Arc<DocSlot>>>,
+    /// Every commit and deletion, for listeners that follow all documents.
+    pub(crate) changes: tokio::sync::broadcast::Sender<DocChange>,
     epoch: Instant,
     next_origin: AtomicU64,
 }
@@ -57,6 +59,7 @@ impl DocStore {
             config,
             counters: Counters::default(),
             slots: Mutex::new(HashMap::new()),
+            changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
             epoch: Instant::now(),
             next_origin: AtomicU64::new(1),
         });
@@ -113,6 +116,13 @@ impl DocStore {
     ) -> Result<u64, DocError> {
         let slot = self.inner.slot(name);
         self.inner.submit(&slot, update, origin, max).await
+    }
+
+    /// Every document's commits and deletions, as they happen (after the commit). A listener
+    /// that falls more than a few thousand changes behind hears `Lagged` and should re-read
+    /// what it follows ([`list`](Self::list)).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<DocChange> {
+        self.inner.changes.subscribe()
     }
 
     /// Live events of `name` (committed updates, awareness, deletion). Holds the document in

@@ -57,6 +57,29 @@ impl DocEvent {
     }
 }
 
+/// A change to some document, on the engine-wide feed ([`DocStore::changes`](crate::DocStore::changes)):
+/// for what follows every document without holding any in memory (a search index, a
+/// webhook, a change feed for applications).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DocChange {
+    /// Updates were committed: the document is at `version` now.
+    Updated { name: DocName, version: u64 },
+    /// The document was deleted.
+    Deleted { name: DocName },
+}
+
+impl DocChange {
+    pub fn name(&self) -> &DocName {
+        match self {
+            DocChange::Updated { name, .. } | DocChange::Deleted { name } => name,
+        }
+    }
+}
+
+/// How many changes the engine-wide feed holds for a slow listener before it lags.
+pub(crate) const CHANGES_CAPACITY: usize = 4096;
+
 /// A live feed of one document's events. While it exists the document stays in memory.
 pub struct DocSubscription {
     slot: Arc<DocSlot>,

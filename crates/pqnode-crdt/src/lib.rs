@@ -77,7 +77,7 @@ mod ydoc;
 pub use config::{ConfigError, DocConfig};
 pub use docstore::DocStore;
 pub use error::{DocError, SessionError};
-pub use hub::{DocEvent, DocSubscription, OriginId};
+pub use hub::{DocChange, DocEvent, DocSubscription, OriginId};
 pub use load::LogEntry;
 pub use name::{DocName, MAX_NAME_LEN, NameError};
 pub use reads::{DocInfo, DocVersion};

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use yrs::{Doc, StateVector};
 
-use crate::hub::DocEvent;
+use crate::hub::{DocChange, DocEvent};
 use crate::keys::{self, DocMeta};
 use crate::load::{self, LogEntry};
 use crate::slot::Loaded;
@@ -216,6 +216,12 @@ impl DocStore {
             sub(&self.inner.counters.documents, 1);
         }
         let _ = slot.events.send(DocEvent::Deleted);
+        if existed {
+            let _ = self
+                .inner
+                .changes
+                .send(DocChange::Deleted { name: name.clone() });
+        }
         Ok(existed)
     }
 

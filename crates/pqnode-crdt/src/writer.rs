@@ -13,7 +13,7 @@ use pqnode_store::Table;
 use tokio::sync::oneshot;
 
 use crate::docstore::Inner;
-use crate::hub::{DocEvent, OriginId};
+use crate::hub::{DocChange, DocEvent, OriginId};
 use crate::keys::{self, DocMeta};
 use crate::slot::{DocSlot, Loaded, PendingUpdate, WriterGuard};
 use crate::stats::add;
@@ -203,7 +203,9 @@ async fn commit(inner: &Inner, slot: &DocSlot, state: &mut Option<Loaded>, appli
     add(&counters.compactions, u64::from(compacted));
     add(&counters.documents, u64::from(created));
     let broadcast = slot.events.receiver_count() > 0;
+    let mut last_seq = None;
     for (seq, one) in (first_seq..).zip(applied) {
+        last_seq = Some(seq);
         add(&counters.updates_applied, 1);
         add(&counters.update_bytes, one.bytes.len() as u64);
         let _ = one.reply.send(Ok(seq));
@@ -216,6 +218,12 @@ async fn commit(inner: &Inner, slot: &DocSlot, state: &mut Option<Loaded>, appli
                 origin: one.origin,
             });
         }
+    }
+    if let Some(version) = last_seq {
+        let _ = inner.changes.send(DocChange::Updated {
+            name: slot.name.clone(),
+            version,
+        });
     }
 }
 

@@ -366,3 +366,31 @@ async fn bad_names_and_configs_are_refused() {
         Err(DocError::InvalidConfig(_))
     ));
 }
+
+#[tokio::test]
+async fn the_change_feed_follows_every_document_after_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, docs) = engine(&dir, DocConfig::default()).await;
+    let mut changes = docs.changes();
+    let client = Doc::new();
+    let doc = name("feed");
+    let version = docs
+        .apply_update(&doc, insert(&client, 0, "x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        pqnode_crdt::DocChange::Updated {
+            name: doc.clone(),
+            version
+        }
+    );
+    assert!(docs.delete(&doc).await.unwrap());
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        pqnode_crdt::DocChange::Deleted { name: doc.clone() }
+    );
+    // Deleting what does not exist changes nothing.
+    assert!(!docs.delete(&doc).await.unwrap());
+    assert!(changes.try_recv().is_err());
+}

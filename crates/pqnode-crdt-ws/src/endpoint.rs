@@ -1,5 +1,6 @@
 //! `GET /sync/{doc}`: a WebSocket per client, speaking npm y-websocket's protocol.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -23,6 +24,10 @@ const PING_INTERVAL: Duration = Duration::from_secs(15);
 /// Close code for a revoked capability (application range).
 pub const CLOSE_REVOKED: u16 = 4403;
 
+/// Called when a client opens a document (after access was granted): the node starts
+/// replicating it, so a document held only by other nodes arrives here.
+pub type OnOpen = Arc<dyn Fn(&DocName) + Send + Sync>;
+
 /// What the endpoint serves from. Cheap to clone.
 #[derive(Clone)]
 pub struct SyncEndpoint {
@@ -30,6 +35,7 @@ pub struct SyncEndpoint {
     pub access: AccessControl,
     /// Cancelled when the node stops: every connection is closed with 1001.
     pub shutdown: CancellationToken,
+    pub on_open: Option<OnOpen>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +70,9 @@ async fn upgrade(
             "SHUTTING_DOWN",
             "the node is stopping",
         );
+    }
+    if let Some(on_open) = &endpoint.on_open {
+        on_open(&name);
     }
     let max = endpoint.docs.config().max_frame_bytes;
     ws.max_message_size(max)

@@ -40,6 +40,7 @@ async fn node() -> Node {
         docs: docs.clone(),
         access: access.clone(),
         shutdown: CancellationToken::new(),
+        on_open: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

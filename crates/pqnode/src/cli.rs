@@ -38,6 +38,8 @@ pub enum Command {
     Dht(DhtArgs),
     /// CRDT documents on a running node: list, read, history, delete, access, tokens.
     Doc(DocArgs),
+    /// Search the text a running node holds (its documents and text indexed through the API).
+    Search(SearchArgs),
     /// Check, compact or reset this node's database (while the node is stopped).
     Store(StoreArgs),
 }
@@ -100,6 +102,20 @@ pub enum DhtCommand {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for
+    pub query: String,
+    /// Most results
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// Print the JSON answer
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Args)]

@@ -14,7 +14,9 @@ use anyhow::{Context, bail};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cli::{ClientArgs, DhtArgs, DhtCommand, DocArgs, DocCommand, MessagesArgs, SendArgs};
+use crate::cli::{
+    ClientArgs, DhtArgs, DhtCommand, DocArgs, DocCommand, MessagesArgs, SearchArgs, SendArgs,
+};
 use crate::config::Config;
 
 /// How often a waiting command asks again.
@@ -350,4 +352,28 @@ fn path_segment(name: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+pub fn search(args: SearchArgs) -> anyhow::Result<()> {
+    let client = ApiClient::connect(&args.client, TokenUse::IfAvailable)?;
+    let url = format!(
+        "{}/api/ai/search?q={}&k={}",
+        client.base,
+        path_segment(&args.query),
+        args.k
+    );
+    let body = client.call(client.http.get(url))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    for hit in body["results"].as_array().into_iter().flatten() {
+        println!(
+            "{:.3}  {}  {}",
+            hit["score"].as_f64().unwrap_or(0.0),
+            hit["docId"].as_str().unwrap_or("?"),
+            hit["snippet"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
 }

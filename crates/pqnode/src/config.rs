@@ -46,6 +46,7 @@ pub struct Config {
     pub p2p: P2pConfig,
     pub dht: DhtConfig,
     pub crdt: CrdtConfig,
+    pub ai: AiConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -281,6 +282,24 @@ impl Default for CrdtConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct AiConfig {
+    pub enabled: bool,
+    /// A model2vec-format static embedding model (safetensors + tokenizer.json); without one,
+    /// search is BM25 only.
+    pub model_dir: Option<PathBuf>,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            model_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// Upper bound on a graceful shutdown, in seconds.
     pub deadline_secs: u64,
@@ -304,6 +323,7 @@ impl Default for Config {
             p2p: P2pConfig::default(),
             dht: DhtConfig::default(),
             crdt: CrdtConfig::default(),
+            ai: AiConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
     }

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Some(Command::Messages(args)) => client::messages(args),
         Some(Command::Dht(args)) => client::dht(args),
         Some(Command::Doc(args)) => client::doc(args),
+        Some(Command::Search(args)) => client::search(args),
         Some(Command::Store(args)) => store_command::run(args),
     };
     match result {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::components::ai::AiService;
 use crate::components::crdt::CrdtService;
 use crate::components::crypto::CryptoService;
 use crate::components::dht::DhtService;
@@ -102,7 +103,23 @@ impl Node {
                 None
             }
         };
-        skipped(7, "ai", "AI engine is not part of this build yet");
+        if let (Some(crdt), Some(dht), Some(p2p)) = (&crdt, &dht, &p2p) {
+            crdt.attach_replication(dht.overlay().clone(), p2p.network().clone())?;
+            info!("CRDT documents replicate to the nodes that hold them");
+        }
+        let ai = match config.ai.enabled {
+            true => Some(step(7, "ai", AiService::start(&config, storage.store().clone())).await?),
+            false => {
+                skipped(7, "ai", "switched off (ai.enabled = false)");
+                None
+            }
+        };
+        if let (Some(ai), Some(crdt)) = (&ai, &crdt) {
+            let follow = ai
+                .clone()
+                .follow_documents(crdt.docs().clone(), cancel.child_token());
+            tracker.spawn(follow);
+        }
 
         let monitor = step(8, "monitor", async { Monitor::new().map(Arc::new) }).await?;
         tracker.spawn(monitor.clone().run(cancel.child_token()));
@@ -117,6 +134,7 @@ impl Node {
             crypto,
             storage,
             crdt,
+            ai,
             p2p,
             dht,
             monitor,
@@ -215,7 +233,7 @@ impl Node {
         if let Some(crdt) = &self.shared.crdt {
             // Yjs connections close (1001); every acknowledged update is already on disk.
             stop_step("crdt", before_storage, &mut failed, async {
-                crdt.shutdown();
+                crdt.shutdown().await;
                 Ok(())
             })
             .await;

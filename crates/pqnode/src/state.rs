@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use pqnode_crypto::NodeId;
 use pqnode_health::Status;
 
+use crate::components::ai::AiService;
 use crate::components::crdt::CrdtService;
 use crate::components::crypto::CryptoService;
 use crate::components::dht::DhtService;
@@ -29,6 +30,7 @@ pub struct NodeShared {
     pub crypto: Arc<CryptoService>,
     pub storage: Arc<StorageService>,
     pub crdt: Option<Arc<CrdtService>>,
+    pub ai: Option<Arc<AiService>>,
     pub p2p: Option<Arc<P2pService>>,
     pub dht: Option<Arc<DhtService>>,
     pub monitor: Arc<Monitor>,
@@ -55,7 +57,7 @@ impl NodeShared {
             p2p: self.p2p.clone().map(|p| p as Arc<dyn Component>),
             dht: self.dht.clone().map(|d| d as Arc<dyn Component>),
             crdt: self.crdt.clone().map(|c| c as Arc<dyn Component>),
-            ..Components::default()
+            ai: self.ai.clone().map(|a| a as Arc<dyn Component>),
         }
     }
 

@@ -290,3 +290,168 @@ async fn updates_seen_by_other_clients_survive_sigkill() {
     assert!(lost.is_empty(), "acknowledged edits lost: {lost:?}");
     assert!(seen.len() >= 300);
 }
+
+/// Waits until the document's text root `t` on `node` reads `want`.
+async fn wait_for_text(node: &TestNode, doc: &str, want: &str) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = get_json(&node.url(&format!("/api/docs/{doc}/text?root=t"))).await;
+        if status == 200 && body["text"] == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{doc} on {} never read {want:?}: {status} {body}",
+            node.url("")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two nodes, no central server: a client on each edits the same document; both converge,
+/// live, and each node has every edit on disk.
+#[tokio::test]
+async fn clients_on_two_nodes_edit_one_document() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = TestNode::start(NodeOptions::new(da.path()));
+    let a_id = common::node_id(&a).await;
+    let b = TestNode::start(
+        NodeOptions::new(db.path())
+            .arg("--bootstrap")
+            .arg(format!("{a_id}@{}", common::p2p_addr(&a))),
+    );
+    let mut on_a = connect(&sync_url(&a, "shared")).await;
+    let writer_a = Client::new();
+    on_a.send(Message::Binary(
+        update_message(&writer_a.append("from A;")).into(),
+    ))
+    .await
+    .unwrap();
+    wait_for_text(&a, "shared", "from A;").await;
+
+    // A client on B opens the document: B has never held it, A has; it arrives.
+    let mut on_b = connect(&sync_url(&b, "shared")).await;
+    let reader_b = Client::new();
+    let started = std::time::Instant::now();
+    while reader_b.text() != "from A;" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "B's client never got A's text"
+        );
+        let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_secs(30), on_b.next()).await
+        else {
+            panic!(
+                "B's client got nothing; B has {:?}",
+                get_json(&b.url("/api/docs")).await
+            )
+        };
+        if let Message::Binary(frame) = message {
+            reader_b.apply_frame(&frame);
+        }
+    }
+    eprintln!(
+        "a document created on A reached a client on B in {:?}",
+        started.elapsed()
+    );
+
+    // B's client edits; A's client sees it live.
+    let update = {
+        let t = reader_b.doc.get_or_insert_text("t");
+        let mut txn = reader_b.doc.transact_mut();
+        let len = t.len(&txn);
+        t.insert(&mut txn, len, " from B;");
+        txn.encode_update_v1()
+    };
+    on_b.send(Message::Binary(update_message(&update).into()))
+        .await
+        .unwrap();
+    // A's client holds A's edit already: B's edit integrates after it.
+    let started = std::time::Instant::now();
+    while !writer_a.text().ends_with(" from B;") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "A's client never saw B's edit: {:?}",
+            writer_a.text()
+        );
+        let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_secs(30), on_a.next()).await
+        else {
+            panic!("A's client never saw B's edit")
+        };
+        if let Message::Binary(frame) = message {
+            writer_a.apply_frame(&frame);
+        }
+    }
+    eprintln!(
+        "an edit on B reached a client on A in {:?}",
+        started.elapsed()
+    );
+    wait_for_text(&a, "shared", "from A; from B;").await;
+    wait_for_text(&b, "shared", "from A; from B;").await;
+    let (_, health) = get_json(&b.url("/api/health")).await;
+    let replication = &health["components"]["crdt"]["stats"]["replication"];
+    assert!(
+        replication["trackedDocs"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
+}
+
+/// The AI engine indexes documents as they change, and text given through the API.
+#[tokio::test]
+async fn search_finds_documents_as_they_change_and_indexed_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(NodeOptions::new(dir.path()));
+    let mut ws = connect(&sync_url(&node, "recipes")).await;
+    let client = Client::new();
+    ws.send(Message::Binary(
+        update_message(&client.append("Sourdough needs a lively starter and a long, cool rise."))
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let results = loop {
+        let (status, body) = get_json(&node.url("/api/ai/search?q=sourdough%20starter&k=3")).await;
+        assert_eq!(status, 200, "{body}");
+        if !body["results"].as_array().unwrap().is_empty() {
+            break body["results"].clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never indexed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(results[0]["docId"], "doc:recipes", "{results}");
+    assert!(results[0]["snippet"].as_str().unwrap().contains("starter"));
+
+    let api_token = token(&node);
+    let indexed = http()
+        .post(node.url("/api/ai/index"))
+        .bearer_auth(&api_token)
+        .json(&json!({ "id": "trip", "text": "A night train from Vienna to Venice through the Alps." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(indexed.status(), 201);
+    let (_, found) = get_json(&node.url("/api/ai/search?q=night%20train&k=3")).await;
+    assert_eq!(found["results"][0]["docId"], "api:trip", "{found}");
+    let removed = http()
+        .delete(node.url("/api/ai/index/trip"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
+    let (_, found) = get_json(&node.url("/api/ai/search?q=night%20train&k=3")).await;
+    assert!(found["results"].as_array().unwrap().is_empty(), "{found}");
+    let (status, bad) = get_json(&node.url("/api/ai/search?q=x&k=0")).await;
+    assert_eq!(status, 400, "{bad}");
+    let (_, health) = get_json(&node.url("/api/health")).await;
+    assert_eq!(
+        health["components"]["ai"]["status"], "warn",
+        "BM25 only: {health}"
+    );
+    assert_eq!(
+        health["components"]["ai"]["stats"]["mode"], "bm25",
+        "{health}"
+    );
+}

@@ -240,7 +240,11 @@ async fn every_connection_feeds_the_table_and_operators_manage_contacts() {
         .json()
         .await
         .unwrap();
-    assert_eq!(added["added"], format!("{a_id}@{}", p2p_addr(&a)), "{added}");
+    assert_eq!(
+        added["added"],
+        format!("{a_id}@{}", p2p_addr(&a)),
+        "{added}"
+    );
     wait_for_table(&b, 1).await;
     for bad in [
         json!({ "contact": p2p_addr(&a) }),
@@ -268,10 +272,10 @@ async fn every_connection_feeds_the_table_and_operators_manage_contacts() {
     assert_eq!(nobody.status(), 502);
 
     // Alone by choice: healthy.
-    let c = TestNode::start(
-        NodeOptions::new(dc.path())
-            .env("PQNODE_CONFIG", write_config(dc.path(), "[dht]\nstandalone = true\n")),
-    );
+    let c = TestNode::start(NodeOptions::new(dc.path()).env(
+        "PQNODE_CONFIG",
+        write_config(dc.path(), "[dht]\nstandalone = true\n"),
+    ));
     let (status, health) = get_json(&c.url("/api/health")).await;
     assert_eq!(health["components"]["dht"]["status"], "pass", "{health}");
     assert_eq!(status, 200);

@@ -125,7 +125,7 @@ async fn health_is_200_and_turns_503_when_the_store_fails() {
     assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
     assert!(h["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
     assert!(h["uptime"].is_u64());
-    for name in ["crypto", "signaling", "dht", "p2p", "storage", "ai"] {
+    for name in ["crypto", "signaling", "dht", "p2p", "storage", "crdt", "ai"] {
         assert!(
             h["components"][name]["status"].is_string(),
             "component {name} missing: {h}"
@@ -133,7 +133,10 @@ async fn health_is_200_and_turns_503_when_the_store_fails() {
     }
     assert_eq!(h["components"]["crypto"]["status"], "pass");
     assert_eq!(h["components"]["storage"]["status"], "pass");
-    assert_eq!(h["components"]["ai"]["status"], "disabled");
+    assert_eq!(h["components"]["crdt"]["status"], "pass");
+    // Search without an embedding model is BM25 only: it works, and says what it lacks.
+    assert_eq!(h["components"]["ai"]["status"], "warn", "{h}");
+    assert!(h["components"]["ai"]["reason"].as_str().unwrap().contains("BM25"));
 
     // Pull the database file out from under the running node.
     let db = fs::read_dir(dir.path())
@@ -147,6 +150,8 @@ async fn health_is_200_and_turns_503_when_the_store_fails() {
     assert_eq!(h["status"], "error");
     assert_eq!(h["components"]["storage"]["status"], "fail");
     assert!(h["components"]["storage"]["reason"].is_string());
+    // Documents live in the store: they cannot be acknowledged now.
+    assert_eq!(h["components"]["crdt"]["status"], "fail", "{h}");
 }
 
 #[tokio::test]

@@ -13,13 +13,15 @@
 //!   addresses, received messages and host details, and a lookup or record
 //!   fetch makes the node do network work. In development they stay open on
 //!   the (loopback by default) API address.
-//!   `GET /api/docs/*` (documents' content) is a private read too.
+//!   `GET /api/docs/*` (documents' content) and `GET /api/ai/search` are private reads
+//!   too.
 //! - **Changes** — `POST /api/messages`, `PUT /api/dht/records/{name}`, and every
 //!   change to documents, their access and capability tokens: the token, in every mode.
 //!
 //! Every request, whatever its route, first passes the `Host` check
 //! (`host.rs`), which keeps web pages out through DNS rebinding.
 
+mod ai;
 mod auth;
 mod crypto;
 mod dht;
@@ -49,6 +51,8 @@ pub struct ApiState {
 
 /// Largest request body the API accepts.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest body `POST /api/ai/index` accepts: the index's text cap and the JSON around it.
+const MAX_INDEX_BODY_BYTES: usize = pqnode_search::MAX_TEXT_BYTES + 64 * 1024;
 /// Largest Yjs update `POST /api/docs/{doc}/updates` accepts (the engine's own cap).
 const MAX_UPDATE_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -95,6 +99,20 @@ pub fn router(node: Arc<NodeShared>) -> Router {
             get(dht::get_record)
                 .route_layer(private.clone())
                 .merge(put(dht::put_record).route_layer(auth.clone())),
+        )
+        .route(
+            "/api/ai/search",
+            get(ai::search).route_layer(private.clone()),
+        )
+        .route(
+            "/api/ai/index",
+            post(ai::index_text)
+                .route_layer(auth.clone())
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_INDEX_BODY_BYTES)),
+        )
+        .route(
+            "/api/ai/index/{id}",
+            delete(ai::remove_text).route_layer(auth.clone()),
         )
         .route("/api/docs", get(docs::list).route_layer(private.clone()))
         .route(

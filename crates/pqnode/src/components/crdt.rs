@@ -1,16 +1,22 @@
 //! Start-up step 4: CRDT documents — the engine on the node's store, who may open what,
-//! and the Yjs endpoint the signaling port mounts at `/sync/{doc}`.
+//! and the Yjs endpoint the signaling port mounts at `/sync/{doc}`. Once the DHT and QUIC
+//! run, documents replicate to the other nodes that hold them
+//! ([`CrdtService::attach_replication`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
-use pqnode_crdt::{DocConfig, DocStore};
+use pqnode_crdt::replication::ReplicationConfig;
+use pqnode_crdt::{DocChange, DocConfig, DocName, DocStore, Replicator};
 use pqnode_crdt_ws::{AccessControl, SyncEndpoint};
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_health::Health;
+use pqnode_net::{Network, PeerEvent};
+use pqnode_overlay::Overlay;
 use pqnode_store::Store;
 use tokio_util::sync::CancellationToken;
 
+use super::replication::{DhtReplicas, QuicSync, SYNC, SyncHandler};
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
@@ -20,6 +26,8 @@ pub struct CrdtService {
     store: Store,
     /// Closes every Yjs connection when the node stops.
     shutdown: CancellationToken,
+    /// Set once the DHT and QUIC run.
+    replicator: Arc<OnceLock<Replicator>>,
 }
 
 impl CrdtService {
@@ -49,7 +57,39 @@ impl CrdtService {
             access,
             store,
             shutdown: CancellationToken::new(),
+            replicator: Arc::new(OnceLock::new()),
         }))
+    }
+
+    /// Replicates documents to the other nodes that hold them: registers [`SYNC`] on the
+    /// network, tracks every stored document, every document that changes, and every one a
+    /// client opens, and retries replicas at once when a node connects again.
+    pub fn attach_replication(&self, overlay: Overlay, network: Network) -> anyhow::Result<()> {
+        let replicator = Replicator::new(
+            self.docs.clone(),
+            Arc::new(DhtReplicas { overlay }),
+            Arc::new(QuicSync {
+                network: network.clone(),
+            }),
+            ReplicationConfig::default(),
+        )
+        .context("cannot start CRDT replication")?;
+        network
+            .register(
+                SYNC,
+                SyncHandler {
+                    replicator: replicator.clone(),
+                },
+            )
+            .context("cannot register the CRDT sync protocol")?;
+        let _ = self.replicator.set(replicator.clone());
+        tokio::spawn(follow(
+            replicator,
+            self.docs.changes(),
+            network.subscribe(),
+            self.shutdown.clone(),
+        ));
+        Ok(())
     }
 
     pub fn docs(&self) -> &DocStore {
@@ -62,16 +102,29 @@ impl CrdtService {
 
     /// What the signaling port serves at `/sync/{doc}`.
     pub fn endpoint(&self) -> SyncEndpoint {
+        let replicator = Arc::clone(&self.replicator);
         SyncEndpoint {
             docs: self.docs.clone(),
             access: self.access.clone(),
             shutdown: self.shutdown.clone(),
+            // A client may open a document this node has never held: its replicas have it.
+            on_open: Some(Arc::new(move |doc: &DocName| {
+                if let Some(replicator) = replicator.get()
+                    && let Err(e) = replicator.track(doc)
+                {
+                    tracing::debug!(%doc, error = %e, "document not replicated");
+                }
+            })),
         }
     }
 
-    /// Closes every Yjs connection (1001); acknowledged updates are already on disk.
-    pub fn shutdown(&self) {
+    /// Closes every Yjs connection (1001) and stops replication; acknowledged updates are
+    /// already on disk.
+    pub async fn shutdown(&self) {
         self.shutdown.cancel();
+        if let Some(replicator) = self.replicator.get() {
+            replicator.shutdown().await;
+        }
     }
 }
 
@@ -90,7 +143,46 @@ impl Component for CrdtService {
         Box::pin(async {
             let mut stats = serde_json::to_value(self.docs.stats()).unwrap_or_default();
             stats["tokenSessions"] = serde_json::json!(self.access.live_token_sessions());
+            if let Some(replicator) = self.replicator.get() {
+                stats["replication"] = serde_json::to_value(replicator.stats()).unwrap_or_default();
+            }
             stats
         })
+    }
+}
+
+/// Keeps replication following the node: every stored document at start, every document
+/// that changes, and replicas retried at once when their node connects again.
+async fn follow(
+    replicator: Replicator,
+    mut changes: tokio::sync::broadcast::Receiver<DocChange>,
+    mut connections: tokio::sync::broadcast::Receiver<PeerEvent>,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    match replicator.track_stored().await {
+        Ok(n) => tracing::info!(documents = n, "replicating stored documents"),
+        Err(e) => tracing::warn!(error = %e, "cannot replicate the stored documents"),
+    }
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            change = changes.recv() => match change {
+                Ok(DocChange::Updated { name, .. }) => {
+                    // Tracking a tracked document is a no-op.
+                    let _ = replicator.track(&name);
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    let _ = replicator.track_stored().await;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            event = connections.recv() => match event {
+                Ok(PeerEvent::Connected { node_id, .. }) => replicator.peer_reachable(node_id),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+        }
     }
 }

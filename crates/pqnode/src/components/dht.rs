@@ -11,6 +11,7 @@ use pqnode_overlay::{Overlay, OverlayConfig};
 use pqnode_store::Store;
 
 use super::federation::PresenceEntries;
+use super::replication::ReplicaEntries;
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
@@ -37,6 +38,7 @@ impl DhtService {
         let mut overlay_config = OverlayConfig::new(identity).with_seeds(seeds);
         // Every node checks signaling presence entries, whether or not it runs signaling.
         overlay_config.dht.validators.push(PresenceEntries);
+        overlay_config.dht.validators.push(ReplicaEntries);
         overlay_config.dht.refresh_interval = Duration::from_secs(config.dht.refresh_interval_secs);
         overlay_config.dht.ping_interval = Duration::from_secs(config.dht.ping_interval_secs);
         overlay_config.dht.standalone = config.dht.standalone;

@@ -4,11 +4,13 @@
 //! component (not built into this node yet, or switched off) reports
 //! `{"status":"disabled"}`, never invented data.
 
+pub mod ai;
 pub mod crdt;
 pub mod crypto;
 pub mod dht;
 pub mod federation;
 pub mod p2p;
+pub mod replication;
 pub mod signaling;
 pub mod storage;
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what tests/clients needs on a fresh Debian machine: Chromium (apt),
-# the npm packages of tests/clients (from its lock file) and Python aiortc.
+# the npm packages of tests/clients (from its lock file: peerjs, peer,
+# playwright-core, ws, yjs, y-websocket and the reference Yjs server
+# @y/websocket-server, whose leveldb comes prebuilt: nothing is compiled) and
+# Python aiortc.
 # Idempotent and non-interactive: each step is skipped when already done.
 set -euo pipefail
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every real-client test (peerjs differential, two browsers on two nodes,
-# aiortc with Chromium) and ends with one line: "N passed, N failed".
+# aiortc with Chromium, npm Yjs clients on /sync) and ends with one line:
+# "N passed, N failed".
 #
 # Environment:
 #   PQNODE_BIN            pqnode binary (default: target/debug/pqnode)
@@ -8,6 +9,8 @@
 #                         test (default: a pqnode from PQNODE_BIN, else
 #                         crates/pqnode-peerjs' serve example)
 #   PQNODE_PEERJS_SERVE   use this serve example binary instead of pqnode
+#   YJS_SERVER=reference  run the Yjs test against npm @y/websocket-server
+#                         instead of pqnode (checks the test itself)
 #   VERBOSE=1             show server output and observations
 # Install what they need first: scripts/install-test-deps.sh
 set -uo pipefail
@@ -29,7 +32,7 @@ fi
 
 passed=0
 failed=0
-for file in peerjs-differential.test.js browser-two-nodes.test.js aiortc-chromium.test.js; do
+for file in peerjs-differential.test.js browser-two-nodes.test.js aiortc-chromium.test.js yjs-sync.test.js; do
   echo "== $file"
   output="$(node --test --test-reporter=tap "$file" 2>&1)"
   status=$?

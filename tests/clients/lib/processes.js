@@ -42,10 +42,11 @@ export async function startProcess(label, cmd, args, { ready, env = {}, timeoutM
   return {
     child,
     lines,
-    async stop() {
-      if (child.exitCode !== null) return child.exitCode;
+    // SIGTERM (SIGKILL after 10 s); `signal` to send another one first.
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode;
       const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
-      child.kill('SIGTERM');
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
       const result = await exited;
       clearTimeout(timer);

@@ -121,7 +121,10 @@ impl Node {
             tracker.spawn(follow);
         }
 
-        let monitor = step(8, "monitor", async { Monitor::new().map(Arc::new) }).await?;
+        let monitor = step(8, "monitor", async {
+            Monitor::new(&config.data_dir).map(Arc::new)
+        })
+        .await?;
         tracker.spawn(monitor.clone().run(cancel.child_token()));
 
         fit_listeners_to_descriptors(&mut config);

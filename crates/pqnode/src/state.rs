@@ -58,6 +58,7 @@ impl NodeShared {
             dht: self.dht.clone().map(|d| d as Arc<dyn Component>),
             crdt: self.crdt.clone().map(|c| c as Arc<dyn Component>),
             ai: self.ai.clone().map(|a| a as Arc<dyn Component>),
+            system: Some(self.monitor.clone() as Arc<dyn Component>),
         }
     }
 
@@ -101,6 +102,21 @@ impl NodeShared {
         let system = self.monitor.snapshot();
         metrics::gauge!("pqnode_process_resident_memory_bytes").set(system.rss_bytes as f64);
         metrics::gauge!("pqnode_process_cpu_percent").set(f64::from(system.cpu_percent));
+        let optional = [
+            ("pqnode_process_open_fds", system.open_fds),
+            ("pqnode_process_max_fds", system.fd_limit),
+            ("pqnode_data_disk_total_bytes", system.data_disk_total_bytes),
+            (
+                "pqnode_data_disk_available_bytes",
+                system.data_disk_available_bytes,
+            ),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                metrics::gauge!(name).set(value as f64);
+            }
+        }
+        metrics::gauge!("pqnode_host_memory_used_bytes").set(system.host_memory_used_bytes as f64);
         metrics::gauge!("pqnode_uptime_seconds").set(self.uptime().as_secs_f64());
         metrics::gauge!("pqnode_ready").set(if self.is_ready() { 1.0 } else { 0.0 });
         for (_, listener) in self.listeners() {

@@ -42,6 +42,7 @@ pub struct Components {
     pub storage: Option<Arc<dyn Component>>,
     pub crdt: Option<Arc<dyn Component>>,
     pub ai: Option<Arc<dyn Component>>,
+    pub system: Option<Arc<dyn Component>>,
 }
 
 /// One component's entry in `/api/health`.
@@ -52,7 +53,7 @@ pub struct Report {
 }
 
 impl Components {
-    fn slots(&self) -> [(&'static str, &Option<Arc<dyn Component>>); 7] {
+    fn slots(&self) -> [(&'static str, &Option<Arc<dyn Component>>); 8] {
         [
             ("crypto", &self.crypto),
             ("signaling", &self.signaling),
@@ -61,6 +62,7 @@ impl Components {
             ("storage", &self.storage),
             ("crdt", &self.crdt),
             ("ai", &self.ai),
+            ("system", &self.system),
         ]
     }
 
@@ -118,7 +120,7 @@ mod tests {
             ..Components::default()
         };
         let reports = components.reports().await;
-        assert_eq!(reports.len(), 7);
+        assert_eq!(reports.len(), 8);
         let crypto = &reports[0];
         assert_eq!(crypto.body, json!({ "status": "disabled" }));
         let storage = reports.iter().find(|r| r.name == "storage").unwrap();

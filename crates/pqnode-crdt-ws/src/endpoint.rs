@@ -21,8 +21,13 @@ use crate::capability::Rights;
 pub const PATH_PREFIX: &str = "/sync";
 /// WebSocket ping interval: finds dead clients, and keeps middleboxes from closing idle ones.
 const PING_INTERVAL: Duration = Duration::from_secs(15);
-/// Close code for a revoked capability (application range).
-pub const CLOSE_REVOKED: u16 = 4403;
+/// Close codes for refusals a reconnect would only repeat (y-websocket does not retry on
+/// 4400-4499): a bad document name or request, no access (also a revoked capability), a
+/// frame over the size cap.
+pub const CLOSE_BAD_REQUEST: u16 = 4400;
+pub const CLOSE_FORBIDDEN: u16 = 4403;
+pub const CLOSE_REVOKED: u16 = CLOSE_FORBIDDEN;
+pub const CLOSE_TOO_LARGE: u16 = 4413;
 
 /// Called when a client opens a document (after access was granted): the node starts
 /// replicating it, so a document held only by other nodes arrives here.
@@ -56,14 +61,6 @@ async fn upgrade(
     Query(params): Query<Params>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let name = match DocName::new(&doc) {
-        Ok(name) => name,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, "INVALID_DOCUMENT", &e.to_string()),
-    };
-    let grant = match endpoint.access.authorize(&doc, params.token.as_deref()) {
-        Ok(grant) => grant,
-        Err(e) => return refuse(StatusCode::FORBIDDEN, "FORBIDDEN", &e.to_string()),
-    };
     if endpoint.shutdown.is_cancelled() {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -71,18 +68,65 @@ async fn upgrade(
             "the node is stopping",
         );
     }
+    // The transport reads frames up to twice the session's cap, so an oversized frame is
+    // read whole and refused by the session with a reason (4413): one refused mid-read by
+    // the transport leaves its unread bytes behind, and the close frame is lost to a reset.
+    let max = endpoint.docs.config().max_frame_bytes.saturating_mul(2);
+    let ws = ws.max_message_size(max).max_frame_size(max);
+    // Refusals are sent as close frames after the upgrade, not as HTTP errors: a browser
+    // shows a WebSocket client no HTTP status or body, and y-websocket stops retrying only
+    // on a close code in 4400-4499.
+    let name = match DocName::new(&doc) {
+        Ok(name) => name,
+        Err(e) => {
+            return ws
+                .on_upgrade(move |socket| close_at_once(socket, CLOSE_BAD_REQUEST, e.to_string()));
+        }
+    };
+    let grant = match endpoint.access.authorize(&doc, params.token.as_deref()) {
+        Ok(grant) => grant,
+        Err(e) => {
+            return ws
+                .on_upgrade(move |socket| close_at_once(socket, CLOSE_FORBIDDEN, e.to_string()));
+        }
+    };
     if let Some(on_open) = &endpoint.on_open {
         on_open(&name);
     }
-    let max = endpoint.docs.config().max_frame_bytes;
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, endpoint, name, grant))
+    ws.on_upgrade(move |socket| serve(socket, endpoint, name, grant))
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "error": { "code": code, "message": message } });
     (status, axum::Json(body)).into_response()
+}
+
+async fn close_at_once(mut socket: WebSocket, code: u16, reason: String) {
+    tracing::debug!(code, %reason, "sync connection refused");
+    close(&mut socket, Ending { code, reason }).await;
+}
+
+async fn close(socket: &mut WebSocket, ending: Ending) {
+    // A close reason is at most 123 bytes.
+    let reason: String = ending.reason.chars().take(120).collect();
+    let frame = CloseFrame {
+        code: ending.code,
+        reason: reason.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// A frame over the transport's cap is refused with a close frame that says so; any other
+/// read error means the client is gone.
+fn too_large(error: axum::Error) -> Option<Ending> {
+    let error = error.into_inner();
+    match error.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(e)) => Some(Ending {
+            code: CLOSE_TOO_LARGE,
+            reason: format!("frame refused: {e}"),
+        }),
+        _ => None,
+    }
 }
 
 /// Why a connection ended, as its close frame says.
@@ -122,22 +166,20 @@ async fn serve(mut socket: WebSocket, endpoint: SyncEndpoint, name: DocName, gra
             ending
         }
         Err(e) => Some(Ending {
-            code: if e.is_caller_fault() { 1008 } else { 1011 },
+            code: if e.is_caller_fault() {
+                CLOSE_BAD_REQUEST
+            } else {
+                1011
+            },
             reason: e.to_string(),
         }),
     };
     if let Some((id, cancel)) = &revoked {
         endpoint.access.unwatch(*id, cancel);
     }
-    if let Some(Ending { code, reason }) = ending {
-        tracing::debug!(doc = %name, code, %reason, "sync connection closed");
-        // A close reason is at most 123 bytes.
-        let reason: String = reason.chars().take(120).collect();
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = socket.send(Message::Close(Some(frame))).await;
+    if let Some(ending) = ending {
+        tracing::debug!(doc = %name, code = ending.code, reason = %ending.reason, "sync connection closed");
+        close(&mut socket, ending).await;
     }
 }
 
@@ -164,7 +206,8 @@ async fn run(
                     return Some(Ending { code: 1003, reason: "text frames are not Yjs messages".into() });
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return None,
+                Some(Err(e)) => return too_large(e),
+                Some(Ok(Message::Close(_))) | None => return None,
             },
             event = events.recv() => event.and_then(|e| session.on_event(e)),
             () = revoked.cancelled() => {

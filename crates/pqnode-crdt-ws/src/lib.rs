@@ -19,4 +19,7 @@ mod endpoint;
 
 pub use access::{AccessControl, AccessError, Grant, Policy, hex, hex_id};
 pub use capability::{Capability, Rights, TokenError, TokenId};
-pub use endpoint::{CLOSE_REVOKED, OnOpen, PATH_PREFIX, SyncEndpoint, router};
+pub use endpoint::{
+    CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_REVOKED, CLOSE_TOO_LARGE, OnOpen, PATH_PREFIX,
+    SyncEndpoint, router,
+};

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use pqnode_crdt::{DocConfig, DocName, DocStore};
-use pqnode_crdt_ws::{AccessControl, CLOSE_REVOKED, Policy, Rights, SyncEndpoint, router};
+use pqnode_crdt_ws::{
+    AccessControl, CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_REVOKED, CLOSE_TOO_LARGE, Policy,
+    Rights, SyncEndpoint, router,
+};
 use pqnode_crypto::Identity;
 use pqnode_store::Store;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 use yrs::updates::decoder::Decode;
 use yrs::{GetString, ReadTxn, Text, Transact};
@@ -141,8 +143,12 @@ async fn restricted_documents_need_a_token_and_revocation_closes_its_sessions() 
         .set_policy("secret", Policy::Restricted)
         .await
         .unwrap();
-    let refused = connect(node.addr, "/sync/secret").await;
-    assert!(refused.is_err(), "no token, no upgrade");
+    let mut refused = connect(node.addr, "/sync/secret").await.unwrap();
+    assert_eq!(
+        close_code(&mut refused).await,
+        Some(CLOSE_FORBIDDEN),
+        "no token, no session"
+    );
     let (cap, token) = node
         .access
         .issue("secret", Rights::Read, u64::MAX)
@@ -167,19 +173,17 @@ async fn restricted_documents_need_a_token_and_revocation_closes_its_sessions() 
         .set_policy("other", Policy::Restricted)
         .await
         .unwrap();
-    assert!(
-        connect(node.addr, &format!("/sync/other?token={token}"))
-            .await
-            .is_err()
-    );
+    let mut other = connect(node.addr, &format!("/sync/other?token={token}"))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut other).await, Some(CLOSE_FORBIDDEN));
 
     assert_eq!(node.access.revoke(cap.id).await.unwrap(), 1);
     assert_eq!(close_code(&mut reader).await, Some(CLOSE_REVOKED));
-    assert!(
-        connect(node.addr, &format!("/sync/secret?token={token}"))
-            .await
-            .is_err()
-    );
+    let mut again = connect(node.addr, &format!("/sync/secret?token={token}"))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut again).await, Some(CLOSE_FORBIDDEN));
 }
 
 #[tokio::test]
@@ -192,10 +196,7 @@ async fn hostile_frames_close_only_their_connection() {
     ))
     .await
     .unwrap();
-    assert_eq!(
-        close_code(&mut bad).await,
-        Some(u16::from(CloseCode::Policy))
-    );
+    assert_eq!(close_code(&mut bad).await, Some(CLOSE_BAD_REQUEST));
     let mut text = connect(node.addr, "/sync/d").await.unwrap();
     text.send(Message::Text("hello".into())).await.unwrap();
     assert_eq!(close_code(&mut text).await, Some(1003));
@@ -209,5 +210,15 @@ async fn hostile_frames_close_only_their_connection() {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(connect(node.addr, "/sync/..bad").await.is_err());
+    let mut bad_name = connect(node.addr, "/sync/..bad").await.unwrap();
+    assert_eq!(close_code(&mut bad_name).await, Some(CLOSE_BAD_REQUEST));
+    // Over the session's cap, and over the transport's: refused with a reason, not dropped.
+    let mut big = connect(node.addr, "/sync/d").await.unwrap();
+    let frame = vec![0u8; DocConfig::default().max_frame_bytes + 1];
+    let _ = big.send(Message::Binary(frame.into())).await;
+    assert_eq!(close_code(&mut big).await, Some(CLOSE_TOO_LARGE));
+    let mut huge = connect(node.addr, "/sync/d").await.unwrap();
+    let frame = vec![0u8; 2 * DocConfig::default().max_frame_bytes + 1];
+    let _ = huge.send(Message::Binary(frame.into())).await;
+    assert_eq!(close_code(&mut huge).await, Some(CLOSE_TOO_LARGE));
 }

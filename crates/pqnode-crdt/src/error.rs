@@ -133,16 +133,21 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The WebSocket close code that fits: 1009 (too big), 1008 (policy: malformed or refused
-    /// input), 1011 (the node failed), 1013 (try again: lagged), 1000 (normal).
+    /// The WebSocket close code that fits. Refusals that a reconnect would only repeat use
+    /// 4400-4499, the range on which npm y-websocket stops reconnecting: 4413 (too large),
+    /// 4400 (malformed or refused input), 4410 (the document was deleted: reconnecting would
+    /// bring it back); the others ask the client to come back: 1011 (the node failed), 1013
+    /// (lagged), 1000 (normal).
     pub fn close_code(&self) -> u16 {
         match self {
-            SessionError::FrameTooLarge { .. } | SessionError::AwarenessTooLarge { .. } => 1009,
-            SessionError::Update(DocError::UpdateTooLarge { .. }) => 1009,
+            SessionError::FrameTooLarge { .. } | SessionError::AwarenessTooLarge { .. } => 4413,
+            SessionError::Update(DocError::UpdateTooLarge { .. })
+            | SessionError::Update(DocError::DocumentTooLarge { .. }) => 4413,
             SessionError::Update(error) if !error.is_caller_fault() => 1011,
-            SessionError::Malformed { .. } | SessionError::Update(_) => 1008,
+            SessionError::Malformed { .. } | SessionError::Update(_) => 4400,
             SessionError::Lagged { .. } => 1013,
-            SessionError::DocumentDeleted | SessionError::Closed => 1000,
+            SessionError::DocumentDeleted => 4410,
+            SessionError::Closed => 1000,
         }
     }
 }

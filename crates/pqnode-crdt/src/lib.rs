@@ -67,6 +67,28 @@ mod load;
 mod name;
 mod reads;
 pub mod replication;
+
+/// Entry points for the fuzz targets in `fuzz/`: not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses one client frame as a session does (every message in it, state vectors and
+    /// awareness decoded; update payloads are left to yrs); must never panic.
+    pub fn parse_frame(frame: &[u8]) {
+        let mut reader = crate::wire::Reader::new(frame);
+        while !reader.is_empty() {
+            if crate::wire::next_message(&mut reader).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Decodes a replication request and response from another node; must never panic.
+    pub fn decode_sync(bytes: &[u8]) {
+        let _ = crate::replication::wire::SyncRequest::decode(bytes);
+        let _ = crate::replication::wire::SyncResponse::decode(bytes);
+    }
+}
 mod session;
 mod slot;
 mod stats;

@@ -208,17 +208,15 @@ impl Session {
         Ok(())
     }
 
-    /// Turns a document event into what this client must hear: nothing for its own changes.
+    /// Turns a document event into what this client must hear: nothing for its own updates.
+    /// Its own awareness does come back, as from y-websocket's server: a client alone in a
+    /// room hears nothing else, and y-websocket reconnects after 30 s without a message.
     pub fn on_event(&mut self, event: DocEvent) -> Result<Vec<Outgoing>, SessionError> {
         if self.closed {
             return Err(SessionError::Closed);
         }
         match event {
-            DocEvent::Update { origin, .. } | DocEvent::Awareness { origin, .. }
-                if origin == self.origin =>
-            {
-                Ok(Vec::new())
-            }
+            DocEvent::Update { origin, .. } if origin == self.origin => Ok(Vec::new()),
             DocEvent::Update { frame, .. } => Ok(vec![self.count(MessageKind::Update, frame)]),
             DocEvent::Awareness { frame, .. } => {
                 Ok(vec![self.count(MessageKind::Awareness, frame)])

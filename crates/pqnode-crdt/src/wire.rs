@@ -155,7 +155,15 @@ pub(crate) fn awareness(bytes: &[u8]) -> Result<AwarenessUpdate, WireError> {
     for _ in 0..count {
         let client = client_id(reader.var_u64()?)?;
         let clock = reader.var_u32()?;
-        let json: Arc<str> = reader.string()?.into();
+        let json = reader.string()?;
+        // Every client JSON-parses the states it receives: one that is not JSON would throw in
+        // each of them (in Node.js, an uncaught exception), so it is refused here.
+        if serde_json::from_str::<serde::de::IgnoredAny>(json).is_err() {
+            return Err(WireError::Invalid(format!(
+                "the awareness state of client {client} is not JSON"
+            )));
+        }
+        let json: Arc<str> = json.into();
         clients.insert(client, AwarenessUpdateEntry { clock, json });
     }
     Ok(AwarenessUpdate { clients })

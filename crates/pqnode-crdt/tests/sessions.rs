@@ -138,21 +138,24 @@ async fn malformed_and_oversized_frames_end_the_session_with_a_reason_and_harm_n
     )))
     .encode_v1();
     let cases: Vec<(Vec<u8>, u16)> = vec![
-        (vec![0u8; 5000], 1009),
-        (too_big, 1009),
-        (vec![0, 2, 5, 1, 2], 1008), // update shorter than it claims
-        (vec![0, 9, 0], 1008),       // unknown sync type
-        (vec![0, 2, 3, 0xff, 0xff, 0xff], 1008), // an update that is garbage
-        (vec![0, 0, 4, 0xff, 0xff, 0xff, 0x7a], 1008), // state vector claiming 250M entries
-        (vec![1, 4, 0xff, 0xff, 0xff, 0x7a], 1008), // awareness claiming 250M clients
-        (vec![], 1008),
+        (vec![0u8; 5000], 4413),
+        (too_big, 4413),
+        (vec![0, 2, 5, 1, 2], 4400), // update shorter than it claims
+        (vec![0, 9, 0], 4400),       // unknown sync type
+        (vec![0, 2, 3, 0xff, 0xff, 0xff], 4400), // an update that is garbage
+        (vec![0, 0, 4, 0xff, 0xff, 0xff, 0x7a], 4400), // state vector claiming 250M entries
+        (vec![1, 4, 0xff, 0xff, 0xff, 0x7a], 4400), // awareness claiming 250M clients
+        (vec![], 4400),
+        // An awareness state that is not JSON: every other client's JSON.parse would throw.
+        (vec![1, 8, 1, 77, 1, 4, b'{', b'n', b'o', b'}'], 4400),
     ];
     for (frame, code) in cases {
         let (mut hostile, _events, _) = Session::open(&docs, &name("h"), SessionOptions::default())
             .await
             .unwrap();
         let error = hostile.on_message(&frame).await.expect_err("refused");
-        assert_eq!(error.close_code(), code, "{frame:?}: {error}");
+        let shown = &frame[..frame.len().min(16)];
+        assert_eq!(error.close_code(), code, "{shown:?}: {error}");
         assert!(!error.to_string().is_empty());
     }
     // An awareness client id over 53 bits is refused, not a panic.

@@ -122,6 +122,9 @@ impl NodeShared {
         for (_, listener) in self.listeners() {
             listener.record_metrics();
         }
+        if let Some(crdt) = &self.crdt {
+            crdt.record_metrics();
+        }
         for report in self.components().reports().await {
             let value = match report.health.status {
                 Status::Pass => 0.0,

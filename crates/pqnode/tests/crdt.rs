@@ -174,10 +174,11 @@ async fn documents_from_yjs_clients_to_the_rest_api_and_back() {
         .await
         .unwrap();
     assert_eq!(restrict.status(), 200);
-    assert!(
-        tokio_tungstenite::connect_async(sync_url(&node, "team%2Fnotes"))
-            .await
-            .is_err()
+    let mut refused = connect(&sync_url(&node, "team%2Fnotes")).await;
+    assert_eq!(
+        close_code(&mut refused).await,
+        Some(4403),
+        "no token, no session"
     );
     let issued: serde_json::Value = http()
         .post(node.url("/api/docs/team%2Fnotes/tokens"))
@@ -209,7 +210,8 @@ async fn documents_from_yjs_clients_to_the_rest_api_and_back() {
         .unwrap();
     assert_eq!(revoked["sessionsClosed"], 1, "{revoked}");
     assert_eq!(close_code(&mut holder).await, Some(4403));
-    assert!(tokio_tungstenite::connect_async(&url).await.is_err());
+    let mut revoked_again = connect(&url).await;
+    assert_eq!(close_code(&mut revoked_again).await, Some(4403));
 
     // Clients still open are closed with 1001 when the node stops; it exits cleanly.
     let (status, _) = node.terminate();

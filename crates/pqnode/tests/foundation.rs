@@ -136,7 +136,12 @@ async fn health_is_200_and_turns_503_when_the_store_fails() {
     assert_eq!(h["components"]["crdt"]["status"], "pass");
     // Search without an embedding model is BM25 only: it works, and says what it lacks.
     assert_eq!(h["components"]["ai"]["status"], "warn", "{h}");
-    assert!(h["components"]["ai"]["reason"].as_str().unwrap().contains("BM25"));
+    assert!(
+        h["components"]["ai"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("BM25")
+    );
 
     // Pull the database file out from under the running node.
     let db = fs::read_dir(dir.path())

@@ -233,3 +233,39 @@ pub async fn revoke(
     })?;
     Ok(Json(json!({ "revoked": id, "sessionsClosed": closed })))
 }
+
+/// `GET /api/changes`: server-sent events, one per committed change to any document
+/// (`updated` with `{name, version}`, `deleted` with `{name}`), so an application can react
+/// to edits. A listener too slow for the feed gets `lagged` with `{missed}` and should
+/// re-read `/api/docs`.
+pub async fn changes(
+    State(state): State<ApiState>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use pqnode_crdt::DocChange;
+    use tokio::sync::broadcast::error::RecvError;
+
+    let receiver = docs(&state)?.changes();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = match receiver.recv().await {
+            Ok(DocChange::Updated { name, version }) => Event::default()
+                .event("updated")
+                .data(json!({ "name": name, "version": version }).to_string()),
+            Ok(DocChange::Deleted { name }) => Event::default()
+                .event("deleted")
+                .data(json!({ "name": name }).to_string()),
+            Ok(_) => Event::default().comment("unknown change"),
+            Err(RecvError::Lagged(missed)) => Event::default()
+                .event("lagged")
+                .data(json!({ "missed": missed }).to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), receiver))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

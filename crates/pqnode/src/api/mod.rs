@@ -116,6 +116,10 @@ pub fn router(node: Arc<NodeShared>) -> Router {
         )
         .route("/api/docs", get(docs::list).route_layer(private.clone()))
         .route(
+            "/api/changes",
+            get(docs::changes).route_layer(private.clone()),
+        )
+        .route(
             "/api/docs/{doc}",
             get(docs::get)
                 .route_layer(private.clone())

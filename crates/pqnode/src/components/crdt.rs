@@ -118,6 +118,51 @@ impl CrdtService {
         }
     }
 
+    /// Exports the engine's and replication's figures to `/metrics` (counters as totals;
+    /// rates are Prometheus's `rate()`).
+    pub fn record_metrics(&self) {
+        let docs = self.docs.stats();
+        metrics::gauge!("pqnode_crdt_documents").set(docs.documents as f64);
+        metrics::gauge!("pqnode_crdt_loaded_documents").set(docs.loaded_docs as f64);
+        metrics::gauge!("pqnode_crdt_loaded_bytes").set(docs.loaded_bytes as f64);
+        metrics::gauge!("pqnode_crdt_sync_sessions").set(docs.sync_sessions as f64);
+        let totals = [
+            ("pqnode_crdt_updates_applied_total", docs.updates_applied),
+            ("pqnode_crdt_update_bytes_total", docs.update_bytes),
+            ("pqnode_crdt_updates_rejected_total", docs.updates_rejected),
+            ("pqnode_crdt_commits_total", docs.commits),
+            ("pqnode_crdt_commit_failures_total", docs.commit_failures),
+            ("pqnode_crdt_compactions_total", docs.compactions),
+            ("pqnode_crdt_client_bytes_in_total", docs.bytes_in),
+            ("pqnode_crdt_client_bytes_out_total", docs.bytes_out),
+        ];
+        for (name, value) in totals {
+            metrics::counter!(name).absolute(value);
+        }
+        if let Some(replicator) = self.replicator.get() {
+            let r = replicator.stats();
+            metrics::gauge!("pqnode_crdt_replicated_documents").set(r.tracked_docs as f64);
+            metrics::gauge!("pqnode_crdt_replicas").set(r.replicas as f64);
+            let totals = [
+                ("pqnode_crdt_replication_bytes_out_total", r.bytes_out),
+                ("pqnode_crdt_replication_bytes_in_total", r.bytes_in),
+                ("pqnode_crdt_replication_updates_sent_total", r.updates_sent),
+                (
+                    "pqnode_crdt_replication_updates_received_total",
+                    r.updates_received,
+                ),
+                (
+                    "pqnode_crdt_replication_sync_sessions_total",
+                    r.sync_sessions_out + r.sync_sessions_in,
+                ),
+                ("pqnode_crdt_replication_failures_total", r.failures),
+            ];
+            for (name, value) in totals {
+                metrics::counter!(name).absolute(value);
+            }
+        }
+    }
+
     /// Closes every Yjs connection (1001) and stops replication; acknowledged updates are
     /// already on disk.
     pub async fn shutdown(&self) {

@@ -19,6 +19,8 @@ use crate::capability::Rights;
 /// Where the endpoint is mounted: a y-websocket provider given `ws://host:port/sync` and room
 /// `doc` connects to `/sync/doc`.
 pub const PATH_PREFIX: &str = "/sync";
+/// Bytes read from the socket at a time.
+const READ_BUFFER: usize = 8 * 1024;
 /// WebSocket ping interval: finds dead clients, and keeps middleboxes from closing idle ones.
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 /// Close codes for refusals a reconnect would only repeat (y-websocket does not retry on
@@ -72,7 +74,16 @@ async fn upgrade(
     // read whole and refused by the session with a reason (4413): one refused mid-read by
     // the transport leaves its unread bytes behind, and the close frame is lost to a reset.
     let max = endpoint.docs.config().max_frame_bytes.saturating_mul(2);
-    let ws = ws.max_message_size(max).max_frame_size(max);
+    // tungstenite's defaults keep 128 KiB per buffer per connection, most of a session's
+    // memory: a small read chunk costs a few more reads only for large frames, and each
+    // message is written (and flushed) as it is sent anyway. The write buffer is capped so a
+    // client that stops reading cannot make it grow without bound.
+    let ws = ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max);
     // Refusals are sent as close frames after the upgrade, not as HTTP errors: a browser
     // shows a WebSocket client no HTTP status or body, and y-websocket stops retrying only
     // on a close code in 4400-4499.

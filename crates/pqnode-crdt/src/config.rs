@@ -44,7 +44,9 @@ impl Default for DocConfig {
             max_batch_updates: 256,
             max_frame_bytes: 4 * 1024 * 1024 + 64 * 1024,
             max_awareness_bytes: 64 * 1024,
-            broadcast_capacity: 1024,
+            // Each loaded document preallocates this many slots (about 100 bytes each); a
+            // session this far behind is told to resync, which y-websocket does by itself.
+            broadcast_capacity: 256,
         }
     }
 }

@@ -44,29 +44,65 @@ pub enum Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub rights: Rights,
-    pub token: Option<TokenId>,
+    /// The token's id and issuer.
+    pub token: Option<(TokenId, NodeId)>,
 }
 
 /// Per-document access for the Yjs endpoint. Cheap to clone.
 #[derive(Clone)]
 pub struct AccessControl {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    identity: Arc<Identity>,
-    trusted: HashSet<NodeId>,
+pub(crate) struct Inner {
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) trusted: HashSet<NodeId>,
     default_policy: Policy,
-    store: Store,
+    pub(crate) store: Store,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     policies: HashMap<String, Policy>,
-    revoked: HashMap<TokenId, u64>,
-    /// Open sessions by the token they were admitted with: a revocation cancels them.
-    live: HashMap<TokenId, Vec<CancellationToken>>,
+    pub(crate) revoked: HashMap<TokenId, Revoked>,
+    /// Ids of the tokens this node issued.
+    pub(crate) own: HashSet<TokenId>,
+    /// Open sessions by the token they were admitted with (and its issuer): a revocation
+    /// cancels them.
+    pub(crate) live: HashMap<TokenId, (NodeId, Vec<CancellationToken>)>,
+}
+
+/// A revoked token id: until when it is kept, and who revoked it (`None`: this node's
+/// operator, whatever the issuer; `Some(x)`: issuer `x`, for its own tokens only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Revoked {
+    pub(crate) expires_ms: u64,
+    pub(crate) by: Option<NodeId>,
+}
+
+impl Revoked {
+    pub(crate) fn covers(&self, issuer: NodeId) -> bool {
+        self.by.is_none_or(|by| by == issuer)
+    }
+
+    /// The stored value: the expiry, then the revoking issuer if any.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut v = self.expires_ms.to_be_bytes().to_vec();
+        if let Some(by) = self.by {
+            v.extend_from_slice(by.as_bytes());
+        }
+        v
+    }
+
+    fn decode(value: &[u8]) -> Option<Self> {
+        let expires_ms = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+        let by = match value.get(8..) {
+            Some([]) | None => None,
+            Some(id) => Some(NodeId::from_bytes(id.try_into().ok()?)),
+        };
+        Some(Self { expires_ms, by })
+    }
 }
 
 impl AccessControl {
@@ -88,11 +124,15 @@ impl AccessControl {
         let now = now_ms();
         for (key, value) in store.scan_prefix(Table::Meta, REVOKED_PREFIX).await? {
             let id = hex_id(&key[REVOKED_PREFIX.len()..]);
-            let expires = value.as_ref().try_into().map(u64::from_be_bytes);
-            if let (Some(id), Ok(expires)) = (id, expires)
-                && expires > now
+            if let (Some(id), Some(revoked)) = (id, Revoked::decode(&value))
+                && revoked.expires_ms > now
             {
-                state.revoked.insert(id, expires);
+                state.revoked.insert(id, revoked);
+            }
+        }
+        for (key, _) in store.scan_prefix(Table::Meta, ISSUED_PREFIX).await? {
+            if let Some(id) = hex_id(&key[ISSUED_PREFIX.len()..]) {
+                state.own.insert(id);
             }
         }
         let mut trusted: HashSet<NodeId> = trusted.into_iter().collect();
@@ -108,7 +148,7 @@ impl AccessControl {
         })
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.inner
             .state
             .lock()
@@ -146,11 +186,14 @@ impl AccessControl {
             .store
             .put(Table::Meta, &key, expires_ms.to_be_bytes().to_vec())
             .await?;
+        self.state().own.insert(capability.id);
         Ok((capability, token))
     }
 
     /// Revokes a token by id: stored first, then every live session it opened is closed.
-    /// Returns how many sessions were closed.
+    /// Returns how many sessions were closed. A token this node issued is also named in the
+    /// revocations it publishes ([`AccessControl::published_revocations`]), so other nodes
+    /// that trust this one close its sessions too.
     pub async fn revoke(&self, id: TokenId) -> Result<usize, StoreError> {
         let store = &self.inner.store;
         let issued = store
@@ -159,14 +202,36 @@ impl AccessControl {
         let expires_ms = issued
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or_else(|| now_ms().saturating_add(FOREIGN_REVOCATION_MS));
+        self.record_revocation(
+            id,
+            Revoked {
+                expires_ms,
+                by: None,
+            },
+        )
+        .await
+    }
+
+    /// Stores a revocation, then closes the live sessions it covers; returns how many.
+    pub(crate) async fn record_revocation(
+        &self,
+        id: TokenId,
+        revoked: Revoked,
+    ) -> Result<usize, StoreError> {
         let key = [REVOKED_PREFIX, hex(&id).as_bytes()].concat();
-        store
-            .put(Table::Meta, &key, expires_ms.to_be_bytes().to_vec())
+        self.inner
+            .store
+            .put(Table::Meta, &key, revoked.encode())
             .await?;
         let sessions = {
             let mut state = self.state();
-            state.revoked.insert(id, expires_ms);
-            state.live.remove(&id).unwrap_or_default()
+            state.revoked.insert(id, revoked);
+            match state.live.get(&id) {
+                Some((issuer, _)) if revoked.covers(*issuer) => {
+                    state.live.remove(&id).map(|(_, s)| s).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            }
         };
         for session in &sessions {
             session.cancel();
@@ -176,7 +241,7 @@ impl AccessControl {
 
     /// Open sessions admitted with a token.
     pub fn live_token_sessions(&self) -> usize {
-        self.state().live.values().map(Vec::len).sum()
+        self.state().live.values().map(|(_, s)| s.len()).sum()
     }
 
     /// Whether a connection to `doc` with `token` (from the URL) may open it, and how.
@@ -200,20 +265,25 @@ impl AccessControl {
         if !self.inner.trusted.contains(&capability.issuer) {
             return Err(TokenError::UntrustedIssuer);
         }
-        if self.state().revoked.contains_key(&capability.id) {
+        let revoked = self.state().revoked.get(&capability.id).copied();
+        if revoked.is_some_and(|r| r.covers(capability.issuer)) {
             return Err(TokenError::Revoked);
         }
         Ok(Grant {
             rights: capability.rights,
-            token: Some(capability.id),
+            token: Some((capability.id, capability.issuer)),
         })
     }
 
-    /// Registers a live session opened with `token`; returns what cancels it on revocation.
-    pub fn watch(&self, token: TokenId) -> CancellationToken {
+    /// Registers a live session opened with `token` (issued by `issuer`); returns what
+    /// cancels it on revocation.
+    pub fn watch(&self, token: TokenId, issuer: NodeId) -> CancellationToken {
         let cancel = CancellationToken::new();
         let mut state = self.state();
-        let sessions = state.live.entry(token).or_default();
+        let (_, sessions) = state
+            .live
+            .entry(token)
+            .or_insert_with(|| (issuer, Vec::new()));
         sessions.retain(|s| !s.is_cancelled());
         sessions.push(cancel.clone());
         cancel
@@ -223,7 +293,7 @@ impl AccessControl {
     pub fn unwatch(&self, token: TokenId, cancel: &CancellationToken) {
         cancel.cancel();
         let mut state = self.state();
-        if let Some(sessions) = state.live.get_mut(&token) {
+        if let Some((_, sessions)) = state.live.get_mut(&token) {
             sessions.retain(|s| !s.is_cancelled());
             if sessions.is_empty() {
                 state.live.remove(&token);
@@ -289,7 +359,7 @@ mod tests {
             access.authorize("secret", Some(&token)),
             Ok(Grant {
                 rights: Rights::Read,
-                token: Some(cap.id)
+                token: Some((cap.id, cap.issuer))
             })
         );
         assert_eq!(
@@ -312,7 +382,7 @@ mod tests {
         );
 
         // A live session with the token is closed by its revocation.
-        let session = access.watch(cap.id);
+        let session = access.watch(cap.id, cap.issuer);
         assert_eq!(access.revoke(cap.id).await.unwrap(), 1);
         assert!(session.is_cancelled());
         assert_eq!(

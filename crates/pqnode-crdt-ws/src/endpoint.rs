@@ -156,7 +156,9 @@ impl From<SessionError> for Ending {
 }
 
 async fn serve(mut socket: WebSocket, endpoint: SyncEndpoint, name: DocName, grant: Grant) {
-    let revoked = grant.token.map(|id| (id, endpoint.access.watch(id)));
+    let revoked = grant
+        .token
+        .map(|(id, issuer)| (id, endpoint.access.watch(id, issuer)));
     let options = match grant.rights {
         Rights::Write => SessionOptions::default(),
         Rights::Read => SessionOptions::read_only(),

@@ -7,7 +7,8 @@
 //! ([`Policy`]): open to anyone who reaches the port, or restricted to holders of a
 //! capability token ([`capability`]) the node issued through its API (read-only or
 //! read-write, with an expiry, signed with the node's ML-DSA-87 key, carried in the URL as
-//! `?token=`). Revoking a token closes the sessions it opened, at once.
+//! `?token=`). Revoking a token closes the sessions it opened, at once, and the issuer's
+//! published revocation list carries it to the other nodes that trust the issuer.
 //!
 //! What it is not: the document engine (that is `pqnode-crdt`), replication between nodes,
 //! or the REST API; the binary mounts [`router`] on its public port and serves the rest.
@@ -16,10 +17,14 @@ pub mod capability;
 
 mod access;
 mod endpoint;
+mod revocations;
 
 pub use access::{AccessControl, AccessError, Grant, Policy, hex, hex_id};
 pub use capability::{Capability, Rights, TokenError, TokenId};
 pub use endpoint::{
     CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_REVOKED, CLOSE_TOO_LARGE, OnOpen, PATH_PREFIX,
     SyncEndpoint, router,
+};
+pub use revocations::{
+    MAX_SHARED_REVOCATIONS, REVOCATIONS_RECORD, decode_revocations, encode_revocations,
 };

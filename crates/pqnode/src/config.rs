@@ -268,6 +268,8 @@ pub struct CrdtConfig {
     pub default_access: pqnode_crdt_ws::Policy,
     /// Node ids whose capability tokens this node honours, besides its own.
     pub trusted_issuers: Vec<String>,
+    /// How often the trusted issuers' revocations are read from the DHT.
+    pub revocation_poll_secs: u64,
 }
 
 impl Default for CrdtConfig {
@@ -276,6 +278,7 @@ impl Default for CrdtConfig {
             enabled: true,
             default_access: pqnode_crdt_ws::Policy::Open,
             trusted_issuers: Vec::new(),
+            revocation_poll_secs: 30,
         }
     }
 }

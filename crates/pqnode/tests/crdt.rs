@@ -457,3 +457,71 @@ async fn search_finds_documents_as_they_change_and_indexed_text() {
         "{health}"
     );
 }
+
+/// A token issued by A and honoured by B (which trusts A): when A revokes it, B closes the
+/// session it opened there within its poll interval.
+#[tokio::test]
+async fn a_revocation_reaches_the_nodes_that_trust_the_issuer() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = TestNode::start(NodeOptions::new(da.path()));
+    let a_id = common::node_id(&a).await;
+    let config = db.path().join("pqnode.toml");
+    std::fs::write(
+        &config,
+        format!("[crdt]\ntrusted_issuers = [\"{a_id}\"]\nrevocation_poll_secs = 1\n"),
+    )
+    .unwrap();
+    let b = TestNode::start(
+        NodeOptions::new(db.path())
+            .env("PQNODE_CONFIG", config.display().to_string())
+            .arg("--bootstrap")
+            .arg(format!("{a_id}@{}", common::p2p_addr(&a))),
+    );
+    for node in [&a, &b] {
+        let restricted = http()
+            .put(node.url("/api/docs/secret/access"))
+            .bearer_auth(token(node))
+            .json(&json!({ "policy": "restricted" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(restricted.status(), 200);
+    }
+    let issued: serde_json::Value = http()
+        .post(a.url("/api/docs/secret/tokens"))
+        .bearer_auth(token(&a))
+        .json(&json!({ "rights": "write", "ttlSecs": 600 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let capability = issued["token"].as_str().unwrap();
+    // B honours A's token.
+    let mut on_b = connect(&format!("{}?token={capability}", sync_url(&b, "secret"))).await;
+    let Some(Ok(Message::Binary(_))) = on_b.next().await else {
+        panic!("B did not open the session")
+    };
+    let revoked: serde_json::Value = http()
+        .delete(a.url(&format!(
+            "/api/capabilities/{}",
+            issued["id"].as_str().unwrap()
+        )))
+        .bearer_auth(token(&a))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["published"], true, "{revoked}");
+    let started = std::time::Instant::now();
+    assert_eq!(close_code(&mut on_b).await, Some(4403));
+    eprintln!(
+        "B closed the session {:?} after A revoked the token",
+        started.elapsed()
+    );
+    let mut again = connect(&format!("{}?token={capability}", sync_url(&b, "secret"))).await;
+    assert_eq!(close_code(&mut again).await, Some(4403));
+}

@@ -217,7 +217,8 @@ pub async fn issue_token(
     ))
 }
 
-/// Revokes a capability token; the sessions it opened on this node close at once.
+/// Revokes a capability token; the sessions it opened on this node close at once, and (for
+/// a token this node issued) on the nodes that trust it within their poll interval.
 pub async fn revoke(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -228,10 +229,12 @@ pub async fn revoke(
             "a token id is 32 hex characters",
         ));
     };
-    let closed = crdt(&state)?.access().revoke(token_id).await.map_err(|e| {
+    let (closed, published) = crdt(&state)?.revoke(token_id).await.map_err(|e| {
         ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER)
     })?;
-    Ok(Json(json!({ "revoked": id, "sessionsClosed": closed })))
+    Ok(Json(
+        json!({ "revoked": id, "sessionsClosed": closed, "published": published }),
+    ))
 }
 
 /// `GET /api/changes`: server-sent events, one per committed change to any document

@@ -24,6 +24,7 @@
 mod ai;
 mod auth;
 mod crypto;
+mod dashboard;
 mod dht;
 mod docs;
 use crate::http_error as error;
@@ -63,6 +64,7 @@ pub fn router(node: Arc<NodeShared>) -> Router {
     let auth = middleware::from_fn_with_state(state.clone(), auth::require_token);
     let private = middleware::from_fn_with_state(state.clone(), auth::require_token_in_production);
     Router::new()
+        .route("/", get(dashboard::page))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(system::metrics))

@@ -1,12 +1,14 @@
 //! `GET /sync/{doc}`: a WebSocket per client, speaking npm y-websocket's protocol.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pqnode_crdt::{DocName, DocStore, Session, SessionError, SessionOptions};
@@ -14,6 +16,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{AccessControl, Grant};
+use crate::admission::Admission;
 use crate::capability::Rights;
 
 /// Where the endpoint is mounted: a y-websocket provider given `ws://host:port/sync` and room
@@ -30,6 +33,25 @@ pub const CLOSE_BAD_REQUEST: u16 = 4400;
 pub const CLOSE_FORBIDDEN: u16 = 4403;
 pub const CLOSE_REVOKED: u16 = CLOSE_FORBIDDEN;
 pub const CLOSE_TOO_LARGE: u16 = 4413;
+/// Close code when new sessions arrive faster than the node lets them in (RFC 6455 1013:
+/// try again later; y-websocket backs off and retries).
+pub const CLOSE_TRY_LATER: u16 = 1013;
+
+/// The client's address, when the server runs with connect info.
+struct ConnectedFrom(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectedFrom {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        ))
+    }
+}
 
 /// Called when a client opens a document (after access was granted): the node starts
 /// replicating it, so a document held only by other nodes arrives here.
@@ -43,6 +65,8 @@ pub struct SyncEndpoint {
     /// Cancelled when the node stops: every connection is closed with 1001.
     pub shutdown: CancellationToken,
     pub on_open: Option<OnOpen>,
+    /// How fast new sessions are let in (reconnect storms after a restart).
+    pub admission: Arc<Admission>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +83,7 @@ pub fn router(endpoint: SyncEndpoint) -> Router {
 
 async fn upgrade(
     State(endpoint): State<SyncEndpoint>,
+    ConnectedFrom(ip): ConnectedFrom,
     Path(doc): Path<String>,
     Query(params): Query<Params>,
     ws: WebSocketUpgrade,
@@ -84,6 +109,15 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(max);
+    if !endpoint.admission.admit(ip) {
+        return ws.on_upgrade(|socket| {
+            close_at_once(
+                socket,
+                CLOSE_TRY_LATER,
+                "too many sessions opening: try again".into(),
+            )
+        });
+    }
     // Refusals are sent as close frames after the upgrade, not as HTTP errors: a browser
     // shows a WebSocket client no HTTP status or body, and y-websocket stops retrying only
     // on a close code in 4400-4499.

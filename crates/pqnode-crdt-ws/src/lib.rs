@@ -16,14 +16,16 @@
 pub mod capability;
 
 mod access;
+mod admission;
 mod endpoint;
 mod revocations;
 
 pub use access::{AccessControl, AccessError, Grant, Policy, hex, hex_id};
+pub use admission::{Admission, AdmissionLimits};
 pub use capability::{Capability, Rights, TokenError, TokenId};
 pub use endpoint::{
-    CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_REVOKED, CLOSE_TOO_LARGE, OnOpen, PATH_PREFIX,
-    SyncEndpoint, router,
+    CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_REVOKED, CLOSE_TOO_LARGE, CLOSE_TRY_LATER, OnOpen,
+    PATH_PREFIX, SyncEndpoint, router,
 };
 pub use revocations::{
     MAX_SHARED_REVOCATIONS, REVOCATIONS_RECORD, decode_revocations, encode_revocations,

@@ -43,6 +43,7 @@ async fn node() -> Node {
         access: access.clone(),
         shutdown: CancellationToken::new(),
         on_open: None,
+        admission: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -10,7 +10,7 @@ use anyhow::Context;
 use pqnode_crdt::replication::ReplicationConfig;
 use pqnode_crdt::{DocChange, DocConfig, DocName, DocStore, Replicator};
 use pqnode_crdt_ws::{
-    AccessControl, REVOCATIONS_RECORD, SyncEndpoint, TokenId, decode_revocations,
+    AccessControl, Admission, REVOCATIONS_RECORD, SyncEndpoint, TokenId, decode_revocations,
     encode_revocations,
 };
 use pqnode_crypto::{Identity, NodeId};
@@ -35,6 +35,7 @@ pub struct CrdtService {
     /// The DHT, once it runs: revocations are published and read there.
     overlay: OnceLock<Overlay>,
     revocation_poll: Duration,
+    admission: Arc<Admission>,
 }
 
 impl CrdtService {
@@ -67,6 +68,7 @@ impl CrdtService {
             replicator: Arc::new(OnceLock::new()),
             overlay: OnceLock::new(),
             revocation_poll: Duration::from_secs(config.crdt.revocation_poll_secs.max(1)),
+            admission: Arc::new(Admission::default()),
         }))
     }
 
@@ -131,6 +133,7 @@ impl CrdtService {
                     tracing::debug!(%doc, error = %e, "document not replicated");
                 }
             })),
+            admission: Arc::clone(&self.admission),
         }
     }
 

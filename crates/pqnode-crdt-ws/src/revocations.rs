@@ -31,7 +31,7 @@ pub fn encode_revocations(list: &[(TokenId, u64)]) -> Vec<u8> {
 
 /// Decodes a revocation list; refuses anything that is not whole entries or is too long.
 pub fn decode_revocations(bytes: &[u8]) -> Result<Vec<(TokenId, u64)>, TokenError> {
-    if bytes.len() % ENTRY_LEN != 0 || bytes.len() / ENTRY_LEN > MAX_SHARED_REVOCATIONS {
+    if !bytes.len().is_multiple_of(ENTRY_LEN) || bytes.len() / ENTRY_LEN > MAX_SHARED_REVOCATIONS {
         return Err(TokenError::Malformed("revocation list"));
     }
     Ok(bytes

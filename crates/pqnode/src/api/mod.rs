@@ -3,7 +3,8 @@
 //! Who may call what (also in the README's API table and in
 //! `docs/architecture.md`):
 //!
-//! - **Public** — `/livez`, `/readyz`, `/api/health`, `/api/crypto/status`,
+//! - **Public** — the dashboard page `/` (it holds no data; its requests follow these
+//!   rules), `/livez`, `/readyz`, `/api/health`, `/api/crypto/status`,
 //!   `/api/openapi.json`, `/metrics`: what orchestrators, load balancers and
 //!   scrapers need without a secret. They carry statuses, counters, public
 //!   key sizes and the node id (which every peer learns anyway), never who

@@ -78,8 +78,14 @@ impl CryptoService {
         )?)
     }
 
+    /// The crypto status, with the public keys' SHA-256 fingerprints (what `pqnode id`
+    /// prints), so an operator can compare them with what a peer saw.
     pub fn status_json(&self) -> Value {
-        serde_json::to_value(self.crypto.status()).unwrap_or_default()
+        let mut status = serde_json::to_value(self.crypto.status()).unwrap_or_default();
+        let summary = self.identity_summary();
+        status["signatureKeyFingerprint"] = summary.signature_key_fingerprint.into();
+        status["kemKeyFingerprint"] = summary.kem_key_fingerprint.into();
+        status
     }
 
     pub fn identity_summary(&self) -> IdentitySummary {

@@ -296,8 +296,8 @@ pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
         DhtCommand::Remove { id } => client.http.delete(format!("{base}/api/dht/contacts/{id}")),
         DhtCommand::Put { name, value, ttl } => client
             .http
-            .put(format!("{base}/api/dht/records/{name}"))
-            .json(&json!({ "value": value, "ttlSecs": ttl })),
+            .post(format!("{base}/api/dht/records"))
+            .json(&json!({ "name": name, "value": value, "ttlSecs": ttl })),
     };
     let body = client.call(request)?;
     println!("{}", serde_json::to_string_pretty(&body)?);

@@ -87,9 +87,9 @@ async fn nodes_join_find_each_other_share_records_and_rejoin_after_restart() {
     // A record published at one node is read at every other.
     let (publisher, publisher_id) = &nodes[1];
     let response = http()
-        .put(publisher.url("/api/dht/records/greeting"))
+        .post(publisher.url("/api/dht/records"))
         .bearer_auth(token(publisher))
-        .json(&json!({ "value": "hello, post-quantum world", "ttlSecs": 600 }))
+        .json(&json!({ "name": "greeting", "value": "hello, post-quantum world", "ttlSecs": 600 }))
         .send()
         .await
         .unwrap();
@@ -171,16 +171,16 @@ async fn dht_api_errors_are_json() {
     let (code, body) = get_json(&node.url(&format!("/api/dht/records/{}", "ab".repeat(20)))).await;
     assert_eq!(code, 404, "{body}");
     let response = http()
-        .put(node.url("/api/dht/records/x"))
-        .json(&json!({ "value": "v" }))
+        .post(node.url("/api/dht/records"))
+        .json(&json!({ "name": "x", "value": "v" }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
     let response = http()
-        .put(node.url("/api/dht/records/x"))
+        .post(node.url("/api/dht/records"))
         .bearer_auth(token(&node))
-        .json(&json!({ "value": "v", "ttlSecs": 0 }))
+        .json(&json!({ "name": "x", "value": "v", "ttlSecs": 0 }))
         .send()
         .await
         .unwrap();

@@ -111,18 +111,26 @@ pub async fn get_record(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PutRecord {
+pub struct PublishRecord {
+    name: String,
     value: String,
     ttl_secs: Option<u64>,
 }
 
-/// Publishes `value` under `name`, signed by this node; the key is derived from
-/// (this node's id, name), so only this node can publish there.
-pub async fn put_record(
+/// `POST /api/dht/records`: publishes `value` under `name`, signed by this node; the answer
+/// carries the key, derived from (this node's id, name), so only this node can publish
+/// there. (A record is read back by its key: `GET /api/dht/records/{key}`.)
+pub async fn publish_record(
     State(state): State<ApiState>,
-    Path(name): Path<String>,
-    ApiJson(request): ApiJson<PutRecord>,
+    ApiJson(request): ApiJson<PublishRecord>,
 ) -> Result<Json<Value>, ApiError> {
+    let name = &request.name;
+    if name.is_empty() || name.len() > pqnode_dht::MAX_NAME_LEN {
+        return Err(ApiError::bad_request(
+            "BAD_NAME",
+            format!("`name` must be 1..={} bytes", pqnode_dht::MAX_NAME_LEN),
+        ));
+    }
     if request.value.len() > MAX_VALUE_LEN {
         return Err(ApiError::bad_request(
             "VALUE_TOO_LARGE",

@@ -16,7 +16,7 @@
 //!   the (loopback by default) API address.
 //!   `GET /api/docs/*` (documents' content) and `GET /api/ai/search` are private reads
 //!   too.
-//! - **Changes** — `POST /api/messages`, `PUT /api/dht/records/{name}`, and every
+//! - **Changes** — `POST /api/messages`, `POST /api/dht/records`, and every
 //!   change to documents, their access and capability tokens: the token, in every mode.
 //!
 //! Every request, whatever its route, first passes the `Host` check
@@ -98,10 +98,12 @@ pub fn router(node: Arc<NodeShared>) -> Router {
             get(dht::lookup).route_layer(private.clone()),
         )
         .route(
+            "/api/dht/records",
+            post(dht::publish_record).route_layer(auth.clone()),
+        )
+        .route(
             "/api/dht/records/{key}",
-            get(dht::get_record)
-                .route_layer(private.clone())
-                .merge(put(dht::put_record).route_layer(auth.clone())),
+            get(dht::get_record).route_layer(private.clone()),
         )
         .route(
             "/api/ai/search",

@@ -217,7 +217,7 @@ impl Actor {
     /// publishes health and metrics.
     fn flush(&mut self) {
         while let Some(transmit) = self.node.poll_transmit() {
-            self.spawn_request(transmit.id, transmit.to, transmit.request);
+            self.spawn_request(transmit.id, transmit.to, transmit.request, transmit.timeout);
         }
         while let Some(event) = self.node.poll_event() {
             let Event::QueryFinished { id, result, stats } = event;
@@ -245,7 +245,9 @@ impl Actor {
         });
     }
 
-    fn spawn_request(&self, id: RequestId, to: Peer, request: Request) {
+    /// Sends one request; gives up at the core's `timeout` for it (the core has counted it as
+    /// failed by then, so a dial or stream still open would only hold a task and a socket).
+    fn spawn_request(&self, id: RequestId, to: Peer, request: Request, timeout: Duration) {
         let network = self.network.clone();
         let completions = self.completion_tx.clone();
         let cancel = self.cancel.clone();
@@ -254,7 +256,9 @@ impl Actor {
             let kind = rpc_name(request.kind());
             let answer = tokio::select! {
                 () = cancel.cancelled() => return,
-                answer = exchange(&network, to, &request) => answer,
+                answer = tokio::time::timeout(timeout, exchange(&network, to, &request)) => {
+                    answer.unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
+                }
             };
             metrics::record_rpc(kind, started.elapsed());
             let answer = match answer {

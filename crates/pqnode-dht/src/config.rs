@@ -57,6 +57,9 @@ pub struct Config {
     pub max_inbound_verifications: usize,
     /// Most provider entries in one response.
     pub max_providers_per_response: usize,
+    /// A record read ends early once this many holders returned the same newest copy;
+    /// otherwise it asks every close node it finds and returns the newest it saw.
+    pub read_quorum: usize,
     /// Record store capacity.
     pub store: StoreLimits,
     /// This node runs without other nodes by choice: an empty table is not a warning.
@@ -87,6 +90,7 @@ impl Default for Config {
             verify_inbound: true,
             max_inbound_verifications: 16,
             max_providers_per_response: 16,
+            read_quorum: 3,
             store: StoreLimits::default(),
             standalone: false,
             validators: Validators::default(),

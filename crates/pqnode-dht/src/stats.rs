@@ -66,6 +66,8 @@ pub struct Counters {
     pub records_accepted: u64,
     pub records_rejected: u64,
     pub republishes: u64,
+    /// Newer record copies sent to nodes that answered a read with an older one.
+    pub read_repairs: u64,
 }
 
 /// One routing-table entry.

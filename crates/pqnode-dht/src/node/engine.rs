@@ -110,6 +110,26 @@ impl Node {
         if let Some(bucket) = self.table.bucket_of(query.lookup.target()) {
             self.table.mark_refreshed(bucket, now);
         }
+        if let QueryKind::GetRecord(read) = &mut query.kind
+            && let Some(best) = read.best.clone()
+        {
+            let stale = std::mem::take(&mut read.stale);
+            for contact in stale {
+                self.counters.read_repairs += 1;
+                if contact.id == self.local {
+                    // Our own copy was the stale one.
+                    let _ = self.store.put(best.clone(), now);
+                    continue;
+                }
+                let request = Request::Store {
+                    record: best.clone(),
+                };
+                self.send(now, contact.into(), request, Purpose::Repair);
+            }
+        }
+        let Some(query) = self.queries.get_mut(&id) else {
+            return;
+        };
         let Some(request) = query.store_request() else {
             self.finish(id);
             return;
@@ -157,13 +177,20 @@ impl Node {
         let closer = match response {
             Response::Nodes { closer } => closer,
             Response::Value { record, closer } => {
-                if let (Some(record), QueryKind::GetRecord { found }) = (record, &mut query.kind)
+                if let (Some(record), QueryKind::GetRecord(read)) = (record, &mut query.kind)
                     && record.key() == &target
                     && record.verify().is_ok()
                 {
-                    *found = Some(record);
+                    // A holder answers with the record instead of closer nodes; the read goes
+                    // on until `read_quorum` holders agree on the newest copy, or the lookup
+                    // has asked everyone close: a stale or lost copy cannot end it early.
+                    let agreeing = read.offer(from, record);
                     query.lookup.on_answer(from, [], suspect);
-                    self.lookup_done(now, id);
+                    if agreeing >= self.config.read_quorum {
+                        self.lookup_done(now, id);
+                        return;
+                    }
+                    self.drive(now, id);
                     return;
                 }
                 closer
@@ -295,7 +322,7 @@ impl Node {
                 }
                 self.drive(now, query);
             }
-            Purpose::Store(_) | Purpose::Liveness | Purpose::VerifyInbound => {}
+            Purpose::Store(_) | Purpose::Repair | Purpose::Liveness | Purpose::VerifyInbound => {}
         }
     }
 
@@ -325,6 +352,7 @@ impl Node {
                 self.drive(now, id);
             }
             Purpose::Store(id) => self.on_store_done(now, id, false),
+            Purpose::Repair => {}
             Purpose::Liveness => {
                 if let Some(peer) = pending.to.id {
                     self.pinging.remove(&peer);

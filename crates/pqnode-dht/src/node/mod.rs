@@ -30,6 +30,11 @@ use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
 use query::{Query, QueryKind};
+
+/// Stands for this node's own address where a contact is needed for bookkeeping only.
+fn unspecified_addr() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([0, 0, 0, 0], 0))
+}
 pub use query::{QueryId, QueryResult};
 
 use crate::config::Config;
@@ -76,6 +81,8 @@ enum Purpose {
     /// A lookup request to an unpinned seed: the lookup waits for it, and learns its id.
     Probe(QueryId),
     Store(QueryId),
+    /// A newer copy sent to a node that answered a read with an older one.
+    Repair,
     Liveness,
     VerifyInbound,
 }
@@ -218,9 +225,14 @@ impl Node {
         self.start_query(now, target, QueryKind::FindNode, true)
     }
 
-    /// Fetches the record under `key` (answered locally if we hold it).
+    /// Fetches the newest verified record under `key`: from the network, until
+    /// [`Config::read_quorum`] holders agree on the newest copy or every close node was
+    /// asked; holders of an older copy are sent the newest (read repair). A record this node
+    /// publishes is answered locally: it is the newest there is.
     pub fn get(&mut self, now: Instant, key: Key) -> QueryId {
-        if let Some(record) = self.store.get(&key, now).cloned() {
+        if self.published.contains_key(&key)
+            && let Some(record) = self.store.get(&key, now).cloned()
+        {
             let id = self.new_query_id();
             self.events.push_back(Event::QueryFinished {
                 id,
@@ -232,7 +244,12 @@ impl Node {
             });
             return id;
         }
-        self.start_query(now, key, QueryKind::GetRecord { found: None }, true)
+        let mut read = query::RecordRead::default();
+        if let Some(held) = self.store.get(&key, now).cloned() {
+            // Our own copy counts as one holder.
+            read.offer(Contact::new(self.local, unspecified_addr()), held);
+        }
+        self.start_query(now, key, QueryKind::GetRecord(read), true)
     }
 
     /// Publishes `record` on the K nodes closest to its key, and republishes it every
@@ -445,6 +462,7 @@ impl Node {
                 let stored = matches!(response, Response::Stored);
                 self.on_store_done(now, query, stored);
             }
+            Purpose::Repair => {}
             Purpose::Liveness => {
                 self.pinging.remove(&responder.id);
             }

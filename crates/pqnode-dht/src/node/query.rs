@@ -44,9 +44,7 @@ pub(crate) enum QueryKind {
     Bootstrap,
     /// A bucket refresh or a republish: no event, only counters.
     Maintenance,
-    GetRecord {
-        found: Option<Record>,
-    },
+    GetRecord(RecordRead),
     PutRecord {
         record: Record,
     },
@@ -56,6 +54,32 @@ pub(crate) enum QueryKind {
     AddProvider {
         provider: ProviderRecord,
     },
+}
+
+/// A record read in progress: the newest verified copy so far, who holds it, and who holds an
+/// older one (they are sent the newest when the read ends: read repair).
+#[derive(Debug, Default)]
+pub(crate) struct RecordRead {
+    pub best: Option<Record>,
+    pub holders: Vec<Contact>,
+    pub stale: Vec<Contact>,
+}
+
+impl RecordRead {
+    /// Counts `record` from `from` (verified, for the read's key). Returns how many holders
+    /// the newest version has now.
+    pub fn offer(&mut self, from: Contact, record: Record) -> usize {
+        match &self.best {
+            Some(best) if record.seq() < best.seq() => self.stale.push(from),
+            Some(best) if record.seq() == best.seq() => self.holders.push(from),
+            _ => {
+                self.stale.append(&mut self.holders);
+                self.holders.push(from);
+                self.best = Some(record);
+            }
+        }
+        self.holders.len()
+    }
 }
 
 /// Store phase of a put: requests outstanding and acknowledgements received.
@@ -91,7 +115,7 @@ impl Query {
     pub fn lookup_request(&self) -> Request {
         let target = *self.lookup.target();
         match self.kind {
-            QueryKind::GetRecord { .. } => Request::FindValue { key: target },
+            QueryKind::GetRecord(_) => Request::FindValue { key: target },
             QueryKind::GetProviders { .. } => Request::GetProviders { key: target },
             _ => Request::FindNode { target },
         }
@@ -123,9 +147,9 @@ impl Query {
             QueryKind::Bootstrap => Some(QueryResult::Bootstrap {
                 closest: self.lookup.closest_answered(k),
             }),
-            QueryKind::GetRecord { found } => Some(QueryResult::GetRecord {
+            QueryKind::GetRecord(read) => Some(QueryResult::GetRecord {
                 key: target,
-                record: found,
+                record: read.best,
             }),
             QueryKind::PutRecord { .. } => Some(QueryResult::PutRecord {
                 key: target,

@@ -156,3 +156,49 @@ fn validators_guard_what_a_node_stores_and_serves() {
     assert_eq!(providers.len(), 1);
     assert_eq!(providers[0].value(), big.as_slice());
 }
+
+#[test]
+fn a_read_returns_the_newest_copy_and_repairs_stale_holders() {
+    let mut n = node();
+    let me = Identity::from_seed(&[11; 32]).unwrap();
+    let old = Record::sign(&me, b"n", b"old", 1, Duration::from_secs(600)).unwrap();
+    let new = Record::sign(&me, b"n", b"new", 2, Duration::from_secs(600)).unwrap();
+    let holders = [contact(0x80), contact(0x40), contact(0x20)];
+    for h in holders {
+        admit(&mut n, h, at(0));
+    }
+    let _ = transmits(&mut n);
+    let query = n.get(at(1), *old.key());
+    let asked = transmits(&mut n);
+    assert_eq!(asked.len(), 3, "alpha requests");
+    // The first holder has the old copy: the read does not stop at it.
+    let peer_of = |t: &Transmit| Contact::new(t.to.id.unwrap(), t.to.addr);
+    let answer = |record: &Record| Response::Value {
+        record: Some(record.clone()),
+        closer: vec![],
+    };
+    n.handle_response(at(1), asked[0].id, peer_of(&asked[0]), answer(&old));
+    assert!(
+        n.poll_event().is_none(),
+        "one stale copy does not end the read"
+    );
+    n.handle_response(at(1), asked[1].id, peer_of(&asked[1]), answer(&new));
+    n.handle_response(at(1), asked[2].id, peer_of(&asked[2]), answer(&new));
+    let Some(Event::QueryFinished { id, result, .. }) = n.poll_event() else {
+        panic!("the read ended")
+    };
+    assert_eq!(id, query);
+    assert_eq!(
+        result,
+        QueryResult::GetRecord {
+            key: *old.key(),
+            record: Some(new.clone())
+        }
+    );
+    // The holder of the old copy is sent the new one.
+    let repairs = transmits(&mut n);
+    assert_eq!(repairs.len(), 1, "{repairs:?}");
+    assert_eq!(repairs[0].to.id, asked[0].to.id);
+    assert_eq!(repairs[0].request, Request::Store { record: new });
+    assert_eq!(n.counters().read_repairs, 1);
+}

@@ -29,7 +29,7 @@ step "Rust tests (unit, property, simulator, multi-process)"
 cargo nextest run --workspace --locked --no-fail-fast
 
 step "real clients (Chromium, aiortc, PeerJS) against real nodes"
-PQNODE_BIN="$PWD/target/debug/pqnode" tests/clients/run.sh
+PQNODE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/pqnode" tests/clients/run.sh
 
 step "fuzzing every decoder (${FUZZ_SECONDS:-20} s per target)"
 scripts/fuzz.sh

@@ -25,8 +25,8 @@ if [ ! -d node_modules ]; then
   exit 1
 fi
 if [ -z "${PQNODE_SIGNALING_URL:-}" ] && [ -z "${PQNODE_PEERJS_SERVE:-}" ] \
-  && [ ! -x "${PQNODE_BIN:-$ROOT/target/debug/pqnode}" ] \
-  && [ ! -x "$ROOT/target/debug/examples/serve" ]; then
+  && [ ! -x "${PQNODE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/pqnode}" ] \
+  && [ ! -x "${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/serve" ]; then
   (cd "$ROOT" && cargo build -q -p pqnode-peerjs --example serve) || true
 fi
 

@@ -30,7 +30,7 @@ export async function startOurs() {
     const url = new URL(node.signalingHttp);
     return { name: `pqnode (${PQNODE_BIN})`, host: url.hostname, port: Number(url.port), stop: () => node.stop() };
   }
-  const bin = process.env.PQNODE_PEERJS_SERVE ?? path.join(REPO, 'target/debug/examples/serve');
+  const bin = process.env.PQNODE_PEERJS_SERVE ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(REPO, 'target'), 'debug/examples/serve');
   if (!fs.existsSync(bin)) {
     throw new Error(`${bin} is missing: build pqnode or the pqnode-peerjs serve example, or set PQNODE_SIGNALING_URL`);
   }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO, freePort, startProcess } from './processes.js';
 
-export const PQNODE_BIN = process.env.PQNODE_BIN ?? path.join(REPO, 'target/debug/pqnode');
+export const PQNODE_BIN = process.env.PQNODE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(REPO, 'target'), 'debug/pqnode');
 
 async function waitHttp(url, timeoutMs = 30000) {
   const until = Date.now() + timeoutMs;

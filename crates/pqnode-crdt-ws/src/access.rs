@@ -65,44 +65,43 @@ pub(crate) struct Inner {
 #[derive(Default)]
 pub(crate) struct State {
     policies: HashMap<String, Policy>,
-    pub(crate) revoked: HashMap<TokenId, Revoked>,
+    /// Revoked token ids, by who revoked them (`None`: this node's operator, whatever the
+    /// issuer; `Some(x)`: issuer `x`, for its own tokens only), with until when each is kept.
+    /// Keyed by both, so one issuer's list can never replace another's or the operator's.
+    pub(crate) revoked: HashMap<(TokenId, Option<NodeId>), u64>,
     /// Ids of the tokens this node issued.
     pub(crate) own: HashSet<TokenId>,
-    /// Open sessions by the token they were admitted with (and its issuer): a revocation
+    /// Open sessions by the token they were admitted with and its issuer: a revocation
     /// cancels them.
-    pub(crate) live: HashMap<TokenId, (NodeId, Vec<CancellationToken>)>,
+    pub(crate) live: HashMap<(TokenId, NodeId), Vec<CancellationToken>>,
 }
 
-/// A revoked token id: until when it is kept, and who revoked it (`None`: this node's
-/// operator, whatever the issuer; `Some(x)`: issuer `x`, for its own tokens only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Revoked {
-    pub(crate) expires_ms: u64,
-    pub(crate) by: Option<NodeId>,
+impl State {
+    /// Whether the token `id` issued by `issuer` is revoked.
+    pub(crate) fn is_revoked(&self, id: TokenId, issuer: NodeId) -> bool {
+        self.revoked.contains_key(&(id, None)) || self.revoked.contains_key(&(id, Some(issuer)))
+    }
 }
 
-impl Revoked {
-    pub(crate) fn covers(&self, issuer: NodeId) -> bool {
-        self.by.is_none_or(|by| by == issuer)
+/// The store key of a revocation: `crdt/revoked/<hex id>[/<hex issuer>]`.
+fn revoked_key(id: &TokenId, by: Option<NodeId>) -> Vec<u8> {
+    let mut key = [REVOKED_PREFIX, hex(id).as_bytes()].concat();
+    if let Some(by) = by {
+        key.push(b'/');
+        key.extend_from_slice(by.to_hex().as_bytes());
     }
+    key
+}
 
-    /// The stored value: the expiry, then the revoking issuer if any.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut v = self.expires_ms.to_be_bytes().to_vec();
-        if let Some(by) = self.by {
-            v.extend_from_slice(by.as_bytes());
-        }
-        v
-    }
-
-    fn decode(value: &[u8]) -> Option<Self> {
-        let expires_ms = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
-        let by = match value.get(8..) {
-            Some([]) | None => None,
-            Some(id) => Some(NodeId::from_bytes(id.try_into().ok()?)),
-        };
-        Some(Self { expires_ms, by })
-    }
+/// Reads a key written by [`revoked_key`].
+fn parse_revoked_key(suffix: &[u8]) -> Option<(TokenId, Option<NodeId>)> {
+    let id = hex_id(suffix.get(..32)?)?;
+    let by = match suffix.get(32..) {
+        Some([]) | None => None,
+        Some([b'/', issuer @ ..]) => Some(std::str::from_utf8(issuer).ok()?.parse().ok()?),
+        Some(_) => return None,
+    };
+    Some((id, by))
 }
 
 impl AccessControl {
@@ -123,11 +122,15 @@ impl AccessControl {
         }
         let now = now_ms();
         for (key, value) in store.scan_prefix(Table::Meta, REVOKED_PREFIX).await? {
-            let id = hex_id(&key[REVOKED_PREFIX.len()..]);
-            if let (Some(id), Some(revoked)) = (id, Revoked::decode(&value))
-                && revoked.expires_ms > now
+            let parsed = parse_revoked_key(&key[REVOKED_PREFIX.len()..]);
+            let expires = value
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes);
+            if let (Some(key), Some(expires)) = (parsed, expires)
+                && expires > now
             {
-                state.revoked.insert(id, revoked);
+                state.revoked.insert(key, expires);
             }
         }
         for (key, _) in store.scan_prefix(Table::Meta, ISSUED_PREFIX).await? {
@@ -202,36 +205,39 @@ impl AccessControl {
         let expires_ms = issued
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or_else(|| now_ms().saturating_add(FOREIGN_REVOCATION_MS));
-        self.record_revocation(
-            id,
-            Revoked {
-                expires_ms,
-                by: None,
-            },
-        )
-        .await
+        self.record_revocation(id, None, expires_ms).await
     }
 
-    /// Stores a revocation, then closes the live sessions it covers; returns how many.
+    /// Stores a revocation of `id` by `by` (see [`State::revoked`]), then closes the live
+    /// sessions it covers; returns how many.
     pub(crate) async fn record_revocation(
         &self,
         id: TokenId,
-        revoked: Revoked,
+        by: Option<NodeId>,
+        expires_ms: u64,
     ) -> Result<usize, StoreError> {
-        let key = [REVOKED_PREFIX, hex(&id).as_bytes()].concat();
         self.inner
             .store
-            .put(Table::Meta, &key, revoked.encode())
+            .put(
+                Table::Meta,
+                revoked_key(&id, by),
+                expires_ms.to_be_bytes().to_vec(),
+            )
             .await?;
-        let sessions = {
+        let sessions: Vec<CancellationToken> = {
             let mut state = self.state();
-            state.revoked.insert(id, revoked);
-            match state.live.get(&id) {
-                Some((issuer, _)) if revoked.covers(*issuer) => {
-                    state.live.remove(&id).map(|(_, s)| s).unwrap_or_default()
-                }
-                _ => Vec::new(),
-            }
+            state.revoked.insert((id, by), expires_ms);
+            let covered: Vec<(TokenId, NodeId)> = state
+                .live
+                .keys()
+                .filter(|(live, issuer)| *live == id && by.is_none_or(|by| by == *issuer))
+                .copied()
+                .collect();
+            covered
+                .iter()
+                .filter_map(|key| state.live.remove(key))
+                .flatten()
+                .collect()
         };
         for session in &sessions {
             session.cancel();
@@ -241,7 +247,7 @@ impl AccessControl {
 
     /// Open sessions admitted with a token.
     pub fn live_token_sessions(&self) -> usize {
-        self.state().live.values().map(|(_, s)| s.len()).sum()
+        self.state().live.values().map(Vec::len).sum()
     }
 
     /// Whether a connection to `doc` with `token` (from the URL) may open it, and how.
@@ -265,8 +271,7 @@ impl AccessControl {
         if !self.inner.trusted.contains(&capability.issuer) {
             return Err(TokenError::UntrustedIssuer);
         }
-        let revoked = self.state().revoked.get(&capability.id).copied();
-        if revoked.is_some_and(|r| r.covers(capability.issuer)) {
+        if self.state().is_revoked(capability.id, capability.issuer) {
             return Err(TokenError::Revoked);
         }
         Ok(Grant {
@@ -277,28 +282,37 @@ impl AccessControl {
 
     /// Registers a live session opened with `token` (issued by `issuer`); returns what
     /// cancels it on revocation.
+    /// A token revoked between its check and this call gets an already-cancelled watch.
     pub fn watch(&self, token: TokenId, issuer: NodeId) -> CancellationToken {
         let cancel = CancellationToken::new();
         let mut state = self.state();
-        let (_, sessions) = state
-            .live
-            .entry(token)
-            .or_insert_with(|| (issuer, Vec::new()));
+        if state.is_revoked(token, issuer) {
+            cancel.cancel();
+            return cancel;
+        }
+        let sessions = state.live.entry((token, issuer)).or_default();
         sessions.retain(|s| !s.is_cancelled());
         sessions.push(cancel.clone());
         cancel
     }
 
     /// Forgets a closed session's watch.
-    pub fn unwatch(&self, token: TokenId, cancel: &CancellationToken) {
+    pub fn unwatch(&self, token: TokenId, issuer: NodeId, cancel: &CancellationToken) {
         cancel.cancel();
         let mut state = self.state();
-        if let Some((_, sessions)) = state.live.get_mut(&token) {
+        if let Some(sessions) = state.live.get_mut(&(token, issuer)) {
             sessions.retain(|s| !s.is_cancelled());
             if sessions.is_empty() {
-                state.live.remove(&token);
+                state.live.remove(&(token, issuer));
             }
         }
+    }
+
+    /// Whether `node` may replicate `doc` with this node: anyone for an open document, only
+    /// trusted issuers for a restricted one (their tokens are honoured here, so they may
+    /// hold its content).
+    pub fn may_replicate(&self, doc: &str, node: NodeId) -> bool {
+        self.policy(doc) == Policy::Open || self.inner.trusted.contains(&node)
     }
 }
 

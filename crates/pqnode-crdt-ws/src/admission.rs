@@ -69,12 +69,13 @@ impl Admission {
         let now = Instant::now();
         if let Some(ip) = ip {
             let mut per_ip = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
-            if per_ip.len() >= MAX_TRACKED_IPS {
+            let ip = client_key(ip);
+            if !per_ip.contains_key(&ip) && per_ip.len() >= MAX_TRACKED_IPS {
                 per_ip.retain(|_, b| now.duration_since(b.last_used()) < IDLE);
-            }
-            if per_ip.len() >= MAX_TRACKED_IPS {
-                // Full of active addresses: the node-wide budget still applies.
-                per_ip.clear();
+                if per_ip.len() >= MAX_TRACKED_IPS {
+                    // Full of active addresses: a new one waits rather than resetting theirs.
+                    return false;
+                }
             }
             let limits = self.limits;
             let bucket = per_ip
@@ -88,6 +89,20 @@ impl Admission {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .try_take(now)
+    }
+}
+
+/// One budget per IPv4 address and per IPv6 /64 (one host can use a whole /64).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -112,5 +127,12 @@ mod tests {
         assert!(admission.admit(Some(two)));
         assert!(admission.admit(None));
         assert!(!admission.admit(None), "the node's burst is spent");
+        // Addresses of one IPv6 /64 share a budget.
+        let host = Admission::new(AdmissionLimits {
+            ip_burst: 1,
+            ..AdmissionLimits::default()
+        });
+        assert!(host.admit(Some("2001:db8::1".parse().unwrap())));
+        assert!(!host.admit(Some("2001:db8::2".parse().unwrap())));
     }
 }

@@ -192,14 +192,14 @@ impl From<SessionError> for Ending {
 async fn serve(mut socket: WebSocket, endpoint: SyncEndpoint, name: DocName, grant: Grant) {
     let revoked = grant
         .token
-        .map(|(id, issuer)| (id, endpoint.access.watch(id, issuer)));
+        .map(|(id, issuer)| (id, issuer, endpoint.access.watch(id, issuer)));
     let options = match grant.rights {
         Rights::Write => SessionOptions::default(),
         Rights::Read => SessionOptions::read_only(),
     };
     let ending = match Session::open(&endpoint.docs, &name, options).await {
         Ok((mut session, mut events, greeting)) => {
-            let revoked_signal = revoked.as_ref().map(|(_, cancel)| cancel.clone());
+            let revoked_signal = revoked.as_ref().map(|(_, _, cancel)| cancel.clone());
             let ending = run(
                 &mut socket,
                 &mut session,
@@ -221,8 +221,8 @@ async fn serve(mut socket: WebSocket, endpoint: SyncEndpoint, name: DocName, gra
             reason: e.to_string(),
         }),
     };
-    if let Some((id, cancel)) = &revoked {
-        endpoint.access.unwatch(*id, cancel);
+    if let Some((id, issuer, cancel)) = &revoked {
+        endpoint.access.unwatch(*id, *issuer, cancel);
     }
     if let Some(ending) = ending {
         tracing::debug!(doc = %name, code = ending.code, reason = %ending.reason, "sync connection closed");

@@ -10,7 +10,7 @@
 use pqnode_crypto::NodeId;
 use pqnode_store::StoreError;
 
-use crate::access::{AccessControl, Revoked, now_ms};
+use crate::access::{AccessControl, now_ms};
 use crate::capability::{TokenError, TokenId};
 
 /// The DHT record name under which a node publishes its revocations.
@@ -18,6 +18,8 @@ pub const REVOCATIONS_RECORD: &[u8] = b"crdt/revocations";
 /// Most revocations one record carries: 16 KiB of 24-byte entries, with room to spare.
 pub const MAX_SHARED_REVOCATIONS: usize = 640;
 const ENTRY_LEN: usize = 16 + 8;
+/// Longest a revocation from another issuer is kept.
+const MAX_KEPT_MS: u64 = 365 * 24 * 3600 * 1000;
 
 /// Encodes a revocation list (see the module docs).
 pub fn encode_revocations(list: &[(TokenId, u64)]) -> Vec<u8> {
@@ -55,8 +57,8 @@ impl AccessControl {
         let mut list: Vec<(TokenId, u64)> = state
             .revoked
             .iter()
-            .filter(|(id, r)| state.own.contains(*id) && r.expires_ms > now)
-            .map(|(id, r)| (*id, r.expires_ms))
+            .filter(|((id, by), expires)| by.is_none() && state.own.contains(id) && **expires > now)
+            .map(|((id, _), expires)| (*id, *expires))
             .collect();
         list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         list.truncate(MAX_SHARED_REVOCATIONS);
@@ -89,21 +91,17 @@ impl AccessControl {
             return Ok(0);
         }
         let now = now_ms();
+        // An issuer chooses the expiry it publishes: it is kept no longer than a year here.
+        let latest = now.saturating_add(MAX_KEPT_MS);
         let mut closed = 0;
         for (id, expires_ms) in list {
-            let known = self
-                .state()
-                .revoked
-                .get(id)
-                .is_some_and(|r| r.covers(issuer));
+            let known = self.state().is_revoked(*id, issuer);
             if known || *expires_ms <= now {
                 continue;
             }
-            let revoked = Revoked {
-                expires_ms: *expires_ms,
-                by: Some(issuer),
-            };
-            closed += self.record_revocation(*id, revoked).await?;
+            closed += self
+                .record_revocation(*id, Some(issuer), (*expires_ms).min(latest))
+                .await?;
         }
         Ok(closed)
     }

@@ -1,7 +1,7 @@
 //! The signaling server: shared state, routing of relay messages, the
 //! federation entry point, stats, health and shutdown.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,7 +30,7 @@ use pqnode_limits::{LogThrottle, TokenBucket};
 const DEDUP_WINDOW: Duration = Duration::from_secs(120);
 const DEDUP_CAPACITY: u64 = 100_000;
 const ROUTE_CAPACITY: u64 = 100_000;
-/// Most nodes told that one local peer left: those that relayed to it most recently count.
+/// Most nodes told that one local peer left: the ones that relayed to it most recently.
 const MAX_AUDIENCE: usize = 64;
 
 /// The WebSocket signaling server. Cheap to clone (one `Arc`).
@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     presence_failures: LogThrottle,
     /// For each local peer, the nodes that relayed to it (and so hold a route to it through
     /// this node): they are told at once when it leaves.
-    audience: Mutex<HashMap<PeerId, BTreeSet<NodeId>>>,
+    audience: Mutex<HashMap<PeerId, VecDeque<NodeId>>>,
 }
 
 /// Where a remote peer is, and the time of the registration that proved it: a route is
@@ -299,13 +299,16 @@ impl Inner {
             .audience
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Most recent last: the nodes that relayed lately are the ones likely to route again.
         let nodes = audience.entry(to).or_default();
-        if nodes.len() < MAX_AUDIENCE {
-            nodes.insert(node);
+        nodes.retain(|n| *n != node);
+        nodes.push_back(node);
+        if nodes.len() > MAX_AUDIENCE {
+            nodes.pop_front();
         }
     }
 
-    fn take_audience(&self, peer: &PeerId) -> BTreeSet<NodeId> {
+    fn take_audience(&self, peer: &PeerId) -> VecDeque<NodeId> {
         self.audience
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

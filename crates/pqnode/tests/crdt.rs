@@ -525,3 +525,43 @@ async fn a_revocation_reaches_the_nodes_that_trust_the_issuer() {
     let mut again = connect(&format!("{}?token={capability}", sync_url(&b, "secret"))).await;
     assert_eq!(close_code(&mut again).await, Some(4403));
 }
+
+/// A restricted document replicates only with trusted nodes: another node that asks for it
+/// (because one of its clients opened the name) is told A does not hold it.
+#[tokio::test]
+async fn a_restricted_document_does_not_replicate_to_an_untrusted_node() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = TestNode::start(NodeOptions::new(da.path()));
+    let a_id = common::node_id(&a).await;
+    let b = TestNode::start(
+        NodeOptions::new(db.path())
+            .arg("--bootstrap")
+            .arg(format!("{a_id}@{}", common::p2p_addr(&a))),
+    );
+    let a_token = token(&a);
+    for (doc, policy) in [("secret", "restricted"), ("public", "open")] {
+        let set = http()
+            .put(a.url(&format!("/api/docs/{doc}/access")))
+            .bearer_auth(&a_token)
+            .json(&json!({ "policy": policy }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(set.status(), 200);
+        let written = http()
+            .post(a.url(&format!("/api/docs/{doc}/updates")))
+            .bearer_auth(&a_token)
+            .body(Client::new().append("content of A"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(written.status(), 201);
+    }
+    // Clients on B open both names; the open one arrives, the restricted one does not.
+    let _public = connect(&sync_url(&b, "public")).await;
+    let _secret = connect(&sync_url(&b, "secret")).await;
+    let took = wait_for_text(&b, "public", "content of A").await;
+    tokio::time::sleep(took.max(Duration::from_secs(1)) * 2).await;
+    let (status, body) = get_json(&b.url("/api/docs/secret/text?root=t")).await;
+    assert_ne!(body["text"], "content of A", "{status} {body}");
+}

@@ -9,10 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use pqnode_crdt::replication::ReplicationConfig;
 use pqnode_crdt::{DocChange, DocConfig, DocName, DocStore, Replicator};
-use pqnode_crdt_ws::{
-    AccessControl, Admission, REVOCATIONS_RECORD, SyncEndpoint, TokenId, decode_revocations,
-    encode_revocations,
-};
+use pqnode_crdt_ws::{AccessControl, Admission, SyncEndpoint, TokenId};
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_health::Health;
 use pqnode_net::{Network, PeerEvent};
@@ -21,6 +18,7 @@ use pqnode_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use super::replication::{DhtReplicas, QuicSync, SYNC, SyncHandler};
+use super::revocations::RevocationSharing;
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
@@ -32,8 +30,8 @@ pub struct CrdtService {
     shutdown: CancellationToken,
     /// Set once the DHT and QUIC run.
     replicator: Arc<OnceLock<Replicator>>,
-    /// The DHT, once it runs: revocations are published and read there.
-    overlay: OnceLock<Overlay>,
+    /// Revocations shared with the nodes that trust this one, once the DHT runs.
+    revocations: Arc<RevocationSharing>,
     revocation_poll: Duration,
     admission: Arc<Admission>,
 }
@@ -62,11 +60,11 @@ impl CrdtService {
                 .context("cannot load document access policies")?;
         Ok(Arc::new(Self {
             docs,
+            revocations: Arc::new(RevocationSharing::new(access.clone())),
             access,
             store,
             shutdown: CancellationToken::new(),
             replicator: Arc::new(OnceLock::new()),
-            overlay: OnceLock::new(),
             revocation_poll: Duration::from_secs(config.crdt.revocation_poll_secs.max(1)),
             admission: Arc::new(Admission::default()),
         }))
@@ -76,16 +74,17 @@ impl CrdtService {
     /// network, tracks every stored document, every document that changes, and every one a
     /// client opens, and retries replicas at once when a node connects again.
     pub fn attach_replication(&self, overlay: Overlay, network: Network) -> anyhow::Result<()> {
-        let _ = self.overlay.set(overlay.clone());
-        tokio::spawn(follow_revocations(
-            self.access.clone(),
+        tokio::spawn(Arc::clone(&self.revocations).run(
             overlay.clone(),
             self.revocation_poll,
             self.shutdown.clone(),
         ));
         let replicator = Replicator::new(
             self.docs.clone(),
-            Arc::new(DhtReplicas { overlay }),
+            Arc::new(DhtReplicas {
+                overlay,
+                access: self.access.clone(),
+            }),
             Arc::new(QuicSync {
                 network: network.clone(),
             }),
@@ -97,6 +96,7 @@ impl CrdtService {
                 SYNC,
                 SyncHandler {
                     replicator: replicator.clone(),
+                    access: self.access.clone(),
                 },
             )
             .context("cannot register the CRDT sync protocol")?;
@@ -143,10 +143,7 @@ impl CrdtService {
     /// list was published.
     pub async fn revoke(&self, id: TokenId) -> anyhow::Result<(usize, bool)> {
         let closed = self.access.revoke(id).await?;
-        let published = match self.overlay.get() {
-            Some(overlay) => publish_revocations(&self.access, overlay).await,
-            None => false,
-        };
+        let published = self.revocations.changed().await;
         Ok((closed, published))
     }
 
@@ -260,77 +257,6 @@ async fn follow(
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },
-        }
-    }
-}
-
-/// How long a published revocation list lives in the DHT without a republish (the overlay
-/// republishes what it published).
-const REVOCATIONS_TTL: Duration = Duration::from_secs(48 * 3600);
-
-/// Publishes this node's revocations (of tokens it issued) as its own signed DHT record.
-async fn publish_revocations(access: &AccessControl, overlay: &Overlay) -> bool {
-    let list = access.published_revocations();
-    match overlay
-        .publish(
-            REVOCATIONS_RECORD,
-            &encode_revocations(&list),
-            REVOCATIONS_TTL,
-        )
-        .await
-    {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "revocations not published; other nodes learn them later");
-            false
-        }
-    }
-}
-
-/// Reads the revocations of every trusted issuer every `period`, and publishes this node's
-/// own list once at start (it may have revoked tokens before a restart).
-async fn follow_revocations(
-    access: AccessControl,
-    overlay: Overlay,
-    period: Duration,
-    stop: CancellationToken,
-) {
-    if !access.published_revocations().is_empty() {
-        publish_revocations(&access, &overlay).await;
-    }
-    let issuers = access.trusted_issuers();
-    if issuers.is_empty() {
-        return;
-    }
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        for issuer in &issuers {
-            let key = pqnode_dht::record_key(issuer, REVOCATIONS_RECORD);
-            let list = match overlay.get_record(key).await {
-                Ok(Some(record)) => decode_revocations(record.value()),
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::debug!(%issuer, error = %e, "revocations not read");
-                    continue;
-                }
-            };
-            match list {
-                Ok(list) => match access.apply_revocations(*issuer, &list).await {
-                    Ok(0) => {}
-                    Ok(closed) => {
-                        tracing::info!(%issuer, closed, "sessions closed by the issuer's revocation")
-                    }
-                    Err(e) => tracing::warn!(%issuer, error = %e, "revocations not stored"),
-                },
-                Err(e) => {
-                    tracing::warn!(%issuer, error = %e, "a trusted issuer's revocation list is malformed")
-                }
-            }
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod dht;
 pub mod federation;
 pub mod p2p;
 pub mod replication;
+pub mod revocations;
 pub mod signaling;
 pub mod storage;
 

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pqnode_crdt::DocName;
+use pqnode_crdt::replication::wire::{SyncRequest, SyncResponse};
 use pqnode_crdt::replication::{
     BoxFuture, LinkError, ReplicaDirectory, Replicator, SYNC_MAX_MESSAGE, SyncLink,
     check_replica_entry, replica_entry, replica_key,
 };
+use pqnode_crdt_ws::AccessControl;
 use pqnode_crypto::NodeId;
 use pqnode_dht::{ProviderRecord, ProviderValidator, Verdict};
 use pqnode_net::{Caller, Handler, HandlerError, Network, Protocol};
@@ -26,9 +28,11 @@ pub const SYNC: Protocol = Protocol::new(3, "SYNC", SYNC_MAX_MESSAGE);
 /// the document is tracked).
 const REPLICA_TTL: Duration = Duration::from_secs(30 * 60);
 
-/// [`ReplicaDirectory`] over DHT provider entries.
+/// [`ReplicaDirectory`] over DHT provider entries. A restricted document is replicated
+/// only with the nodes this one trusts ([`AccessControl::may_replicate`]).
 pub struct DhtReplicas {
     pub overlay: Overlay,
+    pub access: AccessControl,
 }
 
 impl ReplicaDirectory for DhtReplicas {
@@ -55,7 +59,7 @@ impl ReplicaDirectory for DhtReplicas {
                 .iter()
                 .filter(|e| matches!(check_replica_entry(&key, e.value()), Some(Ok(_))))
                 .map(ProviderRecord::publisher_id)
-                .filter(|id| *id != local)
+                .filter(|id| *id != local && self.access.may_replicate(doc.as_str(), *id))
                 .collect())
         })
     }
@@ -87,13 +91,25 @@ impl SyncLink for QuicSync {
     }
 }
 
-/// Answers [`SYNC`] requests from other nodes.
+/// Answers [`SYNC`] requests from other nodes: a restricted document only to the nodes this
+/// one trusts; any other node hears that this node does not hold it.
 pub struct SyncHandler {
     pub replicator: Replicator,
+    pub access: AccessControl,
 }
 
 impl Handler for SyncHandler {
     async fn handle(&self, caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
+        let request = SyncRequest::decode(&payload)
+            .map_err(|e| HandlerError::BadRequest(format!("sync request: {e}")))?;
+        if !self
+            .access
+            .may_replicate(request.doc().as_str(), caller.node_id)
+        {
+            return SyncResponse::NotHeld
+                .encode()
+                .map_err(|e| HandlerError::Internal(e.to_string()));
+        }
         self.replicator
             .handle(caller.node_id, payload)
             .await

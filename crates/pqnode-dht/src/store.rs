@@ -39,6 +39,8 @@ pub enum StoreError {
     Full,
     #[error("this key holds validated entries only")]
     Typed,
+    #[error("the entry may only replace its publisher's entry, and there is none")]
+    NothingToReplace,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +157,15 @@ impl RecordStore {
             && self.providers.len() >= self.limits.max_provider_keys
         {
             return Err(StoreError::Full);
+        }
+        if typing == Typing::Replacement {
+            let holds = self
+                .providers
+                .get(provider.key())
+                .is_some_and(|slot| slot.typed && slot.entries.contains_key(&publisher));
+            if !holds {
+                return Err(StoreError::NothingToReplace);
+            }
         }
         let slot = self.providers.entry(*provider.key()).or_default();
         match (slot.typed, typing) {
@@ -347,5 +358,30 @@ mod tests {
         store
             .add_provider(entry(4), Typing::Untyped, at(20))
             .unwrap();
+    }
+
+    #[test]
+    fn a_replacement_only_takes_the_place_of_its_publishers_entry() {
+        let key = NodeId::from_bytes([6; 20]);
+        let entry = |seed: u8, seq: u64| {
+            let id = Identity::from_seed(&[seed; 32]).unwrap();
+            ProviderRecord::sign(&id, key, b"v", seq, Duration::from_secs(10)).unwrap()
+        };
+        let mut store = RecordStore::default();
+        // Nothing to replace: refused, however many publishers try.
+        for seed in 1..4 {
+            assert_eq!(
+                store.add_provider(entry(seed, 1), Typing::Replacement, at(0)),
+                Err(StoreError::NothingToReplace)
+            );
+        }
+        store
+            .add_provider(entry(1, 1), Typing::Validated, at(0))
+            .unwrap();
+        store
+            .add_provider(entry(1, 2), Typing::Replacement, at(1))
+            .unwrap();
+        assert_eq!(store.providers(&key, 10, at(1))[0].seq(), 2);
+        assert_eq!(store.provider_count(), 1);
     }
 }

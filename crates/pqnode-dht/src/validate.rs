@@ -26,6 +26,9 @@ pub enum Verdict {
     NotMine,
     /// Of its kind, and it checks out.
     Valid,
+    /// Of its kind, valid, but only in place of its publisher's entry under the key (a
+    /// withdrawal): it never takes a slot of its own, so it cannot be used to fill a key.
+    ReplacesOnly,
     /// Of its kind, and wrong: refused, with the reason.
     Invalid(String),
 }
@@ -60,6 +63,8 @@ pub trait ProviderValidator: Send + Sync + fmt::Debug + 'static {
 pub enum Typing {
     Untyped,
     Validated,
+    /// Validated, and stored only in place of the publisher's existing entry.
+    Replacement,
 }
 
 /// The validators a node applies, in order: the first that recognises an entry decides.
@@ -78,6 +83,7 @@ impl Validators {
             match validator.validate(entry) {
                 Verdict::NotMine => continue,
                 Verdict::Valid => return Ok(Typing::Validated),
+                Verdict::ReplacesOnly => return Ok(Typing::Replacement),
                 Verdict::Invalid(reason) => return Err(RecordError::Refused(reason)),
             }
         }

@@ -157,10 +157,10 @@ impl Query {
             }),
             QueryKind::GetProviders { found } => {
                 // As in a node's store: where a validated entry exists, unprovable ones do not count.
-                let typed = found.values().any(|(_, t)| *t == Typing::Validated);
+                let typed = found.values().any(|(_, t)| *t != Typing::Untyped);
                 let mut found: Vec<(NodeId, ProviderRecord)> = found
                     .into_iter()
-                    .filter(|(_, (_, t))| !typed || *t == Typing::Validated)
+                    .filter(|(_, (_, t))| !typed || *t != Typing::Untyped)
                     .map(|(publisher, (p, _))| (publisher, p))
                     .collect();
                 found.sort_unstable_by_key(|(publisher, _)| *publisher);

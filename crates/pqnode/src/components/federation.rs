@@ -248,7 +248,10 @@ impl ProviderValidator for PresenceEntries {
     fn validate(&self, entry: &ProviderRecord) -> Verdict {
         match check_presence_entry(entry.key(), entry.publisher_id(), entry.value()) {
             None => Verdict::NotMine,
-            Some(Ok(_)) => Verdict::Valid,
+            Some(Ok(PresenceEntry::Present(_))) => Verdict::Valid,
+            // Any node may withdraw, so a withdrawal must never take a slot of its own:
+            // throwaway identities could fill the key and keep the peer's real node out.
+            Some(Ok(PresenceEntry::Withdrawn(_))) => Verdict::ReplacesOnly,
             Some(Err(e)) => Verdict::Invalid(e.to_string()),
         }
     }

@@ -92,6 +92,13 @@ impl Actor {
     }
 
     pub(crate) async fn run(mut self) {
+        // Connections made before this task subscribed (a `--peer` dial can finish first)
+        // are contacts too; later ones arrive as events.
+        let now = self.now();
+        for peer in self.network.peers() {
+            self.node
+                .observe_connection(now, Contact::new(peer.node_id, peer.address));
+        }
         let mut save =
             tokio::time::interval_at(self.origin + self.save_interval, self.save_interval);
         save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

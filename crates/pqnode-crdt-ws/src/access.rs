@@ -85,7 +85,7 @@ impl State {
 
 /// The store key of a revocation: `crdt/revoked/<hex id>[/<hex issuer>]`.
 fn revoked_key(id: &TokenId, by: Option<NodeId>) -> Vec<u8> {
-    let mut key = [REVOKED_PREFIX, hex(id).as_bytes()].concat();
+    let mut key = [REVOKED_PREFIX, token_id_hex(id).as_bytes()].concat();
     if let Some(by) = by {
         key.push(b'/');
         key.extend_from_slice(by.to_hex().as_bytes());
@@ -95,7 +95,7 @@ fn revoked_key(id: &TokenId, by: Option<NodeId>) -> Vec<u8> {
 
 /// Reads a key written by [`revoked_key`].
 fn parse_revoked_key(suffix: &[u8]) -> Option<(TokenId, Option<NodeId>)> {
-    let id = hex_id(suffix.get(..32)?)?;
+    let id = parse_token_id(suffix.get(..32)?)?;
     let by = match suffix.get(32..) {
         Some([]) | None => None,
         Some([b'/', issuer @ ..]) => Some(std::str::from_utf8(issuer).ok()?.parse().ok()?),
@@ -134,7 +134,7 @@ impl AccessControl {
             }
         }
         for (key, _) in store.scan_prefix(Table::Meta, ISSUED_PREFIX).await? {
-            if let Some(id) = hex_id(&key[ISSUED_PREFIX.len()..]) {
+            if let Some(id) = parse_token_id(&key[ISSUED_PREFIX.len()..]) {
                 state.own.insert(id);
             }
         }
@@ -184,7 +184,7 @@ impl AccessControl {
         expires_ms: u64,
     ) -> Result<(Capability, String), AccessError> {
         let (capability, token) = capability::issue(&self.inner.identity, doc, rights, expires_ms)?;
-        let key = [ISSUED_PREFIX, hex(&capability.id).as_bytes()].concat();
+        let key = [ISSUED_PREFIX, token_id_hex(&capability.id).as_bytes()].concat();
         self.inner
             .store
             .put(Table::Meta, &key, expires_ms.to_be_bytes().to_vec())
@@ -200,7 +200,10 @@ impl AccessControl {
     pub async fn revoke(&self, id: TokenId) -> Result<usize, StoreError> {
         let store = &self.inner.store;
         let issued = store
-            .get(Table::Meta, [ISSUED_PREFIX, hex(&id).as_bytes()].concat())
+            .get(
+                Table::Meta,
+                [ISSUED_PREFIX, token_id_hex(&id).as_bytes()].concat(),
+            )
             .await?;
         let expires_ms = issued
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
@@ -323,12 +326,12 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// A token id as text (what the API and revocation use).
-pub fn hex(id: &TokenId) -> String {
+pub fn token_id_hex(id: &TokenId) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Parses a token id written by [`hex`].
-pub fn hex_id(text: &[u8]) -> Option<TokenId> {
+/// Parses a token id written by [`token_id_hex`].
+pub fn parse_token_id(text: &[u8]) -> Option<TokenId> {
     if text.len() != 32 {
         return None;
     }
@@ -417,7 +420,7 @@ mod tests {
     #[test]
     fn token_ids_round_trip_as_hex() {
         let id = [0xab; 16];
-        assert_eq!(hex_id(hex(&id).as_bytes()), Some(id));
-        assert_eq!(hex_id(b"zz"), None);
+        assert_eq!(parse_token_id(token_id_hex(&id).as_bytes()), Some(id));
+        assert_eq!(parse_token_id(b"zz"), None);
     }
 }

@@ -20,7 +20,7 @@ mod admission;
 mod endpoint;
 mod revocations;
 
-pub use access::{AccessControl, AccessError, Grant, Policy, hex, hex_id};
+pub use access::{AccessControl, AccessError, Grant, Policy, parse_token_id, token_id_hex};
 pub use admission::{Admission, AdmissionLimits};
 pub use capability::{Capability, Rights, TokenError, TokenId};
 pub use endpoint::{

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use pqnode_crdt::{DocError, DocName, DocStore};
-use pqnode_crdt_ws::{Policy, Rights, hex, hex_id};
+use pqnode_crdt_ws::{Policy, Rights, parse_token_id, token_id_hex};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -208,7 +208,7 @@ pub async fn issue_token(
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "id": hex(&capability.id),
+            "id": token_id_hex(&capability.id),
             "document": doc,
             "rights": capability.rights,
             "expiresAtMs": capability.expires_ms,
@@ -223,7 +223,7 @@ pub async fn revoke(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(token_id) = hex_id(id.as_bytes()) else {
+    let Some(token_id) = parse_token_id(id.as_bytes()) else {
         return Err(ApiError::bad_request(
             "BAD_TOKEN_ID",
             "a token id is 32 hex characters",

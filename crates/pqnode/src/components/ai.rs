@@ -49,14 +49,20 @@ impl AiService {
         if let Err(e) = reconcile(index, &docs).await {
             warn!(error = %e, "indexing the stored documents failed");
         }
-        let mut due: HashMap<DocName, tokio::time::Instant> = HashMap::new();
+        // When each changed document is indexed, and when its first unindexed change came.
+        let mut due: HashMap<DocName, (tokio::time::Instant, tokio::time::Instant)> =
+            HashMap::new();
         loop {
-            let next = due.values().min().copied();
+            let next = due.values().map(|(at, _)| *at).min();
             tokio::select! {
                 () = stop.cancelled() => return,
                 change = changes.recv() => match change {
                     Ok(DocChange::Updated { name, .. }) => {
-                        due.entry(name).or_insert_with(|| tokio::time::Instant::now() + INDEX_DELAY);
+                        // A moment after the last change, but never later than MAX_INDEX_DELAY
+                        // after the first: a document edited without pause is still indexed.
+                        let now = tokio::time::Instant::now();
+                        let first = due.get(&name).map_or(now, |(_, first)| *first);
+                        due.insert(name, ((now + INDEX_DELAY).min(first + MAX_INDEX_DELAY), first));
                     }
                     Ok(DocChange::Deleted { name }) => {
                         due.remove(&name);
@@ -75,7 +81,7 @@ impl AiService {
                 () = sleep_until(next) => {
                     let now = tokio::time::Instant::now();
                     let ready: Vec<DocName> =
-                        due.iter().filter(|(_, at)| **at <= now).map(|(n, _)| n.clone()).collect();
+                        due.iter().filter(|(_, (at, _))| *at <= now).map(|(n, _)| n.clone()).collect();
                     for name in ready {
                         due.remove(&name);
                         if let Err(e) = index_document(index, &docs, &name).await {
@@ -90,6 +96,8 @@ impl AiService {
 
 /// How long after a document's last change its text is indexed.
 const INDEX_DELAY: Duration = Duration::from_millis(300);
+/// The longest a changed document waits to be indexed while it keeps changing.
+const MAX_INDEX_DELAY: Duration = Duration::from_secs(2);
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {

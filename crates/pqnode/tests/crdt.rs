@@ -93,6 +93,26 @@ impl Client {
     }
 }
 
+/// Applies the frames `ws` receives to `client` until its text satisfies `done`; fails after
+/// 30 s. Returns how long it took.
+async fn read_until(
+    ws: &mut Ws,
+    client: &Client,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> Duration {
+    let started = std::time::Instant::now();
+    while !done(&client.text()) {
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(frame)))) => client.apply_frame(&frame),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("{what}: {other:?}; text is {:?}", client.text()),
+        }
+    }
+    started.elapsed()
+}
+
 async fn close_code(ws: &mut Ws) -> Option<u16> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while let Ok(Some(message)) = tokio::time::timeout_at(deadline, ws.next()).await {
@@ -118,12 +138,7 @@ async fn documents_from_yjs_clients_to_the_rest_api_and_back() {
     .await
     .unwrap();
     let reader = Client::new();
-    while reader.text() != "hello" {
-        let Some(Ok(Message::Binary(frame))) = b.next().await else {
-            panic!("b's connection ended")
-        };
-        reader.apply_frame(&frame);
-    }
+    read_until(&mut b, &reader, "b's client", |t| t == "hello").await;
 
     // The REST view of the same document.
     let (status, list) = get_json(&node.url("/api/docs")).await;
@@ -144,12 +159,7 @@ async fn documents_from_yjs_clients_to_the_rest_api_and_back() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    while reader.text() != "hello world" {
-        let Some(Ok(Message::Binary(frame))) = b.next().await else {
-            panic!("b's connection ended")
-        };
-        reader.apply_frame(&frame);
-    }
+    read_until(&mut b, &reader, "b's client", |t| t == "hello world").await;
     let garbage = http()
         .post(node.url("/api/docs/team%2Fnotes/updates"))
         .bearer_auth(&api_token)
@@ -334,28 +344,11 @@ async fn clients_on_two_nodes_edit_one_document() {
     // A client on B opens the document: B has never held it, A has; it arrives.
     let mut on_b = connect(&sync_url(&b, "shared")).await;
     let reader_b = Client::new();
-    let started = std::time::Instant::now();
-    while reader_b.text() != "from A;" {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "B's client never got A's text"
-        );
-        let Ok(Some(Ok(message))) =
-            tokio::time::timeout(Duration::from_secs(30), on_b.next()).await
-        else {
-            panic!(
-                "B's client got nothing; B has {:?}",
-                get_json(&b.url("/api/docs")).await
-            )
-        };
-        if let Message::Binary(frame) = message {
-            reader_b.apply_frame(&frame);
-        }
-    }
-    eprintln!(
-        "a document created on A reached a client on B in {:?}",
-        started.elapsed()
-    );
+    let took = read_until(&mut on_b, &reader_b, "B's client never got A's text", |t| {
+        t == "from A;"
+    })
+    .await;
+    eprintln!("a document created on A reached a client on B in {took:?}");
 
     // B's client edits; A's client sees it live.
     let update = {
@@ -369,26 +362,11 @@ async fn clients_on_two_nodes_edit_one_document() {
         .await
         .unwrap();
     // A's client holds A's edit already: B's edit integrates after it.
-    let started = std::time::Instant::now();
-    while !writer_a.text().ends_with(" from B;") {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "A's client never saw B's edit: {:?}",
-            writer_a.text()
-        );
-        let Ok(Some(Ok(message))) =
-            tokio::time::timeout(Duration::from_secs(30), on_a.next()).await
-        else {
-            panic!("A's client never saw B's edit")
-        };
-        if let Message::Binary(frame) = message {
-            writer_a.apply_frame(&frame);
-        }
-    }
-    eprintln!(
-        "an edit on B reached a client on A in {:?}",
-        started.elapsed()
-    );
+    let took = read_until(&mut on_a, &writer_a, "A's client never saw B's edit", |t| {
+        t.ends_with(" from B;")
+    })
+    .await;
+    eprintln!("an edit on B reached a client on A in {took:?}");
     wait_for_text(&a, "shared", "from A; from B;").await;
     wait_for_text(&b, "shared", "from A; from B;").await;
     let (_, health) = get_json(&b.url("/api/health")).await;

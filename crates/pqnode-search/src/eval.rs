@@ -10,7 +10,11 @@ pub const LABELLED_JSON: &str = include_str!("../eval/labelled.json");
 #[derive(Debug, Clone, Deserialize)]
 pub struct LabelledSet {
     pub documents: Vec<LabelledDoc>,
+    /// The development split: used while building BM25 and choosing the model and fusion.
     pub queries: Vec<LabelledQuery>,
+    /// The held-out split: written before any embedding model was run on it; reported only.
+    #[serde(default)]
+    pub test_queries: Vec<LabelledQuery>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

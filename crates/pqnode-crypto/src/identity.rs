@@ -233,7 +233,7 @@ pub fn verify_with(
     }
 }
 
-fn labelled(domain: &str, message: &[u8]) -> Vec<u8> {
+pub(crate) fn labelled(domain: &str, message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(domain.len() + 1 + message.len());
     out.extend_from_slice(domain.as_bytes());
     out.push(0);

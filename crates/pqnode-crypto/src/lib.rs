@@ -6,7 +6,9 @@
 //! restarts ([`load_or_create`]), the start-up self-test and the status the
 //! API reports ([`Crypto`]). Two interchangeable implementations sit behind
 //! a run-time [`Backend`] choice: aws-lc-rs, and RustCrypto's pure-Rust
-//! crates (cargo feature `rustcrypto`, on by default).
+//! crates (cargo feature `rustcrypto`, on by default). Application peers are identified
+//! the same way: a [`PeerId`] is bound to the peer's Ed25519 or ML-DSA-87 key, and
+//! [`Algorithm::verify`] checks what the peer signed.
 //!
 //! What it is not: a transport. The TLS 1.3 configuration that uses these
 //! keys lives in `pqnode-net`; this crate never opens a socket.
@@ -25,6 +27,7 @@ mod identity;
 mod kem;
 mod keyfile;
 mod keystore;
+mod peer;
 mod self_test;
 
 /// Entry points for the fuzz targets in `fuzz/`: not an API.
@@ -58,4 +61,5 @@ pub use keyfile::KeyFileProblem;
 pub use keystore::{
     IDENTITY_FILE, KEM_FILE, KeyFileError, KeyPolicy, LoadedKeys, NodeKeys, load_or_create,
 };
+pub use peer::{Algorithm, PEER_ID_LEN, ParsePeerIdError, PeerId};
 pub use self_test::{SelfTestError, SelfTestReport, self_test};

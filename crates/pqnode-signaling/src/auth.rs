@@ -10,8 +10,8 @@ use std::fmt;
 
 use pqnode_crypto::NodeId;
 
-use crate::peer_id::{Algorithm, PeerId};
 use crate::presence::{PresenceProof, Registration, key_matches};
+use pqnode_crypto::{Algorithm, PeerId};
 
 /// Domain label in front of every registration signature.
 pub const REGISTER_DOMAIN: &str = "pqnode/signaling/register/v1";

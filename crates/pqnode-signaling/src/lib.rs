@@ -59,7 +59,6 @@ mod config;
 mod connection;
 pub mod federation;
 mod http;
-mod peer_id;
 mod presence;
 mod protocol;
 mod registry;
@@ -73,7 +72,7 @@ pub use config::{
     IceServer, MAX_REQUEST_ID_LEN, MAX_SID_LEN, MAX_TOPIC_LEN, RateLimit, SignalingConfig,
 };
 pub use http::{PATH, router};
-pub use peer_id::{Algorithm, PEER_ID_LEN, ParsePeerIdError, PeerId};
+pub use pqnode_crypto::{Algorithm, PEER_ID_LEN, ParsePeerIdError, PeerId};
 pub use presence::{PresenceProof, ProofError};
 pub use protocol::{ErrorCode, RelayKind, close};
 pub use registry::PeerSummary;

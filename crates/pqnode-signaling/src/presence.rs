@@ -11,11 +11,10 @@
 //! for that (a relay to a peer that left is answered "not found", and the route is dropped).
 //! A node that once served a peer keeps an old proof; it loses to any newer registration.
 
-use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
 use pqnode_crypto::NodeId;
 
-use crate::auth::{REGISTER_DOMAIN, registration_body, registration_message};
-use crate::peer_id::{Algorithm, PeerId};
+use crate::auth::{REGISTER_DOMAIN, registration_body};
+use pqnode_crypto::{Algorithm, PeerId};
 
 /// A peer's registration at a node, as it signed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,24 +99,9 @@ pub(crate) struct Registration<'a> {
 impl Registration<'_> {
     /// Whether `signature` is the peer's signature over this registration.
     pub(crate) fn verifies(&self, signature: &[u8]) -> bool {
-        if signature.len() != self.algorithm.signature_len() {
-            return false;
-        }
-        match self.algorithm {
-            Algorithm::Ed25519 => {
-                let message =
-                    registration_message(&self.node_id, self.nonce_hex, &self.peer_id, self.ts_ms);
-                UnparsedPublicKey::new(&ED25519, self.public_key)
-                    .verify(&message, signature)
-                    .is_ok()
-            }
-            Algorithm::MlDsa87 => {
-                let body =
-                    registration_body(&self.node_id, self.nonce_hex, &self.peer_id, self.ts_ms);
-                pqnode_crypto::verify(self.public_key, REGISTER_DOMAIN, body.as_bytes(), signature)
-                    .is_ok()
-            }
-        }
+        let body = registration_body(&self.node_id, self.nonce_hex, &self.peer_id, self.ts_ms);
+        self.algorithm
+            .verify(self.public_key, REGISTER_DOMAIN, body.as_bytes(), signature)
     }
 }
 
@@ -125,6 +109,8 @@ impl Registration<'_> {
 mod tests {
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
     use pqnode_crypto::Identity;
+
+    use crate::auth::registration_message;
 
     use super::*;
 

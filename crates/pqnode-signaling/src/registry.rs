@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SignalingConfig;
-use crate::peer_id::PeerId;
 use crate::presence::PresenceProof;
 use crate::protocol::{ErrorCode, ServerMessage, Topic, encode};
+use pqnode_crypto::PeerId;
 use pqnode_limits::TokenBucket;
 
 /// A registered local peer, as `/api/peers` lists it.

@@ -10,12 +10,12 @@ use tokio::sync::mpsc;
 
 use crate::config::MAX_SID_LEN;
 use crate::federation::{DeliveryOutcome, MessageId, RelayEnvelope, RemotePeer};
-use crate::peer_id::PeerId;
 use crate::presence::{PresenceProof, ProofError};
 use crate::protocol::{AckStatus, ErrorCode, PeerEntry, RelayKind, RelayedMessage, Topic, encode};
 use crate::registry::Outbound;
 use crate::server::{EnvelopeError, Inner, Route};
 use crate::stats::Counters;
+use pqnode_crypto::PeerId;
 
 /// Most entries a `peers` reply lists, local and remote together.
 const MAX_DISCOVER_RESULTS: usize = 1_000;

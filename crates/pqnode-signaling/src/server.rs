@@ -20,10 +20,10 @@ use crate::federation::{
     BoxFuture, DeliveryOutcome, Directory, FederationError, Forwarder, LocalOnly, MessageId,
     RelayEnvelope, Withdrawal,
 };
-use crate::peer_id::PeerId;
 use crate::presence::ProofError;
 use crate::registry::{PeerSummary, Presence, Registry};
 use crate::stats::{Counters, SignalingStats};
+use pqnode_crypto::PeerId;
 use pqnode_limits::{LogThrottle, TokenBucket};
 
 /// Recently seen envelope ids; a repeat within this window is dropped.

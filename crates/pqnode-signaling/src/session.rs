@@ -20,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AuthError, Claim, Nonce, verify_registration};
 use crate::connection::Ending;
-use crate::peer_id::PeerId;
 use crate::protocol::{
     ErrorCode, Inbound, PeerRequest, RegisterRequest, Rejection, RelayRequest, RequestId,
     ServerMessage, WireLimits, close, encode, parse,
@@ -28,6 +27,7 @@ use crate::protocol::{
 use crate::registry::{Claimant, Outbound, Outbox, SessionId};
 use crate::server::Inner;
 use crate::stats::Counters;
+use pqnode_crypto::PeerId;
 use pqnode_limits::TokenBucket;
 
 enum Flow {

@@ -4,8 +4,8 @@ use pqnode_crypto::NodeId;
 use sha2::{Digest, Sha256};
 
 use super::wire::{self, PresenceEntry, WireError};
-use crate::peer_id::PeerId;
 use crate::presence::ProofError;
+use pqnode_crypto::PeerId;
 
 const PRESENCE_KEY_DOMAIN: &[u8] = b"pqnode/signaling-presence/v1\0";
 
@@ -70,8 +70,8 @@ mod tests {
     use super::*;
     use crate::auth::registration_message;
     use crate::federation::Withdrawal;
-    use crate::peer_id::Algorithm;
     use crate::presence::PresenceProof;
+    use pqnode_crypto::Algorithm;
 
     fn proof_at(node: NodeId) -> PresenceProof {
         let key = Ed25519KeyPair::generate().unwrap();

@@ -35,9 +35,9 @@ use std::sync::Arc;
 use pqnode_crypto::NodeId;
 use serde::{Deserialize, Serialize};
 
-use crate::peer_id::PeerId;
 use crate::presence::PresenceProof;
 use crate::protocol::RelayKind;
+use pqnode_crypto::PeerId;
 
 /// A boxed, sendable future: keeps both traits object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

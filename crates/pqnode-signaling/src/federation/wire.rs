@@ -8,9 +8,9 @@ use pqnode_crypto::{NODE_ID_LEN, NodeId};
 use prost::Message;
 
 use super::{DeliveryOutcome, MessageId, RelayEnvelope, Withdrawal};
-use crate::peer_id::{Algorithm, PEER_ID_LEN, PeerId};
 use crate::presence::PresenceProof;
 use crate::protocol::RelayKind;
+use pqnode_crypto::{Algorithm, PEER_ID_LEN, PeerId};
 
 mod pb {
     #![allow(clippy::all, missing_docs)]

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use super::{ErrorCode, RelayKind, RequestId, Topic};
 use crate::config::{MAX_REQUEST_ID_LEN, MAX_SID_LEN};
-use crate::peer_id::{Algorithm, PeerId};
+use pqnode_crypto::{Algorithm, PeerId};
 
 /// A decoded client request.
 #[derive(Debug)]

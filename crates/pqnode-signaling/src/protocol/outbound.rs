@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::{ErrorCode, RelayKind, RequestId};
-use crate::peer_id::PeerId;
+use pqnode_crypto::PeerId;
 
 /// Limits announced in `hello`.
 #[derive(Debug, Clone, Serialize)]

@@ -1,8 +1,15 @@
-//! Peer ids: 160 bits derived from a peer's public key and its algorithm.
+//! Peer ids: 160 bits derived from a peer's public key and its algorithm, and the check of
+//! a peer's signature.
+//!
+//! A peer is an application client (a browser with a WebCrypto Ed25519 key, or a program
+//! with an ML-DSA-87 key), not a node: nodes have [`NodeId`](crate::NodeId)s. Every claim
+//! a node accepts about a peer (its presence at a node, its right to open a document) is
+//! signed by the peer's key, and the key is tied to the id by [`PeerId::derive`].
 
 use std::fmt;
 use std::str::FromStr;
 
+use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -36,7 +43,7 @@ impl Algorithm {
     pub const fn public_key_len(self) -> usize {
         match self {
             Self::Ed25519 => 32,
-            Self::MlDsa87 => pqnode_crypto::DSA_PUBLIC_KEY_LEN,
+            Self::MlDsa87 => crate::DSA_PUBLIC_KEY_LEN,
         }
     }
 
@@ -44,7 +51,22 @@ impl Algorithm {
     pub const fn signature_len(self) -> usize {
         match self {
             Self::Ed25519 => 64,
-            Self::MlDsa87 => pqnode_crypto::DSA_SIGNATURE_LEN,
+            Self::MlDsa87 => crate::DSA_SIGNATURE_LEN,
+        }
+    }
+
+    /// Whether `signature` is `public_key`'s signature over `domain || 0x00 || message`:
+    /// for ML-DSA-87 exactly what [`Identity::sign`](crate::Identity::sign) makes; for
+    /// Ed25519 the same bytes signed by WebCrypto.
+    pub fn verify(self, public_key: &[u8], domain: &str, message: &[u8], signature: &[u8]) -> bool {
+        if public_key.len() != self.public_key_len() || signature.len() != self.signature_len() {
+            return false;
+        }
+        match self {
+            Self::Ed25519 => UnparsedPublicKey::new(&ED25519, public_key)
+                .verify(&crate::identity::labelled(domain, message), signature)
+                .is_ok(),
+            Self::MlDsa87 => crate::verify(public_key, domain, message, signature).is_ok(),
         }
     }
 }

@@ -32,7 +32,7 @@ fi
 
 passed=0
 failed=0
-for file in peerjs-differential.test.js browser-two-nodes.test.js aiortc-chromium.test.js yjs-sync.test.js yjs-two-nodes.test.js dashboard.test.js; do
+for file in peerjs-differential.test.js browser-two-nodes.test.js aiortc-chromium.test.js yjs-sync.test.js yjs-peers.test.js yjs-two-nodes.test.js dashboard.test.js; do
   echo "== $file"
   output="$(node --test --test-reporter=tap "$file" 2>&1)"
   status=$?

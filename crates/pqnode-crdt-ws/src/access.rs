@@ -1,16 +1,17 @@
-//! Who may open which document: per-document policies, capability tokens, revocation, and
-//! the live sessions a revocation must close.
+//! Who may open which document: per-document policies, capability tokens, listed peers,
+//! revocation, and the live sessions a revocation must close.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pqnode_crypto::{Identity, NodeId};
+use pqnode_crypto::{Identity, NodeId, PeerId};
 use pqnode_store::{Store, StoreError, Table};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::capability::{self, Capability, Rights, TokenError, TokenId};
+use crate::peer_proof::{PeerProof, PeerProofError};
 
 /// Why issuing a token failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +23,25 @@ pub enum AccessError {
     Store(#[from] StoreError),
 }
 
+/// Why a connection may not open a document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denied {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    PeerProof(#[from] PeerProofError),
+    #[error("this document needs a capability token or a listed peer's proof")]
+    NoCredential,
+    #[error("peer {0} is not listed for this document")]
+    NotListed(PeerId),
+}
+
 /// Keys in the store's `meta` table: `crdt/policy/<doc>` -> policy JSON,
+/// `crdt/peers/<doc>` -> the listed peers' rights (JSON object),
 /// `crdt/issued/<hex id>` and `crdt/revoked/<hex id>` -> the token's expiry (u64 BE ms).
 const POLICY_PREFIX: &[u8] = b"crdt/policy/";
+const PEERS_PREFIX: &[u8] = b"crdt/peers/";
 const ISSUED_PREFIX: &[u8] = b"crdt/issued/";
 const REVOKED_PREFIX: &[u8] = b"crdt/revoked/";
 /// How long a revocation of a token this node did not issue (its expiry unknown) is kept.
@@ -36,16 +53,26 @@ const FOREIGN_REVOCATION_MS: u64 = 30 * 24 * 3600 * 1000;
 pub enum Policy {
     /// Anyone who can reach the port may read and write.
     Open,
-    /// Only holders of a capability token: read or read-write as the token says.
+    /// Only holders of a capability token (read or read-write as the token says) and the
+    /// peers listed for the document (with the rights listed).
     Restricted,
 }
 
-/// What an admitted connection may do, and the token it came with (if any).
+/// What an admitted connection may do, and on whose word (if anyone's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub rights: Rights,
-    /// The token's id and issuer.
-    pub token: Option<(TokenId, NodeId)>,
+    /// What admitted it; `None` for an open document.
+    pub holder: Option<Holder>,
+}
+
+/// The credential a session was admitted with: withdrawing it closes the session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Holder {
+    /// A capability token: its id and issuer.
+    Token(TokenId, NodeId),
+    /// A peer listed for a document.
+    Peer { doc: String, peer: PeerId },
 }
 
 /// Per-document access for the Yjs endpoint. Cheap to clone.
@@ -65,21 +92,41 @@ pub(crate) struct Inner {
 #[derive(Default)]
 pub(crate) struct State {
     policies: HashMap<String, Policy>,
+    /// The peers listed for each restricted document, with their rights.
+    peers: HashMap<String, BTreeMap<PeerId, Rights>>,
     /// Revoked token ids, by who revoked them (`None`: this node's operator, whatever the
     /// issuer; `Some(x)`: issuer `x`, for its own tokens only), with until when each is kept.
     /// Keyed by both, so one issuer's list can never replace another's or the operator's.
     pub(crate) revoked: HashMap<(TokenId, Option<NodeId>), u64>,
     /// Ids of the tokens this node issued.
     pub(crate) own: HashSet<TokenId>,
-    /// Open sessions by the token they were admitted with and its issuer: a revocation
-    /// cancels them.
-    pub(crate) live: HashMap<(TokenId, NodeId), Vec<CancellationToken>>,
+    /// Open sessions by what admitted them: a revocation, or a peer's removal from a
+    /// document's list, cancels them.
+    pub(crate) live: HashMap<Holder, Vec<CancellationToken>>,
 }
 
 impl State {
     /// Whether the token `id` issued by `issuer` is revoked.
     pub(crate) fn is_revoked(&self, id: TokenId, issuer: NodeId) -> bool {
         self.revoked.contains_key(&(id, None)) || self.revoked.contains_key(&(id, Some(issuer)))
+    }
+
+    /// Whether `holder` still admits a session.
+    fn admits(&self, holder: &Holder) -> bool {
+        match holder {
+            Holder::Token(id, issuer) => !self.is_revoked(*id, *issuer),
+            Holder::Peer { doc, peer } => self.peers.get(doc).is_some_and(|p| p.contains_key(peer)),
+        }
+    }
+
+    /// Cancels the live sessions of every holder `covered` says, and forgets them.
+    fn close_sessions(&mut self, covered: impl Fn(&Holder) -> bool) -> Vec<CancellationToken> {
+        let holders: Vec<Holder> = self.live.keys().filter(|h| covered(h)).cloned().collect();
+        holders
+            .iter()
+            .filter_map(|holder| self.live.remove(holder))
+            .flatten()
+            .collect()
     }
 }
 
@@ -118,6 +165,12 @@ impl AccessControl {
             let doc = String::from_utf8_lossy(&key[POLICY_PREFIX.len()..]).into_owned();
             if let Ok(policy) = serde_json::from_slice(&value) {
                 state.policies.insert(doc, policy);
+            }
+        }
+        for (key, value) in store.scan_prefix(Table::Meta, PEERS_PREFIX).await? {
+            let doc = String::from_utf8_lossy(&key[PEERS_PREFIX.len()..]).into_owned();
+            if let Ok(peers) = serde_json::from_slice(&value) {
+                state.peers.insert(doc, peers);
             }
         }
         let now = now_ms();
@@ -175,6 +228,43 @@ impl AccessControl {
         Ok(())
     }
 
+    /// The peers listed for `doc`, with their rights.
+    pub fn peers(&self, doc: &str) -> BTreeMap<PeerId, Rights> {
+        self.state().peers.get(doc).cloned().unwrap_or_default()
+    }
+
+    /// Replaces the peers listed for `doc`; returns once stored. The sessions of peers
+    /// removed, or whose rights changed, are closed (they may reconnect with what is left).
+    pub async fn set_peers(
+        &self,
+        doc: &str,
+        peers: BTreeMap<PeerId, Rights>,
+    ) -> Result<usize, StoreError> {
+        let key = [PEERS_PREFIX, doc.as_bytes()].concat();
+        if peers.is_empty() {
+            self.inner.store.delete(Table::Meta, &key).await?;
+        } else {
+            let value = serde_json::to_vec(&peers).unwrap_or_default();
+            self.inner.store.put(Table::Meta, &key, value).await?;
+        }
+        let sessions = {
+            let mut state = self.state();
+            let before = state.peers.remove(doc).unwrap_or_default();
+            let sessions = state.close_sessions(|holder| {
+                matches!(holder, Holder::Peer { doc: d, peer }
+                    if d == doc && before.get(peer) != peers.get(peer))
+            });
+            if !peers.is_empty() {
+                state.peers.insert(doc.to_owned(), peers);
+            }
+            sessions
+        };
+        for session in &sessions {
+            session.cancel();
+        }
+        Ok(sessions.len())
+    }
+
     /// Issues a token for `doc`, valid until `expires_ms`; returns once its id is stored
     /// (so it can be revoked by id later).
     pub async fn issue(
@@ -227,20 +317,13 @@ impl AccessControl {
                 expires_ms.to_be_bytes().to_vec(),
             )
             .await?;
-        let sessions: Vec<CancellationToken> = {
+        let sessions = {
             let mut state = self.state();
             state.revoked.insert((id, by), expires_ms);
-            let covered: Vec<(TokenId, NodeId)> = state
-                .live
-                .keys()
-                .filter(|(live, issuer)| *live == id && by.is_none_or(|by| by == *issuer))
-                .copied()
-                .collect();
-            covered
-                .iter()
-                .filter_map(|key| state.live.remove(key))
-                .flatten()
-                .collect()
+            state.close_sessions(|holder| {
+                matches!(holder, Holder::Token(live, issuer)
+                    if *live == id && by.is_none_or(|by| by == *issuer))
+            })
         };
         for session in &sessions {
             session.cancel();
@@ -248,22 +331,55 @@ impl AccessControl {
         Ok(sessions.len())
     }
 
-    /// Open sessions admitted with a token.
+    /// Open sessions admitted with a token or as a listed peer.
     pub fn live_token_sessions(&self) -> usize {
         self.state().live.values().map(Vec::len).sum()
     }
 
-    /// Whether a connection to `doc` with `token` (from the URL) may open it, and how.
-    pub fn authorize(&self, doc: &str, token: Option<&str>) -> Result<Grant, TokenError> {
-        let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return match self.policy(doc) {
-                Policy::Open => Ok(Grant {
-                    rights: Rights::Write,
-                    token: None,
+    /// Whether a connection to `doc` may open it, and how: with a capability `token`, or a
+    /// listed peer's `peer` proof ([`crate::peer_proof`]), both from the URL, or with
+    /// neither on an open document.
+    pub fn authorize(
+        &self,
+        doc: &str,
+        token: Option<&str>,
+        peer: Option<&str>,
+    ) -> Result<Grant, Denied> {
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            return Ok(self.authorize_token(doc, token)?);
+        }
+        if let Some(proof) = peer.filter(|p| !p.is_empty()) {
+            return self.authorize_peer(doc, proof);
+        }
+        match self.policy(doc) {
+            Policy::Open => Ok(Grant {
+                rights: Rights::Write,
+                holder: None,
+            }),
+            Policy::Restricted => Err(Denied::NoCredential),
+        }
+    }
+
+    fn authorize_peer(&self, doc: &str, proof: &str) -> Result<Grant, Denied> {
+        let peer = PeerProof::parse(proof)?.verify(self.inner.identity.node_id(), doc, now_ms())?;
+        let rights = self
+            .state()
+            .peers
+            .get(doc)
+            .and_then(|p| p.get(&peer).copied());
+        match rights {
+            Some(rights) => Ok(Grant {
+                rights,
+                holder: Some(Holder::Peer {
+                    doc: doc.to_owned(),
+                    peer,
                 }),
-                Policy::Restricted => Err(TokenError::Malformed("this document needs a token")),
-            };
-        };
+            }),
+            None => Err(Denied::NotListed(peer)),
+        }
+    }
+
+    fn authorize_token(&self, doc: &str, token: &str) -> Result<Grant, TokenError> {
         let capability = capability::verify(token)?;
         if capability.doc != doc {
             return Err(TokenError::OtherDocument);
@@ -279,34 +395,34 @@ impl AccessControl {
         }
         Ok(Grant {
             rights: capability.rights,
-            token: Some((capability.id, capability.issuer)),
+            holder: Some(Holder::Token(capability.id, capability.issuer)),
         })
     }
 
-    /// Registers a live session opened with `token` (issued by `issuer`); returns what
-    /// cancels it on revocation.
-    /// A token revoked between its check and this call gets an already-cancelled watch.
-    pub fn watch(&self, token: TokenId, issuer: NodeId) -> CancellationToken {
+    /// Registers a live session admitted by `holder`; returns what cancels it when the
+    /// holder's access is withdrawn. Access withdrawn between its check and this call gives
+    /// an already-cancelled watch.
+    pub fn watch(&self, holder: &Holder) -> CancellationToken {
         let cancel = CancellationToken::new();
         let mut state = self.state();
-        if state.is_revoked(token, issuer) {
+        if !state.admits(holder) {
             cancel.cancel();
             return cancel;
         }
-        let sessions = state.live.entry((token, issuer)).or_default();
+        let sessions = state.live.entry(holder.clone()).or_default();
         sessions.retain(|s| !s.is_cancelled());
         sessions.push(cancel.clone());
         cancel
     }
 
     /// Forgets a closed session's watch.
-    pub fn unwatch(&self, token: TokenId, issuer: NodeId, cancel: &CancellationToken) {
+    pub fn unwatch(&self, holder: &Holder, cancel: &CancellationToken) {
         cancel.cancel();
         let mut state = self.state();
-        if let Some(sessions) = state.live.get_mut(&(token, issuer)) {
+        if let Some(sessions) = state.live.get_mut(holder) {
             sessions.retain(|s| !s.is_cancelled());
             if sessions.is_empty() {
-                state.live.remove(&(token, issuer));
+                state.live.remove(holder);
             }
         }
     }
@@ -361,50 +477,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, access) = open_access(&dir, Policy::Open).await;
         assert_eq!(
-            access.authorize("open", None).unwrap().rights,
+            access.authorize("open", None, None).unwrap().rights,
             Rights::Write
         );
         access
             .set_policy("secret", Policy::Restricted)
             .await
             .unwrap();
-        assert!(access.authorize("secret", None).is_err());
+        assert!(access.authorize("secret", None, None).is_err());
 
         let later = now_ms() + 60_000;
         let (cap, token) = access.issue("secret", Rights::Read, later).await.unwrap();
         assert_eq!(
-            access.authorize("secret", Some(&token)),
+            access.authorize("secret", Some(&token), None),
             Ok(Grant {
                 rights: Rights::Read,
-                token: Some((cap.id, cap.issuer))
+                holder: Some(Holder::Token(cap.id, cap.issuer))
             })
         );
         assert_eq!(
-            access.authorize("other", Some(&token)),
-            Err(TokenError::OtherDocument)
+            access.authorize("other", Some(&token), None),
+            Err(Denied::Token(TokenError::OtherDocument))
         );
         let (_, expired) = access
             .issue("secret", Rights::Write, now_ms() - 1)
             .await
             .unwrap();
         assert_eq!(
-            access.authorize("secret", Some(&expired)),
-            Err(TokenError::Expired)
+            access.authorize("secret", Some(&expired), None),
+            Err(Denied::Token(TokenError::Expired))
         );
         let stranger = Identity::from_seed(&[2; 32]).unwrap();
         let (_, foreign) = capability::issue(&stranger, "secret", Rights::Write, later).unwrap();
         assert_eq!(
-            access.authorize("secret", Some(&foreign)),
-            Err(TokenError::UntrustedIssuer)
+            access.authorize("secret", Some(&foreign), None),
+            Err(Denied::Token(TokenError::UntrustedIssuer))
         );
 
         // A live session with the token is closed by its revocation.
-        let session = access.watch(cap.id, cap.issuer);
+        let session = access.watch(&Holder::Token(cap.id, cap.issuer));
         assert_eq!(access.revoke(cap.id).await.unwrap(), 1);
         assert!(session.is_cancelled());
         assert_eq!(
-            access.authorize("secret", Some(&token)),
-            Err(TokenError::Revoked)
+            access.authorize("secret", Some(&token), None),
+            Err(Denied::Token(TokenError::Revoked))
         );
 
         store.close().await.unwrap();
@@ -412,8 +528,8 @@ mod tests {
         let (_, access) = open_access(&dir, Policy::Open).await;
         assert_eq!(access.policy("secret"), Policy::Restricted);
         assert_eq!(
-            access.authorize("secret", Some(&token)),
-            Err(TokenError::Revoked)
+            access.authorize("secret", Some(&token), None),
+            Err(Denied::Token(TokenError::Revoked))
         );
     }
 

@@ -71,7 +71,10 @@ pub struct SyncEndpoint {
 
 #[derive(Deserialize)]
 struct Params {
+    /// A capability token ([`crate::capability`]).
     token: Option<String>,
+    /// A listed peer's proof ([`crate::peer_proof`]).
+    peer: Option<String>,
 }
 
 /// The routes: `GET /sync/{*doc}`.
@@ -128,13 +131,18 @@ async fn upgrade(
                 .on_upgrade(move |socket| close_at_once(socket, CLOSE_BAD_REQUEST, e.to_string()));
         }
     };
-    let grant = match endpoint.access.authorize(&doc, params.token.as_deref()) {
-        Ok(grant) => grant,
-        Err(e) => {
-            return ws
-                .on_upgrade(move |socket| close_at_once(socket, CLOSE_FORBIDDEN, e.to_string()));
-        }
-    };
+    let grant =
+        match endpoint
+            .access
+            .authorize(&doc, params.token.as_deref(), params.peer.as_deref())
+        {
+            Ok(grant) => grant,
+            Err(e) => {
+                return ws.on_upgrade(move |socket| {
+                    close_at_once(socket, CLOSE_FORBIDDEN, e.to_string())
+                });
+            }
+        };
     if let Some(on_open) = &endpoint.on_open {
         on_open(&name);
     }
@@ -190,16 +198,17 @@ impl From<SessionError> for Ending {
 }
 
 async fn serve(mut socket: WebSocket, endpoint: SyncEndpoint, name: DocName, grant: Grant) {
-    let revoked = grant
-        .token
-        .map(|(id, issuer)| (id, issuer, endpoint.access.watch(id, issuer)));
+    let revoked = grant.holder.map(|holder| {
+        let cancel = endpoint.access.watch(&holder);
+        (holder, cancel)
+    });
     let options = match grant.rights {
         Rights::Write => SessionOptions::default(),
         Rights::Read => SessionOptions::read_only(),
     };
     let ending = match Session::open(&endpoint.docs, &name, options).await {
         Ok((mut session, mut events, greeting)) => {
-            let revoked_signal = revoked.as_ref().map(|(_, _, cancel)| cancel.clone());
+            let revoked_signal = revoked.as_ref().map(|(_, cancel)| cancel.clone());
             let ending = run(
                 &mut socket,
                 &mut session,
@@ -221,8 +230,8 @@ async fn serve(mut socket: WebSocket, endpoint: SyncEndpoint, name: DocName, gra
             reason: e.to_string(),
         }),
     };
-    if let Some((id, issuer, cancel)) = &revoked {
-        endpoint.access.unwatch(*id, *issuer, cancel);
+    if let Some((holder, cancel)) = &revoked {
+        endpoint.access.unwatch(holder, cancel);
     }
     if let Some(ending) = ending {
         tracing::debug!(doc = %name, code = ending.code, reason = %ending.reason, "sync connection closed");
@@ -258,7 +267,7 @@ async fn run(
             },
             event = events.recv() => event.and_then(|e| session.on_event(e)),
             () = revoked.cancelled() => {
-                return Some(Ending { code: CLOSE_REVOKED, reason: "capability revoked".into() });
+                return Some(Ending { code: CLOSE_REVOKED, reason: "access revoked".into() });
             }
             () = shutdown.cancelled() => {
                 return Some(Ending { code: 1001, reason: "node shutting down".into() });

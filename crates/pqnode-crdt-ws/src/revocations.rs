@@ -115,7 +115,7 @@ mod tests {
     use pqnode_store::Store;
 
     use super::*;
-    use crate::{Policy, Rights};
+    use crate::{Denied, Policy, Rights};
 
     #[test]
     fn lists_round_trip_and_bad_ones_are_refused() {
@@ -150,9 +150,8 @@ mod tests {
         .await;
         let later = now_ms() + 60_000;
         let (cap, token) = a.issue("doc", Rights::Write, later).await.unwrap();
-        let grant = b.authorize("doc", Some(&token)).unwrap();
-        let (id, by) = grant.token.unwrap();
-        let session = b.watch(id, by);
+        let grant = b.authorize("doc", Some(&token), None).unwrap();
+        let session = b.watch(&grant.holder.unwrap());
 
         // Nothing to share yet; then the issuer revokes.
         assert!(a.published_revocations().is_empty());
@@ -166,7 +165,7 @@ mod tests {
             0
         );
         assert!(!session.is_cancelled());
-        assert!(b.authorize("doc", Some(&token)).is_ok());
+        assert!(b.authorize("doc", Some(&token), None).is_ok());
         // The issuer's own list closes the session and refuses the token from then on.
         assert_eq!(
             b.apply_revocations(issuer.node_id(), &shared)
@@ -175,7 +174,10 @@ mod tests {
             1
         );
         assert!(session.is_cancelled());
-        assert_eq!(b.authorize("doc", Some(&token)), Err(TokenError::Revoked));
+        assert_eq!(
+            b.authorize("doc", Some(&token), None),
+            Err(Denied::Token(TokenError::Revoked))
+        );
         // Seen before: nothing more to do.
         assert_eq!(
             b.apply_revocations(issuer.node_id(), &shared)

@@ -1,6 +1,7 @@
 //! The endpoint over a real socket: sync with a yrs client, access rules, revocation,
 //! hostile frames.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +10,9 @@ use futures_util::{SinkExt, StreamExt};
 use pqnode_crdt::{DocConfig, DocName, DocStore};
 use pqnode_crdt_ws::{
     AccessControl, CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_REVOKED, CLOSE_TOO_LARGE, Policy,
-    Rights, SyncEndpoint, router,
+    Rights, SyncEndpoint, peer_proof, router,
 };
-use pqnode_crypto::Identity;
+use pqnode_crypto::{Algorithm, Identity, PeerId};
 use pqnode_store::Store;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -185,6 +186,129 @@ async fn restricted_documents_need_a_token_and_revocation_closes_its_sessions() 
         .await
         .unwrap();
     assert_eq!(close_code(&mut again).await, Some(CLOSE_FORBIDDEN));
+}
+
+/// A proof by a fresh Ed25519 peer (what a browser makes with WebCrypto) for `doc` at the
+/// test node, and the peer's id.
+fn ed25519_peer(doc: &str) -> (String, PeerId) {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let key = Ed25519KeyPair::generate().unwrap();
+    let public = key.public_key().as_ref().to_vec();
+    let expires = now_ms() + 60_000;
+    let mut signed = format!("{}\0", peer_proof::PEER_PROOF_DOMAIN).into_bytes();
+    signed.extend_from_slice(peer_proof::signed_body(node_id(), doc, expires).as_bytes());
+    let proof = peer_proof::encode(
+        Algorithm::Ed25519,
+        &public,
+        expires,
+        key.sign(&signed).as_ref(),
+    );
+    (proof, PeerId::derive(Algorithm::Ed25519, &public))
+}
+
+/// The document's text so far, empty while it does not exist.
+async fn text_of(docs: &DocStore, name: &DocName) -> String {
+    docs.text(name, "t")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+fn node_id() -> pqnode_crypto::NodeId {
+    Identity::from_seed(&[7; 32]).unwrap().node_id()
+}
+
+fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.unwrap().as_millis() as u64
+}
+
+#[tokio::test]
+async fn listed_peers_open_a_restricted_document_with_their_rights_until_removed() {
+    let node = node().await;
+    node.access
+        .set_policy("team", Policy::Restricted)
+        .await
+        .unwrap();
+    let (writer_proof, writer) = ed25519_peer("team");
+    let (reader_proof, reader) = ed25519_peer("team");
+    let (stranger_proof, _) = ed25519_peer("team");
+    let ml_dsa = Identity::from_seed(&[8; 32]).unwrap();
+    let ml_dsa_peer = PeerId::derive(Algorithm::MlDsa87, ml_dsa.public_key().as_bytes());
+    let ml_dsa_proof =
+        peer_proof::sign_ml_dsa(&ml_dsa, node_id(), "team", now_ms() + 60_000).unwrap();
+    let listed = BTreeMap::from([
+        (writer, Rights::Write),
+        (reader, Rights::Read),
+        (ml_dsa_peer, Rights::Write),
+    ]);
+    node.access.set_peers("team", listed.clone()).await.unwrap();
+    let path = |proof: &str| format!("/sync/team?peer={proof}");
+
+    // A peer not on the list, and a listed peer's proof for another document, are refused.
+    let mut stranger = connect(node.addr, &path(&stranger_proof)).await.unwrap();
+    assert_eq!(close_code(&mut stranger).await, Some(CLOSE_FORBIDDEN));
+    node.access
+        .set_policy("other", Policy::Restricted)
+        .await
+        .unwrap();
+    node.access.set_peers("other", listed).await.unwrap();
+    let mut elsewhere = connect(node.addr, &format!("/sync/other?peer={writer_proof}"))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut elsewhere).await, Some(CLOSE_FORBIDDEN));
+
+    // The reader's update is not applied; the writers' are.
+    let name = DocName::new("team").unwrap();
+    let mut read_only = connect(node.addr, &path(&reader_proof)).await.unwrap();
+    read_only
+        .send(Message::Binary(update_message(&edit("r")).into()))
+        .await
+        .unwrap();
+    let mut pq_writer = connect(node.addr, &path(&ml_dsa_proof)).await.unwrap();
+    pq_writer
+        .send(Message::Binary(update_message(&edit("pq")).into()))
+        .await
+        .unwrap();
+    let mut ed_writer = connect(node.addr, &path(&writer_proof)).await.unwrap();
+    ed_writer
+        .send(Message::Binary(update_message(&edit("ed")).into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let text = text_of(&node.docs, &name).await;
+        if text.len() == 4 || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        text.contains("pq") && text.contains("ed") && !text.contains('r'),
+        "{text}"
+    );
+
+    // Removing the Ed25519 writer closes its session and refuses it from then on; the
+    // others stay.
+    let rest = BTreeMap::from([(reader, Rights::Read), (ml_dsa_peer, Rights::Write)]);
+    assert_eq!(node.access.set_peers("team", rest).await.unwrap(), 1);
+    assert_eq!(close_code(&mut ed_writer).await, Some(CLOSE_REVOKED));
+    let mut again = connect(node.addr, &path(&writer_proof)).await.unwrap();
+    assert_eq!(close_code(&mut again).await, Some(CLOSE_FORBIDDEN));
+    pq_writer
+        .send(Message::Binary(update_message(&edit("!")).into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !text_of(&node.docs, &name).await.contains('!') {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the remaining writer still writes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(node.access.live_token_sessions(), 2);
 }
 
 #[tokio::test]

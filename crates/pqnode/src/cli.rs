@@ -142,11 +142,19 @@ pub enum DocCommand {
     History { name: String },
     /// Delete a document (needs the API token)
     Delete { name: String },
-    /// Set who may open a document: open or restricted (needs the API token)
+    /// Set who may open a document: open, or restricted to capability tokens and listed
+    /// peers (needs the API token)
     Access {
         name: String,
         #[arg(value_parser = ["open", "restricted"])]
         policy: String,
+        /// A peer who may open it, as PEER_ID or PEER_ID:read (default write); repeat for
+        /// several. Replaces the document's list.
+        #[arg(long = "peer", value_name = "PEER_ID[:RIGHTS]")]
+        peers: Vec<String>,
+        /// Remove every listed peer
+        #[arg(long, conflicts_with = "peers")]
+        clear_peers: bool,
     },
     /// Issue a capability token for /sync/NAME?token=... (needs the API token)
     Token {

@@ -325,9 +325,19 @@ pub fn doc(args: DocArgs) -> anyhow::Result<()> {
         )),
         DocCommand::History { name } => http.get(format!("{docs}/{}/history", path_segment(name))),
         DocCommand::Delete { name } => http.delete(format!("{docs}/{}", path_segment(name))),
-        DocCommand::Access { name, policy } => http
-            .put(format!("{docs}/{}/access", path_segment(name)))
-            .json(&json!({ "policy": policy })),
+        DocCommand::Access {
+            name,
+            policy,
+            peers,
+            clear_peers,
+        } => {
+            let mut body = json!({ "policy": policy });
+            if *clear_peers || !peers.is_empty() {
+                body["peers"] = listed_peers(peers)?;
+            }
+            http.put(format!("{docs}/{}/access", path_segment(name)))
+                .json(&body)
+        }
         DocCommand::Token { name, rights, ttl } => http
             .post(format!("{docs}/{}/tokens", path_segment(name)))
             .json(&json!({ "rights": rights, "ttlSecs": ttl })),
@@ -339,6 +349,20 @@ pub fn doc(args: DocArgs) -> anyhow::Result<()> {
         _ => println!("{}", serde_json::to_string_pretty(&body)?),
     }
     Ok(())
+}
+
+/// `--peer PEER_ID[:read|:write]` arguments as the API's `{peerId: rights}` object; the
+/// node checks the ids, this only splits the text.
+fn listed_peers(peers: &[String]) -> anyhow::Result<Value> {
+    let mut listed = serde_json::Map::new();
+    for peer in peers {
+        let (id, rights) = peer.split_once(':').unwrap_or((peer, "write"));
+        if !matches!(rights, "read" | "write") {
+            bail!("--peer {peer}: rights are read or write");
+        }
+        listed.insert(id.to_owned(), json!(rights));
+    }
+    Ok(Value::Object(listed))
 }
 
 /// A document name as one path segment (or query value): everything but unreserved

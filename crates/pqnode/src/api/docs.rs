@@ -1,8 +1,10 @@
 //! `/api/docs/*`: CRDT documents — list, read (JSON, text, history, a past version), apply
-//! an update, delete, access policy and capability tokens; `/api/capabilities/{id}` revokes.
+//! an update, delete, access (policy and listed peers) and capability tokens;
+//! `/api/capabilities/{id}` revokes.
 //!
 //! `{doc}` is the document name, percent-encoded where it holds `/` (`notes%2Fa`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -11,6 +13,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use pqnode_crdt::{DocError, DocName, DocStore};
 use pqnode_crdt_ws::{Policy, Rights, parse_token_id, token_id_hex};
+use pqnode_crypto::PeerId;
+use pqnode_store::StoreError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -73,6 +77,7 @@ pub async fn get(
     Ok(Json(json!({
         "info": info,
         "policy": crdt.access().policy(&doc),
+        "peers": crdt.access().peers(&doc),
         "content": content,
     })))
 }
@@ -153,9 +158,16 @@ pub async fn delete(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SetAccess {
     policy: Policy,
+    /// The peers who may open the document when it is restricted, with their rights;
+    /// replaces the list. Absent: the list stays as it is.
+    peers: Option<BTreeMap<PeerId, Rights>>,
 }
+
+/// Most peers listed for one document.
+const MAX_LISTED_PEERS: usize = 1024;
 
 pub async fn set_access(
     State(state): State<ApiState>,
@@ -163,14 +175,30 @@ pub async fn set_access(
     ApiJson(request): ApiJson<SetAccess>,
 ) -> Result<Json<Value>, ApiError> {
     name(&doc)?;
-    crdt(&state)?
-        .access()
+    let access = crdt(&state)?.access();
+    let store_error = |e: StoreError| {
+        ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER)
+    };
+    let mut closed = 0;
+    if let Some(peers) = request.peers {
+        if peers.len() > MAX_LISTED_PEERS {
+            return Err(ApiError::bad_request(
+                "TOO_MANY_PEERS",
+                format!("at most {MAX_LISTED_PEERS} peers per document"),
+            ));
+        }
+        closed = access.set_peers(&doc, peers).await.map_err(store_error)?;
+    }
+    access
         .set_policy(&doc, request.policy)
         .await
-        .map_err(|e| {
-            ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER)
-        })?;
-    Ok(Json(json!({ "document": doc, "policy": request.policy })))
+        .map_err(store_error)?;
+    Ok(Json(json!({
+        "document": doc,
+        "policy": request.policy,
+        "peers": access.peers(&doc),
+        "sessionsClosed": closed,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use pqnode_clock::now_unix_ms as now_ms;
 use pqnode_crypto::{Identity, NodeId, PeerId};
 use pqnode_store::{Store, StoreError, Table};
 use serde::{Deserialize, Serialize};
@@ -433,12 +433,6 @@ impl AccessControl {
     pub fn may_replicate(&self, doc: &str, node: NodeId) -> bool {
         self.policy(doc) == Policy::Open || self.inner.trusted.contains(&node)
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A token id as text (what the API and revocation use).

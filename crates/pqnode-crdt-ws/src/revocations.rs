@@ -10,7 +10,9 @@
 use pqnode_crypto::NodeId;
 use pqnode_store::StoreError;
 
-use crate::access::{AccessControl, now_ms};
+use pqnode_clock::now_unix_ms as now_ms;
+
+use crate::access::AccessControl;
 use crate::capability::{TokenError, TokenId};
 
 /// The DHT record name under which a node publishes its revocations.

@@ -194,7 +194,7 @@ fn ed25519_peer(doc: &str) -> (String, PeerId) {
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
     let key = Ed25519KeyPair::generate().unwrap();
     let public = key.public_key().as_ref().to_vec();
-    let expires = now_ms() + 60_000;
+    let expires = pqnode_clock::now_unix_ms() + 60_000;
     let mut signed = format!("{}\0", peer_proof::PEER_PROOF_DOMAIN).into_bytes();
     signed.extend_from_slice(peer_proof::signed_body(node_id(), doc, expires).as_bytes());
     let proof = peer_proof::encode(
@@ -219,11 +219,6 @@ fn node_id() -> pqnode_crypto::NodeId {
     Identity::from_seed(&[7; 32]).unwrap().node_id()
 }
 
-fn now_ms() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.unwrap().as_millis() as u64
-}
-
 #[tokio::test]
 async fn listed_peers_open_a_restricted_document_with_their_rights_until_removed() {
     let node = node().await;
@@ -236,8 +231,13 @@ async fn listed_peers_open_a_restricted_document_with_their_rights_until_removed
     let (stranger_proof, _) = ed25519_peer("team");
     let ml_dsa = Identity::from_seed(&[8; 32]).unwrap();
     let ml_dsa_peer = PeerId::derive(Algorithm::MlDsa87, ml_dsa.public_key().as_bytes());
-    let ml_dsa_proof =
-        peer_proof::sign_ml_dsa(&ml_dsa, node_id(), "team", now_ms() + 60_000).unwrap();
+    let ml_dsa_proof = peer_proof::sign_ml_dsa(
+        &ml_dsa,
+        node_id(),
+        "team",
+        pqnode_clock::now_unix_ms() + 60_000,
+    )
+    .unwrap();
     let listed = BTreeMap::from([
         (writer, Rights::Write),
         (reader, Rights::Read),

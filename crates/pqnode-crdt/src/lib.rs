@@ -106,12 +106,3 @@ pub use reads::{DocInfo, DocVersion};
 pub use replication::{ReplicationConfig, ReplicationError, ReplicationStats, Replicator};
 pub use session::{MessageKind, Outgoing, Session, SessionOptions};
 pub use stats::CrdtStats;
-
-/// Milliseconds since the Unix epoch (0 on a clock before it).
-pub(crate) fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
-}

@@ -140,7 +140,7 @@ async fn reload(inner: &Inner, slot: &DocSlot, state: &mut Option<Loaded>) -> Re
 /// Commits what `applied` added to the document, then answers and broadcasts.
 async fn commit(inner: &Inner, slot: &DocSlot, state: &mut Option<Loaded>, applied: Vec<Applied>) {
     let Some(loaded) = state.as_mut() else { return };
-    let now = crate::unix_ms();
+    let now = pqnode_clock::now_unix_ms();
     let name = &slot.name;
     let mut meta = loaded.meta.clone();
     let created = !meta.exists();

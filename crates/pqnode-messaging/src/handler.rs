@@ -9,7 +9,9 @@ use prost::Message;
 
 use crate::log::{MessageLog, StoredMessage};
 use crate::stats::{Counters, bump};
-use crate::{MAX_TEXT_LEN, pb, unix_ms};
+use pqnode_clock::unix_ms;
+
+use crate::{MAX_TEXT_LEN, pb};
 
 /// Stores each message from an authenticated peer and acknowledges it only once the store
 /// has committed it.

@@ -32,7 +32,6 @@ mod handler;
 mod log;
 mod messenger;
 mod stats;
-mod time;
 
 /// Messages generated from `proto/message.proto`.
 mod pb {
@@ -44,7 +43,6 @@ pub use handler::MessageHandler;
 pub use log::{MessageLog, MessagePage, ReadError, StoredMessage};
 pub use messenger::{Delivered, Messenger, SendError};
 pub use stats::MessagingStats;
-pub use time::unix_ms;
 
 use pqnode_net::Protocol;
 

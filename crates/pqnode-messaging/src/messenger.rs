@@ -12,7 +12,9 @@ use prost::Message;
 use crate::handler::MessageHandler;
 use crate::log::MessageLog;
 use crate::stats::{Counters, MessagingStats, bump};
-use crate::{MAX_TEXT_LEN, MESSAGE, pb, unix_ms};
+use pqnode_clock::unix_ms;
+
+use crate::{MAX_TEXT_LEN, MESSAGE, pb};
 
 /// The other node's acknowledgement: the message is committed to its store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

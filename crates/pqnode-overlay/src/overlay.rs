@@ -355,14 +355,7 @@ impl Overlay {
     }
 
     fn next_seq(&self) -> u64 {
-        let now = u64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis(),
-        )
-        .unwrap_or(u64::MAX);
-        next_seq(&self.inner.last_seq, now)
+        next_seq(&self.inner.last_seq, pqnode_clock::now_unix_ms())
     }
 }
 

@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
@@ -346,13 +346,7 @@ impl Session {
             ts_ms: request.ts,
             signature: &request.signature,
         };
-        let now_ms = u64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis(),
-        )
-        .unwrap_or(u64::MAX);
+        let now_ms = pqnode_clock::now_unix_ms();
         let skew = millis(self.inner.config.max_clock_skew);
         let verified = verify_registration(&self.inner.node_id, &self.nonce, &claim, now_ms, skew);
         let result = verified.map_err(auth_rejection).and_then(|()| {

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use pqnode_crypto::{Identity, NodeId};
@@ -471,12 +470,6 @@ fn transport_config(limits: &Limits) -> Result<TransportConfig, StartError> {
         .max_concurrent_bidi_streams(VarInt::from_u32(limits.max_streams_per_connection))
         .max_concurrent_uni_streams(VarInt::from_u32(0));
     Ok(transport)
-}
-
-pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Our locks guard plain maps that no code leaves half-updated, so a

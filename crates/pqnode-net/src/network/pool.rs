@@ -18,7 +18,9 @@ use bytes::Bytes;
 use pqnode_crypto::NodeId;
 use tokio::sync::Semaphore;
 
-use super::{Inner, lock, read, request, unix_ms};
+use pqnode_clock::unix_ms;
+
+use super::{Inner, lock, read, request};
 use crate::stats::{Direction, PeerEvent, PeerInfo};
 use crate::tls;
 use crate::wire::{self, Protocol, pb};

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use futures_util::{SinkExt, StreamExt};
@@ -184,10 +184,7 @@ impl Client {
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    pqnode_clock::now_unix_ms()
 }
 
 /// A client key of either algorithm.

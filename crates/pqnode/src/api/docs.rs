@@ -222,10 +222,7 @@ pub async fn issue_token(
             format!("ttlSecs must be between 1 and {}", MAX_TOKEN_TTL.as_secs()),
         ));
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let expires_ms = u64::try_from((now + ttl).as_millis()).unwrap_or(u64::MAX);
+    let expires_ms = pqnode_clock::unix_ms(std::time::SystemTime::now() + ttl);
     let (capability, token) = crdt(&state)?
         .access()
         .issue(&doc, request.rights, expires_ms)

@@ -36,7 +36,7 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) 
         .collect();
     let body = json!({
         "status": status,
-        "timestamp": crate::state::unix_millis(),
+        "timestamp": pqnode_clock::now_unix_ms(),
         "uptime": node.uptime().as_millis() as u64,
         "version": env!("CARGO_PKG_VERSION"),
         "nodeId": node.node_id,

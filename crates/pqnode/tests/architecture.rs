@@ -97,3 +97,83 @@ fn the_binarys_modules_form_no_cycle() {
         );
     }
 }
+
+/// The `pqnode-*` crates a crate's `Cargo.toml` lists under `[dependencies]`, short names.
+fn manifest_dependencies(manifest: &str) -> BTreeSet<String> {
+    manifest
+        .split("\n[")
+        .filter(|section| section.starts_with("dependencies]"))
+        .flat_map(|section| section.lines().skip(1))
+        .filter_map(|line| line.strip_prefix("pqnode-"))
+        .filter_map(|rest| rest.split(['.', ' ', '=']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `docs/architecture.md`'s crate table is the architecture as a reader meets it: it must
+/// list every crate once, with its dependencies exactly as `Cargo.toml` has them, and every
+/// dependency must sit in a lower layer. A new dependency that breaks the layering fails
+/// here, and so does a table left behind.
+#[test]
+fn the_documented_crate_graph_is_the_real_one_and_points_down() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).expect("read doc");
+    // Rows: | layer | `crate` | what | depends on |
+    let mut table: BTreeMap<String, (u32, BTreeSet<String>)> = BTreeMap::new();
+    for row in doc
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains("| `pqnode"))
+    {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        let (Ok(layer), Some(name)) = (cells[0].parse::<u32>(), cells.get(1)) else {
+            continue;
+        };
+        let name = name.trim_matches('`').to_owned();
+        let deps = cells
+            .last()
+            .expect("a depends-on cell")
+            .split(", ")
+            .filter(|d| *d != "—")
+            .map(str::to_owned)
+            .collect();
+        assert!(
+            table.insert(name.clone(), (layer, deps)).is_none(),
+            "{name} is listed twice"
+        );
+    }
+    let mut crates = BTreeSet::new();
+    for entry in std::fs::read_dir(root.join("crates")).expect("read crates") {
+        let dir = entry.expect("entry").path();
+        let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let Some((layer, documented)) = table.get(&name) else {
+            panic!("{name} is missing from docs/architecture.md's crate table");
+        };
+        let real = manifest_dependencies(&manifest);
+        assert_eq!(
+            &real, documented,
+            "{name}: Cargo.toml's dependencies differ from docs/architecture.md's"
+        );
+        for dep in &real {
+            let below = table
+                .get(&format!("pqnode-{dep}"))
+                .is_some_and(|(l, _)| l < layer);
+            assert!(
+                below,
+                "{name} (layer {layer}) depends on pqnode-{dep}, not below it"
+            );
+        }
+        crates.insert(name);
+    }
+    let documented: BTreeSet<String> = table.keys().cloned().collect();
+    assert_eq!(
+        documented, crates,
+        "the table lists crates that do not exist"
+    );
+}

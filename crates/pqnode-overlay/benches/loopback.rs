@@ -10,9 +10,14 @@
 //! in one process, the spec's 60 s refresh of hundreds of nodes is hundreds of times one
 //! node's background load, and it competes with the lookups measured.
 //!
-//! Printed: time to build the network, lookup latency (median, p90), hit rate (the target came
-//! back first), our mean rounds, and the ratios. A benchmark, not a test: nothing here fails
-//! on time.
+//! Then churn: a third of the nodes of each network stop at once (every third node but the
+//! first), nobody tells the others, and the same number of lookups run between survivors,
+//! twice: right after (every dead contact still in the tables) and again (what the first pass
+//! taught the tables).
+//!
+//! Printed: time to build the network, lookup latency (median, p90, max), hit rate (the target
+//! came back first), our mean rounds, and the ratios. A benchmark, not a test: nothing here
+//! fails on time.
 //!
 //! `cargo bench -p pqnode-overlay --bench loopback` (sizes: `PQNODE_BENCH_SIZES=100,500`).
 
@@ -44,6 +49,11 @@ impl Figures {
     }
 }
 
+/// Whether node `i` is one of the third stopped by the churn phase.
+fn leaves(i: usize) -> bool {
+    i % 3 == 2
+}
+
 /// A deterministic sequence of (origin, target) pairs, origin != target.
 fn workload(n: usize, seed: u64) -> Vec<(usize, usize)> {
     let mut state = seed;
@@ -66,7 +76,7 @@ fn workload(n: usize, seed: u64) -> Vec<(usize, usize)> {
 
 /// Builds an `n`-node network, then runs the workload twice: first contact (each lookup
 /// mostly opens new QUIC connections, one PQ handshake each) and again over the open ones.
-async fn ours(n: usize) -> (Figures, Figures) {
+async fn ours(n: usize) -> [Figures; 4] {
     let limits = Limits {
         max_connections: 8192,
         max_half_open: 4096,
@@ -118,6 +128,19 @@ async fn ours(n: usize) -> (Figures, Figures) {
     let cold = our_lookups(&overlays, &ids, 7, build).await;
     let warm = our_lookups(&overlays, &ids, 7, build).await;
 
+    // Churn: a third stop at once, without a word to anyone.
+    let (leaving, staying): (Vec<_>, Vec<_>) =
+        nodes.into_iter().enumerate().partition(|(i, _)| leaves(*i));
+    stop(leaving.into_iter().map(|(_, node)| node)).await;
+    let ids: Vec<NodeId> = staying.iter().map(|(_, n)| n.0).collect();
+    let overlays: Vec<Overlay> = staying.iter().map(|(_, n)| n.2.clone()).collect();
+    let churned = our_lookups(&overlays, &ids, 11, build).await;
+    let repeated = our_lookups(&overlays, &ids, 11, build).await;
+    stop(staying.into_iter().map(|(_, node)| node)).await;
+    [cold, warm, churned, repeated]
+}
+
+async fn stop(nodes: impl Iterator<Item = (NodeId, Network, Overlay)>) {
     let mut stopping = JoinSet::new();
     for (_, network, overlay) in nodes {
         stopping.spawn(async move {
@@ -126,7 +149,6 @@ async fn ours(n: usize) -> (Figures, Figures) {
         });
     }
     while stopping.join_next().await.is_some() {}
-    (cold, warm)
 }
 
 /// Runs the workload; `seed` picks the pairs, so the same seed repeats the same lookups.
@@ -164,7 +186,7 @@ async fn our_lookups(overlays: &[Overlay], ids: &[NodeId], seed: u64, build: Dur
     figures
 }
 
-async fn mainline_testnet(n: usize) -> Figures {
+async fn mainline_testnet(n: usize) -> [Figures; 3] {
     let started = Instant::now();
     let testnet = mainline::Testnet::builder(n)
         .seeded(false)
@@ -193,7 +215,39 @@ async fn mainline_testnet(n: usize) -> Figures {
     for node in &nodes {
         ids.push(*node.info().await.id());
     }
-    let mut pending = workload(n, 7).into_iter();
+    let connected = mainline_lookups(&nodes, &ids, 7, build).await;
+
+    // Churn: dropping every handle of a node stops its actor thread.
+    let mut testnet = testnet;
+    let mut staying = Vec::new();
+    let mut staying_ids = Vec::new();
+    for (i, (node, id)) in nodes.into_iter().zip(ids).enumerate() {
+        if !leaves(i) {
+            staying.push(node);
+            staying_ids.push(id);
+        }
+    }
+    testnet.nodes = testnet
+        .nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !leaves(*i))
+        .map(|(_, dht)| dht)
+        .collect();
+    let churned = mainline_lookups(&staying, &staying_ids, 11, build).await;
+    let repeated = mainline_lookups(&staying, &staying_ids, 11, build).await;
+    drop(staying);
+    drop(testnet);
+    [connected, churned, repeated]
+}
+
+async fn mainline_lookups(
+    nodes: &[mainline::async_dht::AsyncDht],
+    ids: &[mainline::Id],
+    seed: u64,
+    build: Duration,
+) -> Figures {
+    let mut pending = workload(ids.len(), seed).into_iter();
     let mut running = JoinSet::new();
     let mut figures = Figures {
         build,
@@ -223,8 +277,6 @@ async fn mainline_testnet(n: usize) -> Figures {
             figures.hits += 1;
         }
     }
-    drop(nodes);
-    drop(testnet);
     figures
 }
 
@@ -233,10 +285,11 @@ fn print(name: &str, n: usize, f: &Figures) {
         .rounds
         .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}"));
     println!(
-        "{name:<23} n={n:<4} build {:>8.2?}  median {:>9.2?}  p90 {:>9.2?}  hits {}/{}  rounds {rounds}",
+        "{name:<32} n={n:<4} build {:>8.2?}  median {:>9.2?}  p90 {:>9.2?}  max {:>9.2?}  hits {}/{}  rounds {rounds}",
         f.build,
         f.percentile(50),
         f.percentile(90),
+        f.percentile(100),
         f.hits,
         f.latencies.len(),
     );
@@ -256,17 +309,27 @@ fn main() {
         "loopback lookups: {LOOKUPS} per network, {CONCURRENCY} at a time, all nodes in one process"
     );
     for n in sizes.into_iter().filter(|n| *n >= 2) {
-        let (pq, warm) = runtime.block_on(ours(n));
+        let [pq, warm, pq_churned, pq_repeated] = runtime.block_on(ours(n));
         print("pqnode, first contact", n, &pq);
         print("pqnode, connected", n, &warm);
-        let anchor = runtime.block_on(mainline_testnet(n));
+        print("pqnode, a third just left", n, &pq_churned);
+        print("pqnode, a third left, repeated", n, &pq_repeated);
+        let [anchor, anchor_churned, anchor_repeated] = runtime.block_on(mainline_testnet(n));
         print("mainline Testnet", n, &anchor);
+        print("mainline, a third just left", n, &anchor_churned);
+        print("mainline, a third left, repeated", n, &anchor_repeated);
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
-        for (label, ours) in [("first contact", &pq), ("connected", &warm)] {
+        for (label, ours, theirs) in [
+            ("first contact", &pq, &anchor),
+            ("connected", &warm, &anchor),
+            ("a third just left", &pq_churned, &anchor_churned),
+            ("a third left, repeated", &pq_repeated, &anchor_repeated),
+        ] {
             println!(
-                "  ratio pqnode ({label}) / mainline: median {:.3}  p90 {:.3}  (below 1 = pqnode faster)",
-                ratio(ours.percentile(50), anchor.percentile(50)),
-                ratio(ours.percentile(90), anchor.percentile(90)),
+                "  ratio pqnode / mainline ({label}): median {:.3}  p90 {:.3}  max {:.3}  (below 1 = pqnode faster)",
+                ratio(ours.percentile(50), theirs.percentile(50)),
+                ratio(ours.percentile(90), theirs.percentile(90)),
+                ratio(ours.percentile(100), theirs.percentile(100)),
             );
         }
     }

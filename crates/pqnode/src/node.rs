@@ -15,11 +15,9 @@ use crate::components::ai::AiService;
 use crate::components::crdt::CrdtService;
 use crate::components::crypto::CryptoService;
 use crate::components::dht::DhtService;
-use crate::components::federation::{
-    DhtDirectory, QuicForwarder, RelayHandler, SIGNALING_RELAY, SIGNALING_WITHDRAW, WithdrawHandler,
-};
+use crate::components::federation::Federation;
 use crate::components::p2p::P2pService;
-use crate::components::signaling::{Federation, SignalingService};
+use crate::components::signaling::SignalingService;
 use crate::components::storage::StorageService;
 use crate::config::Config;
 use crate::listen::{HttpServer, bind_tcp};
@@ -327,32 +325,15 @@ async fn start_signaling(shared: &NodeShared) -> anyhow::Result<Arc<SignalingSer
         )
         .await;
     };
-    let federation = Federation {
-        directory: Arc::new(DhtDirectory::new(dht.overlay().clone())),
-        overlay: dht.overlay().clone(),
-        forwarder: Arc::new(QuicForwarder {
-            network: p2p.network().clone(),
-        }),
-    };
+    let federation = Federation::new(dht.overlay(), p2p.network());
     let signaling = SignalingService::start(
         &shared.config,
         shared.node_id,
-        Some(federation),
+        Some(&federation),
         sync_endpoint(shared),
     )
     .await?;
-    let relay = RelayHandler {
-        signaling: signaling.native().clone(),
-    };
-    p2p.network()
-        .register(SIGNALING_RELAY, relay)
-        .context("cannot register the signaling relay protocol")?;
-    let withdraw = WithdrawHandler {
-        signaling: signaling.native().clone(),
-    };
-    p2p.network()
-        .register(SIGNALING_WITHDRAW, withdraw)
-        .context("cannot register the signaling withdrawal protocol")?;
+    federation.attach(signaling.native())?;
     Ok(signaling)
 }
 

@@ -12,11 +12,11 @@ use pqnode_crypto::NodeId;
 use pqnode_health::Health;
 use pqnode_overlay::Overlay;
 use pqnode_peerjs::{PeerJsConfig, PeerJsServer, ShutdownOutcome};
-use pqnode_signaling::federation::{Directory, Forwarder};
 use pqnode_signaling::{IceServer, SignalingConfig, SignalingServer};
 use serde_json::json;
 use tracing::warn;
 
+use super::federation::Federation;
 use super::{Component, StatsFuture};
 use crate::config::Config;
 use crate::listen::HttpServer;
@@ -31,18 +31,11 @@ pub struct SignalingService {
     pub addr: SocketAddr,
 }
 
-/// Where relay messages for peers on other nodes go, and the DHT behind them.
-pub struct Federation {
-    pub directory: Arc<dyn Directory>,
-    pub forwarder: Arc<dyn Forwarder>,
-    pub overlay: Overlay,
-}
-
 impl SignalingService {
     pub async fn start(
         config: &Config,
         node_id: NodeId,
-        federation: Option<Federation>,
+        federation: Option<&Federation>,
         sync: Option<pqnode_crdt_ws::SyncEndpoint>,
     ) -> anyhow::Result<Arc<Self>> {
         let settings = SignalingConfig {
@@ -63,8 +56,13 @@ impl SignalingService {
         };
         let (native, overlay) = match federation {
             Some(f) => (
-                SignalingServer::with_federation(node_id, settings, f.directory, f.forwarder),
-                Some(f.overlay),
+                SignalingServer::with_federation(
+                    node_id,
+                    settings,
+                    f.directory.clone(),
+                    f.forwarder.clone(),
+                ),
+                Some(f.overlay.clone()),
             ),
             None => (SignalingServer::new(node_id, settings), None),
         };

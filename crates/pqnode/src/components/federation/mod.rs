@@ -12,16 +12,68 @@
 //! peers in the topic (20 bytes each): a claim only, from which no route is
 //! learned.
 //!
-//! [`directory`] keeps this node's entries in the DHT and reads the others'; [`quic`]
-//! carries envelopes and withdrawals between nodes and answers them.
+//! [`Federation`] is the one place the pieces meet: [`directory`] keeps this node's
+//! entries in the DHT and reads the others'; [`quic`] carries envelopes and withdrawals
+//! between nodes and answers them.
 
 mod directory;
 mod quic;
 
-pub use directory::{DhtDirectory, PresenceEntries};
-pub use quic::{QuicForwarder, RelayHandler, SIGNALING_RELAY, SIGNALING_WITHDRAW, WithdrawHandler};
+use std::sync::Arc;
 
-use pqnode_signaling::federation::FederationError;
+use anyhow::Context;
+use pqnode_net::Network;
+use pqnode_overlay::Overlay;
+use pqnode_signaling::SignalingServer;
+use pqnode_signaling::federation::{Directory, FederationError, Forwarder};
+
+use directory::DhtDirectory;
+pub use directory::PresenceEntries;
+use quic::{QuicForwarder, RelayHandler, SIGNALING_RELAY, SIGNALING_WITHDRAW, WithdrawHandler};
+
+/// Signaling federated over the DHT and QUIC: what the signaling server is built with
+/// ([`Federation::directory`], [`Federation::forwarder`]), and, once it runs, the protocols
+/// through which other nodes reach its peers ([`Federation::attach`]).
+pub struct Federation {
+    /// Where presence is published and looked up: signed provider entries in the DHT.
+    pub directory: Arc<dyn Directory>,
+    /// How envelopes and withdrawals reach other nodes: one QUIC request each.
+    pub forwarder: Arc<dyn Forwarder>,
+    /// The DHT, for the figures shown with signaling's stats.
+    pub overlay: Overlay,
+    network: Network,
+}
+
+impl Federation {
+    pub fn new(overlay: &Overlay, network: &Network) -> Self {
+        Self {
+            directory: Arc::new(DhtDirectory::new(overlay.clone())),
+            forwarder: Arc::new(QuicForwarder {
+                network: network.clone(),
+            }),
+            overlay: overlay.clone(),
+            network: network.clone(),
+        }
+    }
+
+    /// Registers [`SIGNALING_RELAY`] and [`SIGNALING_WITHDRAW`], answered by `signaling`:
+    /// from here on, other nodes' envelopes reach its peers.
+    pub fn attach(&self, signaling: &SignalingServer) -> anyhow::Result<()> {
+        let relay = RelayHandler {
+            signaling: signaling.clone(),
+        };
+        self.network
+            .register(SIGNALING_RELAY, relay)
+            .context("cannot register the signaling relay protocol")?;
+        let withdraw = WithdrawHandler {
+            signaling: signaling.clone(),
+        };
+        self.network
+            .register(SIGNALING_WITHDRAW, withdraw)
+            .context("cannot register the signaling withdrawal protocol")?;
+        Ok(())
+    }
+}
 
 fn fed(e: impl std::fmt::Display) -> FederationError {
     FederationError::new(e)

@@ -14,14 +14,14 @@ use super::fed;
 /// protobuf from `pqnode-signaling`'s `proto/federation.proto`. An envelope carries one
 /// signaling message (SDP offers are the largest, a few KiB), its routing and its
 /// sender's presence proof (up to 7.3 KiB): 64 KiB is ample.
-pub const SIGNALING_RELAY: Protocol = Protocol::new(2, "SIGNALING_RELAY", 64 * 1024);
+pub(super) const SIGNALING_RELAY: Protocol = Protocol::new(2, "SIGNALING_RELAY", 64 * 1024);
 
 /// "A peer you relayed to through me left": wire id 6 (id 5 is retired). The request is a
 /// protobuf `Withdrawal`, the answer empty. It can only end routes through the sending node.
-pub const SIGNALING_WITHDRAW: Protocol = Protocol::new(6, "SIGNALING_WITHDRAW", 256);
+pub(super) const SIGNALING_WITHDRAW: Protocol = Protocol::new(6, "SIGNALING_WITHDRAW", 256);
 
 /// [`Forwarder`] over QUIC: one request on [`SIGNALING_RELAY`] or [`SIGNALING_WITHDRAW`].
-pub struct QuicForwarder {
+pub(super) struct QuicForwarder {
     pub network: Network,
 }
 
@@ -60,7 +60,7 @@ impl Forwarder for QuicForwarder {
 }
 
 /// Answers [`SIGNALING_WITHDRAW`]: the calling node, as TLS proved it, ends its own routes.
-pub struct WithdrawHandler {
+pub(super) struct WithdrawHandler {
     pub signaling: SignalingServer,
 }
 
@@ -74,7 +74,7 @@ impl Handler for WithdrawHandler {
 }
 
 /// Envelopes from other nodes, handed to the local signaling server.
-pub struct RelayHandler {
+pub(super) struct RelayHandler {
     pub signaling: SignalingServer,
 }
 

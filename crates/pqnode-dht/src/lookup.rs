@@ -7,7 +7,8 @@
 //!
 //! Slow and dead contacts do not hold a lookup up. A request past its soft timeout is
 //! *stalled*: it frees its α slot and drops out of the K closest, so the lookup asks the next
-//! contact in its place; if the answer still comes, it is used. A contact the node already
+//! contact in its place; if the answer still comes, it is used (the target's own answer is
+//! always waited for: no one can stand in for it). A contact the node already
 //! suspects (it failed recently, or a request to it is overdue) enters as *suspect* and is
 //! asked only as a last resort, when a path has nothing else left and no answer at all. The
 //! target itself is never a suspect: no other contact can stand in for it, and one timeout
@@ -256,6 +257,11 @@ impl Lookup {
         if answered == 0 && on_path().any(|c| c.progress == Progress::Stalled) {
             return false;
         }
+        // Nobody can stand in for the target itself: an overdue answer from it is waited for
+        // (until its hard timeout), or one lost packet would report a live node missing.
+        if on_path().any(|c| c.contact.id == self.target && c.progress == Progress::Stalled) {
+            return false;
+        }
         (all_answered && (answered >= self.k || in_flight == 0))
             || (in_flight == 0 && !unasked_left)
     }
@@ -484,6 +490,34 @@ mod tests {
         assert_eq!(lookup.next_request(), Some(contact(3)));
         lookup.on_answer(contact(3), [], suspect);
         assert!(lookup.is_finished());
+    }
+
+    #[test]
+    fn an_overdue_target_is_waited_for() {
+        let target = contact(1);
+        let mut lookup = Lookup::new(target.id, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
+        lookup.seed([target, contact(5)], |_| false);
+        assert_eq!(lookup.next_request(), Some(target));
+        assert_eq!(lookup.next_request(), Some(contact(5)));
+        lookup.on_stall(&target.id);
+        lookup.on_answer(contact(5), [], |_| false);
+        assert!(
+            !lookup.is_finished(),
+            "the target's late answer is still to come"
+        );
+        lookup.on_answer(target, [], |_| false);
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.closest_answered(1), vec![target]);
+        // Had it failed instead, the lookup ends without it.
+        let mut lookup = Lookup::new(target.id, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
+        lookup.seed([target, contact(5)], |_| false);
+        lookup.next_request();
+        lookup.next_request();
+        lookup.on_stall(&target.id);
+        lookup.on_answer(contact(5), [], |_| false);
+        lookup.on_failure(&target.id);
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.closest_answered(2), vec![contact(5)]);
     }
 
     #[test]

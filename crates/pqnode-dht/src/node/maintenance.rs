@@ -12,14 +12,23 @@ use crate::contact::Contact;
 use crate::distance::random_id_in_bucket;
 use crate::message::Request;
 use crate::record::Key;
+use crate::table::NodeState;
 use crate::time::Instant;
 
 impl Node {
+    /// Pings `from`, which just wrote to us or connected, if it would get a slot in the table,
+    /// or if it is an entry that failed us since it last answered: an entry that went bad (a
+    /// partition, say) is asked by nobody else (lookups and pings skip it), so without this
+    /// it would stay bad, and out of every lookup, after the node is back.
     pub(super) fn maybe_verify_inbound(&mut self, now: Instant, from: Contact) {
+        let failing = self
+            .table
+            .state_of(&from.id, now)
+            .is_some_and(|state| state != NodeState::Good);
         if !self.config.verify_inbound
             || self.verifying >= self.config.max_inbound_verifications
             || self.pinging.contains(&from.id)
-            || !self.table.would_insert(&from, now)
+            || !(failing || self.table.would_insert(&from, now))
         {
             return;
         }

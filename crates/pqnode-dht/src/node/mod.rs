@@ -312,7 +312,8 @@ impl Node {
     /// The transport authenticated a connection with `contact` (we dialled it, or it dialled
     /// us from its endpoint's address): a contact as good as any. If our table is short of
     /// K it serves as a seed (we look ourselves up through it); otherwise it is pinged if it
-    /// would get a slot. Either way it enters the table only by answering over the DHT, so a
+    /// would get a slot. An entry that failed us since it last answered is pinged too, so it
+    /// can turn good again. Either way it enters the table only by answering over the DHT, so a
     /// node that runs no DHT never does, and the table's per-subnet limits apply as always.
     pub fn observe_connection(&mut self, now: Instant, contact: Contact) {
         if contact.id == self.local {
@@ -320,6 +321,8 @@ impl Node {
         }
         self.table.record_inbound(contact, now);
         if self.table.contains(&contact.id) {
+            // An entry that failed us is back: ask it, so its entry can heal.
+            self.maybe_verify_inbound(now, contact);
             return;
         }
         if self.table.len() < self.config.table.k {

@@ -321,3 +321,48 @@ fn an_authenticated_connection_seeds_a_short_table_and_operators_can_remove_cont
     assert!(!n.table().contains(&peer.id));
     assert!(!n.remove_contact(&peer.id));
 }
+
+/// An entry that failed twice (a partition, say) is bad: lookups and pings skip it, so only
+/// its own traffic can tell us it is back. When it writes to us or connects again, it is
+/// pinged and, answering, turns good.
+#[test]
+fn an_entry_gone_bad_is_asked_again_once_it_writes_or_connects() {
+    let mut n = node();
+    let peer = contact(0x80);
+    admit(&mut n, peer, at(0));
+    let make_bad = |n: &mut Node, from: u64| {
+        for t in [from, from + 1] {
+            n.find_node(at(t), NodeId::from_bytes([0x81; 20]));
+            let request = transmits(n).pop().expect("the lookup asks the entry");
+            n.handle_failure(at(t), request.id);
+            while n.poll_event().is_some() {}
+        }
+        assert_eq!(
+            n.table().state_of(&peer.id, at(from + 2)),
+            Some(NodeState::Bad)
+        );
+    };
+    let answer_ping = |n: &mut Node, now: Instant| {
+        let ping = transmits(n)
+            .into_iter()
+            .find(|t| t.to.id == Some(peer.id) && t.request == Request::Ping)
+            .expect("the bad entry is pinged");
+        n.handle_response(
+            now,
+            ping.id,
+            peer,
+            Response::Pong {
+                observed: peer.addr,
+            },
+        );
+        assert_eq!(n.table().state_of(&peer.id, now), Some(NodeState::Good));
+    };
+
+    make_bad(&mut n, 1);
+    n.handle_request(at(10), peer, Request::Ping);
+    answer_ping(&mut n, at(10));
+
+    make_bad(&mut n, 20);
+    n.observe_connection(at(30), peer);
+    answer_ping(&mut n, at(30));
+}

@@ -14,6 +14,7 @@ use pqnode_crdt_ws::{
 };
 use pqnode_crypto::{Algorithm, Identity, PeerId};
 use pqnode_store::Store;
+use pqnode_testkit::yjs::update_message;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use yrs::updates::decoder::Decode;
@@ -63,23 +64,6 @@ async fn connect(
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}")).await?;
     Ok(ws)
-}
-
-/// A y-protocols sync update message (type 0, sub-type 2) around a Yjs update.
-fn update_message(update: &[u8]) -> Vec<u8> {
-    let mut m = vec![0, 2];
-    let mut len = update.len();
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            m.push(byte);
-            break;
-        }
-        m.push(byte | 0x80);
-    }
-    m.extend_from_slice(update);
-    m
 }
 
 fn edit(text: &str) -> Vec<u8> {

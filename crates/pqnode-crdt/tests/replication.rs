@@ -7,10 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::mesh::{Mesh, Node, eventually, node_id};
+use common::mesh::{Mesh, Node, node_id};
 use common::{insert, name};
 use pqnode_crdt::replication::{SYNC_MAX_MESSAGE, wire};
 use pqnode_crdt::{DocName, ReplicationConfig, ReplicationError};
+use pqnode_testkit::eventually;
 use yrs::Doc;
 
 const WAIT: Duration = Duration::from_secs(15);

@@ -5,10 +5,11 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TestNode, config_on, echo_reply, eventually, limits, localhost};
+use common::{TestNode, config_on, echo_reply, limits, localhost};
 use pqnode_crypto::Identity;
 use pqnode_health::Status;
 use pqnode_net::{Direction, PeerAddr, RequestError};
+use pqnode_testkit::settles;
 
 #[tokio::test]
 async fn restarted_peer_is_reconnected_on_the_same_and_a_new_port() {
@@ -52,7 +53,7 @@ async fn restarted_peer_is_reconnected_on_the_same_and_a_new_port() {
     )
     .await;
     assert_ne!(b.addr(), b_addr);
-    let reconnected = eventually(Duration::from_secs(5), || {
+    let reconnected = settles(Duration::from_secs(5), async || {
         a.net
             .peers()
             .iter()
@@ -83,17 +84,17 @@ async fn configured_peer_is_redialed_after_it_comes_back() {
         config_on(localhost(), limits(), vec![a.peer_addr()]),
     )
     .await;
-    assert!(eventually(Duration::from_secs(5), || b.net.peers().len() == 1).await);
+    assert!(settles(Duration::from_secs(5), async || b.net.peers().len() == 1).await);
     a.net.shutdown().await;
     drop(a);
-    assert!(eventually(Duration::from_secs(5), || b.net.peers().is_empty()).await);
+    assert!(settles(Duration::from_secs(5), async || b.net.peers().is_empty()).await);
     assert_eq!(b.net.health().status, Status::Warn);
     let a = TestNode::start_with(
         Identity::from_seed(&a_seed).unwrap(),
         config_on(a_addr, limits(), vec![]),
     )
     .await;
-    assert!(eventually(Duration::from_secs(5), || a.net.peers().len() == 1).await);
+    assert!(settles(Duration::from_secs(5), async || a.net.peers().len() == 1).await);
     assert_eq!(b.net.health().status, Status::Pass);
 }
 
@@ -175,7 +176,7 @@ async fn a_peer_that_vanished_is_dropped_after_a_timed_out_request() {
         .unwrap_err();
     assert!(matches!(err, RequestError::Timeout), "{err}");
     // Well before the 30 s idle timeout, the dead connection is gone.
-    assert!(eventually(Duration::from_secs(3), || a.net.peers().is_empty()).await);
+    assert!(settles(Duration::from_secs(3), async || a.net.peers().is_empty()).await);
 }
 
 #[tokio::test]
@@ -186,7 +187,7 @@ async fn peers_match_the_connections_that_exist() {
     a.net.connect(&b.peer_addr()).await.unwrap();
     c.net.connect(&a.peer_addr()).await.unwrap();
     // c's side completes first; a registers the inbound connection a moment later.
-    assert!(eventually(Duration::from_secs(3), || a.net.peers().len() == 2).await);
+    assert!(settles(Duration::from_secs(3), async || a.net.peers().len() == 2).await);
     let peers = a.net.peers();
     let to_b = peers.iter().find(|p| p.node_id == b.id()).unwrap();
     assert_eq!(to_b.direction, Direction::Outbound);
@@ -213,7 +214,7 @@ async fn peers_match_the_connections_that_exist() {
     }
 
     c.net.shutdown().await;
-    assert!(eventually(Duration::from_secs(3), || a.net.peers().len() == 1).await);
+    assert!(settles(Duration::from_secs(3), async || a.net.peers().len() == 1).await);
     assert_eq!(a.net.peers()[0].node_id, b.id());
 }
 
@@ -235,7 +236,11 @@ async fn dual_stack_listener_serves_ipv4_and_ipv6() {
     let via_v6: PeerAddr = format!("{}@[::1]:{port}", server.id()).parse().unwrap();
     assert_eq!(v4.net.connect(&via_v4).await.unwrap(), server.id());
     assert_eq!(v6.net.connect(&via_v6).await.unwrap(), server.id());
-    assert!(eventually(Duration::from_secs(3), || server.net.peers().len() == 2).await);
+    assert!(
+        settles(Duration::from_secs(3), async || server.net.peers().len()
+            == 2)
+        .await
+    );
     let from_v4 = server
         .net
         .peers()
@@ -263,5 +268,5 @@ async fn shutdown_closes_connections_and_fails_health() {
         a.net.request(b.id(), common::DHT, Bytes::new()).await,
         Err(RequestError::ShuttingDown)
     ));
-    assert!(eventually(Duration::from_secs(3), || b.net.peers().is_empty()).await);
+    assert!(settles(Duration::from_secs(3), async || b.net.peers().is_empty()).await);
 }

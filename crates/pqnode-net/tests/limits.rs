@@ -4,9 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestNode, config_on, eventually, limits, localhost};
+use common::{TestNode, config_on, limits, localhost};
 use pqnode_crypto::Identity;
 use pqnode_net::{DialError, PeerAddr};
+use pqnode_testkit::settles;
 
 #[tokio::test]
 async fn per_ip_cap_refuses_politely() {
@@ -37,7 +38,11 @@ async fn per_ip_cap_refuses_politely() {
     assert_eq!(server.net.stats().refused["max_per_ip"], 1);
     // A slot frees up when a client leaves.
     clients.pop().unwrap().net.shutdown().await;
-    assert!(eventually(Duration::from_secs(3), || server.net.peers().len() == 1).await);
+    assert!(
+        settles(Duration::from_secs(3), async || server.net.peers().len()
+            == 1)
+        .await
+    );
     third.net.connect(&server.peer_addr()).await.unwrap();
 }
 
@@ -113,7 +118,7 @@ async fn under_handshake_load_unvalidated_clients_get_a_retry() {
         tokio::spawn(async move { net.connect(&to).await })
     };
     assert!(
-        eventually(Duration::from_secs(3), || server
+        settles(Duration::from_secs(3), async || server
             .net
             .stats()
             .handshakes_in_progress

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{DHT, SYNC, TestNode, config_on, echo_reply, eventually, limits, localhost};
+use common::{DHT, SYNC, TestNode, config_on, echo_reply, limits, localhost};
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_net::wire::FrameError;
 use pqnode_net::wire::pb::FailureCode;
@@ -14,6 +14,7 @@ use pqnode_net::{
     AddressLookup, BoxFuture, Caller, DialError, Direction, Handler, HandlerError, Protocol,
     RegisterError, RequestError,
 };
+use pqnode_testkit::settles;
 
 /// Keeps every caller it is handed, so a test can look at them; answers with nothing.
 #[derive(Clone, Default)]
@@ -160,7 +161,7 @@ async fn five_nodes_all_to_all() {
         assert_eq!(n.net.stats().requests_in["DHT"], 4);
     }
     // Duplicate connections from simultaneous dials collapse to one per pair, on both sides.
-    let settled = eventually(Duration::from_secs(5), || {
+    let settled = settles(Duration::from_secs(5), async || {
         nodes.iter().all(|n| n.net.peers().len() == 4)
     })
     .await;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TestNode, echo_reply, eventually, limits, localhost};
+use common::{TestNode, echo_reply, limits, localhost};
 use pqnode_crypto::{Identity, NodeId};
 use pqnode_health::Status;
 use pqnode_net::{DialError, PeerAddr, Protocol};
+use pqnode_testkit::settles;
 
 #[tokio::test]
 async fn dialing_the_wrong_id_is_refused() {
@@ -81,7 +82,7 @@ async fn classical_peer_is_refused() {
         err.to_string().to_lowercase().contains("handshake"),
         "{err}"
     );
-    let ok = eventually(Duration::from_secs(2), || {
+    let ok = settles(Duration::from_secs(2), async || {
         b.net.stats().handshakes_failed.get("no_common_algorithms") == Some(&1)
     })
     .await;
@@ -96,7 +97,7 @@ async fn pq_key_exchange_with_classical_signature_is_refused() {
     // The server asks for ML-DSA-87 only; an Ed25519-only client has nothing to offer.
     let err = classical_attempt(&b, rustls::crypto::aws_lc_rs::kx_group::MLKEM1024).await;
     assert!(err.to_string().contains("no certificates"), "{err}");
-    let refused = eventually(Duration::from_secs(2), || {
+    let refused = settles(Duration::from_secs(2), async || {
         b.net.stats().handshakes_failed.get("certificate_required") == Some(&1)
     })
     .await;
@@ -229,7 +230,7 @@ async fn a_copied_key_on_another_host_is_refused_and_reported() {
         .connect(&PeerAddr::new(None, original.addr()))
         .await;
     assert!(dialed.is_err(), "{dialed:?}");
-    let reported = eventually(Duration::from_secs(10), || {
+    let reported = settles(Duration::from_secs(10), async || {
         original.net.stats().duplicate_identity_connections == 1
     })
     .await;
@@ -282,7 +283,7 @@ async fn a_second_host_with_a_nodes_key_does_not_take_over_its_route() {
     // The copy calls the observer too, from its own address, while the original's
     // connection is alive and answering.
     let _ = copy.net.connect(&observer.peer_addr()).await;
-    let noticed = eventually(Duration::from_secs(5), || {
+    let noticed = settles(Duration::from_secs(5), async || {
         observer.net.stats().identity_clashes == 1
     })
     .await;
@@ -297,7 +298,7 @@ async fn a_second_host_with_a_nodes_key_does_not_take_over_its_route() {
 
     // Once the original is gone, the same id calling from a new address is a move.
     original.net.shutdown().await;
-    let moved = eventually(Duration::from_secs(10), || {
+    let moved = settles(Duration::from_secs(10), async || {
         observer
             .net
             .peers()

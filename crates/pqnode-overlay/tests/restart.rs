@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestNode, eventually, network_of};
+use common::{TestNode, network_of};
 use pqnode_crypto::Identity;
 use pqnode_store::Store;
+use pqnode_testkit::settles;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_reloads_its_table_and_rejoins_without_bootstrap_nodes() {
@@ -27,7 +28,7 @@ async fn a_restarted_node_reloads_its_table_and_rejoins_without_bootstrap_nodes(
     .await;
     let addr = node.addr;
     // It joined through its seed in the background.
-    let joined = eventually(Duration::from_secs(10), || async {
+    let joined = settles(Duration::from_secs(10), || async {
         node.overlay
             .stats()
             .await
@@ -38,7 +39,7 @@ async fn a_restarted_node_reloads_its_table_and_rejoins_without_bootstrap_nodes(
     assert!(joined, "the node never filled its table");
     node.stop().await;
     store.close().await.expect("store closes");
-    let released = eventually(Duration::from_secs(10), || async {
+    let released = settles(Duration::from_secs(10), || async {
         std::net::UdpSocket::bind(addr).is_ok()
     })
     .await;
@@ -163,7 +164,7 @@ async fn the_table_is_saved_periodically_not_only_at_shutdown() {
     config.save_interval = Duration::from_millis(100);
     let node = TestNode::start_configured(common::any_port(), Some(store.clone()), config).await;
 
-    let saved = eventually(Duration::from_secs(10), || async {
+    let saved = settles(Duration::from_secs(10), || async {
         let routing = store
             .scan(pqnode_store::Table::Routing)
             .await
@@ -203,7 +204,7 @@ async fn a_node_restarted_on_a_new_port_is_listed_at_its_new_address_once_it_tal
     node.overlay.bootstrap(&seeds).await.expect("joins");
     let old_addr = node.addr;
     // Each node it asked pinged it back and took it in.
-    let everyone_knows = eventually(Duration::from_secs(10), || async {
+    let everyone_knows = settles(Duration::from_secs(10), || async {
         listed_at(&others, node.id()).await == vec![Some(old_addr); others.len()]
     })
     .await;
@@ -215,7 +216,7 @@ async fn a_node_restarted_on_a_new_port_is_listed_at_its_new_address_once_it_tal
     assert_ne!(node.addr, old_addr, "the OS gave the same port twice");
     node.overlay.bootstrap(&seeds).await.expect("rejoins");
     // Every node it asked was told by the transport where the request came from.
-    let moved = eventually(Duration::from_secs(10), || async {
+    let moved = settles(Duration::from_secs(10), || async {
         listed_at(&others, node.id()).await == vec![Some(node.addr); others.len()]
     })
     .await;

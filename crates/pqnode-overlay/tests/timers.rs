@@ -5,11 +5,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestNode, eventually, overlay_config};
+use common::{TestNode, overlay_config};
 use pqnode_crypto::Identity;
 use pqnode_health::Status;
 use pqnode_net::PeerAddr;
 use pqnode_overlay::{OverlayConfig, OverlayError};
+use pqnode_testkit::settles;
 
 /// A refresh timer short enough to fire within a test.
 fn quick_refresh(identity: Arc<Identity>, seeds: Vec<PeerAddr>) -> OverlayConfig {
@@ -38,7 +39,7 @@ async fn an_unreachable_seed_is_a_warning_and_is_retried_until_it_answers() {
     let config = quick_refresh(identity, vec![PeerAddr::new(None, seed_addr)]);
     let lonely = TestNode::start_configured(common::any_port(), None, config).await;
     // The first bootstrap fails: the node keeps running, and says so.
-    let warned = eventually(Duration::from_secs(5), || async {
+    let warned = settles(Duration::from_secs(5), || async {
         let stats = lonely.overlay.stats().await.expect("stats");
         stats.counters.lookups_finished >= 1 && stats.total_nodes == 0
     })
@@ -58,7 +59,7 @@ async fn an_unreachable_seed_is_a_warning_and_is_retried_until_it_answers() {
         Vec::new(),
     )
     .await;
-    let joined = eventually(Duration::from_secs(15), || async {
+    let joined = settles(Duration::from_secs(15), || async {
         let nodes = lonely.overlay.nodes().await.expect("nodes");
         nodes.iter().any(|n| n.id == seed.id())
     })
@@ -89,7 +90,7 @@ async fn quiet_entries_are_pinged_and_stay_good() {
     // Each node's pings keep the other fresh in the pinged node's table too (a request counts
     // as a sign of life), so which of the two pings is up to the timers' jitter: count both.
     // The first also sent one ping to verify the second when it joined.
-    let pinged = eventually(Duration::from_secs(10), || async {
+    let pinged = settles(Duration::from_secs(10), || async {
         let mut sent = 0;
         let mut both_good = true;
         for node in [&first, &second] {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Client, Key, TestServer, eventually, node_id, quick_config, start_server};
+use common::{Client, Key, PATIENCE, TestServer, node_id, quick_config, start_server};
 use pqnode_crypto::NodeId;
 use pqnode_signaling::EnvelopeError;
 use pqnode_signaling::federation::{
@@ -16,6 +16,7 @@ use pqnode_signaling::federation::{
     RemotePeer, Withdrawal, wire,
 };
 use pqnode_signaling::{PeerId, PresenceProof, RelayKind, SignalingServer};
+use pqnode_testkit::eventually;
 use serde_json::json;
 
 /// One node's entry under a peer's presence key, as the DHT would hold it.
@@ -224,7 +225,7 @@ async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
     let alice_id = alice.register(&Key::ed25519(), &["room"]).await;
     let mut bob = Client::connect(b.addr).await;
     let bob_id = bob.register(&Key::ml_dsa(), &["room"]).await;
-    eventually("both presences are published", || {
+    eventually(PATIENCE, "both presences are published", async || {
         mesh.present(&alice_id) == Some(node_id(1)) && mesh.present(&bob_id) == Some(node_id(2))
     })
     .await;
@@ -287,11 +288,11 @@ async fn a_peer_on_one_node_reaches_a_peer_on_another_and_back() {
     // Bob leaves: his presence is withdrawn, and node A, which routed to him, is told at once.
     assert_eq!(a.server.stats().peers, 2, "alice plus bob, remembered");
     bob.drop_abruptly();
-    eventually("bob's presence is withdrawn", || {
+    eventually(PATIENCE, "bob's presence is withdrawn", async || {
         mesh.present(&bob_id).is_none()
     })
     .await;
-    eventually("node A forgets its route to bob", || {
+    eventually(PATIENCE, "node A forgets its route to bob", async || {
         a.server.stats().peers == 1
     })
     .await;
@@ -394,7 +395,7 @@ async fn a_node_claiming_a_peer_it_does_not_serve_gets_no_route() {
     let bob_key = Key::ed25519();
     let mut bob = Client::connect(b.addr).await;
     let bob_id = bob.register(&bob_key, &[]).await;
-    eventually("bob's presence is published", || {
+    eventually(PATIENCE, "bob's presence is published", async || {
         mesh.present(&bob_id) == Some(node_id(2))
     })
     .await;
@@ -423,7 +424,7 @@ async fn shutdown_withdraws_every_presence() {
     let a = node(&mesh, 1).await;
     let mut alice = Client::connect(a.addr).await;
     let alice_id = alice.register(&Key::ed25519(), &["t"]).await;
-    eventually("presence is published", || {
+    eventually(PATIENCE, "presence is published", async || {
         mesh.present(&alice_id).is_some()
     })
     .await;
@@ -504,7 +505,7 @@ async fn a_failing_directory_degrades_health_but_not_local_service() {
     let a = alice.register(&Key::ed25519(), &["t"]).await;
     let mut bob = Client::connect(srv.addr).await;
     bob.register(&Key::ed25519(), &["t"]).await;
-    eventually("health reports the directory", || {
+    eventually(PATIENCE, "health reports the directory", async || {
         srv.server.health().status == pqnode_health::Status::Warn
     })
     .await;
@@ -527,7 +528,7 @@ async fn presence_is_refreshed_while_connected() {
     let a = node_with(&mesh, 1, config).await;
     let mut alice = Client::connect(a.addr).await;
     let alice_id = alice.register(&Key::ed25519(), &["t"]).await;
-    eventually("presence is republished", || {
+    eventually(PATIENCE, "presence is republished", async || {
         mesh.publishes.load(Ordering::Relaxed) >= 4
     })
     .await;
@@ -535,7 +536,7 @@ async fn presence_is_refreshed_while_connected() {
         .send(json!({"type": "join", "id": 1, "topic": "u"}))
         .await;
     assert_eq!(alice.recv().await["type"], "joined");
-    eventually("the new topic is published", || {
+    eventually(PATIENCE, "the new topic is published", async || {
         mesh.topics(&alice_id).map(|t| t.len()) == Some(2)
     })
     .await;
@@ -550,7 +551,7 @@ async fn a_withdrawal_ends_only_routes_through_its_sender() {
     alice.register(&Key::ed25519(), &[]).await;
     let mut bob = Client::connect(b.addr).await;
     let bob_id = bob.register(&Key::ed25519(), &[]).await;
-    eventually("bob's presence is published", || {
+    eventually(PATIENCE, "bob's presence is published", async || {
         mesh.present(&bob_id) == Some(node_id(2))
     })
     .await;

@@ -4,8 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, Frame, Key, eventually, now_ms, quick_config, start};
+use common::{Client, Frame, Key, PATIENCE, now_ms, quick_config, start};
 use pqnode_signaling::{RateLimit, SignalingConfig, close};
+use pqnode_testkit::eventually;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -125,7 +126,7 @@ async fn no_registration_in_time_closes_with_4001() {
     let mut client = Client::connect(srv.addr).await;
     assert_eq!(client.hello["register_timeout_ms"], 200);
     assert_eq!(client.closed_with().await, Some(close::REGISTER_TIMEOUT));
-    eventually("the slot is released", || {
+    eventually(PATIENCE, "the slot is released", async || {
         srv.server.stats().connections == 0
     })
     .await;
@@ -304,7 +305,7 @@ async fn a_client_that_never_answers_pings_is_removed() {
     let mut silent = Client::connect(srv.addr).await;
     silent.register(&Key::ed25519(), &["t"]).await;
     // Not reading means tungstenite sends no Pong: the server must give up on us.
-    eventually("the silent peer is removed", || {
+    eventually(PATIENCE, "the silent peer is removed", async || {
         let stats = srv.server.stats();
         stats.connected_peers == 0 && stats.connections == 0
     })
@@ -388,7 +389,7 @@ async fn an_abrupt_tcp_close_removes_the_peer_and_tells_its_topics() {
         reply,
         json!({"type": "peer", "id": 1, "peer_id": gone.to_hex(), "online": false})
     );
-    eventually("the connection is released", || {
+    eventually(PATIENCE, "the connection is released", async || {
         srv.server.stats().connections == 1
     })
     .await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{NodeOptions, TestNode, get_json, http, token};
 use futures_util::{SinkExt, StreamExt};
+use pqnode_testkit::yjs::update_message;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use yrs::updates::decoder::Decode;
@@ -25,23 +26,6 @@ fn sync_url(node: &TestNode, path: &str) -> String {
 
 async fn connect(url: &str) -> Ws {
     tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-/// A y-protocols sync update message (type 0, sub-type 2) around a Yjs update.
-fn update_message(update: &[u8]) -> Vec<u8> {
-    let mut m = vec![0, 2];
-    let mut len = update.len();
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            m.push(byte);
-            break;
-        }
-        m.push(byte | 0x80);
-    }
-    m.extend_from_slice(update);
-    m
 }
 
 /// A client-side document: each call appends `text` and returns the update to send.

@@ -106,18 +106,3 @@ pub fn echo_reply(server: NodeId, caller: NodeId, payload: &[u8]) -> Bytes {
     out.extend_from_slice(payload);
     out.into()
 }
-
-/// Polls `check` until it holds or `within` passes. For state that settles
-/// asynchronously (a peer noticing a close); the assertion is on the state.
-pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if check() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}

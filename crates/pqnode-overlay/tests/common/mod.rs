@@ -128,24 +128,6 @@ pub async fn network_of(n: usize) -> Vec<TestNode> {
     nodes
 }
 
-/// Polls `check` until it holds or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Stops every node at once (each shutdown waits a moment for its peers to acknowledge).
 pub async fn stop_all(nodes: impl IntoIterator<Item = TestNode>) {
     let mut stopping = tokio::task::JoinSet::new();

@@ -282,15 +282,3 @@ pub fn quick_config() -> SignalingConfig {
         ..SignalingConfig::default()
     }
 }
-
-/// Waits until `condition` holds (polling), or fails the test.
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}

@@ -14,7 +14,7 @@ use crate::config::{Config, LogFormat, Mode};
 /// the HTTP API on 127.0.0.1:3000, signaling on 3001 and QUIC on UDP 4001.
 #[derive(Debug, Parser)]
 #[command(name = "pqnode", version, args_conflicts_with_subcommands = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -23,7 +23,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run a node (the default).
     Run(Box<RunArgs>),
     /// Write a commented default configuration file.
@@ -45,7 +45,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct StoreArgs {
+pub(crate) struct StoreArgs {
     #[command(subcommand)]
     pub command: StoreCommand,
     #[command(flatten)]
@@ -53,7 +53,7 @@ pub struct StoreArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StoreCommand {
+pub(crate) enum StoreCommand {
     /// Verify every page checksum and the schema; print what the store holds
     Check,
     /// Check, then shrink the file to what it holds
@@ -65,7 +65,7 @@ pub enum StoreCommand {
 
 /// Which data folder an offline command works on.
 #[derive(Debug, Args)]
-pub struct DataDirArgs {
+pub(crate) struct DataDirArgs {
     /// TOML configuration file
     #[arg(long, global = true, env = "PQNODE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -75,7 +75,7 @@ pub struct DataDirArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DhtArgs {
+pub(crate) struct DhtArgs {
     #[command(subcommand)]
     pub command: DhtCommand,
     #[command(flatten)]
@@ -83,7 +83,7 @@ pub struct DhtArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DhtCommand {
+pub(crate) enum DhtCommand {
     /// The routing table and its figures
     Nodes,
     /// Find the nodes closest to an id (40 hex characters)
@@ -105,7 +105,7 @@ pub enum DhtCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct SearchArgs {
+pub(crate) struct SearchArgs {
     /// What to look for
     pub query: String,
     /// Most results
@@ -119,7 +119,7 @@ pub struct SearchArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DocArgs {
+pub(crate) struct DocArgs {
     #[command(subcommand)]
     pub command: DocCommand,
     #[command(flatten)]
@@ -127,7 +127,7 @@ pub struct DocArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DocCommand {
+pub(crate) enum DocCommand {
     /// Every document, with its size and version
     List,
     /// A document's figures, access policy and content as JSON
@@ -171,7 +171,7 @@ pub enum DocCommand {
 
 /// How a CLI command reaches a running node's HTTP API.
 #[derive(Debug, Clone, Args)]
-pub struct ClientArgs {
+pub(crate) struct ClientArgs {
     /// The node's API base URL [default: from the config's api.addr, http://127.0.0.1:3000]
     #[arg(long, global = true, env = "PQNODE_API_URL", value_name = "URL")]
     pub api_url: Option<String>,
@@ -204,7 +204,7 @@ pub struct ClientArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SendArgs {
+pub(crate) struct SendArgs {
     /// The receiving node's id (40 hex characters)
     pub node_id: String,
     /// The message text
@@ -214,7 +214,7 @@ pub struct SendArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct MessagesArgs {
+pub(crate) struct MessagesArgs {
     /// How many of the newest messages to show
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -228,7 +228,7 @@ pub struct MessagesArgs {
 /// Settings for a running node. Each flag has a `PQNODE_*` environment twin;
 /// flags win over the environment, which wins over the config file.
 #[derive(Debug, Clone, Default, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// TOML configuration file (see `pqnode init`). A named file must exist.
     #[arg(long, env = "PQNODE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -305,7 +305,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Where to write the file
     #[arg(default_value = "pqnode.toml")]
     pub path: PathBuf,
@@ -315,7 +315,7 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct IdArgs {
+pub(crate) struct IdArgs {
     #[command(flatten)]
     pub folder: DataDirArgs,
     /// Print JSON instead of text
@@ -328,7 +328,7 @@ pub struct IdArgs {
 
 impl RunArgs {
     /// The effective configuration: defaults < TOML file < `PQNODE_*` < flags.
-    pub fn load_config(&self) -> anyhow::Result<Config> {
+    pub(crate) fn load_config(&self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
@@ -377,7 +377,7 @@ impl RunArgs {
 
 impl DataDirArgs {
     /// The configuration an offline command works with: the file's, if any, and the folder.
-    pub fn load_config(self) -> anyhow::Result<Config> {
+    pub(crate) fn load_config(self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),

@@ -211,7 +211,7 @@ impl ApiClient {
 /// Sends and prints the node's confirmation. Only a 200 from the node,
 /// which it gives once the receiver has the message on disk, is reported as
 /// delivered.
-pub fn send(args: SendArgs) -> anyhow::Result<()> {
+pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
     let client = ApiClient::connect(&args.client, TokenUse::Required)?;
     let url = format!("{}/api/messages", client.base);
     let body = loop {
@@ -256,7 +256,7 @@ fn worth_retrying(e: &anyhow::Error) -> bool {
     })
 }
 
-pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
+pub(crate) fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     // Private reads: a production node wants the token.
     let client = ApiClient::connect(&args.client, TokenUse::IfAvailable)?;
     let url = format!("{}/api/messages?limit={}", client.base, args.limit);
@@ -276,7 +276,7 @@ pub fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
+pub(crate) fn dht(args: DhtArgs) -> anyhow::Result<()> {
     let token_use = match args.command {
         DhtCommand::Put { .. } | DhtCommand::Add { .. } | DhtCommand::Remove { .. } => {
             TokenUse::Required
@@ -304,7 +304,7 @@ pub fn dht(args: DhtArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn doc(args: DocArgs) -> anyhow::Result<()> {
+pub(crate) fn doc(args: DocArgs) -> anyhow::Result<()> {
     let token_use = match args.command {
         DocCommand::List
         | DocCommand::Get { .. }
@@ -378,7 +378,7 @@ fn path_segment(name: &str) -> String {
         .collect()
 }
 
-pub fn search(args: SearchArgs) -> anyhow::Result<()> {
+pub(crate) fn search(args: SearchArgs) -> anyhow::Result<()> {
     let client = ApiClient::connect(&args.client, TokenUse::IfAvailable)?;
     let url = format!(
         "{}/api/ai/search?q={}&k={}",

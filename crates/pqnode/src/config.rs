@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// The node's operating mode, reported as `production` in `/api/crypto/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Insecure setups are warned about, not refused.
     #[default]
     Development,
@@ -27,7 +27,7 @@ pub enum Mode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     #[default]
     Text,
     Json,
@@ -35,7 +35,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Folder for keys, the database and the API token.
     pub data_dir: PathBuf,
     pub mode: Mode,
@@ -52,7 +52,7 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
+pub(crate) struct LogConfig {
     pub format: LogFormat,
     /// A `RUST_LOG`-style filter; `RUST_LOG` itself wins when set.
     pub filter: String,
@@ -60,7 +60,7 @@ pub struct LogConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct CryptoConfig {
+pub(crate) struct CryptoConfig {
     /// `aws-lc-rs` (default) or `rustcrypto` (pure Rust).
     pub backend: String,
 }
@@ -75,7 +75,7 @@ impl Default for CryptoConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ApiConfig {
+pub(crate) struct ApiConfig {
     pub addr: SocketAddr,
     /// Bearer token for mutating endpoints. When unset, one is generated at
     /// first start and kept in `<data_dir>/api.token` (mode 0600).
@@ -98,18 +98,18 @@ macro_rules! tcp_limits {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(default, deny_unknown_fields)]
-        pub struct $name {
+        pub(crate) struct $name {
             /// Open TCP connections on this port (upgraded WebSockets included). Lowered
             /// at start to fit the process's descriptor limit.
-            pub max_connections: usize,
+            pub(crate) max_connections: usize,
             /// Open TCP connections from one IP address.
-            pub max_connections_per_ip: usize,
+            pub(crate) max_connections_per_ip: usize,
             /// Time allowed for a request's head to arrive (also the keep-alive pause
             /// allowed between requests).
-            pub header_read_timeout_ms: u64,
+            pub(crate) header_read_timeout_ms: u64,
             /// A connection with no request in progress and no bytes moving is closed
             /// after this.
-            pub idle_timeout_ms: u64,
+            pub(crate) idle_timeout_ms: u64,
         }
 
         impl Default for $name {
@@ -124,19 +124,19 @@ macro_rules! tcp_limits {
         }
 
         impl $name {
-            pub fn caps(&self) -> crate::listen::Caps {
+            pub(crate) fn caps(&self) -> crate::listen::Caps {
                 crate::listen::Caps {
                     max_connections: self.max_connections,
                     max_connections_per_ip: self.max_connections_per_ip,
                 }
             }
 
-            pub fn set_caps(&mut self, caps: crate::listen::Caps) {
+            pub(crate) fn set_caps(&mut self, caps: crate::listen::Caps) {
                 self.max_connections = caps.max_connections;
                 self.max_connections_per_ip = caps.max_connections_per_ip;
             }
 
-            pub fn to_listen(&self) -> crate::listen::Limits {
+            pub(crate) fn to_listen(&self) -> crate::listen::Limits {
                 crate::listen::Limits {
                     caps: self.caps(),
                     header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
@@ -175,7 +175,7 @@ tcp_limits!(
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct SignalingConfig {
+pub(crate) struct SignalingConfig {
     pub enabled: bool,
     pub addr: SocketAddr,
     /// STUN/TURN URLs handed to browsers in the `hello` message.
@@ -191,7 +191,7 @@ pub struct SignalingConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct P2pConfig {
+pub(crate) struct P2pConfig {
     pub enabled: bool,
     /// UDP address of the QUIC endpoint.
     pub addr: SocketAddr,
@@ -203,7 +203,7 @@ pub struct P2pConfig {
 /// Caps on the QUIC endpoint (the transport's other limits keep their defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct P2pLimits {
+pub(crate) struct P2pLimits {
     /// Open connections, both directions, before new ones are refused.
     pub max_connections: usize,
     /// Inbound handshakes in progress before new ones are refused.
@@ -234,7 +234,7 @@ impl Default for P2pLimits {
 
 impl P2pLimits {
     /// The transport's limits with these caps applied.
-    pub fn to_net(&self) -> pqnode_net::Limits {
+    pub(crate) fn to_net(&self) -> pqnode_net::Limits {
         pqnode_net::Limits {
             max_connections: self.max_connections,
             max_half_open: self.max_half_open,
@@ -249,7 +249,7 @@ impl P2pLimits {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct DhtConfig {
+pub(crate) struct DhtConfig {
     pub enabled: bool,
     /// Bootstrap nodes: `<node-id>@<host>:<port>`, or `<host>:<port>` (unpinned).
     pub bootstrap: Vec<String>,
@@ -261,7 +261,7 @@ pub struct DhtConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct CrdtConfig {
+pub(crate) struct CrdtConfig {
     pub enabled: bool,
     /// Who may open a document that has no policy of its own: `open` (anyone who reaches the
     /// signaling port) or `restricted` (holders of a capability token).
@@ -285,7 +285,7 @@ impl Default for CrdtConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AiConfig {
+pub(crate) struct AiConfig {
     pub enabled: bool,
     /// A model2vec-format static embedding model (safetensors + tokenizer.json); without one,
     /// search is BM25 only.
@@ -303,7 +303,7 @@ impl Default for AiConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ShutdownConfig {
+pub(crate) struct ShutdownConfig {
     /// Upper bound on a graceful shutdown, in seconds.
     pub deadline_secs: u64,
     /// How long readiness stays false before components stop, so load
@@ -402,14 +402,14 @@ impl Default for ShutdownConfig {
 impl Config {
     /// Reads a TOML file. A named file that does not exist is an error: a
     /// silently ignored config file is how production nodes end up on defaults.
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 
     /// Checks the settings together; called once every layer is applied.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
         self.crypto
             .backend
             .parse::<pqnode_crypto::Backend>()
@@ -446,17 +446,17 @@ impl Config {
         Ok(())
     }
 
-    pub fn shutdown_deadline(&self) -> Duration {
+    pub(crate) fn shutdown_deadline(&self) -> Duration {
         Duration::from_secs(self.shutdown.deadline_secs)
     }
 }
 
 /// The commented default configuration that `pqnode init` writes.
-pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+pub(crate) const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
 
 /// Why an `api.allowed_hosts` entry is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HostEntryError {
+pub(crate) enum HostEntryError {
     #[error(
         "{0:?} is not a host name: give the bare name (letters, digits, '-' and '.'), without scheme, port or path"
     )]
@@ -464,7 +464,7 @@ pub enum HostEntryError {
 }
 
 /// Checks one `api.allowed_hosts` entry.
-pub fn check_allowed_host(entry: &str) -> Result<(), HostEntryError> {
+pub(crate) fn check_allowed_host(entry: &str) -> Result<(), HostEntryError> {
     let valid = !entry.is_empty()
         && entry.len() <= 253
         && entry

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
@@ -17,7 +17,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -28,26 +28,30 @@ impl ApiError {
 
     /// A 503 the caller should retry: the node is up, but a component it needs (the store,
     /// the receiving node's store) cannot take the request now.
-    pub fn retry_later(code: &'static str, message: impl Into<String>, seconds: u32) -> Self {
+    pub(crate) fn retry_later(
+        code: &'static str,
+        message: impl Into<String>,
+        seconds: u32,
+    ) -> Self {
         Self {
             retry_after: Some(seconds),
             ..Self::unavailable(code, message)
         }
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", message)
     }
 }
@@ -78,7 +82,7 @@ impl From<JsonRejection> for ApiError {
 }
 
 /// `axum::Json`, but a rejected body is our JSON error, not axum's plain text.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
 where
@@ -94,11 +98,11 @@ where
 }
 
 /// The router's fallback: unknown routes are JSON 404s too.
-pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no route for {}", uri.path()))
 }
 
-pub async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
@@ -109,7 +113,7 @@ pub async fn method_not_allowed() -> ApiError {
 /// Turns every error response that is not already JSON (extractor rejections
 /// for a bad query string or path, the body-size limit, the request timeout)
 /// into the API's JSON error, so clients see one error shape everywhere.
-pub async fn json_errors(response: Response) -> Response {
+pub(crate) async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()

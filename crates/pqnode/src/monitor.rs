@@ -27,7 +27,7 @@ const INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SystemSnapshot {
+pub(crate) struct SystemSnapshot {
     pub pid: u32,
     pub rss_bytes: u64,
     pub virtual_bytes: u64,
@@ -44,7 +44,7 @@ pub struct SystemSnapshot {
     pub data_disk_available_bytes: Option<u64>,
 }
 
-pub struct Monitor {
+pub(crate) struct Monitor {
     system: Mutex<System>,
     disks: Mutex<Option<Disks>>,
     data_dir: PathBuf,
@@ -53,7 +53,7 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(data_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn new(data_dir: &Path) -> anyhow::Result<Self> {
         let system =
             System::new().map_err(|e| anyhow::anyhow!("system monitor unavailable: {e}"))?;
         let pid =
@@ -73,13 +73,13 @@ impl Monitor {
         Ok(monitor)
     }
 
-    pub fn snapshot(&self) -> SystemSnapshot {
+    pub(crate) fn snapshot(&self) -> SystemSnapshot {
         self.latest.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Samples now. Cheap (one process and the memory counters), but it does
     /// read /proc, so it runs on a blocking thread from `run`.
-    pub fn refresh(&self) {
+    pub(crate) fn refresh(&self) {
         let Ok(mut system) = self.system.lock() else {
             return;
         };
@@ -131,7 +131,7 @@ impl Monitor {
     }
 
     /// Refreshes every few seconds until cancelled.
-    pub async fn run(self: std::sync::Arc<Self>, cancel: CancellationToken) {
+    pub(crate) async fn run(self: std::sync::Arc<Self>, cancel: CancellationToken) {
         let mut ticker = tokio::time::interval(INTERVAL);
         loop {
             tokio::select! {
@@ -155,7 +155,7 @@ fn soft_fd_limit() -> Option<u64> {
 impl SystemSnapshot {
     /// `warn` with the reason when the data disk is nearly full or descriptors are nearly
     /// used up; `pass` otherwise.
-    pub fn health(&self) -> Health {
+    pub(crate) fn health(&self) -> Health {
         let mut problems = Vec::new();
         if let (Some(total), Some(free)) =
             (self.data_disk_total_bytes, self.data_disk_available_bytes)

@@ -25,7 +25,7 @@ use crate::monitor::Monitor;
 use crate::state::NodeShared;
 
 /// A started node. Dropping it does not stop it: call [`Node::shutdown`].
-pub struct Node {
+pub(crate) struct Node {
     shared: Arc<NodeShared>,
     cancel: CancellationToken,
     tracker: TaskTracker,
@@ -35,7 +35,7 @@ pub struct Node {
 impl Node {
     /// Starts every component in the spec's order, logging each step's duration.
     /// A failing step stops start-up with an error a person can act on.
-    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
+    pub(crate) async fn start(mut config: Config) -> anyhow::Result<Self> {
         let started = Instant::now();
         info!(version = env!("CARGO_PKG_VERSION"), data_dir = %config.data_dir.display(), mode = ?config.mode, "starting pqnode");
         // First, so components that register metrics at start are recorded.
@@ -185,7 +185,7 @@ impl Node {
     /// by what is left of the deadline, and a step that fails or overruns does not stop
     /// the ones after it; the store closes last. Any failure is reported (exit 1) only
     /// after all of them ran.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub(crate) async fn shutdown(self) -> anyhow::Result<()> {
         let deadline = self.shared.config.shutdown_deadline();
         let started = Instant::now();
         info!(deadline_secs = deadline.as_secs(), "shutting down");
@@ -437,13 +437,13 @@ fn fit_listeners_to_descriptors(config: &mut Config) {
 /// SIGINT and SIGTERM, listened for from before start-up, so a signal that
 /// arrives at any moment after launch is a graceful shutdown, never the
 /// default (immediate) termination.
-pub struct ShutdownSignals {
+pub(crate) struct ShutdownSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl ShutdownSignals {
-    pub fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install() -> anyhow::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
@@ -452,7 +452,7 @@ impl ShutdownSignals {
     }
 
     /// Waits for the first of them; returns its name.
-    pub async fn recv(&mut self) -> &'static str {
+    pub(crate) async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",

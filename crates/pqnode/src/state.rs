@@ -22,7 +22,7 @@ use crate::listen::HttpServer;
 use crate::monitor::Monitor;
 
 /// Everything the API and the background tasks share.
-pub struct NodeShared {
+pub(crate) struct NodeShared {
     pub config: Config,
     pub node_id: NodeId,
     #[allow(dead_code)] // read by the mutating endpoints of the P2P and DHT APIs
@@ -46,7 +46,7 @@ pub struct NodeShared {
 }
 
 impl NodeShared {
-    pub fn components(&self) -> Components {
+    pub(crate) fn components(&self) -> Components {
         Components {
             crypto: Some(self.crypto.clone() as Arc<dyn Component>),
             storage: Some(self.storage.clone() as Arc<dyn Component>),
@@ -63,7 +63,7 @@ impl NodeShared {
     }
 
     /// The HTTP listeners that are up: the API's, then the signaling port's.
-    pub fn listeners(&self) -> Vec<(&'static str, &HttpServer)> {
+    pub(crate) fn listeners(&self) -> Vec<(&'static str, &HttpServer)> {
         let mut listeners = Vec::new();
         if let Some(api) = self.api_listener.get() {
             listeners.push(("api", api.as_ref()));
@@ -74,16 +74,16 @@ impl NodeShared {
         listeners
     }
 
-    pub fn uptime(&self) -> Duration {
+    pub(crate) fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
 
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
     /// DHT figures for `/api/peers` and signaling stats; zeros while the node runs no DHT.
-    pub async fn dht_summary(&self) -> DhtSummary {
+    pub(crate) async fn dht_summary(&self) -> DhtSummary {
         let Some(dht) = &self.dht else {
             return DhtSummary::default();
         };
@@ -98,7 +98,7 @@ impl NodeShared {
     }
 
     /// Brings gauges up to date just before a scrape.
-    pub async fn record_metrics(&self) {
+    pub(crate) async fn record_metrics(&self) {
         let system = self.monitor.snapshot();
         metrics::gauge!("pqnode_process_resident_memory_bytes").set(system.rss_bytes as f64);
         metrics::gauge!("pqnode_process_cpu_percent").set(f64::from(system.cpu_percent));
@@ -138,7 +138,7 @@ impl NodeShared {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DhtSummary {
+pub(crate) struct DhtSummary {
     pub total_nodes: usize,
     pub buckets_used: usize,
     pub bootstrap_nodes: usize,

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use crate::cli::{StoreArgs, StoreCommand};
 use crate::components::storage::StorePaths;
 
-pub fn run(args: StoreArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: StoreArgs) -> anyhow::Result<()> {
     let config = args.folder.load_config()?;
     let paths = StorePaths::new(&config.data_dir);
     match args.command {

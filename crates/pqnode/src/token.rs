@@ -11,17 +11,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-pub const TOKEN_FILE: &str = "api.token";
+pub(crate) const TOKEN_FILE: &str = "api.token";
 
 /// Fewest characters a token may have.
-pub const MIN_LEN: usize = 16;
+pub(crate) const MIN_LEN: usize = 16;
 /// Least estimated entropy a token must show, in bits. The generated token
 /// shows about 190; 16 random characters from letters and digits about 60.
-pub const MIN_BITS: f64 = 48.0;
+pub(crate) const MIN_BITS: f64 = 48.0;
 
 /// Why a token is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     #[error("must be at least {MIN_LEN} characters, not {0}")]
     TooShort(usize),
     /// Whitespace, control or non-ASCII characters: they do not survive an
@@ -36,7 +36,7 @@ pub enum TokenError {
 
 /// Checks that `token` can be used as the API token; the same rules apply
 /// whether it comes from the configuration or from the token file.
-pub fn check(token: &str) -> Result<(), TokenError> {
+pub(crate) fn check(token: &str) -> Result<(), TokenError> {
     if !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(TokenError::BadCharacter);
     }
@@ -74,7 +74,7 @@ fn estimated_bits(token: &str) -> f64 {
 /// Compares a presented token with the expected one in time that depends on
 /// neither its content nor its length: both are hashed to 32 bytes first,
 /// and the digests are compared without an early exit.
-pub fn matches(presented: &str, expected: &str) -> bool {
+pub(crate) fn matches(presented: &str, expected: &str) -> bool {
     use sha2::{Digest, Sha256};
     let a = Sha256::digest(presented.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
@@ -85,12 +85,12 @@ pub fn matches(presented: &str, expected: &str) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-pub fn token_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn token_path(data_dir: &Path) -> PathBuf {
     data_dir.join(TOKEN_FILE)
 }
 
 /// Returns the configured token, else the stored one, else a new random one (stored 0600).
-pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<String> {
     if let Some(token) = configured {
         check(token).map_err(|e| anyhow::anyhow!("api.token {e}"))?;
         return Ok(token.to_owned());
@@ -124,7 +124,7 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
 /// The stored token, or `None` while there is no file, for CLI commands
 /// that talk to a running node. The node writes the file atomically (by
 /// rename), so a file that exists is complete.
-pub fn read(data_dir: &Path) -> anyhow::Result<Option<String>> {
+pub(crate) fn read(data_dir: &Path) -> anyhow::Result<Option<String>> {
     let path = token_path(data_dir);
     match fs::read_to_string(&path) {
         Ok(text) => Ok(Some(text.trim().to_owned())),

@@ -11,7 +11,7 @@ use axum::routing::get;
 /// channel. Kept inside the crate so `cargo package` includes it.
 const DEMO_HTML: &str = include_str!("../web/demo.html");
 
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new()
         .route("/", get(demo))
         .route("/demo", get(demo))

@@ -44,7 +44,7 @@ fn search_error(e: SearchError) -> ApiError {
 }
 
 #[derive(Deserialize)]
-pub struct SearchQuery {
+pub(super) struct SearchQuery {
     q: String,
     #[serde(default = "default_k")]
     k: usize,
@@ -56,7 +56,7 @@ fn default_k() -> usize {
 
 /// `{"results": [{docId, score, snippet}, ...]}`, best first. `docId` is `doc:<name>` for a
 /// CRDT document, `api:<id>` for text indexed through the API.
-pub async fn search(
+pub(super) async fn search(
     State(state): State<ApiState>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -69,13 +69,13 @@ pub async fn search(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IndexText {
+pub(super) struct IndexText {
     id: String,
     text: String,
 }
 
 /// Indexes `text` under `api:<id>` (replacing what was there); answered once on disk.
-pub async fn index_text(
+pub(super) async fn index_text(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<IndexText>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -87,7 +87,7 @@ pub async fn index_text(
     Ok((StatusCode::CREATED, Json(json!({ "docId": id }))))
 }
 
-pub async fn remove_text(
+pub(super) async fn remove_text(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

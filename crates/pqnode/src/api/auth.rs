@@ -14,7 +14,7 @@ use super::{ApiError, ApiState};
 use crate::config::Mode;
 
 /// Rejects requests without `Authorization: Bearer <api token>`.
-pub async fn require_token(
+pub(super) async fn require_token(
     State(state): State<ApiState>,
     request: Request,
     next: Next,
@@ -29,7 +29,7 @@ pub async fn require_token(
 /// through: a development node's reads stay open on its (loopback by
 /// default) address, as they always were, and the `Host` check still keeps
 /// web pages out.
-pub async fn require_token_in_production(
+pub(super) async fn require_token_in_production(
     State(state): State<ApiState>,
     request: Request,
     next: Next,

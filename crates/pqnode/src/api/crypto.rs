@@ -7,6 +7,6 @@ use serde_json::Value;
 use super::ApiState;
 
 /// Keys, algorithms, sizes and mode. Never secret material.
-pub async fn status(State(state): State<ApiState>) -> Json<Value> {
+pub(super) async fn status(State(state): State<ApiState>) -> Json<Value> {
     Json(state.node.crypto.status_json())
 }

@@ -46,7 +46,7 @@ fn parse_id(text: &str, what: &str) -> Result<NodeId, ApiError> {
 }
 
 /// The spec's `{nodes, stats: {totalNodes, bucketsUsed, bootstrapNodes}}`.
-pub async fn nodes(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn nodes(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let overlay = overlay(&state)?;
     let nodes = overlay.nodes().await.map_err(dht_error)?;
     let stats = overlay.stats().await.map_err(dht_error)?;
@@ -65,12 +65,12 @@ pub async fn nodes(State(state): State<ApiState>) -> Result<Json<Value>, ApiErro
     })))
 }
 
-pub async fn buckets(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn buckets(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let buckets = overlay(&state)?.buckets().await.map_err(dht_error)?;
     Ok(Json(json!({ "buckets": buckets })))
 }
 
-pub async fn lookup(
+pub(super) async fn lookup(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -98,7 +98,7 @@ fn record_json(record: &Record) -> Value {
 }
 
 /// A record by key, from this node or the network; only verified records are returned.
-pub async fn get_record(
+pub(super) async fn get_record(
     State(state): State<ApiState>,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -111,7 +111,7 @@ pub async fn get_record(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PublishRecord {
+pub(super) struct PublishRecord {
     name: String,
     value: String,
     ttl_secs: Option<u64>,
@@ -120,7 +120,7 @@ pub struct PublishRecord {
 /// `POST /api/dht/records`: publishes `value` under `name`, signed by this node; the answer
 /// carries the key, derived from (this node's id, name), so only this node can publish
 /// there. (A record is read back by its key: `GET /api/dht/records/{key}`.)
-pub async fn publish_record(
+pub(super) async fn publish_record(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<PublishRecord>,
 ) -> Result<Json<Value>, ApiError> {
@@ -156,13 +156,13 @@ pub async fn publish_record(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AddContact {
+pub(super) struct AddContact {
     /// `<node-id>@<host>:<port>`
     contact: String,
 }
 
 /// Adds a contact by hand: it is asked for our neighbours and enters the table if it answers.
-pub async fn add_contact(
+pub(super) async fn add_contact(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<AddContact>,
 ) -> Result<Json<Value>, ApiError> {
@@ -199,7 +199,7 @@ pub async fn add_contact(
 }
 
 /// Takes a contact out of the routing table.
-pub async fn remove_contact(
+pub(super) async fn remove_contact(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

@@ -58,12 +58,12 @@ fn doc_error(e: DocError) -> ApiError {
     }
 }
 
-pub async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn list(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let documents = docs(&state)?.list().await.map_err(doc_error)?;
     Ok(Json(json!({ "documents": documents })))
 }
 
-pub async fn get(
+pub(super) async fn get(
     State(state): State<ApiState>,
     Path(doc): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -83,12 +83,12 @@ pub async fn get(
 }
 
 #[derive(Deserialize)]
-pub struct TextQuery {
+pub(super) struct TextQuery {
     /// The root type to read as text (Yjs `doc.getText(root)`).
     root: String,
 }
 
-pub async fn text(
+pub(super) async fn text(
     State(state): State<ApiState>,
     Path(doc): Path<String>,
     Query(query): Query<TextQuery>,
@@ -106,7 +106,7 @@ pub async fn text(
     }
 }
 
-pub async fn history(
+pub(super) async fn history(
     State(state): State<ApiState>,
     Path(doc): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -117,7 +117,7 @@ pub async fn history(
     Ok(Json(json!({ "versions": versions })))
 }
 
-pub async fn version(
+pub(super) async fn version(
     State(state): State<ApiState>,
     Path((doc, version)): Path<(String, u64)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -131,7 +131,7 @@ pub async fn version(
 }
 
 /// Applies a Yjs update (v1, the raw bytes as the body); answers once it is on disk.
-pub async fn apply(
+pub(super) async fn apply(
     State(state): State<ApiState>,
     Path(doc): Path<String>,
     body: Bytes,
@@ -143,7 +143,7 @@ pub async fn apply(
     Ok((StatusCode::CREATED, Json(json!({ "version": version }))))
 }
 
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<ApiState>,
     Path(doc): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -159,7 +159,7 @@ pub async fn delete(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SetAccess {
+pub(super) struct SetAccess {
     policy: Policy,
     /// The peers who may open the document when it is restricted, with their rights;
     /// replaces the list. Absent: the list stays as it is.
@@ -169,7 +169,7 @@ pub struct SetAccess {
 /// Most peers listed for one document.
 const MAX_LISTED_PEERS: usize = 1024;
 
-pub async fn set_access(
+pub(super) async fn set_access(
     State(state): State<ApiState>,
     Path(doc): Path<String>,
     ApiJson(request): ApiJson<SetAccess>,
@@ -203,13 +203,13 @@ pub async fn set_access(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IssueToken {
+pub(super) struct IssueToken {
     rights: Rights,
     ttl_secs: u64,
 }
 
 /// Issues a capability token for `{doc}`: give it to a client as `?token=` on `/sync/{doc}`.
-pub async fn issue_token(
+pub(super) async fn issue_token(
     State(state): State<ApiState>,
     Path(doc): Path<String>,
     ApiJson(request): ApiJson<IssueToken>,
@@ -244,7 +244,7 @@ pub async fn issue_token(
 
 /// Revokes a capability token; the sessions it opened on this node close at once, and (for
 /// a token this node issued) on the nodes that trust it within their poll interval.
-pub async fn revoke(
+pub(super) async fn revoke(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -266,7 +266,7 @@ pub async fn revoke(
 /// (`updated` with `{name, version}`, `deleted` with `{name}`), so an application can react
 /// to edits. A listener too slow for the feed gets `lagged` with `{missed}` and should
 /// re-read `/api/docs`.
-pub async fn changes(
+pub(super) async fn changes(
     State(state): State<ApiState>,
 ) -> Result<
     axum::response::sse::Sse<

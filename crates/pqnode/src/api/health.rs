@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::ApiState;
 
 /// The spec's extended health check: 200 unless an enabled component fails.
-pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+pub(super) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
     let node = &state.node;
     let reports = node.components().reports().await;
     let worst = reports
@@ -48,12 +48,12 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) 
 }
 
 /// Liveness: the process answers.
-pub async fn livez() -> Json<Value> {
+pub(super) async fn livez() -> Json<Value> {
     Json(json!({ "status": "alive" }))
 }
 
 /// Readiness: start-up finished and not shutting down.
-pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+pub(super) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
     if state.node.ready.load(Ordering::Acquire) {
         // Ready means able to serve: not while a component it depends on fails.
         match state.node.components().failing() {

@@ -27,7 +27,7 @@ use crate::config::ApiConfig;
 
 /// The hosts this API answers to.
 #[derive(Debug, Clone)]
-pub struct HostPolicy {
+pub(crate) struct HostPolicy {
     /// The address the API is bound to; unspecified (`0.0.0.0`, `::`) means
     /// every address of the machine, so any IP literal is one it serves.
     bind: IpAddr,
@@ -36,7 +36,7 @@ pub struct HostPolicy {
 }
 
 impl HostPolicy {
-    pub fn new(api: &ApiConfig) -> Self {
+    pub(crate) fn new(api: &ApiConfig) -> Self {
         Self {
             bind: api.addr.ip().to_canonical(),
             allowed: api.allowed_hosts.iter().map(|h| normalize(h)).collect(),
@@ -45,7 +45,7 @@ impl HostPolicy {
 
     /// Whether a request with this `Host` value (`name[:port]`,
     /// `ip[:port]` or `[ipv6][:port]`) may be answered.
-    pub fn allows(&self, authority: &str) -> bool {
+    pub(crate) fn allows(&self, authority: &str) -> bool {
         let Some(host) = host_part(authority) else {
             return false;
         };
@@ -87,7 +87,7 @@ const ECHO_MAX: usize = 64;
 
 /// Middleware: answers 421 `HOST_NOT_ALLOWED` to a request whose `Host`
 /// (or HTTP/2 `:authority`) the policy does not allow.
-pub async fn check_host(
+pub(crate) async fn check_host(
     State(state): State<ApiState>,
     request: Request,
     next: Next,

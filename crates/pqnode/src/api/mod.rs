@@ -29,9 +29,9 @@ mod dashboard;
 mod dht;
 mod docs;
 use crate::http_error as error;
-pub use crate::http_error::{ApiError, ApiJson};
+pub(crate) use crate::http_error::{ApiError, ApiJson};
 mod health;
-pub mod host;
+pub(crate) mod host;
 mod openapi;
 mod p2p;
 mod system;
@@ -46,7 +46,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::state::NodeShared;
 
 #[derive(Clone)]
-pub struct ApiState {
+pub(crate) struct ApiState {
     pub node: Arc<NodeShared>,
     pub hosts: Arc<host::HostPolicy>,
 }
@@ -58,7 +58,7 @@ const MAX_INDEX_BODY_BYTES: usize = pqnode_search::MAX_TEXT_BYTES + 64 * 1024;
 /// Largest Yjs update `POST /api/docs/{doc}/updates` accepts (the engine's own cap).
 const MAX_UPDATE_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-pub fn router(node: Arc<NodeShared>) -> Router {
+pub(crate) fn router(node: Arc<NodeShared>) -> Router {
     let hosts = Arc::new(host::HostPolicy::new(&node.config.api));
     let state = ApiState { node, hosts };
     // See the module documentation for which routes are public and why.

@@ -5,8 +5,8 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 
-pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+pub(super) const OPENAPI_JSON: &str = include_str!("openapi.json");
 
-pub async fn document() -> impl IntoResponse {
+pub(super) async fn document() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON)
 }

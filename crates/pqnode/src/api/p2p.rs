@@ -15,7 +15,7 @@ use super::{ApiError, ApiJson, ApiState};
 use crate::components::p2p::P2pService;
 
 /// The spec's merged view: P2P connections, signaling and DHT figures.
-pub async fn peers(State(state): State<ApiState>) -> Json<Value> {
+pub(super) async fn peers(State(state): State<ApiState>) -> Json<Value> {
     let node = &state.node;
     let list = node
         .p2p
@@ -45,7 +45,7 @@ pub async fn peers(State(state): State<ApiState>) -> Json<Value> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SendMessage {
+pub(super) struct SendMessage {
     to: String,
     body: String,
 }
@@ -54,7 +54,7 @@ pub struct SendMessage {
 const STORE_RETRY_AFTER: u32 = 5;
 
 /// Answers 200 only once the receiving node has committed the message to its disk.
-pub async fn send_message(
+pub(super) async fn send_message(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<SendMessage>,
 ) -> Result<Json<Value>, ApiError> {
@@ -118,14 +118,14 @@ fn retry_after_secs(wait: Duration) -> u32 {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     limit: Option<usize>,
     /// `next` of the previous page: lists the messages received before that one.
     before: Option<String>,
 }
 
 /// Newest first, one page at a time; 503 while the store cannot be read.
-pub async fn list_messages(
+pub(super) async fn list_messages(
     State(state): State<ApiState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<MessagePage>, ApiError> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::ApiState;
 
-pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     state.node.record_metrics().await;
     (
         [(
@@ -19,6 +19,6 @@ pub async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     )
 }
 
-pub async fn system(State(state): State<ApiState>) -> Json<Value> {
+pub(super) async fn system(State(state): State<ApiState>) -> Json<Value> {
     Json(serde_json::to_value(state.node.monitor.snapshot()).unwrap_or_default())
 }

@@ -20,14 +20,14 @@ use tracing::{error, warn};
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
-pub struct AiService {
+pub(crate) struct AiService {
     /// The index, or why it could not be opened (then `ai` fails in `/api/health`).
     index: Result<SearchIndex, String>,
 }
 
 impl AiService {
     /// Opens the index. A failure does not stop the node: `ai` reports it as failing.
-    pub async fn start(config: &Config, store: Store) -> anyhow::Result<Arc<Self>> {
+    pub(crate) async fn start(config: &Config, store: Store) -> anyhow::Result<Arc<Self>> {
         let settings = SearchConfig::default().with_model_dir(config.ai.model_dir.clone());
         let index = SearchIndex::open(store, settings).await.map_err(|e| {
             error!(error = %e, "the search index cannot be opened; search is unavailable");
@@ -36,14 +36,14 @@ impl AiService {
         Ok(Arc::new(Self { index }))
     }
 
-    pub fn index(&self) -> Result<&SearchIndex, &str> {
+    pub(crate) fn index(&self) -> Result<&SearchIndex, &str> {
         self.index.as_ref().map_err(String::as_str)
     }
 
     /// Keeps the index in step with the CRDT documents until `stop`: everything once at
     /// start (stale entries dropped), then each document a moment after it last changed
     /// (every keystroke is an update: re-reading the text on each would waste the CPU).
-    pub async fn follow_documents(self: Arc<Self>, docs: DocStore, stop: CancellationToken) {
+    pub(crate) async fn follow_documents(self: Arc<Self>, docs: DocStore, stop: CancellationToken) {
         let Ok(index) = self.index() else { return };
         let mut changes = docs.changes();
         if let Err(e) = reconcile(index, &docs).await {

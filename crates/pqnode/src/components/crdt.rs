@@ -22,7 +22,7 @@ use super::revocations::RevocationSharing;
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
-pub struct CrdtService {
+pub(crate) struct CrdtService {
     docs: DocStore,
     access: AccessControl,
     store: Store,
@@ -37,7 +37,7 @@ pub struct CrdtService {
 }
 
 impl CrdtService {
-    pub async fn start(
+    pub(crate) async fn start(
         config: &Config,
         identity: Arc<Identity>,
         store: Store,
@@ -73,7 +73,11 @@ impl CrdtService {
     /// Replicates documents to the other nodes that hold them: registers [`SYNC`] on the
     /// network, tracks every stored document, every document that changes, and every one a
     /// client opens, and retries replicas at once when a node connects again.
-    pub fn attach_replication(&self, overlay: Overlay, network: Network) -> anyhow::Result<()> {
+    pub(crate) fn attach_replication(
+        &self,
+        overlay: Overlay,
+        network: Network,
+    ) -> anyhow::Result<()> {
         tokio::spawn(Arc::clone(&self.revocations).run(
             overlay.clone(),
             self.revocation_poll,
@@ -110,16 +114,16 @@ impl CrdtService {
         Ok(())
     }
 
-    pub fn docs(&self) -> &DocStore {
+    pub(crate) fn docs(&self) -> &DocStore {
         &self.docs
     }
 
-    pub fn access(&self) -> &AccessControl {
+    pub(crate) fn access(&self) -> &AccessControl {
         &self.access
     }
 
     /// What the signaling port serves at `/sync/{doc}`.
-    pub fn endpoint(&self) -> SyncEndpoint {
+    pub(crate) fn endpoint(&self) -> SyncEndpoint {
         let replicator = Arc::clone(&self.replicator);
         SyncEndpoint {
             docs: self.docs.clone(),
@@ -141,7 +145,7 @@ impl CrdtService {
     /// the node's published revocations name it, so nodes that trust this one close its
     /// sessions within their poll interval. Returns the sessions closed here and whether the
     /// list was published.
-    pub async fn revoke(&self, id: TokenId) -> anyhow::Result<(usize, bool)> {
+    pub(crate) async fn revoke(&self, id: TokenId) -> anyhow::Result<(usize, bool)> {
         let closed = self.access.revoke(id).await?;
         let published = self.revocations.changed().await;
         Ok((closed, published))
@@ -149,7 +153,7 @@ impl CrdtService {
 
     /// Exports the engine's and replication's figures to `/metrics` (counters as totals;
     /// rates are Prometheus's `rate()`).
-    pub fn record_metrics(&self) {
+    pub(crate) fn record_metrics(&self) {
         let docs = self.docs.stats();
         metrics::gauge!("pqnode_crdt_documents").set(docs.documents as f64);
         metrics::gauge!("pqnode_crdt_loaded_documents").set(docs.loaded_docs as f64);
@@ -194,7 +198,7 @@ impl CrdtService {
 
     /// Closes every Yjs connection (1001) and stops replication; acknowledged updates are
     /// already on disk.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.shutdown.cancel();
         if let Some(replicator) = self.replicator.get() {
             replicator.shutdown().await;

@@ -11,14 +11,14 @@ use tracing::{info, warn};
 use super::{Component, StatsFuture};
 use crate::config::{Config, Mode};
 
-pub struct CryptoService {
+pub(crate) struct CryptoService {
     crypto: Crypto,
 }
 
 /// What `pqnode id` prints: public facts only.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IdentitySummary {
+pub(crate) struct IdentitySummary {
     pub node_id: NodeId,
     pub signature_key_fingerprint: String,
     pub kem_key_fingerprint: String,
@@ -29,7 +29,7 @@ impl CryptoService {
     /// Loads or creates the keys and self-tests them. In production a failed
     /// self-test stops the start; in development the node runs and reports
     /// itself unhealthy.
-    pub fn start(config: &Config) -> anyhow::Result<Self> {
+    pub(crate) fn start(config: &Config) -> anyhow::Result<Self> {
         let backend: Backend = config.crypto.backend.parse()?;
         if !backend.is_available() {
             bail!(
@@ -60,17 +60,17 @@ impl CryptoService {
         Ok(Self { crypto })
     }
 
-    pub fn node_id(&self) -> NodeId {
+    pub(crate) fn node_id(&self) -> NodeId {
         self.crypto.node_id()
     }
 
-    pub fn identity(&self) -> &pqnode_crypto::Identity {
+    pub(crate) fn identity(&self) -> &pqnode_crypto::Identity {
         self.crypto.identity()
     }
 
     /// A second handle on the signing key, for components that keep their own
     /// (the DHT signs the records it publishes).
-    pub fn signing_identity(&self) -> anyhow::Result<pqnode_crypto::Identity> {
+    pub(crate) fn signing_identity(&self) -> anyhow::Result<pqnode_crypto::Identity> {
         let identity = self.crypto.identity();
         Ok(pqnode_crypto::Identity::from_seed_with(
             identity.backend(),
@@ -80,7 +80,7 @@ impl CryptoService {
 
     /// The crypto status, with the public keys' SHA-256 fingerprints (what `pqnode id`
     /// prints), so an operator can compare them with what a peer saw.
-    pub fn status_json(&self) -> Value {
+    pub(crate) fn status_json(&self) -> Value {
         let mut status = serde_json::to_value(self.crypto.status()).unwrap_or_default();
         let summary = self.identity_summary();
         status["signatureKeyFingerprint"] = summary.signature_key_fingerprint.into();
@@ -88,7 +88,7 @@ impl CryptoService {
         status
     }
 
-    pub fn identity_summary(&self) -> IdentitySummary {
+    pub(crate) fn identity_summary(&self) -> IdentitySummary {
         let fingerprint = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
         IdentitySummary {
             node_id: self.node_id(),

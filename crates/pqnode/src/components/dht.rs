@@ -15,12 +15,12 @@ use super::replication::ReplicaEntries;
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
-pub struct DhtService {
+pub(crate) struct DhtService {
     overlay: Overlay,
 }
 
 impl DhtService {
-    pub async fn start(
+    pub(crate) async fn start(
         config: &Config,
         identity: Arc<Identity>,
         network: Network,
@@ -46,12 +46,12 @@ impl DhtService {
         Ok(Arc::new(Self { overlay }))
     }
 
-    pub fn overlay(&self) -> &Overlay {
+    pub(crate) fn overlay(&self) -> &Overlay {
         &self.overlay
     }
 
     /// Saves the routing table and stops the DHT task.
-    pub async fn shutdown(&self) -> anyhow::Result<()> {
+    pub(crate) async fn shutdown(&self) -> anyhow::Result<()> {
         self.overlay.shutdown().await;
         Ok(())
     }

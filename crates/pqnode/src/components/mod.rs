@@ -4,16 +4,16 @@
 //! component (not built into this node yet, or switched off) reports
 //! `{"status":"disabled"}`, never invented data.
 
-pub mod ai;
-pub mod crdt;
-pub mod crypto;
-pub mod dht;
-pub mod federation;
-pub mod p2p;
-pub mod replication;
-pub mod revocations;
-pub mod signaling;
-pub mod storage;
+pub(crate) mod ai;
+pub(crate) mod crdt;
+pub(crate) mod crypto;
+pub(crate) mod dht;
+pub(crate) mod federation;
+pub(crate) mod p2p;
+pub(crate) mod replication;
+pub(crate) mod revocations;
+pub(crate) mod signaling;
+pub(crate) mod storage;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 
 /// A component's stats; some (the store's table counts) need a round trip to
 /// another thread, so they are asynchronous.
-pub type StatsFuture<'a> = Pin<Box<dyn Future<Output = Value> + Send + 'a>>;
+pub(crate) type StatsFuture<'a> = Pin<Box<dyn Future<Output = Value> + Send + 'a>>;
 
 /// The small surface every component exposes to the API.
-pub trait Component: Send + Sync {
+pub(crate) trait Component: Send + Sync {
     /// Cheap and synchronous: called on every health check and metrics scrape.
     fn health(&self) -> Health;
     fn stats(&self) -> StatsFuture<'_>;
@@ -35,7 +35,7 @@ pub trait Component: Send + Sync {
 
 /// The components of a running node, in the spec's `/api/health` order.
 #[derive(Clone, Default)]
-pub struct Components {
+pub(crate) struct Components {
     pub crypto: Option<Arc<dyn Component>>,
     pub signaling: Option<Arc<dyn Component>>,
     pub dht: Option<Arc<dyn Component>>,
@@ -47,7 +47,7 @@ pub struct Components {
 }
 
 /// One component's entry in `/api/health`.
-pub struct Report {
+pub(crate) struct Report {
     pub name: &'static str,
     pub health: Health,
     pub body: Value,
@@ -68,14 +68,14 @@ impl Components {
     }
 
     /// The first enabled component that fails, with its reason: no stats gathered.
-    pub fn failing(&self) -> Option<(&'static str, Health)> {
+    pub(crate) fn failing(&self) -> Option<(&'static str, Health)> {
         self.slots().into_iter().find_map(|(name, slot)| {
             let health = slot.as_ref()?.health();
             (health.status == Status::Fail).then_some((name, health))
         })
     }
 
-    pub async fn reports(&self) -> Vec<Report> {
+    pub(crate) async fn reports(&self) -> Vec<Report> {
         let slots = self.slots();
         let mut reports = Vec::with_capacity(slots.len());
         for (name, slot) in slots {

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{Component, StatsFuture};
 use crate::config::Config;
 
-pub struct P2pService {
+pub(crate) struct P2pService {
     network: Network,
     pub addr: SocketAddr,
     pub messenger: Messenger,
@@ -25,7 +25,7 @@ impl P2pService {
     /// Binds the QUIC endpoint and dials the configured peers. The DHT runs
     /// on this endpoint, so it comes up before the DHT (inside step 5 when
     /// the DHT is on).
-    pub async fn bind(config: &Config, identity: &Identity) -> anyhow::Result<Network> {
+    pub(crate) async fn bind(config: &Config, identity: &Identity) -> anyhow::Result<Network> {
         let peers = config
             .p2p
             .peers
@@ -48,7 +48,7 @@ impl P2pService {
     }
 
     /// Step 6: direct messages between nodes on the bound endpoint, kept in `store`.
-    pub fn start(network: Network, store: Store) -> anyhow::Result<Arc<Self>> {
+    pub(crate) fn start(network: Network, store: Store) -> anyhow::Result<Arc<Self>> {
         let addr = network.local_addr()?;
         let messenger = Messenger::start(network.clone(), MessageLog::new(store))
             .context("cannot register the direct-message protocol")?;
@@ -59,11 +59,11 @@ impl P2pService {
         }))
     }
 
-    pub fn network(&self) -> &Network {
+    pub(crate) fn network(&self) -> &Network {
         &self.network
     }
 
-    pub async fn shutdown(&self) -> anyhow::Result<()> {
+    pub(crate) async fn shutdown(&self) -> anyhow::Result<()> {
         self.network.shutdown().await;
         Ok(())
     }

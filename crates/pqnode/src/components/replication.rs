@@ -22,7 +22,7 @@ use pqnode_net::{Caller, Handler, HandlerError, Network, Protocol};
 use pqnode_overlay::Overlay;
 
 /// CRDT sync between nodes: wire id 3. Caps a whole document's diff.
-pub const SYNC: Protocol = Protocol::new(3, "SYNC", SYNC_MAX_MESSAGE);
+pub(crate) const SYNC: Protocol = Protocol::new(3, "SYNC", SYNC_MAX_MESSAGE);
 
 /// A replica entry lives this long unless its node republishes it (the overlay does, while
 /// the document is tracked).
@@ -30,7 +30,7 @@ const REPLICA_TTL: Duration = Duration::from_secs(30 * 60);
 
 /// [`ReplicaDirectory`] over DHT provider entries. A restricted document is replicated
 /// only with the nodes this one trusts ([`AccessControl::may_replicate`]).
-pub struct DhtReplicas {
+pub(crate) struct DhtReplicas {
     pub overlay: Overlay,
     pub access: AccessControl,
 }
@@ -76,7 +76,7 @@ impl ReplicaDirectory for DhtReplicas {
 }
 
 /// [`SyncLink`] over QUIC.
-pub struct QuicSync {
+pub(crate) struct QuicSync {
     pub network: Network,
 }
 
@@ -93,7 +93,7 @@ impl SyncLink for QuicSync {
 
 /// Answers [`SYNC`] requests from other nodes: a restricted document only to the nodes this
 /// one trusts; any other node hears that this node does not hold it.
-pub struct SyncHandler {
+pub(crate) struct SyncHandler {
     pub replicator: Replicator,
     pub access: AccessControl,
 }
@@ -123,7 +123,7 @@ impl Handler for SyncHandler {
 /// The check every DHT node runs on replica entries: the value names the document whose
 /// key it sits under.
 #[derive(Debug)]
-pub struct ReplicaEntries;
+pub(crate) struct ReplicaEntries;
 
 impl ProviderValidator for ReplicaEntries {
     fn validate(&self, entry: &ProviderRecord) -> Verdict {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 /// what it published).
 const TTL: Duration = Duration::from_secs(48 * 3600);
 
-pub struct RevocationSharing {
+pub(crate) struct RevocationSharing {
     access: AccessControl,
     overlay: OnceLock<Overlay>,
     /// This node's list changed since it was last published.
@@ -26,7 +26,7 @@ pub struct RevocationSharing {
 }
 
 impl RevocationSharing {
-    pub fn new(access: AccessControl) -> Self {
+    pub(crate) fn new(access: AccessControl) -> Self {
         Self {
             access,
             overlay: OnceLock::new(),
@@ -38,7 +38,7 @@ impl RevocationSharing {
 
     /// This node revoked a token: publishes its list now if the DHT runs. Returns whether
     /// the list is published (else it is retried on the next poll).
-    pub async fn changed(&self) -> bool {
+    pub(crate) async fn changed(&self) -> bool {
         self.dirty.store(true, Ordering::Release);
         self.publish_if_dirty().await
     }
@@ -67,7 +67,12 @@ impl RevocationSharing {
 
     /// Every `period` until `stop`: publishes this node's list if it changed, and applies
     /// the lists of the issuers this node trusts.
-    pub async fn run(self: Arc<Self>, overlay: Overlay, period: Duration, stop: CancellationToken) {
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        overlay: Overlay,
+        period: Duration,
+        stop: CancellationToken,
+    ) {
         let _ = self.overlay.set(overlay.clone());
         let issuers = self.access.trusted_issuers();
         let mut ticker = tokio::time::interval(period);

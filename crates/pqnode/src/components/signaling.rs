@@ -21,7 +21,7 @@ use super::{Component, StatsFuture};
 use crate::config::Config;
 use crate::listen::HttpServer;
 
-pub struct SignalingService {
+pub(crate) struct SignalingService {
     native: SignalingServer,
     /// The DHT federating this server, for the figures shown with its stats.
     overlay: Option<Overlay>,
@@ -32,7 +32,7 @@ pub struct SignalingService {
 }
 
 impl SignalingService {
-    pub async fn start(
+    pub(crate) async fn start(
         config: &Config,
         node_id: NodeId,
         federation: Option<&Federation>,
@@ -96,21 +96,21 @@ impl SignalingService {
         }))
     }
 
-    pub fn native(&self) -> &SignalingServer {
+    pub(crate) fn native(&self) -> &SignalingServer {
         &self.native
     }
 
-    pub fn native_stats(&self) -> pqnode_signaling::SignalingStats {
+    pub(crate) fn native_stats(&self) -> pqnode_signaling::SignalingStats {
         self.native.stats()
     }
 
-    pub fn listener(&self) -> &HttpServer {
+    pub(crate) fn listener(&self) -> &HttpServer {
         &self.listener
     }
 
     /// Tells every client, closes them with 1001 and withdraws presence. The listener
     /// itself is stopped by the node (`listener().finish_shutdown`).
-    pub async fn shutdown(&self, deadline: Duration) -> anyhow::Result<()> {
+    pub(crate) async fn shutdown(&self, deadline: Duration) -> anyhow::Result<()> {
         let (native_done, peerjs_done) = tokio::join!(
             self.native.shutdown(deadline),
             self.peerjs.shutdown(deadline)

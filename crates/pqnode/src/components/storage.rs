@@ -18,19 +18,19 @@ use crate::config::Config;
 /// Written (and synced) next to the database when it is first created.
 const CREATED_MARKER: &str = "pqnode.redb.created";
 
-pub struct StorageService {
+pub(crate) struct StorageService {
     store: Store,
 }
 
 /// Where a data folder keeps its database, and whether one was ever created there.
-pub struct StorePaths {
+pub(crate) struct StorePaths {
     pub data_dir: PathBuf,
     pub database: PathBuf,
     marker: PathBuf,
 }
 
 impl StorePaths {
-    pub fn new(data_dir: &Path) -> Self {
+    pub(crate) fn new(data_dir: &Path) -> Self {
         Self {
             data_dir: data_dir.to_owned(),
             database: data_dir.join(DEFAULT_FILE_NAME),
@@ -39,12 +39,12 @@ impl StorePaths {
     }
 
     /// Whether this folder has held a database before.
-    pub fn created_before(&self) -> bool {
+    pub(crate) fn created_before(&self) -> bool {
         self.marker.exists()
     }
 
     /// Records that the database exists, durably (the marker and its directory entry).
-    pub fn mark_created(&self) -> anyhow::Result<()> {
+    pub(crate) fn mark_created(&self) -> anyhow::Result<()> {
         if self.created_before() {
             return Ok(());
         }
@@ -67,7 +67,7 @@ impl StorePaths {
 }
 
 impl StorageService {
-    pub async fn start(config: &Config) -> anyhow::Result<Arc<Self>> {
+    pub(crate) async fn start(config: &Config) -> anyhow::Result<Arc<Self>> {
         let paths = StorePaths::new(&config.data_dir);
         let first_start = !paths.created_before();
         // Every page checksum is verified at start (the whole file is read once): a file
@@ -107,12 +107,12 @@ impl StorageService {
         Ok(Arc::new(Self { store }))
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
     /// Flushes and closes the database: the last step of shutdown.
-    pub async fn close(&self) -> anyhow::Result<()> {
+    pub(crate) async fn close(&self) -> anyhow::Result<()> {
         self.store.close().await.context("closing the store failed")
     }
 }

@@ -16,16 +16,16 @@ use tokio_util::sync::CancellationToken;
 /// Evicted connections whose tasks have not closed their sockets yet, at most: beyond this a
 /// full listener refuses newcomers rather than evicting more, so a flood can never hold more
 /// than `max_connections + MAX_CLOSING` descriptors (eviction is asynchronous).
-pub const MAX_CLOSING: usize = 8;
+pub(super) const MAX_CLOSING: usize = 8;
 
 /// The caps one listener enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
+pub(crate) struct Caps {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
 }
 
-pub struct Admission {
+pub(super) struct Admission {
     caps: Caps,
     state: Mutex<State>,
 }
@@ -50,7 +50,7 @@ struct Entry {
     closing: bool,
 }
 
-pub enum Verdict {
+pub(super) enum Verdict {
     /// `evicted`: an older connection that never completed a request was closed to make room.
     Admitted { ticket: Ticket, evicted: bool },
     /// This IP already holds its share.
@@ -60,7 +60,7 @@ pub enum Verdict {
 }
 
 impl Admission {
-    pub fn new(caps: Caps) -> Arc<Self> {
+    pub(super) fn new(caps: Caps) -> Arc<Self> {
         Arc::new(Self {
             caps,
             state: Mutex::new(State::default()),
@@ -75,7 +75,7 @@ impl Admission {
 
     /// Decides on a connection just accepted from `ip`. `parent` is the listener's
     /// close-everything token; the ticket's token is its child.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr, parent: &CancellationToken) -> Verdict {
+    pub(super) fn admit(self: &Arc<Self>, ip: IpAddr, parent: &CancellationToken) -> Verdict {
         let mut evicted = None;
         let mut state = self.lock();
         if state.per_ip.get(&ip).copied().unwrap_or(0) >= self.caps.max_connections_per_ip {
@@ -127,13 +127,13 @@ impl Admission {
     }
 
     /// Connections holding a place (upgraded ones included; evicted ones still closing not).
-    pub fn open(&self) -> usize {
+    pub(super) fn open(&self) -> usize {
         let state = self.lock();
         state.conns.len() - state.closing
     }
 
     /// Closes every connection that never completed a request head; returns how many.
-    pub fn close_pending(&self) -> usize {
+    pub(super) fn close_pending(&self) -> usize {
         let tokens: Vec<CancellationToken> = {
             let mut state = self.lock();
             let ids: Vec<u64> = std::mem::take(&mut state.pending).into_iter().collect();
@@ -166,7 +166,7 @@ impl State {
 }
 
 /// One admitted connection's place; released when dropped (with the socket).
-pub struct Ticket {
+pub(super) struct Ticket {
     admission: Arc<Admission>,
     id: u64,
     close: CancellationToken,
@@ -174,12 +174,12 @@ pub struct Ticket {
 
 impl Ticket {
     /// Cancelled when this connection must close: evicted, or forced at shutdown.
-    pub fn close_token(&self) -> &CancellationToken {
+    pub(super) fn close_token(&self) -> &CancellationToken {
         &self.close
     }
 
     /// The connection delivered a complete request head: it is no longer evictable.
-    pub fn activate(&self) {
+    pub(super) fn activate(&self) {
         self.admission.lock().pending.remove(&self.id);
     }
 }

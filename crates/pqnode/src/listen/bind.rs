@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 const LISTEN_BACKLOG: u32 = 1024;
 
 /// Binds a TCP listener; the error names the address and the setting to change.
-pub async fn bind_tcp(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
+pub(crate) async fn bind_tcp(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
     let bind = || -> std::io::Result<TcpListener> {
         let socket = if addr.is_ipv4() {
             tokio::net::TcpSocket::new_v4()?

@@ -10,7 +10,7 @@ const RESERVED_DESCRIPTORS: u64 = 64;
 
 /// Raises the soft descriptor limit to the hard one (what most servers do at start) and
 /// returns how many descriptors the TCP listeners may use between them, if the limit is known.
-pub fn descriptor_budget() -> Option<usize> {
+pub(crate) fn descriptor_budget() -> Option<usize> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -41,7 +41,7 @@ pub fn descriptor_budget() -> Option<usize> {
 /// Caps that already fit are kept; otherwise the API (a local, operator-facing port) gets at
 /// most a quarter and the public signaling port the rest. Per-IP caps never exceed the
 /// listener's cap.
-pub fn fit_to_budget(api: Caps, signaling: Caps, budget: Option<usize>) -> (Caps, Caps) {
+pub(crate) fn fit_to_budget(api: Caps, signaling: Caps, budget: Option<usize>) -> (Caps, Caps) {
     let clamp = |caps: Caps, max: usize| Caps {
         max_connections: caps.max_connections.min(max).max(1),
         max_connections_per_ip: caps.max_connections_per_ip.min(max).max(1),

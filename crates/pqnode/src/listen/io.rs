@@ -23,7 +23,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use super::admission::Ticket;
 
 /// What the socket, the HTTP service and the connection task share.
-pub struct ConnState {
+pub(super) struct ConnState {
     ticket: Ticket,
     started: Instant,
     /// Milliseconds after `started` when bytes last moved.
@@ -34,7 +34,7 @@ pub struct ConnState {
 }
 
 impl ConnState {
-    pub fn new(ticket: Ticket) -> Arc<Self> {
+    pub(super) fn new(ticket: Ticket) -> Arc<Self> {
         Arc::new(Self {
             ticket,
             started: Instant::now(),
@@ -44,7 +44,7 @@ impl ConnState {
         })
     }
 
-    pub fn ticket(&self) -> &Ticket {
+    pub(super) fn ticket(&self) -> &Ticket {
         &self.ticket
     }
 
@@ -54,16 +54,16 @@ impl ConnState {
     }
 
     /// When the connection last moved bytes.
-    pub fn last_activity(&self) -> Instant {
+    pub(super) fn last_activity(&self) -> Instant {
         self.started + Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(super) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
     }
 
     /// A request head arrived and is handed to the router.
-    pub fn request_started(self: &Arc<Self>, is_head: bool) -> InFlight {
+    pub(super) fn request_started(self: &Arc<Self>, is_head: bool) -> InFlight {
         self.ticket.activate();
         self.last_was_head.store(is_head, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -73,7 +73,7 @@ impl ConnState {
 }
 
 /// One request being handled; the count drops with it, even if hyper drops the handler.
-pub struct InFlight(Arc<ConnState>);
+pub(super) struct InFlight(Arc<ConnState>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -82,7 +82,7 @@ impl Drop for InFlight {
     }
 }
 
-pub struct ConnIo {
+pub(super) struct ConnIo {
     stream: TcpStream,
     state: Arc<ConnState>,
     closed: Pin<Box<WaitForCancellationFutureOwned>>,
@@ -94,7 +94,7 @@ pub struct ConnIo {
 }
 
 impl ConnIo {
-    pub fn new(stream: TcpStream, state: Arc<ConnState>, malformed: Arc<AtomicU64>) -> Self {
+    pub(super) fn new(stream: TcpStream, state: Arc<ConnState>, malformed: Arc<AtomicU64>) -> Self {
         let closed = Box::pin(state.ticket.close_token().clone().cancelled_owned());
         Self {
             stream,

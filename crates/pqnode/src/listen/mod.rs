@@ -36,16 +36,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-pub use admission::Caps;
+pub(crate) use admission::Caps;
 use admission::{Admission, Verdict};
-pub use bind::bind_tcp;
+pub(crate) use bind::bind_tcp;
 use connection::{refuse, serve_connection};
-pub use descriptors::{descriptor_budget, fit_to_budget};
+pub(crate) use descriptors::{descriptor_budget, fit_to_budget};
 use io::ConnState;
 
 /// One listener's limits, from `api.tcp` or `signaling.tcp` in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub caps: Caps,
     /// Bound on receiving one request head (and on a keep-alive pause before the next one).
     pub header_read_timeout: Duration,
@@ -80,7 +80,7 @@ struct Counters {
 /// A listener's figures as JSON.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ListenerStats {
+pub(crate) struct ListenerStats {
     pub addr: SocketAddr,
     pub open: usize,
     pub max_connections: usize,
@@ -116,7 +116,7 @@ struct Shared {
 
 /// A running HTTP listener. Stop it with [`HttpServer::begin_shutdown`], then
 /// [`HttpServer::finish_shutdown`].
-pub struct HttpServer {
+pub(crate) struct HttpServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -125,7 +125,7 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Serves `router` on `listener` until shut down. `name` labels logs and metrics.
-    pub fn start(
+    pub(crate) fn start(
         name: &'static str,
         listener: TcpListener,
         router: Router,
@@ -168,14 +168,14 @@ impl HttpServer {
         }))
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops accepting, ends keep-alive, and closes at once every connection that never
     /// completed a request (there is nothing of theirs to finish). Requests in progress and
     /// upgraded connections carry on until [`HttpServer::finish_shutdown`].
-    pub fn begin_shutdown(&self) {
+    pub(crate) fn begin_shutdown(&self) {
         if self.shared.stop_accepting.is_cancelled() {
             return;
         }
@@ -193,7 +193,7 @@ impl HttpServer {
 
     /// Waits until every connection has closed or `grace` has passed, then closes the rest
     /// by force. Never waits on a client beyond `grace` plus a short bound.
-    pub async fn finish_shutdown(&self, grace: Duration) {
+    pub(crate) async fn finish_shutdown(&self, grace: Duration) {
         self.begin_shutdown();
         let task = self
             .accept_task
@@ -237,7 +237,7 @@ impl HttpServer {
         }
     }
 
-    pub fn stats(&self) -> ListenerStats {
+    pub(crate) fn stats(&self) -> ListenerStats {
         let c = &self.shared.counters;
         let l = &self.shared.limits;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -261,7 +261,7 @@ impl HttpServer {
     }
 
     /// Brings the open-connections gauge up to date (called before a scrape).
-    pub fn record_metrics(&self) {
+    pub(crate) fn record_metrics(&self) {
         metrics::gauge!("pqnode_tcp_connections_open", "listener" => self.shared.name)
             .set(self.shared.admission.open() as f64);
         metrics::counter!("pqnode_http_malformed_requests_total", "listener" => self.shared.name)

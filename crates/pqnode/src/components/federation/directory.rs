@@ -102,14 +102,14 @@ impl Membership {
 }
 
 /// [`Directory`] over the DHT.
-pub struct DhtDirectory {
+pub(super) struct DhtDirectory {
     overlay: Overlay,
     local: NodeId,
     membership: Mutex<Membership>,
 }
 
 impl DhtDirectory {
-    pub fn new(overlay: Overlay) -> Self {
+    pub(super) fn new(overlay: Overlay) -> Self {
         let local = overlay.local_id();
         Self {
             overlay,
@@ -227,7 +227,7 @@ impl Directory for DhtDirectory {
 /// The check every DHT node runs on signaling presence entries before it stores or
 /// returns them: the peer's own proof, naming the publishing node, under the peer's key.
 #[derive(Debug)]
-pub struct PresenceEntries;
+pub(crate) struct PresenceEntries;
 
 impl ProviderValidator for PresenceEntries {
     fn validate(&self, entry: &ProviderRecord) -> Verdict {

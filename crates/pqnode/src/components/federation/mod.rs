@@ -28,13 +28,13 @@ use pqnode_signaling::SignalingServer;
 use pqnode_signaling::federation::{Directory, FederationError, Forwarder};
 
 use directory::DhtDirectory;
-pub use directory::PresenceEntries;
+pub(crate) use directory::PresenceEntries;
 use quic::{QuicForwarder, RelayHandler, SIGNALING_RELAY, SIGNALING_WITHDRAW, WithdrawHandler};
 
 /// Signaling federated over the DHT and QUIC: what the signaling server is built with
 /// ([`Federation::directory`], [`Federation::forwarder`]), and, once it runs, the protocols
 /// through which other nodes reach its peers ([`Federation::attach`]).
-pub struct Federation {
+pub(crate) struct Federation {
     /// Where presence is published and looked up: signed provider entries in the DHT.
     pub directory: Arc<dyn Directory>,
     /// How envelopes and withdrawals reach other nodes: one QUIC request each.
@@ -45,7 +45,7 @@ pub struct Federation {
 }
 
 impl Federation {
-    pub fn new(overlay: &Overlay, network: &Network) -> Self {
+    pub(crate) fn new(overlay: &Overlay, network: &Network) -> Self {
         Self {
             directory: Arc::new(DhtDirectory::new(overlay.clone())),
             forwarder: Arc::new(QuicForwarder {
@@ -58,7 +58,7 @@ impl Federation {
 
     /// Registers [`SIGNALING_RELAY`] and [`SIGNALING_WITHDRAW`], answered by `signaling`:
     /// from here on, other nodes' envelopes reach its peers.
-    pub fn attach(&self, signaling: &SignalingServer) -> anyhow::Result<()> {
+    pub(crate) fn attach(&self, signaling: &SignalingServer) -> anyhow::Result<()> {
         let relay = RelayHandler {
             signaling: signaling.clone(),
         };

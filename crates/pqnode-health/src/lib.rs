@@ -28,12 +28,16 @@ pub enum Status {
 /// A component's health: a status and, unless it passes, the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Health {
+    /// Pass, warn, fail or disabled.
     pub status: Status,
+    /// What is wrong and, where it helps, what to do; none when the component passes
+    /// or is disabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 impl Health {
+    /// Working as intended; no reason.
     pub fn pass() -> Self {
         Self {
             status: Status::Pass,
@@ -41,6 +45,7 @@ impl Health {
         }
     }
 
+    /// Working, but `reason` needs a person's attention.
     pub fn warn(reason: impl Into<String>) -> Self {
         Self {
             status: Status::Warn,
@@ -48,6 +53,7 @@ impl Health {
         }
     }
 
+    /// Not working, because of `reason`; makes the whole node unhealthy.
     pub fn fail(reason: impl Into<String>) -> Self {
         Self {
             status: Status::Fail,
@@ -55,6 +61,7 @@ impl Health {
         }
     }
 
+    /// Not part of this node: switched off or not built.
     pub fn disabled() -> Self {
         Self {
             status: Status::Disabled,

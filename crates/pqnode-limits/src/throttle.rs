@@ -47,6 +47,7 @@ struct State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "an admitted event should be logged, with the count of those held back"]
 pub struct Suppressed {
+    /// Events counted but not logged since the previous admitted line.
     pub count: u64,
 }
 

@@ -17,6 +17,7 @@ pub struct StoredMessage {
     pub id: String,
     /// Authenticated by the QUIC handshake: the sender's key hashes to this id.
     pub from: NodeId,
+    /// The text, UTF-8, at most [`MAX_TEXT_LEN`](crate::MAX_TEXT_LEN) bytes.
     pub body: String,
     /// The sender's clock (informative), Unix milliseconds.
     pub sent_at: u64,
@@ -28,6 +29,7 @@ pub struct StoredMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagePage {
+    /// At most the `limit` asked for, newest first.
     pub messages: Vec<StoredMessage>,
     /// Messages in the whole log.
     pub total: u64,
@@ -39,8 +41,10 @@ pub struct MessagePage {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
+    /// `before` is not an id this log handed out (not hex, or not a key's length).
     #[error("`before` is not a message id")]
     BadCursor,
+    /// The store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -52,6 +56,7 @@ pub struct MessageLog {
 }
 
 impl MessageLog {
+    /// The log kept in `store`'s `messages` table.
     pub fn new(store: Store) -> Self {
         Self { store }
     }

@@ -27,8 +27,15 @@ pub struct Delivered {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
+    /// The text is longer than the protocol carries; nothing was sent.
     #[error("message text of {len} bytes exceeds the {cap}-byte limit")]
-    TooLarge { len: usize, cap: usize },
+    TooLarge {
+        /// The text's length, in bytes.
+        len: usize,
+        /// [`MAX_TEXT_LEN`].
+        cap: usize,
+    },
+    /// The addressee is this node: there is no connection to carry it.
     #[error("a node cannot send a message to itself")]
     ToSelf,
     /// The receiver is up but cannot store the message now (its disk or database failed,
@@ -69,6 +76,7 @@ impl Messenger {
         &self.log
     }
 
+    /// Counters since start, for `/api/health`.
     pub fn stats(&self) -> MessagingStats {
         self.counters.snapshot()
     }

@@ -80,6 +80,8 @@ pub(crate) enum Command {
 /// "bootstrapNodes", ...}}`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DhtSnapshot {
+    /// Every contact in the routing table, with its bucket and state.
     pub nodes: Vec<NodeInfo>,
+    /// Table and traffic figures of the core.
     pub stats: DhtStats,
 }

@@ -4,7 +4,9 @@ use pqnode_dht::RecordError;
 use pqnode_net::RegisterError;
 use pqnode_store::StoreError;
 
+/// Why the overlay did not start, or an operation on it did not complete.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OverlayError {
     /// The network refused the DHT handler.
     #[error("could not register the DHT protocol handler: {0}")]
@@ -12,7 +14,9 @@ pub enum OverlayError {
     /// The identity in the configuration is not the one the network authenticates with.
     #[error("the overlay identity {overlay} is not the network's identity {network}")]
     IdentityMismatch {
+        /// The node id of the identity in [`OverlayConfig`](crate::OverlayConfig).
         overlay: pqnode_crypto::NodeId,
+        /// The node id the network proves in its TLS handshakes.
         network: pqnode_crypto::NodeId,
     },
     /// A setting that would make the DHT spin or never act.

@@ -10,13 +10,17 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LookupOutcome {
+    /// The id looked up.
     pub target: NodeId,
     /// The closest nodes that answered, closest first (at most K).
     pub closest: Vec<Contact>,
     /// Deepest hop that answered (1 = a node from our own table).
     pub rounds: u32,
+    /// Requests sent.
     pub requests: u32,
+    /// Requests that timed out or failed.
     pub failures: u32,
+    /// From start to end of the lookup (milliseconds when serialised).
     #[serde(serialize_with = "millis")]
     pub elapsed: Duration,
 }
@@ -25,10 +29,12 @@ pub struct LookupOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutOutcome {
+    /// The DHT key the record or provider entry was published under.
     pub key: Key,
     /// How many of the K nodes closest to the key accepted it (this node keeps its own copy
     /// in any case).
     pub stored: usize,
+    /// From start to end of the lookup and the stores (milliseconds when serialised).
     #[serde(serialize_with = "millis")]
     pub elapsed: Duration,
 }

@@ -131,6 +131,7 @@ impl Overlay {
         Self { inner }
     }
 
+    /// This node's id, the one its TLS handshakes prove.
     pub fn local_id(&self) -> NodeId {
         self.inner.identity.node_id()
     }

@@ -21,7 +21,9 @@ const IDLE: Duration = Duration::from_secs(10);
 /// Requests per second and burst allowed to one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerRate {
+    /// Requests admitted per second, on average.
     pub per_second: u32,
+    /// Requests admitted at once after a quiet spell.
     pub burst: u32,
 }
 

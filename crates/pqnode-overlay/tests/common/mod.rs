@@ -12,7 +12,7 @@ use pqnode_store::Store;
 
 /// Every node shares 127.0.0.1, so the transport's per-IP caps must be lifted, and a dead
 /// peer should cost a test a second, not the production 5-10 s.
-pub fn net_config(listen: SocketAddr) -> NetConfig {
+pub(crate) fn net_config(listen: SocketAddr) -> NetConfig {
     NetConfig {
         listen,
         limits: Limits {
@@ -28,7 +28,7 @@ pub fn net_config(listen: SocketAddr) -> NetConfig {
     }
 }
 
-pub fn overlay_config(identity: Arc<Identity>, seeds: Vec<PeerAddr>) -> OverlayConfig {
+pub(crate) fn overlay_config(identity: Arc<Identity>, seeds: Vec<PeerAddr>) -> OverlayConfig {
     let mut config = OverlayConfig::new(identity).with_seeds(seeds);
     // All nodes are on one /24: the Sybil limit would keep all but two out of each bucket.
     config.dht.table.max_per_subnet = None;
@@ -36,24 +36,24 @@ pub fn overlay_config(identity: Arc<Identity>, seeds: Vec<PeerAddr>) -> OverlayC
     config
 }
 
-pub fn any_port() -> SocketAddr {
+pub(crate) fn any_port() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
 
-pub struct TestNode {
-    pub identity: Arc<Identity>,
-    pub network: Network,
-    pub overlay: Overlay,
-    pub addr: SocketAddr,
+pub(crate) struct TestNode {
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) network: Network,
+    pub(crate) overlay: Overlay,
+    pub(crate) addr: SocketAddr,
 }
 
 impl TestNode {
-    pub async fn start(seeds: Vec<PeerAddr>) -> Self {
+    pub(crate) async fn start(seeds: Vec<PeerAddr>) -> Self {
         let identity = Arc::new(Identity::generate().expect("keygen"));
         Self::start_with(identity, any_port(), None, seeds).await
     }
 
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         identity: Arc<Identity>,
         listen: SocketAddr,
         store: Option<Store>,
@@ -63,7 +63,7 @@ impl TestNode {
         Self::start_configured(listen, store, config).await
     }
 
-    pub async fn start_configured(
+    pub(crate) async fn start_configured(
         listen: SocketAddr,
         store: Option<Store>,
         config: OverlayConfig,
@@ -84,19 +84,19 @@ impl TestNode {
         }
     }
 
-    pub fn id(&self) -> NodeId {
+    pub(crate) fn id(&self) -> NodeId {
         self.identity.node_id()
     }
 
-    pub fn pinned(&self) -> PeerAddr {
+    pub(crate) fn pinned(&self) -> PeerAddr {
         PeerAddr::new(Some(self.id()), self.addr)
     }
 
-    pub fn unpinned(&self) -> PeerAddr {
+    pub(crate) fn unpinned(&self) -> PeerAddr {
         PeerAddr::new(None, self.addr)
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.overlay.shutdown().await;
         self.network.shutdown().await;
     }
@@ -104,7 +104,7 @@ impl TestNode {
 
 /// Two seeds and `n - 2` nodes that join through them, half naming a seed by id and address,
 /// half by address only. Each node has bootstrapped when this returns.
-pub async fn network_of(n: usize) -> Vec<TestNode> {
+pub(crate) async fn network_of(n: usize) -> Vec<TestNode> {
     let first = TestNode::start(Vec::new()).await;
     let second = TestNode::start(vec![first.pinned()]).await;
     second
@@ -129,7 +129,7 @@ pub async fn network_of(n: usize) -> Vec<TestNode> {
 }
 
 /// Stops every node at once (each shutdown waits a moment for its peers to acknowledge).
-pub async fn stop_all(nodes: impl IntoIterator<Item = TestNode>) {
+pub(crate) async fn stop_all(nodes: impl IntoIterator<Item = TestNode>) {
     let mut stopping = tokio::task::JoinSet::new();
     for node in nodes {
         stopping.spawn(node.stop());

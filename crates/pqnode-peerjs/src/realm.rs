@@ -22,19 +22,19 @@ pub(crate) struct CloseReason {
 }
 
 impl CloseReason {
-    pub const SHUTDOWN: Self = Self {
+    pub(crate) const SHUTDOWN: Self = Self {
         code: 1001,
         reason: "server shutting down",
     };
-    pub const REPLACED: Self = Self {
+    pub(crate) const REPLACED: Self = Self {
         code: 4009,
         reason: "replaced by a newer connection with the same id",
     };
-    pub const TOO_SLOW: Self = Self {
+    pub(crate) const TOO_SLOW: Self = Self {
         code: 1008,
         reason: "not reading its messages",
     };
-    pub const LEFT: Self = Self {
+    pub(crate) const LEFT: Self = Self {
         code: 1000,
         reason: "left",
     };

@@ -99,10 +99,15 @@ pub enum ShutdownOutcome {
     /// Every connection was closed before the deadline.
     Clean,
     /// The deadline passed with connections still closing.
-    TimedOut { remaining: usize },
+    TimedOut {
+        /// Connection tasks not finished at the deadline.
+        remaining: usize,
+    },
 }
 
 impl PeerJsServer {
+    /// A server with no clients; nothing listens until its [`router`](crate::router) is
+    /// served.
     pub fn new(config: PeerJsConfig) -> Self {
         let limits = RealmLimits {
             concurrent: config.concurrent_limit,
@@ -125,10 +130,12 @@ impl PeerJsServer {
         }
     }
 
+    /// The configuration it was created with.
     pub fn config(&self) -> &PeerJsConfig {
         &self.inner.config
     }
 
+    /// Gauges now and counters since start, for `/api/health`.
     pub fn stats(&self) -> PeerJsStats {
         let (peers, queued_messages) = {
             let realm = self.inner.realm();
@@ -169,6 +176,7 @@ impl PeerJsServer {
         Health::pass()
     }
 
+    /// True once [`shutdown`](Self::shutdown) began: new clients are refused from then on.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::Acquire)
     }

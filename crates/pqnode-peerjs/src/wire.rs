@@ -11,13 +11,14 @@ use serde_json::value::RawValue;
 
 /// Error texts of the reference server, which clients show to people.
 pub(crate) mod error_text {
-    pub const INVALID_KEY: &str = "Invalid key provided";
-    pub const INVALID_WS_PARAMETERS: &str = "No id, token, or key supplied to websocket server";
-    pub const CONNECTION_LIMIT_EXCEED: &str = "Server has reached its concurrent user limit";
+    pub(crate) const INVALID_KEY: &str = "Invalid key provided";
+    pub(crate) const INVALID_WS_PARAMETERS: &str =
+        "No id, token, or key supplied to websocket server";
+    pub(crate) const CONNECTION_LIMIT_EXCEED: &str = "Server has reached its concurrent user limit";
     /// Ours: the reference accepts ids of any length.
-    pub const ID_TOO_LONG: &str = "Id or token is too long";
+    pub(crate) const ID_TOO_LONG: &str = "Id or token is too long";
     /// Ours: the reference has no rate limit.
-    pub const RATE_LIMITED: &str = "Rate limit exceeded";
+    pub(crate) const RATE_LIMITED: &str = "Rate limit exceeded";
 }
 
 /// Message types the server acts on.

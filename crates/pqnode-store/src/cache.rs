@@ -97,14 +97,17 @@ where
         self.shared.entries.contains_key(key)
     }
 
+    /// Caches `value` under `key`, replacing what was there; its time to live starts now.
     pub fn insert(&self, key: K, value: V) {
         self.shared.entries.insert(key, value);
     }
 
+    /// Forgets `key`, so the next lookup misses.
     pub fn invalidate(&self, key: &K) {
         self.shared.entries.invalidate(key);
     }
 
+    /// Forgets every entry; the counters are kept.
     pub fn invalidate_all(&self) {
         self.shared.entries.invalidate_all();
     }
@@ -125,10 +128,13 @@ where
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheStats {
+    /// The name it was created with, which tells caches apart in stats.
     pub name: String,
     /// Entries held (moka's count, which may lag the latest inserts by a moment).
     pub entries: u64,
+    /// Lookups that found an entry, since the cache was created.
     pub hits: u64,
+    /// Lookups that found none, since the cache was created.
     pub misses: u64,
     /// hits / (hits + misses); `None` before the first lookup.
     pub hit_rate: Option<f64>,

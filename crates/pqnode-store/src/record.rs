@@ -7,6 +7,7 @@ use bytes::Bytes;
 /// A stored DHT record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The bytes as written; the store does not interpret them.
     pub value: Bytes,
     /// When the record stops being served; `None` for a record written with a plain
     /// [`Store::put`](crate::Store::put), which never expires.

@@ -17,8 +17,10 @@ use crate::peer_proof::{PeerProof, PeerProofError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AccessError {
+    /// The token could not be signed.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// Recording the issued token failed: it was not handed out.
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -27,12 +29,16 @@ pub enum AccessError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Denied {
+    /// The capability token given was refused.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The peer proof given was refused.
     #[error(transparent)]
     PeerProof(#[from] PeerProofError),
+    /// The document is restricted and the connection brought neither a token nor a proof.
     #[error("this document needs a capability token or a listed peer's proof")]
     NoCredential,
+    /// The proof is valid, but its peer is not on the document's list.
     #[error("peer {0} is not listed for this document")]
     NotListed(PeerId),
 }
@@ -61,6 +67,7 @@ pub enum Policy {
 /// What an admitted connection may do, and on whose word (if anyone's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
+    /// Read only, or read and write.
     pub rights: Rights,
     /// What admitted it; `None` for an open document.
     pub holder: Option<Holder>,
@@ -72,7 +79,12 @@ pub enum Holder {
     /// A capability token: its id and issuer.
     Token(TokenId, NodeId),
     /// A peer listed for a document.
-    Peer { doc: String, peer: PeerId },
+    Peer {
+        /// The document it is listed for.
+        doc: String,
+        /// The peer, proven by its signature.
+        peer: PeerId,
+    },
 }
 
 /// Per-document access for the Yjs endpoint. Cheap to clone.
@@ -211,6 +223,7 @@ impl AccessControl {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How `doc` may be opened: its own policy, or the node's default.
     pub fn policy(&self, doc: &str) -> Policy {
         self.state()
             .policies

@@ -19,9 +19,13 @@ const IDLE: Duration = Duration::from_secs(60);
 /// Session-open budgets, in opens per second and burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionLimits {
+    /// Sessions opened per second on the whole endpoint, on average.
     pub node_per_second: u32,
+    /// Sessions opened at once on the whole endpoint after a quiet spell.
     pub node_burst: u32,
+    /// Sessions opened per second from one IP address, on average.
     pub ip_per_second: u32,
+    /// Sessions opened at once from one IP address after a quiet spell.
     pub ip_burst: u32,
 }
 
@@ -51,6 +55,7 @@ impl Default for Admission {
 }
 
 impl Admission {
+    /// Budgets that start full.
     pub fn new(limits: AdmissionLimits) -> Self {
         let now = Instant::now();
         Self {

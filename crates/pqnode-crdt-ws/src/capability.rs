@@ -29,7 +29,9 @@ const HEADER_LEN: usize = 1 + 16 + 1 + 8 + 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rights {
+    /// Receive the document and its updates.
     Read,
+    /// Read, and send updates. Orders above [`Rights::Read`].
     Write,
 }
 
@@ -56,10 +58,15 @@ pub type TokenId = [u8; 16];
 /// A verified capability.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capability {
+    /// Random; what a revocation names.
     pub id: TokenId,
+    /// What the holder may do.
     pub rights: Rights,
+    /// Unix milliseconds after which the token is refused.
     pub expires_ms: u64,
+    /// The one document it opens.
     pub doc: String,
+    /// The node that signed it (derived from the key inside the token).
     pub issuer: NodeId,
 }
 
@@ -67,22 +74,31 @@ pub struct Capability {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
+    /// Longer than [`MAX_TOKEN_LEN`]: refused before decoding.
     #[error("the token is longer than {MAX_TOKEN_LEN} characters")]
     TooLong,
+    /// Not base64url, too short, an unknown version or a bad field; says which.
     #[error("the token is not a pqnode capability token: {0}")]
     Malformed(&'static str),
+    /// The signature does not match the key inside the token.
     #[error("the token's signature does not verify")]
     BadSignature,
+    /// Valid, but for a different document than the one being opened.
     #[error("the token is for another document")]
     OtherDocument,
+    /// Its expiry has passed.
     #[error("the token has expired")]
     Expired,
+    /// Its id was revoked by this node's operator or by its issuer.
     #[error("the token was revoked")]
     Revoked,
+    /// Signed by a node this node does not trust.
     #[error("the token's issuer is not trusted by this node")]
     UntrustedIssuer,
+    /// A read token used for a write.
     #[error("the token allows reading only")]
     ReadOnly,
+    /// Issuing: the random id or the signature could not be made.
     #[error("signing failed")]
     Sign,
 }

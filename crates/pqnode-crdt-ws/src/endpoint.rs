@@ -30,8 +30,12 @@ const PING_INTERVAL: Duration = Duration::from_secs(15);
 /// 4400-4499): a bad document name or request, no access (also a revoked capability), a
 /// frame over the size cap.
 pub const CLOSE_BAD_REQUEST: u16 = 4400;
+/// Close code for a connection not allowed to open the document.
 pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code for a session whose token or listing was withdrawn: the same as
+/// [`CLOSE_FORBIDDEN`], since a reconnect would be refused for the same reason.
 pub const CLOSE_REVOKED: u16 = CLOSE_FORBIDDEN;
+/// Close code for a frame over the size cap.
 pub const CLOSE_TOO_LARGE: u16 = 4413;
 /// Close code when new sessions arrive faster than the node lets them in (RFC 6455 1013:
 /// try again later; y-websocket backs off and retries).
@@ -60,10 +64,13 @@ pub type OnOpen = Arc<dyn Fn(&DocName) + Send + Sync>;
 /// What the endpoint serves from. Cheap to clone.
 #[derive(Clone)]
 pub struct SyncEndpoint {
+    /// The documents sessions read and write.
     pub docs: DocStore,
+    /// Who may open which document.
     pub access: AccessControl,
     /// Cancelled when the node stops: every connection is closed with 1001.
     pub shutdown: CancellationToken,
+    /// Told of every document a client opens; `None` on a node that does not replicate.
     pub on_open: Option<OnOpen>,
     /// How fast new sessions are let in (reconnect storms after a restart).
     pub admission: Arc<Admission>,

@@ -38,16 +38,22 @@ pub const MAX_PEER_PROOF_VALIDITY_MS: u64 = 24 * 3600 * 1000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PeerProofError {
+    /// Longer than [`MAX_PEER_PROOF_LEN`]: refused before decoding.
     #[error("the peer proof is longer than {MAX_PEER_PROOF_LEN} characters")]
     TooLong,
+    /// Not the four dot-separated parts, an unknown algorithm or bad base64url; says which.
     #[error("the peer proof is malformed: {0}")]
     Malformed(&'static str),
+    /// The signature does not match this node, this document and the expiry.
     #[error("the peer proof's signature does not verify")]
     BadSignature,
+    /// Its expiry has passed.
     #[error("the peer proof has expired")]
     Expired,
+    /// Its expiry is more than [`MAX_PEER_PROOF_VALIDITY_MS`] away.
     #[error("the peer proof expires more than a day from now")]
     TooLongLived,
+    /// Signing a proof failed.
     #[error("signing failed")]
     Sign,
 }

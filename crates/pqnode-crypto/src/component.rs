@@ -46,22 +46,27 @@ impl Crypto {
         }
     }
 
+    /// Both long-term key pairs.
     pub fn keys(&self) -> &NodeKeys {
         &self.keys
     }
 
+    /// The ML-DSA-87 identity: signs for this node.
     pub fn identity(&self) -> &Identity {
         &self.keys.identity
     }
 
+    /// The static ML-KEM-1024 key pair.
     pub fn kem(&self) -> &KemKeyPair {
         &self.keys.kem
     }
 
+    /// This node's id, derived from its ML-DSA-87 public key.
     pub fn node_id(&self) -> NodeId {
         self.keys.identity.node_id()
     }
 
+    /// The backend the identity runs on.
     pub fn backend(&self) -> Backend {
         self.keys.identity.backend()
     }
@@ -76,6 +81,7 @@ impl Crypto {
         &self.warnings
     }
 
+    /// What the start-up self-test measured, or why it failed.
     pub fn self_test(&self) -> Result<&SelfTestReport, &SelfTestError> {
         self.self_test.as_ref()
     }
@@ -85,6 +91,7 @@ impl Crypto {
         self.self_test.is_ok()
     }
 
+    /// The body of `/api/crypto/status`.
     pub fn status(&self) -> CryptoStatus {
         let report = self.self_test.as_ref().ok();
         CryptoStatus {
@@ -107,6 +114,7 @@ impl Crypto {
         }
     }
 
+    /// Fails if the self-test failed; warns if loading left warnings (development mode).
     pub fn health(&self) -> Health {
         match &self.self_test {
             Err(e) => Health::fail(self_test_failure(self.backend(), e)),
@@ -126,8 +134,11 @@ fn self_test_failure(backend: Backend, error: &SelfTestError) -> String {
 pub struct CryptoStatus {
     /// True only if the start-up self-test passed.
     pub initialized: bool,
+    /// The requirements' name for the pair: "Kyber1024-Dilithium5".
     pub algorithm: &'static str,
+    /// The key exchange's standard name: "ML-KEM-1024".
     pub kem: &'static str,
+    /// The signature's standard name: "ML-DSA-87".
     pub signature: &'static str,
     /// Long-term key pairs held: the ML-DSA-87 identity and the ML-KEM-1024 static key.
     pub key_pairs: usize,
@@ -137,9 +148,13 @@ pub struct CryptoStatus {
     pub dilithium_key_size: Option<usize>,
     /// ML-DSA-87 signature made by the self-test, bytes (4627).
     pub signature_size: Option<usize>,
+    /// The backend the keys run on.
     pub backend: Backend,
+    /// This node's id; `None` when the keys could not be loaded.
     pub node_id: Option<NodeId>,
+    /// Whether key files and the data folder were checked with production strictness.
     pub production: bool,
+    /// Why the component is not initialized; absent when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -30,10 +30,12 @@ impl NodeId {
         Self(id)
     }
 
+    /// The id whose 20 bytes are `bytes`, as read from the wire or disk; nothing is checked.
     pub const fn from_bytes(bytes: [u8; NODE_ID_LEN]) -> Self {
         Self(bytes)
     }
 
+    /// The 20 bytes, as the wire and the DHT's XOR metric take them.
     pub const fn as_bytes(&self) -> &[u8; NODE_ID_LEN] {
         &self.0
     }

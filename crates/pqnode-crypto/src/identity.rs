@@ -20,15 +20,18 @@ pub const DSA_SEED_LEN: usize = 32;
 pub struct DsaPublicKey(Box<[u8]>);
 
 impl DsaPublicKey {
+    /// Checks the length only; a malformed key fails when a signature is checked against it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         check_len("ML-DSA-87 public key", DSA_PUBLIC_KEY_LEN, bytes.len())?;
         Ok(Self(bytes.into()))
     }
 
+    /// The raw encoding, as it travels in TLS and in signed records.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
+    /// The id of the node that holds this key.
     pub fn node_id(&self) -> NodeId {
         NodeId::from_public_key(&self.0)
     }
@@ -66,11 +69,13 @@ impl std::fmt::Debug for DsaPublicKey {
 pub struct Signature(Box<[u8]>);
 
 impl Signature {
+    /// Checks the length only; [`DsaPublicKey::verify`] says whether it is a signature.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         check_len("ML-DSA-87 signature", DSA_SIGNATURE_LEN, bytes.len())?;
         Ok(Self(bytes.into()))
     }
 
+    /// The raw encoding.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -145,6 +150,7 @@ impl Identity {
         })
     }
 
+    /// The backend that signs.
     pub fn backend(&self) -> Backend {
         match self.signer {
             Signer::AwsLc(_) => Backend::AwsLc,
@@ -153,10 +159,12 @@ impl Identity {
         }
     }
 
+    /// The node id this identity proves (computed once).
     pub fn node_id(&self) -> NodeId {
         self.node_id
     }
 
+    /// The public key, for others to verify with.
     pub fn public_key(&self) -> &DsaPublicKey {
         &self.public_key
     }

@@ -39,6 +39,7 @@ impl KemPublicKey {
         Ok(Self(bytes.into()))
     }
 
+    /// The raw encoding (1568 bytes).
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -76,11 +77,13 @@ impl std::fmt::Debug for KemPublicKey {
 pub struct KemCiphertext(Box<[u8]>);
 
 impl KemCiphertext {
+    /// Checks the length only.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         check_len("ML-KEM-1024 ciphertext", KEM_CIPHERTEXT_LEN, bytes.len())?;
         Ok(Self(bytes.into()))
     }
 
+    /// The raw encoding.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -100,6 +103,7 @@ impl SharedSecret {
         Self(Zeroizing::new(bytes))
     }
 
+    /// The secret's bytes. Do not log or keep them longer than needed.
     pub fn as_bytes(&self) -> &[u8; KEM_SHARED_SECRET_LEN] {
         &self.0
     }
@@ -210,6 +214,7 @@ impl KemKeyPair {
         Ok(dk)
     }
 
+    /// The backend that decapsulates.
     pub fn backend(&self) -> Backend {
         match self.decapsulator {
             Decapsulator::AwsLc(_) => Backend::AwsLc,
@@ -218,6 +223,7 @@ impl KemKeyPair {
         }
     }
 
+    /// The encapsulation key, for others to encapsulate to.
     pub fn public_key(&self) -> &KemPublicKey {
         &self.public_key
     }

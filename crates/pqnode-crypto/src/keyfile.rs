@@ -65,26 +65,34 @@ impl KeyKind {
 
 /// Why an existing key file was refused. The file is left exactly as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyFileProblem {
     /// A directory, symlink, device ...: key files must be regular files.
     NotARegularFile,
     /// Group or others may read or write it (`mode` holds the permission bits).
     TooOpen {
+        /// The file's permission bits, as `chmod` takes them.
         mode: u32,
     },
     /// Shorter or longer than the format allows.
     WrongLength {
+        /// The length of a key file of this kind, in bytes.
         expected: usize,
+        /// The file's length, in bytes.
         got: usize,
     },
+    /// Does not start with the key-file magic: some other file under this name.
     NotAKeyFile,
     /// Written by a newer (or unknown) format version.
     UnknownVersion(u8),
     /// Holds a different kind of key than the file name promises.
     WrongAlgorithm {
+        /// The algorithm id this file name holds.
         expected: u8,
+        /// The algorithm id in the file.
         got: u8,
     },
+    /// The SHA-256 checksum does not match the contents: the file is damaged.
     ChecksumMismatch,
     /// Well-formed file whose key is not a valid key.
     InvalidKey,

@@ -21,19 +21,23 @@ pub struct KeyPolicy {
     /// In production a data folder writable by others is an error; in
     /// development it is a warning.
     pub production: bool,
+    /// The backend the loaded or created keys run on.
     pub backend: Backend,
 }
 
 /// The node's long-term keys.
 #[derive(Debug)]
 pub struct NodeKeys {
+    /// The ML-DSA-87 identity, from `identity.key`: the node id and every signature.
     pub identity: Identity,
+    /// The static ML-KEM-1024 key pair, from `kem.key`.
     pub kem: KemKeyPair,
 }
 
 /// What [`load_or_create`] found or made.
 #[derive(Debug)]
 pub struct LoadedKeys {
+    /// The keys, ready to use.
     pub keys: NodeKeys,
     /// `identity.key` did not exist and was created (a new node id).
     pub created_identity: bool,
@@ -45,23 +49,44 @@ pub struct LoadedKeys {
 
 /// Loading or creating the keys failed. Every message names the path and the fix.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyFileError {
+    /// An existing key file is unsafe or damaged; it was left as it is.
     #[error("refusing key file {}: {problem}; {fix}", path.display())]
     Refused {
+        /// The key file.
         path: PathBuf,
+        /// What is wrong with it.
         problem: KeyFileProblem,
+        /// What a person should do, as a sentence.
         fix: String,
     },
+    /// In production, a data folder that others may write to (they could replace the keys).
     #[error("data folder {}: {problem}; {fix}", path.display())]
     UnsafeDataDir {
+        /// The data folder.
         path: PathBuf,
+        /// What is wrong with it, as a sentence.
         problem: String,
+        /// What a person should do, as a sentence.
         fix: String,
     },
+    /// Reading, writing or creating a file or the folder failed.
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the operating system reported.
+        source: io::Error,
+    },
+    /// The key in a file could not be loaded on the backend, or a new one not made.
     #[error("key file {}: {source}", path.display())]
-    Crypto { path: PathBuf, source: CryptoError },
+    Crypto {
+        /// The key file.
+        path: PathBuf,
+        /// What the backend reported.
+        source: CryptoError,
+    },
 }
 
 /// Loads `identity.key` and `kem.key` from `data_dir`, creating whichever is

@@ -93,10 +93,12 @@ impl PeerId {
         Self(id)
     }
 
+    /// The id whose 20 bytes are `bytes`; nothing is checked.
     pub const fn from_bytes(bytes: [u8; PEER_ID_LEN]) -> Self {
         Self(bytes)
     }
 
+    /// The 20 bytes.
     pub const fn as_bytes(&self) -> &[u8; PEER_ID_LEN] {
         &self.0
     }

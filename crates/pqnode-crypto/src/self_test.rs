@@ -7,23 +7,35 @@ const DOMAIN: &str = "pqnode/self-test/v1";
 /// What a passed self-test measured on the keys in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SelfTestReport {
+    /// The backend the identity signs on.
     pub signature_backend: Backend,
+    /// The backend the KEM key pair decapsulates on.
     pub kem_backend: Backend,
+    /// ML-DSA-87 public key, bytes (2592).
     pub dsa_public_key_len: usize,
+    /// The signature the test made, bytes (4627).
     pub signature_len: usize,
+    /// ML-KEM-1024 encapsulation key, bytes (1568).
     pub kem_public_key_len: usize,
+    /// The ciphertext the test made, bytes (1568).
     pub kem_ciphertext_len: usize,
 }
 
 /// The self-test failed: this node's crypto cannot be trusted.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SelfTestError {
+    /// An operation failed outright.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// Verification accepted a signature with one bit flipped.
     #[error("a tampered signature was accepted")]
     TamperedSignatureAccepted,
+    /// The two ends of an encapsulation disagree on the secret.
     #[error("decapsulation did not recover the encapsulated secret")]
     SharedSecretMismatch,
+    /// Decapsulating a ciphertext with one bit flipped gave the original secret (ML-KEM must
+    /// give an unrelated one).
     #[error("a tampered ciphertext decapsulated to the original secret")]
     TamperedCiphertextAccepted,
 }

@@ -8,8 +8,12 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SearchConfig {
-    /// A model2vec-format folder; `None` for BM25 alone.
+    /// A model2vec-format folder; `None` for BM25 alone (or the bundled model, below).
     pub model_dir: Option<PathBuf>,
+    /// With no `model_dir`, use the model compiled into the program
+    /// ([`StaticModel::bundled`](crate::StaticModel::bundled)). Default: off.
+    #[cfg(feature = "bundled-model")]
+    pub bundled_model: bool,
     /// Plural stemming (see `benches/search.rs` for what it changes). Default: on.
     pub stemming: bool,
 }
@@ -18,6 +22,8 @@ impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             model_dir: None,
+            #[cfg(feature = "bundled-model")]
+            bundled_model: false,
             stemming: true,
         }
     }
@@ -26,6 +32,13 @@ impl Default for SearchConfig {
 impl SearchConfig {
     pub fn with_model_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.model_dir = dir;
+        self
+    }
+
+    /// See [`SearchConfig::bundled_model`].
+    #[cfg(feature = "bundled-model")]
+    pub fn with_bundled_model(mut self, on: bool) -> Self {
+        self.bundled_model = on;
         self
     }
 

@@ -4,6 +4,10 @@
 
 use serde::Deserialize;
 
+/// The model folder shipped in this crate's source tree (see its `NOTICE`): a path on the
+/// machine that built the crate, for tests and benches.
+pub const SHIPPED_MODEL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/model/minilm-l6-static");
+
 /// The labelled set written for this project.
 pub const LABELLED_JSON: &str = include_str!("../eval/labelled.json");
 

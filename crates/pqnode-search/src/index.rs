@@ -52,6 +52,8 @@ impl SearchIndex {
     pub async fn open(store: Store, config: SearchConfig) -> Result<SearchIndex, SearchError> {
         let model = match config.model_dir {
             Some(dir) => Some(blocking(move || StaticModel::load(&dir)).await??),
+            #[cfg(feature = "bundled-model")]
+            None if config.bundled_model => Some(blocking(StaticModel::bundled).await??),
             None => None,
         };
         // A store created before the search table existed has no such table: the first

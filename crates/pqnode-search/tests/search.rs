@@ -1,9 +1,10 @@
 //! The index on a real store: writes, removal, restarts, caps, determinism, the labelled
-//! set's thresholds, and hybrid mode with a generated fixture model.
+//! set's thresholds, hybrid mode with a generated fixture model, and the shipped model's
+//! thresholds and determinism.
 
 mod common;
 
-use pqnode_search::eval::{LabelledSet, score};
+use pqnode_search::eval::{LabelledQuery, LabelledSet, SHIPPED_MODEL_DIR, score};
 use pqnode_search::{
     MAX_ID_BYTES, MAX_K, MAX_QUERY_BYTES, MAX_TEXT_BYTES, Mode, ModelError, SearchConfig,
     SearchError, SearchIndex, StaticModel,
@@ -284,4 +285,173 @@ fn model_loading_refuses_bad_folders() {
         StaticModel::load(dir.path()).unwrap_err(),
         ModelError::Format { .. }
     ));
+}
+
+/// The model shipped in `model/minilm-l6-static` (see its NOTICE).
+fn shipped() -> StaticModel {
+    StaticModel::load(std::path::Path::new(SHIPPED_MODEL_DIR)).unwrap()
+}
+
+async fn rankings(index: &SearchIndex, queries: &[LabelledQuery]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for q in queries {
+        out.push(ids(index, &q.query).await);
+    }
+    out
+}
+
+fn cosine_rankings(
+    model: &StaticModel,
+    set: &LabelledSet,
+    queries: &[LabelledQuery],
+) -> Vec<Vec<String>> {
+    let docs: Vec<Vec<f32>> = set
+        .documents
+        .iter()
+        .map(|d| model.encode(&d.text))
+        .collect();
+    queries
+        .iter()
+        .map(|q| {
+            let v = model.encode(&q.query);
+            let mut scored: Vec<(f32, &str)> = docs
+                .iter()
+                .zip(&set.documents)
+                .map(|(d, doc)| (d.iter().zip(&v).map(|(a, b)| a * b).sum(), doc.id.as_str()))
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+            scored.iter().take(10).map(|s| s.1.to_owned()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn shipped_model_vectors_match_an_independent_computation() {
+    let model = shipped();
+    assert_eq!((model.name(), model.dims()), ("minilm-l6-static", 128));
+    // Computed with NumPy from the committed files (tools/distil's tokenizer, float64): a
+    // changed model file or a loader that pools differently fails here.
+    for (text, expected) in [
+        ("hello world", [-0.082492, 0.018008, -0.10246, 0.036399]),
+        (
+            "Sourdough bread rises overnight.",
+            [0.058633, 0.130331, 0.070736, 0.002821],
+        ),
+    ] {
+        let v = model.encode(text);
+        for (got, want) in v.iter().zip(expected) {
+            assert!((got - want).abs() < 2e-6, "{text:?}: {:?}", &v[..4]);
+        }
+        assert_eq!(v, model.encode(text), "same vector twice");
+    }
+}
+
+#[tokio::test]
+async fn shipped_model_thresholds() {
+    let set = LabelledSet::load();
+    assert!(set.test_queries.len() >= 40);
+    let model = shipped();
+    let docs: Vec<(String, String)> = set
+        .documents
+        .iter()
+        .map(|d| (d.id.clone(), d.text.clone()))
+        .collect();
+    let bm25_dir = tempfile::tempdir().unwrap();
+    let (_s1, bm25) = open(&bm25_dir, SearchConfig::default()).await;
+    bm25.index_many(docs.clone()).await.unwrap();
+    let hybrid_dir = tempfile::tempdir().unwrap();
+    let config = SearchConfig::default().with_model_dir(Some(SHIPPED_MODEL_DIR.into()));
+    let (_s2, hybrid) = open(&hybrid_dir, config).await;
+    hybrid.index_many(docs).await.unwrap();
+    // Measured (benches/search.rs), recall@3 / MRR, dev then test:
+    // embeddings 0.982 / 1.000, 0.900 / 0.880; hybrid 0.982 / 0.964, 0.900 / 0.859;
+    // BM25 0.946 / 0.911, 0.838 / 0.783. The thresholds leave a margin of about a query.
+    for (split, queries, emb_min, hybrid_min) in [
+        ("dev", &set.queries, (0.95, 0.95), (0.95, 0.93)),
+        ("test", &set.test_queries, (0.87, 0.85), (0.87, 0.83)),
+    ] {
+        let emb = score(queries, &cosine_rankings(&model, &set, queries), 3);
+        let fused = score(queries, &rankings(&hybrid, queries).await, 3);
+        let lexical = score(queries, &rankings(&bm25, queries).await, 3);
+        assert!(
+            emb.recall_at_k >= emb_min.0 && emb.mrr >= emb_min.1,
+            "{split}: embeddings {emb:?}"
+        );
+        assert!(
+            fused.recall_at_k >= hybrid_min.0 && fused.mrr >= hybrid_min.1,
+            "{split}: hybrid {fused:?}"
+        );
+        assert!(
+            fused.recall_at_k >= lexical.recall_at_k && fused.mrr >= lexical.mrr,
+            "{split}: hybrid {fused:?} below BM25 {lexical:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shipped_model_hybrid_is_deterministic() {
+    let set = LabelledSet::load();
+    let dir = tempfile::tempdir().unwrap();
+    let config = SearchConfig::default().with_model_dir(Some(SHIPPED_MODEL_DIR.into()));
+    let queries: Vec<&LabelledQuery> = set.queries.iter().chain(&set.test_queries).collect();
+    let mut before = Vec::new();
+    {
+        let (store, index) = open(&dir, config.clone()).await;
+        assert_eq!(index.status().model.as_deref(), Some("minilm-l6-static"));
+        let docs = set
+            .documents
+            .iter()
+            .map(|d| (d.id.clone(), d.text.clone()))
+            .collect();
+        index.index_many(docs).await.unwrap();
+        for q in &queries {
+            before.push(index.search(&q.query, 10).await.unwrap());
+        }
+        for (q, hits) in queries.iter().zip(&before) {
+            assert_eq!(&index.search(&q.query, 10).await.unwrap(), hits);
+        }
+        store.close().await.unwrap();
+    }
+    let (_store, index) = open(&dir, config).await;
+    for (q, hits) in queries.iter().zip(&before) {
+        let after = index.search(&q.query, 10).await.unwrap();
+        assert_eq!(&after, hits, "query {:?} after restart", q.query);
+        for (a, b) in after.iter().zip(hits) {
+            assert_eq!(a.score.to_bits(), b.score.to_bits());
+        }
+    }
+}
+
+#[cfg(feature = "bundled-model")]
+#[tokio::test]
+async fn the_bundled_model_is_the_shipped_folder() {
+    let bundled = StaticModel::bundled().unwrap();
+    let folder = shipped();
+    assert_eq!(
+        (bundled.name(), bundled.dims()),
+        (folder.name(), folder.dims())
+    );
+    for d in LabelledSet::load().documents {
+        assert_eq!(bundled.encode(&d.text), folder.encode(&d.text), "{}", d.id);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, index) = open(&dir, SearchConfig::default().with_bundled_model(true)).await;
+    let status = index.status();
+    assert_eq!(
+        (status.mode, status.model.as_deref()),
+        (Mode::Hybrid, Some("minilm-l6-static"))
+    );
+    index
+        .index("cars", "My automobile is in the garage.")
+        .await
+        .unwrap();
+    index
+        .index("bread", "A loaf of bread from the oven.")
+        .await
+        .unwrap();
+    // No word in common with the query: found by the embeddings alone.
+    assert_eq!(
+        ids(&index, "vehicle").await.first().map(String::as_str),
+        Some("cars")
+    );
 }

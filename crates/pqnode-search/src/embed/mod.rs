@@ -21,6 +21,9 @@ use crate::ModelError;
 const MAX_TOKENS: usize = 2048;
 const MAX_TENSOR_FILE: u64 = 1 << 30;
 const MAX_JSON_FILE: u64 = 64 << 20;
+/// The name [`StaticModel::bundled`] reports (its folder's).
+#[cfg(feature = "bundled-model")]
+const BUNDLED_NAME: &str = "minilm-l6-static";
 
 /// A loaded static embedding model.
 #[derive(Debug, Clone)]
@@ -38,12 +41,51 @@ impl StaticModel {
     /// Loads the model in `folder`.
     pub fn load(folder: &Path) -> Result<StaticModel, ModelError> {
         let config_path = folder.join("config.json");
-        let config: serde_json::Value = match config_path.exists() {
-            true => parse_json(&config_path, &read(&config_path, MAX_JSON_FILE)?)?,
-            false => serde_json::Value::Null,
+        let config = match config_path.exists() {
+            true => Some(read(&config_path, MAX_JSON_FILE)?),
+            false => None,
+        };
+        let tokenizer = read(&folder.join("tokenizer.json"), MAX_JSON_FILE)?;
+        let tensors = read(&folder.join("model.safetensors"), MAX_TENSOR_FILE)?;
+        let name = folder.file_name().map_or_else(
+            || folder.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        StaticModel::from_files(name, folder, config.as_deref(), &tokenizer, &tensors)
+    }
+
+    /// The model shipped in this crate's `model/minilm-l6-static/` folder, compiled into
+    /// the program (about 8 MB; see that folder's `NOTICE` for its licence and origin).
+    #[cfg(feature = "bundled-model")]
+    pub fn bundled() -> Result<StaticModel, ModelError> {
+        macro_rules! file {
+            ($name:literal) => {
+                include_bytes!(concat!("../../model/minilm-l6-static/", $name))
+            };
+        }
+        StaticModel::from_files(
+            BUNDLED_NAME.to_owned(),
+            Path::new("(bundled) minilm-l6-static"),
+            Some(file!("config.json")),
+            file!("tokenizer.json"),
+            file!("model.safetensors"),
+        )
+    }
+
+    /// A model from the contents of its three files; `folder` names them in errors.
+    fn from_files(
+        name: String,
+        folder: &Path,
+        config: Option<&[u8]>,
+        tokenizer: &[u8],
+        tensors: &[u8],
+    ) -> Result<StaticModel, ModelError> {
+        let config: serde_json::Value = match config {
+            Some(bytes) => parse_json(&folder.join("config.json"), bytes)?,
+            None => serde_json::Value::Null,
         };
         let tok_path = folder.join("tokenizer.json");
-        let tok_json = parse_json(&tok_path, &read(&tok_path, MAX_JSON_FILE)?)?;
+        let tok_json = parse_json(&tok_path, tokenizer)?;
         let tokenizer =
             WordPiece::from_json(&tok_json).map_err(|(unsupported, what)| match unsupported {
                 true => ModelError::UnsupportedTokenizer {
@@ -53,22 +95,19 @@ impl StaticModel {
                 false => format_error(&tok_path, what),
             })?;
         let st_path = folder.join("model.safetensors");
-        let tensors = safetensors::read(&read(&st_path, MAX_TENSOR_FILE)?)
-            .map_err(|reason| format_error(&st_path, reason))?;
+        let mut tensors =
+            safetensors::read(tensors).map_err(|reason| format_error(&st_path, reason))?;
         let bad = |reason: String| format_error(&st_path, reason);
         let embeddings = tensors
-            .get("embeddings")
+            .remove("embeddings")
             .ok_or_else(|| bad("no `embeddings` tensor".into()))?;
-        let (rows, dims) = match (embeddings.shape.as_slice(), &embeddings.values) {
-            (&[rows, dims], Values::Float(_)) if rows > 0 && dims > 0 => (rows, dims),
+        let (rows, dims, table) = match (embeddings.shape.as_slice(), embeddings.values) {
+            (&[rows, dims], Values::Float(table)) if rows > 0 && dims > 0 => (rows, dims, table),
             (shape, _) => {
                 return Err(bad(format!(
                     "`embeddings` has shape {shape:?}, not [rows, dims] floats"
                 )));
             }
-        };
-        let Values::Float(table) = embeddings.values.clone() else {
-            unreachable!()
         };
         let vocab = tokenizer.vocab_size();
         let mapping = match tensors.get("mapping").map(|t| &t.values) {
@@ -93,10 +132,6 @@ impl StaticModel {
             Some(Values::Float(w)) if w.len() >= vocab => Some(w.clone()),
             Some(_) => return Err(bad("`weights` is not one float per token".into())),
         };
-        let name = folder.file_name().map_or_else(
-            || folder.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
         Ok(StaticModel {
             name,
             tokenizer,

@@ -21,7 +21,7 @@ pub const NONCE_LEN: usize = 32;
 
 /// A per-connection registration challenge.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Nonce([u8; NONCE_LEN]);
+pub(crate) struct Nonce([u8; NONCE_LEN]);
 
 impl Nonce {
     /// A fresh nonce from the operating system's randomness.
@@ -32,7 +32,7 @@ impl Nonce {
     }
 
     /// Lowercase hex, 64 characters: the form that is sent and signed.
-    pub fn to_hex(&self) -> String {
+    pub(crate) fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
 }

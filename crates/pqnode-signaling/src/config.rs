@@ -7,16 +7,21 @@ use serde::{Deserialize, Serialize};
 /// A token-bucket rate: `per_second` sustained, `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
+    /// Tokens added per second: the sustained rate.
     pub per_second: u32,
+    /// Tokens held at most: what may arrive at once after a quiet spell.
     pub burst: u32,
 }
 
 /// One STUN/TURN server, in the browser's `RTCIceServer` shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
+    /// `stun:` / `turn:` / `turns:` URLs of one server.
     pub urls: Vec<String>,
+    /// TURN user name; none for STUN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// TURN password; none for STUN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
 }
@@ -40,8 +45,11 @@ pub struct SignalingConfig {
     pub ip_rate: RateLimit,
     /// Directory lookups (for relay to, or lookup of, non-local peers), node-wide.
     pub directory_lookup_rate: RateLimit,
+    /// WebSocket connections on the whole server; beyond it new ones are closed 1013.
     pub max_connections: usize,
+    /// WebSocket connections from one IP address; beyond it new ones are closed 1013.
     pub max_connections_per_ip: usize,
+    /// Topics one session may join (`TOO_MANY_TOPICS` beyond).
     pub max_topics_per_peer: usize,
     /// Local peers per topic; remote peers found through the directory are not counted.
     pub max_peers_per_topic: usize,

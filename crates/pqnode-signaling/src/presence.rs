@@ -19,8 +19,11 @@ use pqnode_crypto::{Algorithm, PeerId};
 /// A peer's registration at a node, as it signed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceProof {
+    /// The peer's signature algorithm.
     pub algorithm: Algorithm,
+    /// The peer's public key, raw.
     pub public_key: Vec<u8>,
+    /// The peer, derived from `algorithm` and `public_key`.
     pub peer_id: PeerId,
     /// The node the peer registered at.
     pub node_id: NodeId,
@@ -28,6 +31,7 @@ pub struct PresenceProof {
     pub nonce: String,
     /// The peer's clock at registration, Unix milliseconds: newer proofs win.
     pub ts_ms: u64,
+    /// The peer's signature over the registration (see [`registration_body`](crate::registration_body)).
     pub signature: Vec<u8>,
 }
 
@@ -35,12 +39,16 @@ pub struct PresenceProof {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProofError {
+    /// It proves another peer than the one it is offered for.
     #[error("the proof is for another peer")]
     OtherPeer,
+    /// It names another node than the one it is offered for.
     #[error("the proof names another node")]
     OtherNode,
+    /// The peer id is not the one its key and algorithm give.
     #[error("the peer id is not derived from the proof's algorithm and public key")]
     BadPeerId,
+    /// The signature over the registration does not verify.
     #[error("the signature does not verify")]
     BadSignature,
 }

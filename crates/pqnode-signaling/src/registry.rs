@@ -24,7 +24,9 @@ use pqnode_limits::TokenBucket;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerSummary {
+    /// The peer, proven by its registration.
     pub peer_id: PeerId,
+    /// Topics it joined, sorted.
     pub topics: Vec<String>,
 }
 
@@ -102,7 +104,12 @@ pub(crate) struct Registry {
 
 impl Registry {
     /// Counts a new connection, or refuses it when a cap is reached.
-    pub fn admit(&mut self, ip: Option<IpAddr>, config: &SignalingConfig, now: Instant) -> bool {
+    pub(crate) fn admit(
+        &mut self,
+        ip: Option<IpAddr>,
+        config: &SignalingConfig,
+        now: Instant,
+    ) -> bool {
         if self.connections >= config.max_connections {
             return false;
         }
@@ -120,7 +127,7 @@ impl Registry {
         true
     }
 
-    pub fn release(&mut self, ip: Option<IpAddr>) {
+    pub(crate) fn release(&mut self, ip: Option<IpAddr>) {
         self.connections = self.connections.saturating_sub(1);
         if let Some(ip) = ip
             && let Entry::Occupied(mut state) = self.ips.entry(ip)
@@ -133,30 +140,30 @@ impl Registry {
     }
 
     /// Takes one token from the IP's shared bucket (true when allowed).
-    pub fn take_ip_token(&mut self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn take_ip_token(&mut self, ip: IpAddr, now: Instant) -> bool {
         self.ips
             .get_mut(&ip)
             .is_none_or(|state| state.bucket.try_take(now))
     }
 
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.connections
     }
 
-    pub fn peer_count(&self) -> usize {
+    pub(crate) fn peer_count(&self) -> usize {
         self.peers.len()
     }
 
-    pub fn is_local(&self, peer: &PeerId) -> bool {
+    pub(crate) fn is_local(&self, peer: &PeerId) -> bool {
         self.peers.contains_key(peer)
     }
 
-    pub fn outbox(&self, peer: &PeerId) -> Option<Outbox> {
+    pub(crate) fn outbox(&self, peer: &PeerId) -> Option<Outbox> {
         self.peers.get(peer).map(|p| p.outbox.clone())
     }
 
     /// The registration `peer` signed here, if it is attached here.
-    pub fn proof(&self, peer: &PeerId) -> Option<Arc<PresenceProof>> {
+    pub(crate) fn proof(&self, peer: &PeerId) -> Option<Arc<PresenceProof>> {
         self.peers.get(peer).map(|p| p.proof.clone())
     }
 
@@ -165,7 +172,7 @@ impl Registry {
     }
 
     /// Gives `peer` to `claimant`, taking it from a live session only on a takeover.
-    pub fn register(
+    pub(crate) fn register(
         &mut self,
         peer: PeerId,
         claimant: Claimant,
@@ -228,7 +235,7 @@ impl Registry {
     }
 
     /// Removes `peer` if `session` still owns it; withdraws its presence.
-    pub fn unregister(&mut self, peer: &PeerId, session: SessionId) {
+    pub(crate) fn unregister(&mut self, peer: &PeerId, session: SessionId) {
         if !self.owns(peer, session) {
             return;
         }
@@ -238,7 +245,7 @@ impl Registry {
         }
     }
 
-    pub fn join(
+    pub(crate) fn join(
         &mut self,
         peer: &PeerId,
         session: SessionId,
@@ -265,7 +272,7 @@ impl Registry {
         Ok(())
     }
 
-    pub fn leave(
+    pub(crate) fn leave(
         &mut self,
         peer: &PeerId,
         session: SessionId,
@@ -282,7 +289,7 @@ impl Registry {
     }
 
     /// Every local peer and its topics, ordered by peer id.
-    pub fn summaries(&self) -> Vec<PeerSummary> {
+    pub(crate) fn summaries(&self) -> Vec<PeerSummary> {
         let mut out: Vec<PeerSummary> = self
             .peers
             .iter()
@@ -296,7 +303,7 @@ impl Registry {
     }
 
     /// Local members of `topic`, without `except`.
-    pub fn members(&self, topic: &Topic, except: &PeerId) -> Vec<PeerId> {
+    pub(crate) fn members(&self, topic: &Topic, except: &PeerId) -> Vec<PeerId> {
         self.topics
             .get(topic)
             .map(|m| m.iter().filter(|p| *p != except).copied().collect())

@@ -67,7 +67,7 @@ impl Inner {
     /// Entry point for relay messages from other nodes. Delivers to the local
     /// addressee, drops repeats, and remembers that `from` is on `origin`
     /// (its proof says so) so replies need no lookup.
-    pub fn deliver_remote(
+    pub(crate) fn deliver_remote(
         &self,
         envelope: RelayEnvelope,
     ) -> Result<DeliveryOutcome, EnvelopeError> {
@@ -113,7 +113,7 @@ impl Inner {
     }
 
     /// Hands one relay message to its addressee, here or on another node.
-    pub async fn route(
+    pub(crate) async fn route(
         &self,
         from: PeerId,
         kind: RelayKind,
@@ -244,7 +244,7 @@ impl Inner {
     }
 
     /// Peers in `topic`: local members first, then the directory's.
-    pub async fn discover(&self, topic: &Topic, requester: &PeerId) -> Vec<PeerEntry> {
+    pub(crate) async fn discover(&self, topic: &Topic, requester: &PeerId) -> Vec<PeerEntry> {
         let mut entries: Vec<PeerEntry> = self
             .registry()
             .members(topic, requester)
@@ -288,7 +288,7 @@ impl Inner {
     }
 
     /// Where `peer` is: here, on a remembered node, or wherever the directory says.
-    pub async fn lookup(&self, peer: PeerId) -> Option<NodeId> {
+    pub(crate) async fn lookup(&self, peer: PeerId) -> Option<NodeId> {
         if self.registry().is_local(&peer) {
             return Some(self.node_id);
         }

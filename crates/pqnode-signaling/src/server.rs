@@ -78,11 +78,15 @@ pub(crate) struct Route {
 
 /// An envelope from another node that breaks the protocol's limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EnvelopeError {
+    /// `data` is over `max_message_bytes`.
     #[error("data is larger than the message limit")]
     TooLarge,
+    /// `data` is not JSON: a sender must relay what its client sent, which was JSON.
     #[error("data is not valid JSON")]
     BadData,
+    /// `sid` is over [`MAX_SID_LEN`](crate::MAX_SID_LEN).
     #[error("sid is longer than {MAX_SID_LEN} bytes")]
     BadSid,
     /// The sender's presence proof does not show that it is attached to the sending node.
@@ -151,10 +155,12 @@ impl SignalingServer {
         }
     }
 
+    /// The node this server runs on: what its peers' registrations must name.
     pub fn node_id(&self) -> NodeId {
         self.inner.node_id
     }
 
+    /// The settings it was started with.
     pub fn config(&self) -> &SignalingConfig {
         &self.inner.config
     }
@@ -249,7 +255,7 @@ impl SignalingServer {
 }
 
 impl Inner {
-    pub fn registry(&self) -> MutexGuard<'_, Registry> {
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         // A panic while holding the lock cannot leave the maps half-updated in
         // a way that matters more than refusing all service would.
         self.registry
@@ -257,21 +263,21 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn next_session(&self) -> u64 {
+    pub(crate) fn next_session(&self) -> u64 {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn admit(&self, ip: Option<IpAddr>) -> bool {
+    pub(crate) fn admit(&self, ip: Option<IpAddr>) -> bool {
         self.registry().admit(ip, &self.config, Instant::now())
     }
 
-    pub fn release(&self, ip: Option<IpAddr>) {
+    pub(crate) fn release(&self, ip: Option<IpAddr>) {
         self.registry().release(ip);
     }
 
     /// Runs one directory call under `federation_timeout`, and records
     /// whether the directory answered (for `health()`).
-    pub async fn directory_call<T>(
+    pub(crate) async fn directory_call<T>(
         &self,
         what: &'static str,
         call: BoxFuture<'_, Result<T, FederationError>>,
@@ -294,7 +300,7 @@ impl Inner {
     }
 
     /// Remembers that `node` relayed to the local peer `to`, so it hears when `to` leaves.
-    pub fn note_audience(&self, to: PeerId, node: NodeId) {
+    pub(crate) fn note_audience(&self, to: PeerId, node: NodeId) {
         let mut audience = self
             .audience
             .lock()
@@ -319,7 +325,11 @@ impl Inner {
     /// Keeps `peer`'s presence in the directory in line with its registration and topics,
     /// refreshes it periodically, and when the peer leaves withdraws it: in the directory,
     /// and straight to the nodes that relayed to it.
-    pub fn spawn_presence(self: &Arc<Self>, peer: PeerId, mut desired: watch::Receiver<Presence>) {
+    pub(crate) fn spawn_presence(
+        self: &Arc<Self>,
+        peer: PeerId,
+        mut desired: watch::Receiver<Presence>,
+    ) {
         let inner = Arc::clone(self);
         self.tasks.spawn(async move {
             let period = inner.config.presence_refresh;

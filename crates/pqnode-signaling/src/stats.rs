@@ -20,17 +20,17 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub fn bump(counter: &AtomicU64) {
+    pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn error(&self, code: ErrorCode) {
+    pub(crate) fn error(&self, code: ErrorCode) {
         if let Some(counter) = self.errors.get(code as usize) {
             Self::bump(counter);
         }
     }
 
-    pub fn errors(&self) -> BTreeMap<&'static str, u64> {
+    pub(crate) fn errors(&self) -> BTreeMap<&'static str, u64> {
         ErrorCode::ALL
             .iter()
             .zip(&self.errors)

@@ -168,11 +168,11 @@ impl Forwarder for NodeView {
         Box::pin(async move {
             // Through protobuf, as it crosses the network.
             let bytes = wire::encode_envelope(&envelope);
-            let envelope = wire::decode_envelope(&bytes).map_err(FederationError::new)?;
+            let envelope = wire::decode_envelope(&bytes).map_err(FederationError::from_error)?;
             let target = target.ok_or_else(|| FederationError::new("no such node"))?;
             target
                 .deliver_remote(envelope)
-                .map_err(FederationError::new)
+                .map_err(FederationError::from_error)
         })
     }
 
@@ -186,7 +186,8 @@ impl Forwarder for NodeView {
         let from = self.node;
         Box::pin(async move {
             let bytes = wire::encode_withdrawal(&withdrawal);
-            let withdrawal = wire::decode_withdrawal(&bytes).map_err(FederationError::new)?;
+            let withdrawal =
+                wire::decode_withdrawal(&bytes).map_err(FederationError::from_error)?;
             let target = target.ok_or_else(|| FederationError::new("no such node"))?;
             target.withdrawn(from, withdrawal);
             Ok(())

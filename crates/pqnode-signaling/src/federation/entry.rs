@@ -25,10 +25,13 @@ pub fn presence_key(peer: PeerId) -> NodeId {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EntryError {
+    /// Not a well-formed presence entry.
     #[error("malformed presence entry: {0}")]
     Malformed(#[from] WireError),
+    /// A valid entry, but under another peer's key: it could crowd out that peer's entries.
     #[error("the entry is stored under another peer's presence key")]
     WrongKey,
+    /// The proof is not the peer's signature naming the publishing node.
     #[error("the presence proof does not hold for the publishing node: {0}")]
     Proof(#[from] ProofError),
 }

@@ -42,22 +42,37 @@ use pqnode_crypto::PeerId;
 /// A boxed, sendable future: keeps both traits object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A directory or forwarding failure, as text (the implementation's own
-/// error types stay on its side of the seam).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FederationError(pub String);
+/// A directory or forwarding failure. The implementation's error types stay on its side of
+/// the seam: this carries the error value itself, boxed, and reads as it does.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct FederationError(Box<dyn std::error::Error + Send + Sync + 'static>);
 
 impl FederationError {
+    /// A failure known only as text. Prefer [`from_error`](Self::from_error) when there is
+    /// an error value: it stays reachable for downcasting.
     pub fn new(reason: impl fmt::Display) -> Self {
-        Self(reason.to_string())
+        Self(reason.to_string().into())
+    }
+
+    /// Wraps the implementation's own error (a DHT or QUIC failure, a decoding error).
+    pub fn from_error(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(error))
+    }
+
+    /// The wrapped error, to downcast; for a failure made with [`new`](Self::new), an
+    /// opaque error whose message is the text.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
     }
 }
 
 /// A peer attached to another node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RemotePeer {
+    /// The peer.
     pub peer_id: PeerId,
+    /// The node it is attached to.
     pub node_id: NodeId,
 }
 
@@ -65,7 +80,10 @@ pub struct RemotePeer {
 /// made at `ts_ms`, left it. Speaks for the announcing node only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Withdrawal {
+    /// The peer that left.
     pub peer: PeerId,
+    /// The `ts` of the registration that ended, Unix milliseconds: routes proven by a newer
+    /// registration are not affected.
     pub ts_ms: u64,
 }
 
@@ -117,12 +135,16 @@ pub struct RelayEnvelope {
     pub msg_id: MessageId,
     /// The node the sender is attached to; replies go back there.
     pub origin: NodeId,
+    /// The sending peer.
     pub from: PeerId,
     /// `from`'s registration at `origin`, signed by `from`: the receiver
     /// refuses an envelope without a valid one.
     pub from_proof: PresenceProof,
+    /// The addressee.
     pub to: PeerId,
+    /// Offer, answer, candidate or bye.
     pub kind: RelayKind,
+    /// The sender's connection id, relayed as given.
     pub sid: Option<String>,
     /// The sender's `data` as JSON text, relayed byte for byte.
     pub data: String,

@@ -61,7 +61,7 @@ pub(crate) struct Rejection {
 }
 
 impl Rejection {
-    pub fn new(code: ErrorCode, message: impl Into<String>, id: Option<RequestId>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>, id: Option<RequestId>) -> Self {
         Self {
             code,
             message: message.into(),

@@ -41,25 +41,46 @@ pub mod close {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
+    /// The frame is not a JSON object with a string `type`.
     BadJson,
+    /// A binary frame: the protocol is text only.
     BinaryFrame,
+    /// `type` is not a request the protocol has.
     UnknownType,
+    /// Missing, extra or ill-typed fields, bad hex, a bad topic or peer id.
     Schema,
+    /// The request needs a registered session.
     NotRegistered,
+    /// `register` on a session that is registered.
     AlreadyRegistered,
+    /// The registration's `nonce` is not this connection's.
     NonceMismatch,
+    /// The registration's `ts` is too far from the server's clock.
     StaleTimestamp,
+    /// The peer id is not derived from the key, or the key has the wrong length.
     BadPeerId,
+    /// The registration's signature does not verify.
     BadSignature,
+    /// A live session holds the peer id and `takeover` was not set.
     PeerIdTaken,
+    /// The addressee is connected neither here nor, as far as the directory knows,
+    /// elsewhere.
     PeerNotFound,
+    /// The addressee's outbound queue is full; retry later.
     PeerBusy,
+    /// The session already joined `max_topics_per_peer` topics.
     TooManyTopics,
+    /// The topic already has `max_peers_per_topic` peers on this node.
     TopicFull,
+    /// The message was dropped by the session's or the IP's rate limit.
     RateLimited,
+    /// The frame is over `max_message_bytes` (the connection closes, 1009).
     TooLarge,
+    /// The connection caps are reached (the connection closes, 1013).
     ServerFull,
+    /// The server is stopping (the connection closes, 1001).
     ShuttingDown,
+    /// A bug or a failing dependency, such as federation.
     Internal,
 }
 
@@ -88,6 +109,7 @@ impl ErrorCode {
         Self::Internal,
     ];
 
+    /// The code as the wire and the stats spell it (`"PEER_NOT_FOUND"`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::BadJson => "BAD_JSON",
@@ -117,7 +139,7 @@ impl ErrorCode {
 /// A client's request id, echoed in replies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum RequestId {
+pub(crate) enum RequestId {
     Number(u64),
     Text(String),
 }
@@ -159,9 +181,13 @@ impl From<Topic> for String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RelayKind {
+    /// A WebRTC session description offering a connection.
     Offer,
+    /// The description answering an offer.
     Answer,
+    /// An ICE candidate.
     Candidate,
+    /// The sender ends the session.
     Bye,
 }
 

@@ -18,22 +18,22 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 /// Upper bound for any single wait; only hit when a test is about to fail.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     pub server: SignalingServer,
 }
 
-pub fn node_id(n: u8) -> NodeId {
+pub(crate) fn node_id(n: u8) -> NodeId {
     NodeId::from_bytes([n; 20])
 }
 
-pub async fn start(config: SignalingConfig) -> TestServer {
+pub(crate) async fn start(config: SignalingConfig) -> TestServer {
     start_server(SignalingServer::new(node_id(1), config)).await
 }
 
-pub async fn start_server(server: SignalingServer) -> TestServer {
+pub(crate) async fn start_server(server: SignalingServer) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(server.clone());
@@ -50,21 +50,21 @@ pub async fn start_server(server: SignalingServer) -> TestServer {
 
 /// What a client read from the socket.
 #[derive(Debug)]
-pub enum Frame {
+pub(crate) enum Frame {
     Json(Value),
     Close(Option<u16>),
     /// The connection ended without a close frame.
     Ended,
 }
 
-pub struct Client {
+pub(crate) struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub hello: Value,
 }
 
 impl Client {
     /// Connects and reads `hello`.
-    pub async fn connect(addr: SocketAddr) -> Self {
+    pub(crate) async fn connect(addr: SocketAddr) -> Self {
         let mut client = Self::connect_raw(addr).await;
         let hello = client.recv().await;
         assert_eq!(hello["type"], "hello", "{hello}");
@@ -73,7 +73,7 @@ impl Client {
     }
 
     /// Connects without reading anything.
-    pub async fn connect_raw(addr: SocketAddr) -> Self {
+    pub(crate) async fn connect_raw(addr: SocketAddr) -> Self {
         let (ws, _) = connect_async(format!("ws://{addr}/p2p-signaling"))
             .await
             .unwrap();
@@ -83,26 +83,26 @@ impl Client {
         }
     }
 
-    pub async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.ws
             .send(Message::Text(message.to_string().into()))
             .await
             .unwrap();
     }
 
-    pub async fn send_text(&mut self, text: impl Into<String>) {
+    pub(crate) async fn send_text(&mut self, text: impl Into<String>) {
         self.ws
             .send(Message::Text(text.into().into()))
             .await
             .unwrap();
     }
 
-    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+    pub(crate) async fn send_binary(&mut self, bytes: Vec<u8>) {
         self.ws.send(Message::Binary(bytes.into())).await.unwrap();
     }
 
     /// The next frame that matters (Ping/Pong are answered and skipped).
-    pub async fn next_frame(&mut self) -> Frame {
+    pub(crate) async fn next_frame(&mut self) -> Frame {
         loop {
             let next = tokio::time::timeout(PATIENCE, self.ws.next())
                 .await
@@ -122,7 +122,7 @@ impl Client {
     }
 
     /// The next JSON message; panics on anything else.
-    pub async fn recv(&mut self) -> Value {
+    pub(crate) async fn recv(&mut self) -> Value {
         match self.next_frame().await {
             Frame::Json(v) => v,
             other => panic!("expected a message, got {other:?}"),
@@ -131,7 +131,7 @@ impl Client {
 
     /// Reads until the close frame and returns its code (skipping messages),
     /// then reads on so tungstenite sends its Close reply, as a browser would.
-    pub async fn closed_with(&mut self) -> Option<u16> {
+    pub(crate) async fn closed_with(&mut self) -> Option<u16> {
         loop {
             match self.next_frame().await {
                 Frame::Json(_) => {}
@@ -145,7 +145,7 @@ impl Client {
     }
 
     /// Expects an `error` with `code` next.
-    pub async fn expect_error(&mut self, code: &str) -> Value {
+    pub(crate) async fn expect_error(&mut self, code: &str) -> Value {
         let msg = self.recv().await;
         assert_eq!(msg["type"], "error", "{msg}");
         assert_eq!(msg["code"], code, "{msg}");
@@ -153,27 +153,27 @@ impl Client {
     }
 
     /// Round trip that proves the connection still works.
-    pub async fn ping(&mut self) {
+    pub(crate) async fn ping(&mut self) {
         self.send(json!({"type": "ping", "id": "p"})).await;
         let pong = self.recv().await;
         assert_eq!(pong, json!({"type": "pong", "id": "p"}));
     }
 
-    pub fn nonce(&self) -> String {
+    pub(crate) fn nonce(&self) -> String {
         self.hello["nonce"].as_str().unwrap().to_owned()
     }
 
-    pub fn server_node(&self) -> NodeId {
+    pub(crate) fn server_node(&self) -> NodeId {
         self.hello["node_id"].as_str().unwrap().parse().unwrap()
     }
 
     /// Drops the TCP connection without a close frame.
-    pub fn drop_abruptly(self) {
+    pub(crate) fn drop_abruptly(self) {
         drop(self.ws);
     }
 
     /// Registers `key` and returns its peer id.
-    pub async fn register(&mut self, key: &Key, topics: &[&str]) -> PeerId {
+    pub(crate) async fn register(&mut self, key: &Key, topics: &[&str]) -> PeerId {
         let msg = key.register(self, now_ms(), json!({ "topics": topics }));
         self.send(msg).await;
         let reply = self.recv().await;
@@ -183,45 +183,45 @@ impl Client {
     }
 }
 
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     pqnode_clock::now_unix_ms()
 }
 
 /// A client key of either algorithm.
-pub enum Key {
+pub(crate) enum Key {
     Ed25519(Ed25519KeyPair),
     MlDsa87(Box<Identity>),
 }
 
 impl Key {
-    pub fn ed25519() -> Self {
+    pub(crate) fn ed25519() -> Self {
         Self::Ed25519(Ed25519KeyPair::generate().unwrap())
     }
 
-    pub fn ml_dsa() -> Self {
+    pub(crate) fn ml_dsa() -> Self {
         Self::MlDsa87(Box::new(Identity::generate().unwrap()))
     }
 
-    pub fn algorithm(&self) -> Algorithm {
+    pub(crate) fn algorithm(&self) -> Algorithm {
         match self {
             Self::Ed25519(_) => Algorithm::Ed25519,
             Self::MlDsa87(_) => Algorithm::MlDsa87,
         }
     }
 
-    pub fn public_key(&self) -> Vec<u8> {
+    pub(crate) fn public_key(&self) -> Vec<u8> {
         match self {
             Self::Ed25519(k) => k.public_key().as_ref().to_vec(),
             Self::MlDsa87(id) => id.public_key().as_bytes().to_vec(),
         }
     }
 
-    pub fn peer_id(&self) -> PeerId {
+    pub(crate) fn peer_id(&self) -> PeerId {
         PeerId::derive(self.algorithm(), &self.public_key())
     }
 
     /// Signs the documented registration bytes.
-    pub fn sign(&self, node: &NodeId, nonce: &str, ts: u64) -> Vec<u8> {
+    pub(crate) fn sign(&self, node: &NodeId, nonce: &str, ts: u64) -> Vec<u8> {
         let peer = self.peer_id();
         match self {
             Self::Ed25519(k) => k
@@ -239,7 +239,7 @@ impl Key {
     }
 
     /// The presence proof a registration of this key at `node` makes.
-    pub fn proof(&self, node: NodeId, ts: u64) -> pqnode_signaling::PresenceProof {
+    pub(crate) fn proof(&self, node: NodeId, ts: u64) -> pqnode_signaling::PresenceProof {
         let nonce = "5a".repeat(32);
         pqnode_signaling::PresenceProof {
             algorithm: self.algorithm(),
@@ -254,7 +254,7 @@ impl Key {
 
     /// A valid `register` for `client`'s hello; `extra` fields are merged in
     /// (and may override the valid ones).
-    pub fn register(&self, client: &Client, ts: u64, extra: Value) -> Value {
+    pub(crate) fn register(&self, client: &Client, ts: u64, extra: Value) -> Value {
         let nonce = client.nonce();
         let sig = self.sign(&client.server_node(), &nonce, ts);
         let mut msg = json!({
@@ -275,7 +275,7 @@ impl Key {
 }
 
 /// A test config with short timers.
-pub fn quick_config() -> SignalingConfig {
+pub(crate) fn quick_config() -> SignalingConfig {
     SignalingConfig {
         register_timeout: Duration::from_secs(5),
         heartbeat_interval: Duration::from_secs(5),

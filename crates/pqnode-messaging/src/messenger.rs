@@ -5,8 +5,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use pqnode_crypto::NodeId;
-use pqnode_net::wire::pb::FailureCode;
-use pqnode_net::{Network, RegisterError, RequestError};
+use pqnode_net::{FailureCode, Network, RegisterError, RequestError};
 use prost::Message;
 
 use crate::handler::MessageHandler;

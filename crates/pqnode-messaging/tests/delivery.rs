@@ -6,8 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use pqnode_crypto::Identity;
 use pqnode_messaging::{MAX_TEXT_LEN, MESSAGE, MessageLog, Messenger, SendError};
-use pqnode_net::wire::pb::FailureCode;
-use pqnode_net::{NetConfig, Network, RequestError};
+use pqnode_net::{FailureCode, NetConfig, Network, RequestError};
 use pqnode_store::Store;
 use tempfile::TempDir;
 

@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 /// Default UDP port for QUIC between nodes.
 pub const DEFAULT_PORT: u16 = 4001;
 
+/// Everything the transport is started with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NetConfig {
     /// UDP address to bind. `[::]:port` binds one dual-stack socket (IPv4 and IPv6).
     pub listen: SocketAddr,
+    /// Caps and timeouts.
     pub limits: Limits,
     /// Peers to connect to at start and keep connected (reconnecting with backoff).
     pub peers: Vec<PeerAddr>,
@@ -30,6 +32,8 @@ impl Default for NetConfig {
     }
 }
 
+/// The transport's caps (what one peer, or all of them, may make this node hold) and
+/// timeouts; durations are milliseconds in configuration files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Limits {
@@ -49,12 +53,19 @@ pub struct Limits {
     pub max_request_bytes_per_connection: usize,
     /// Request-body bytes all peers together may have us buffer at once.
     pub max_request_bytes_total: usize,
+    /// A connection with no traffic for this long is closed (keep-alives prevent it while
+    /// both ends live).
     #[serde(with = "millis")]
     pub idle_timeout: Duration,
+    /// QUIC PING interval on every connection: keeps live connections and NAT bindings open.
     #[serde(with = "millis")]
     pub keep_alive: Duration,
+    /// A dial whose handshake has not completed by then fails
+    /// ([`DialError::Timeout`](crate::DialError::Timeout)).
     #[serde(with = "millis")]
     pub handshake_timeout: Duration,
+    /// A request not answered by then fails
+    /// ([`RequestError::Timeout`](crate::RequestError::Timeout)).
     #[serde(with = "millis")]
     pub request_timeout: Duration,
     /// Bound on `shutdown()` waiting for connections to close.
@@ -65,6 +76,7 @@ pub struct Limits {
     /// `reconnect_max`. Requests meanwhile fail fast with `DialError::Backoff`.
     #[serde(with = "millis")]
     pub reconnect_min: Duration,
+    /// Longest delay between redials of a failing peer.
     #[serde(with = "millis")]
     pub reconnect_max: Duration,
 }
@@ -95,11 +107,11 @@ mod millis {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_millis)
     }
 }
@@ -109,24 +121,34 @@ mod millis {
 /// accepted and its id learned; for a first bootstrap only).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PeerAddr {
+    /// The id the peer must prove; `None` accepts any key (unpinned).
     pub node_id: Option<NodeId>,
+    /// An IP literal or a DNS name.
     pub host: String,
+    /// UDP port.
     pub port: u16,
 }
 
+/// Text that is not `[<node-id>@]<host>:<port>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParsePeerAddrError {
+    /// What precedes `@` is not a node id.
     #[error("invalid node id before '@': {0}")]
     NodeId(#[from] pqnode_crypto::ParseNodeIdError),
+    /// No `:<port>` at the end.
     #[error("expected <host>:<port>")]
     MissingPort,
+    /// The port is not a number from 0 to 65535.
     #[error("invalid port")]
     BadPort,
+    /// Nothing before `:<port>`.
     #[error("empty host")]
     EmptyHost,
 }
 
 impl PeerAddr {
+    /// A peer at a socket address, pinned to `node_id` if given.
     pub fn new(node_id: Option<NodeId>, addr: SocketAddr) -> Self {
         Self {
             node_id,

@@ -24,6 +24,8 @@ pub struct Caller {
 
 /// Answers requests of one protocol from an authenticated [`Caller`].
 pub trait Handler: Send + Sync + 'static {
+    /// Answers one request of `caller`: the reply body, or why not (sent back as a
+    /// `Failure`). The transport has already checked the frame and the protocol's cap.
     fn handle(
         &self,
         caller: Caller,
@@ -33,11 +35,16 @@ pub trait Handler: Send + Sync + 'static {
 
 /// Why a handler did not answer; sent to the requester as a `Failure`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandlerError {
+    /// The request is malformed or not allowed; retrying it will not help.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// This node cannot serve it now (its store failed, or it rate-limits the caller):
+    /// the requester may retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A fault on this node.
     #[error("internal error: {0}")]
     Internal(String),
 }

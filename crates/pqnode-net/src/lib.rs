@@ -15,9 +15,11 @@
 //! cannot do ML-KEM-1024 and ML-DSA-87 is refused.
 //!
 //! Where things are: [`tls`] (the PQ-only rustls configuration and our two
-//! verifiers), [`wire`] (frame header, caps, generated protobuf types; the
-//! schema is `proto/*.proto`), `network` (endpoint, admission caps,
-//! connection table, dialing, serving), [`config`], [`stats`].
+//! verifiers; public only as far as a raw QUIC endpoint needs it to reach a
+//! node), [`wire`] (frame header, caps, generated protobuf types; the schema
+//! is `proto/*.proto`; internal but for [`FailureCode`]), `network`
+//! (endpoint, admission caps, connection table, dialing, serving),
+//! [`config`], [`stats`].
 
 pub mod config;
 pub mod error;
@@ -27,9 +29,44 @@ pub mod stats;
 pub mod tls;
 pub mod wire;
 
+/// Entry points for the fuzz targets in `fuzz/`: not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::wire::{FRAME_HEADER_LEN, Protocol, RequestHeader, ResponseHeader, pb};
+    use prost::Message;
+
+    /// Decodes `data` as a request and a response frame header, then its body as a
+    /// `Failure`, as the transport does; must never panic, and never accept a body over
+    /// the protocol's cap.
+    pub fn decode_frame(data: &[u8]) {
+        const PROTOCOLS: [Protocol; 3] = [
+            Protocol::PING,
+            Protocol::new(1, "DHT", 256 * 1024),
+            Protocol::new(4, "MESSAGE", 80 * 1024),
+        ];
+        let Some((header, body)) = data.split_first_chunk::<FRAME_HEADER_LEN>() else {
+            return;
+        };
+        if let Ok(request) = RequestHeader::decode(header) {
+            for protocol in PROTOCOLS {
+                if let Ok(len) = request.body_len_for(protocol) {
+                    assert!(len <= protocol.max_body_len());
+                }
+            }
+        }
+        for protocol in PROTOCOLS {
+            let _ = ResponseHeader::decode(header, protocol);
+        }
+        let _ = pb::Failure::decode(body);
+    }
+}
+
 pub use config::{Limits, NetConfig, ParsePeerAddrError, PeerAddr};
 pub use error::{DialError, RequestError, StartError};
 pub use handler::{AddressLookup, BoxFuture, Caller, Handler, HandlerError};
 pub use network::{Network, RegisterError};
 pub use stats::{Direction, NetStats, PeerEvent, PeerInfo};
-pub use wire::Protocol;
+pub use tls::TlsError;
+pub use wire::pb::FailureCode;
+pub use wire::{FrameError, Protocol};

@@ -67,27 +67,27 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub fn handshake_failed(&self, reason: &'static str) {
+    pub(crate) fn handshake_failed(&self, reason: &'static str) {
         bump(&self.handshakes_failed, reason);
     }
 
-    pub fn refused(&self, reason: &'static str) {
+    pub(crate) fn refused(&self, reason: &'static str) {
         bump(&self.refused, reason);
     }
 
     /// A request arrived for `protocol`, or for an id nobody registered (`None`).
-    pub fn request_in(&self, protocol: Option<Protocol>) {
+    pub(crate) fn request_in(&self, protocol: Option<Protocol>) {
         bump(
             &self.requests_in,
             protocol.map_or("unknown", Protocol::name),
         );
     }
 
-    pub fn request_out(&self, protocol: Protocol) {
+    pub(crate) fn request_out(&self, protocol: Protocol) {
         bump(&self.requests_out, protocol.name());
     }
 
-    pub fn snapshot(&self, live: LiveTotals) -> NetStats {
+    pub(crate) fn snapshot(&self, live: LiveTotals) -> NetStats {
         NetStats {
             connections: live.inbound + live.outbound,
             handshakes_in_progress: live.handshakes_in_progress,
@@ -135,11 +135,15 @@ pub(crate) struct LiveTotals {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NetStats {
+    /// Open connections, both directions.
     pub connections: usize,
     /// Inbound handshakes under way (the half-open count the caps apply to).
     pub handshakes_in_progress: usize,
+    /// Open connections the peer dialed.
     pub inbound: usize,
+    /// Open connections this node dialed.
     pub outbound: usize,
+    /// Handshakes completed, both directions.
     pub handshakes_ok: u64,
     /// Failed handshakes (both directions) by reason, e.g. `no_common_algorithms`, `wrong_node_id`.
     pub handshakes_failed: BTreeMap<String, u64>,
@@ -147,11 +151,15 @@ pub struct NetStats {
     pub refused: BTreeMap<String, u64>,
     /// QUIC Retry packets sent to validate addresses under load.
     pub retries_sent: u64,
+    /// Requests received, by protocol name (`unknown` for ids nobody registered).
     pub requests_in: BTreeMap<String, u64>,
+    /// Requests sent, by protocol name.
     pub requests_out: BTreeMap<String, u64>,
+    /// Requests sent that ended in an error, a peer's refusal or a timeout included.
     pub requests_failed_out: u64,
     /// Request streams reset because their frames were malformed.
     pub streams_reset: u64,
+    /// Connections closed for sending too many malformed frames.
     pub connections_closed_for_abuse: u64,
     /// Inbound connections that proved this node's own id without being its own dial:
     /// another host holds this node's key (refused; see `/api/health`).
@@ -161,9 +169,11 @@ pub struct NetStats {
     pub identity_clashes: u64,
     /// UDP payload bytes, all connections since start.
     pub bytes_sent: u64,
+    /// UDP payload bytes, all connections since start.
     pub bytes_received: u64,
 }
 
+/// Who dialed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -177,13 +187,19 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerInfo {
+    /// The peer's node id, proven in the handshake.
     pub node_id: NodeId,
+    /// The address the connection talks to.
     pub address: SocketAddr,
+    /// Who dialed.
     pub direction: Direction,
     /// When the connection was established, Unix milliseconds.
     pub since_unix_ms: u64,
+    /// QUIC's current round-trip estimate, milliseconds.
     pub rtt_ms: f64,
+    /// UDP payload bytes received on this connection.
     pub bytes_in: u64,
+    /// UDP payload bytes sent on this connection.
     pub bytes_out: u64,
     /// Key-exchange group of the handshake (`MLKEM1024`).
     pub key_exchange: &'static str,
@@ -199,10 +215,16 @@ pub enum PeerEvent {
     /// `node_id` has a new connection in use (first contact, or a replacement,
     /// possibly from a new address). Its id was proven in the handshake.
     Connected {
+        /// The peer's node id.
         node_id: NodeId,
+        /// The address of the new connection.
         address: SocketAddr,
+        /// Who dialed it.
         direction: Direction,
     },
     /// The connection in use for `node_id` closed and none replaced it.
-    Disconnected { node_id: NodeId },
+    Disconnected {
+        /// The peer whose last connection closed.
+        node_id: NodeId,
+    },
 }

@@ -8,11 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{DHT, SYNC, TestNode, config_on, echo_reply, limits, localhost};
 use pqnode_crypto::{Identity, NodeId};
-use pqnode_net::wire::FrameError;
-use pqnode_net::wire::pb::FailureCode;
 use pqnode_net::{
-    AddressLookup, BoxFuture, Caller, DialError, Direction, Handler, HandlerError, Protocol,
-    RegisterError, RequestError,
+    AddressLookup, BoxFuture, Caller, DialError, Direction, FailureCode, FrameError, Handler,
+    HandlerError, Protocol, RegisterError, RequestError,
 };
 use pqnode_testkit::settles;
 

@@ -14,7 +14,7 @@ use super::accept::close_unacceptable;
 use super::pool::PeerConn;
 use super::{Inner, lock, serve};
 use crate::config::PeerAddr;
-use crate::error::DialError;
+use crate::error::{DialError, cause};
 use crate::stats::Direction;
 use crate::tls::{self, Observed};
 
@@ -125,11 +125,14 @@ pub(crate) async fn connect(
     }
     let addrs = peer.resolve().await.map_err(|e| DialError::Resolve {
         host: peer.host.clone(),
-        reason: e.to_string(),
+        source: cause(e),
     })?;
     let mut last = DialError::Resolve {
         host: peer.host.clone(),
-        reason: "no addresses".into(),
+        source: cause(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no addresses",
+        )),
     };
     for addr in addrs {
         match dial(inner, peer.node_id, addr, DialPolicy::Now).await {
@@ -215,7 +218,7 @@ async fn dial_now(
         .client_config(observed.clone())
         .map_err(|e| DialError::Connect {
             addr,
-            reason: e.to_string(),
+            source: cause(e),
         })?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config
@@ -226,7 +229,7 @@ async fn dial_now(
         .connect_with(config, addr, &tls::server_name(expected))
         .map_err(|e| DialError::Connect {
             addr,
-            reason: e.to_string(),
+            source: cause(e),
         })?;
     let connection = match tokio::time::timeout(inner.limits.handshake_timeout, connecting).await {
         Ok(Ok(connection)) => connection,

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Limits, NetConfig, PeerAddr};
-use crate::error::{DialError, RequestError, StartError};
+use crate::error::{DialError, RequestError, StartError, cause};
 use crate::handler::{AddressLookup, DynHandler, Handler};
 use crate::stats::{Counters, Direction, LiveTotals, NetStats, PeerEvent, PeerInfo};
 use crate::tls::{self, Observed, TlsIdentity};
@@ -33,14 +33,21 @@ use pool::PeerConn;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegisterError {
+    /// The transport answers this protocol itself (PING).
     #[error("{0} is served by the transport itself")]
     Reserved(Protocol),
+    /// A frame of the protocol would not fit the request byte budget, so no request of it
+    /// could ever be served: refused at registration rather than per request.
     #[error(
         "{protocol} frames may carry {cap} bytes, more than the request byte budget of {budget}"
     )]
     CapOverBudget {
+        /// The protocol registered.
         protocol: Protocol,
+        /// Its body cap, in bytes.
         cap: usize,
+        /// The smaller of the per-connection and the total request byte budgets
+        /// ([`Limits`](crate::Limits)).
         budget: usize,
     },
 }
@@ -199,6 +206,7 @@ impl Network {
         })
     }
 
+    /// This node's id, the one its TLS handshakes prove.
     pub fn node_id(&self) -> NodeId {
         self.inner.local_id
     }
@@ -301,6 +309,7 @@ impl Network {
         infos
     }
 
+    /// Counters since start and live totals, for `/api/health`.
     pub fn stats(&self) -> NetStats {
         let mut live = LiveTotals {
             handshakes_in_progress: self.inner.half_open.load(Ordering::Acquire),
@@ -406,7 +415,7 @@ impl Inner {
                     Ok((send, recv)) => {
                         (request::exchange(send, recv, protocol, &frame).await, true)
                     }
-                    Err(e) => (Err(RequestError::ConnectionLost(e.to_string())), false),
+                    Err(e) => (Err(RequestError::ConnectionLost(cause(e))), false),
                 };
                 let unseen = !sent
                     || matches!(

@@ -49,7 +49,7 @@ pub(crate) struct PeerConn {
 }
 
 impl PeerConn {
-    pub fn new(
+    pub(crate) fn new(
         node_id: NodeId,
         connection: quinn::Connection,
         direction: Direction,
@@ -69,18 +69,18 @@ impl PeerConn {
         }
     }
 
-    pub fn same_as(&self, other: &PeerConn) -> bool {
+    pub(crate) fn same_as(&self, other: &PeerConn) -> bool {
         self.connection.stable_id() == other.connection.stable_id()
     }
 
     /// The peer's address as people write it: an IPv4 peer on a dual-stack
     /// socket shows as `1.2.3.4:p`, not `[::ffff:1.2.3.4]:p`.
-    pub fn address(&self) -> SocketAddr {
+    pub(crate) fn address(&self) -> SocketAddr {
         let addr = self.connection.remote_address();
         SocketAddr::new(addr.ip().to_canonical(), addr.port())
     }
 
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         self.connection.close_reason().is_none()
     }
 
@@ -93,16 +93,16 @@ impl PeerConn {
     }
 
     /// Counts one malformed frame; true when the peer has used up its allowance.
-    pub fn violation(&self, allowed: u32) -> bool {
+    pub(crate) fn violation(&self, allowed: u32) -> bool {
         self.violations.fetch_add(1, Ordering::Relaxed) + 1 > allowed
     }
 
-    pub fn close(&self, code: pb::CloseCode, reason: &str) {
+    pub(crate) fn close(&self, code: pb::CloseCode, reason: &str) {
         self.connection
             .close(wire::close_code(code), reason.as_bytes());
     }
 
-    pub fn info(&self) -> PeerInfo {
+    pub(crate) fn info(&self) -> PeerInfo {
         let stats = self.connection.stats();
         PeerInfo {
             node_id: self.node_id,

@@ -6,7 +6,7 @@ use quinn::{ReadExactError, RecvStream, SendStream};
 
 use super::pool::PeerConn;
 use super::serve::{BodyError, Violation, read_body, truncate};
-use crate::error::RequestError;
+use crate::error::{RequestError, cause};
 use crate::wire::pb::{FailureCode, ResponseStatus};
 use crate::wire::{self, FRAME_HEADER_LEN, MAX_FAILURE_DETAIL_LEN, Protocol, ResponseHeader, pb};
 
@@ -21,7 +21,7 @@ pub(crate) async fn request_on(
         .connection
         .open_bi()
         .await
-        .map_err(|e| RequestError::ConnectionLost(e.to_string()))?;
+        .map_err(|e| RequestError::ConnectionLost(cause(e)))?;
     exchange(send, recv, protocol, &frame).await
 }
 
@@ -32,7 +32,7 @@ pub(crate) async fn exchange(
     protocol: Protocol,
     frame: &[u8],
 ) -> Result<Bytes, RequestError> {
-    let lost = |e: &dyn std::fmt::Display| RequestError::ConnectionLost(e.to_string());
+    let lost = |e: quinn::WriteError| RequestError::ConnectionLost(cause(e));
     match send.write_all(frame).await {
         Ok(()) => {
             let _ = send.finish();
@@ -40,7 +40,7 @@ pub(crate) async fn exchange(
         // The peer answered without reading the whole request (it does not
         // serve the protocol, or it reset the stream): its answer says which.
         Err(quinn::WriteError::Stopped(_)) => {}
-        Err(other) => return Err(lost(&other)),
+        Err(other) => return Err(lost(other)),
     }
 
     let mut header = [0u8; FRAME_HEADER_LEN];
@@ -93,6 +93,6 @@ async fn read_reply(
 fn read_error(e: quinn::ReadError) -> RequestError {
     match e {
         quinn::ReadError::Reset(code) => RequestError::Reset(code.into_inner()),
-        other => RequestError::ConnectionLost(other.to_string()),
+        other => RequestError::ConnectionLost(cause(other)),
     }
 }

@@ -5,7 +5,7 @@
 //! records use AES-256-GCM. A peer that offers anything else finds no
 //! algorithm in common and the handshake fails.
 //!
-//! Whom we talk to is decided by our own verifiers ([`verify`]): the dialer
+//! Whom we talk to is decided by our own verifiers (`verify`): the dialer
 //! checks that the server's key hashes to the node id it dialed, the server
 //! derives the caller's node id from the caller's key. The dialed id travels
 //! to the verifier as the local server name `"n" + hex(node_id)`; SNI is off
@@ -31,8 +31,14 @@
 //! documented for a different purpose and puts a classical share on the
 //! wire, so we do not do it. Connections are long-lived: the extra RTT is
 //! paid once per peer.
+//!
+//! What is public here is what a raw QUIC endpoint needs to speak to a node
+//! (the benchmarks and the tests that send malformed frames drive quinn
+//! themselves): a [`TlsIdentity`], its client and server configs, and
+//! [`server_name`]. The provider, the verifiers and what they record stay
+//! inside the crate.
 
-pub mod verify;
+mod verify;
 
 use std::sync::Arc;
 
@@ -44,29 +50,35 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::NoServerSessionStorage;
 use rustls::sign::CertifiedKey;
 
-pub use verify::{Observed, PeerVerifier, RefusalKind, ServerNameVerifier};
+pub use verify::Observed;
+pub(crate) use verify::{PeerVerifier, ServerNameVerifier};
 
 /// The ALPN protocol id of pqnode's node-to-node protocol.
-pub const ALPN: &[u8] = b"pqnode/1";
+pub(crate) const ALPN: &[u8] = b"pqnode/1";
 /// Name of the only key-exchange group we allow (draft-ietf-tls-mlkem, 0x0202).
-pub const KEY_EXCHANGE: &str = "MLKEM1024";
+pub(crate) const KEY_EXCHANGE: &str = "MLKEM1024";
 /// Name of the only signature algorithm we allow (FIPS 204).
-pub const SIGNATURE: &str = "ML-DSA-87";
+pub(crate) const SIGNATURE: &str = "ML-DSA-87";
 /// Server name used when dialing an address without knowing its node id.
-pub const UNPINNED_SERVER_NAME: &str = "unpinned";
+pub(crate) const UNPINNED_SERVER_NAME: &str = "unpinned";
 
+/// Building a TLS configuration from this node's identity failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsError {
+    /// The identity's key could not be exported as PKCS#8 for rustls.
     #[error("could not export the identity key: {0}")]
     Identity(#[from] pqnode_crypto::CryptoError),
+    /// rustls refused the key or the configuration.
     #[error("rustls refused the configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The provider lacks the AES-128-GCM suite QUIC Initial packets need (RFC 9001 §5.2).
     #[error("the provider has no AES-128-GCM QUIC suite for Initial packets")]
     NoInitialSuite,
 }
 
 /// The crypto provider: aws-lc-rs, cut down to ML-KEM-1024, AES-256-GCM and ML-DSA-87.
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(CryptoProvider {
         kx_groups: vec![awslc::kx_group::MLKEM1024],
         cipher_suites: vec![awslc::cipher_suite::TLS13_AES_256_GCM_SHA384],
@@ -99,6 +111,8 @@ impl std::fmt::Debug for TlsIdentity {
 }
 
 impl TlsIdentity {
+    /// `identity`'s ML-DSA-87 key, exported for rustls, with its raw public key as the
+    /// "certificate" (RFC 7250).
     pub fn new(identity: &Identity) -> Result<Self, TlsError> {
         let pkcs8 = identity.to_pkcs8_der()?;
         let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_slice()));
@@ -113,6 +127,7 @@ impl TlsIdentity {
         })
     }
 
+    /// The node id this identity proves in a handshake.
     pub fn node_id(&self) -> NodeId {
         self.node_id
     }

@@ -31,14 +31,14 @@ const ML_DSA_87_SPKI_PREFIX: [u8; 22] = [
 ];
 
 /// The raw 2592-byte ML-DSA-87 key inside an SPKI, or `None` if it is anything else.
-pub fn ml_dsa_87_raw_key(spki: &[u8]) -> Option<&[u8]> {
+pub(crate) fn ml_dsa_87_raw_key(spki: &[u8]) -> Option<&[u8]> {
     spki.strip_prefix(ML_DSA_87_SPKI_PREFIX.as_slice())
         .filter(|raw| raw.len() == DSA_PUBLIC_KEY_LEN)
 }
 
 /// Why one of our verifiers refused a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalKind {
+pub(crate) enum RefusalKind {
     /// The peer proved a key, but not the one for the node id we dialed.
     WrongNodeId,
     /// The peer's "certificate" is not a raw ML-DSA-87 public key.
@@ -49,7 +49,7 @@ pub enum RefusalKind {
 
 impl RefusalKind {
     /// Stable label for stats and logs.
-    pub const fn label(self) -> &'static str {
+    pub(crate) const fn label(self) -> &'static str {
         match self {
             RefusalKind::WrongNodeId => "wrong_node_id",
             RefusalKind::NotMlDsa87 => "not_ml_dsa_87",
@@ -69,6 +69,7 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// Nothing seen yet: hand it to one config, read it after that config's handshake.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -79,12 +80,12 @@ impl Observed {
     }
 
     /// The scheme of the peer's verified CertificateVerify.
-    pub fn signature(&self) -> Option<SignatureScheme> {
+    pub(crate) fn signature(&self) -> Option<SignatureScheme> {
         self.signature.get().copied()
     }
 
     /// Why our verifier refused the peer, if it did, with details for the log.
-    pub fn refusal(&self) -> Option<(RefusalKind, &str)> {
+    pub(crate) fn refusal(&self) -> Option<(RefusalKind, &str)> {
         self.refusal
             .get()
             .map(|(kind, detail)| (*kind, detail.as_str()))
@@ -137,12 +138,12 @@ impl Observed {
 /// Dialer side: the server must prove the node id we dialed (carried in the
 /// server name), or any ML-DSA-87 key when we dialed unpinned.
 #[derive(Debug)]
-pub struct ServerNameVerifier {
+pub(crate) struct ServerNameVerifier {
     observed: Arc<Observed>,
 }
 
 impl ServerNameVerifier {
-    pub fn new(observed: Arc<Observed>) -> Self {
+    pub(crate) fn new(observed: Arc<Observed>) -> Self {
         Self { observed }
     }
 }
@@ -209,12 +210,12 @@ impl ServerCertVerifier for ServerNameVerifier {
 
 /// Server side: any node may call, and its node id is derived from its key.
 #[derive(Debug)]
-pub struct PeerVerifier {
+pub(crate) struct PeerVerifier {
     observed: Arc<Observed>,
 }
 
 impl PeerVerifier {
-    pub fn new(observed: Arc<Observed>) -> Self {
+    pub(crate) fn new(observed: Arc<Observed>) -> Self {
         Self { observed }
     }
 }

@@ -10,21 +10,29 @@ use super::Protocol;
 use super::pb::ResponseStatus;
 
 /// The only wire version this node speaks.
-pub const WIRE_VERSION: u8 = 1;
+pub(crate) const WIRE_VERSION: u8 = 1;
 
 /// Bytes in a frame header: version, protocol or status, body length.
-pub const FRAME_HEADER_LEN: usize = 6;
+pub(crate) const FRAME_HEADER_LEN: usize = 6;
 
+/// A frame header this node cannot accept, or a body too large to send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
+    /// The peer speaks another wire version (the first header byte).
     #[error("unsupported wire version {0}")]
     BadVersion(u8),
+    /// A response status byte this build does not know.
     #[error("unknown response status {0}")]
     UnknownStatus(u8),
+    /// A body over the protocol's cap, refused before it is read or sent.
     #[error("{protocol} body of {len} bytes exceeds the cap of {cap}")]
     TooLarge {
+        /// The protocol whose cap applies.
         protocol: Protocol,
+        /// The body's length, in bytes.
         len: u64,
+        /// The protocol's cap, in bytes.
         cap: usize,
     },
 }
@@ -33,20 +41,20 @@ pub enum FrameError {
 /// The length is checked against the protocol's cap by
 /// [`RequestHeader::body_len_for`] once the receiver knows the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestHeader {
-    pub protocol_id: u8,
+pub(crate) struct RequestHeader {
+    pub(crate) protocol_id: u8,
     body_len: u32,
 }
 
 /// A decoded response header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResponseHeader {
-    pub status: ResponseStatus,
-    pub body_len: usize,
+pub(crate) struct ResponseHeader {
+    pub(crate) status: ResponseStatus,
+    pub(crate) body_len: usize,
 }
 
 impl RequestHeader {
-    pub fn decode(header: &[u8; FRAME_HEADER_LEN]) -> Result<Self, FrameError> {
+    pub(crate) fn decode(header: &[u8; FRAME_HEADER_LEN]) -> Result<Self, FrameError> {
         let [version, protocol_id, len @ ..] = *header;
         check_version(version)?;
         Ok(Self {
@@ -56,14 +64,17 @@ impl RequestHeader {
     }
 
     /// The body length, if it is within `protocol`'s cap.
-    pub fn body_len_for(self, protocol: Protocol) -> Result<usize, FrameError> {
+    pub(crate) fn body_len_for(self, protocol: Protocol) -> Result<usize, FrameError> {
         capped_len(protocol, self.body_len)
     }
 }
 
 impl ResponseHeader {
     /// `protocol` is the one the request was for: it sets the cap.
-    pub fn decode(header: &[u8; FRAME_HEADER_LEN], protocol: Protocol) -> Result<Self, FrameError> {
+    pub(crate) fn decode(
+        header: &[u8; FRAME_HEADER_LEN],
+        protocol: Protocol,
+    ) -> Result<Self, FrameError> {
         let [version, status, len @ ..] = *header;
         check_version(version)?;
         let status = ResponseStatus::try_from(i32::from(status))
@@ -94,12 +105,12 @@ fn capped_len(protocol: Protocol, len: u32) -> Result<usize, FrameError> {
 }
 
 /// A complete request frame. Fails if `body` is over the protocol's cap.
-pub fn encode_request(protocol: Protocol, body: &[u8]) -> Result<Bytes, FrameError> {
+pub(crate) fn encode_request(protocol: Protocol, body: &[u8]) -> Result<Bytes, FrameError> {
     encode(protocol.id(), protocol, body)
 }
 
 /// A complete response frame. Fails if `body` is over the protocol's cap.
-pub fn encode_response(
+pub(crate) fn encode_response(
     protocol: Protocol,
     status: ResponseStatus,
     body: &[u8],

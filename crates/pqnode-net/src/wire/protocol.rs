@@ -68,6 +68,7 @@ impl Protocol {
         self.id
     }
 
+    /// The name logs and stats show.
     pub const fn name(self) -> &'static str {
         self.name
     }

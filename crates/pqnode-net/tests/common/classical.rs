@@ -17,7 +17,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
-pub fn provider(kx: &'static dyn rustls::crypto::SupportedKxGroup) -> Arc<CryptoProvider> {
+pub(crate) fn provider(kx: &'static dyn rustls::crypto::SupportedKxGroup) -> Arc<CryptoProvider> {
     Arc::new(CryptoProvider {
         kx_groups: vec![kx],
         cipher_suites: vec![awslc::cipher_suite::TLS13_AES_256_GCM_SHA384],
@@ -26,7 +26,7 @@ pub fn provider(kx: &'static dyn rustls::crypto::SupportedKxGroup) -> Arc<Crypto
 }
 
 /// A fresh Ed25519 key as an RFC 7250 raw-key "certificate".
-pub fn ed25519_key() -> Arc<CertifiedKey> {
+pub(crate) fn ed25519_key() -> Arc<CertifiedKey> {
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_ref().to_vec()));
@@ -44,7 +44,9 @@ fn initial() -> rustls::quic::Suite {
 }
 
 /// A client with the given key-exchange group and an Ed25519 key that accepts any server key.
-pub fn client_config(kx: &'static dyn rustls::crypto::SupportedKxGroup) -> quinn::ClientConfig {
+pub(crate) fn client_config(
+    kx: &'static dyn rustls::crypto::SupportedKxGroup,
+) -> quinn::ClientConfig {
     let mut c = rustls::ClientConfig::builder_with_provider(provider(kx))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
@@ -62,7 +64,7 @@ pub fn client_config(kx: &'static dyn rustls::crypto::SupportedKxGroup) -> quinn
 }
 
 /// A classical server (X25519 + Ed25519) that accepts any client key.
-pub fn server_config() -> quinn::ServerConfig {
+pub(crate) fn server_config() -> quinn::ServerConfig {
     let mut s = rustls::ServerConfig::builder_with_provider(provider(awslc::kx_group::X25519))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

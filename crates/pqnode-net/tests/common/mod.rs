@@ -2,8 +2,8 @@
 
 #![allow(dead_code)]
 
-pub mod classical;
-pub mod relay;
+pub(crate) mod classical;
+pub(crate) mod relay;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,11 +13,11 @@ use pqnode_crypto::{Identity, NodeId};
 use pqnode_net::{Caller, Handler, HandlerError, Limits, NetConfig, Network, PeerAddr, Protocol};
 
 /// The protocol every test node serves with [`Echo`].
-pub const DHT: Protocol = Protocol::new(1, "DHT", 256 * 1024);
+pub(crate) const DHT: Protocol = Protocol::new(1, "DHT", 256 * 1024);
 /// A protocol no test node registers unless a test does.
-pub const SYNC: Protocol = Protocol::new(3, "SYNC", 8 << 20);
+pub(crate) const SYNC: Protocol = Protocol::new(3, "SYNC", 8 << 20);
 
-pub fn limits() -> Limits {
+pub(crate) fn limits() -> Limits {
     Limits {
         request_timeout: Duration::from_secs(5),
         handshake_timeout: Duration::from_secs(5),
@@ -28,7 +28,7 @@ pub fn limits() -> Limits {
     }
 }
 
-pub fn config_on(listen: SocketAddr, limits: Limits, peers: Vec<PeerAddr>) -> NetConfig {
+pub(crate) fn config_on(listen: SocketAddr, limits: Limits, peers: Vec<PeerAddr>) -> NetConfig {
     NetConfig {
         listen,
         limits,
@@ -36,18 +36,18 @@ pub fn config_on(listen: SocketAddr, limits: Limits, peers: Vec<PeerAddr>) -> Ne
     }
 }
 
-pub fn localhost() -> SocketAddr {
+pub(crate) fn localhost() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
 /// A node with an echo handler on [`DHT`].
-pub struct TestNode {
+pub(crate) struct TestNode {
     pub identity: Identity,
     pub net: Network,
 }
 
 impl TestNode {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(
             Identity::generate().unwrap(),
             config_on(localhost(), limits(), vec![]),
@@ -57,7 +57,7 @@ impl TestNode {
 
     /// Starts a node; when `config.listen` names a port that a node just shut
     /// down in this process, waits for the old socket to be released.
-    pub async fn start_with(identity: Identity, config: NetConfig) -> Self {
+    pub(crate) async fn start_with(identity: Identity, config: NetConfig) -> Self {
         let mut attempts = 0;
         let net = loop {
             match Network::start(&identity, config.clone()).await {
@@ -73,22 +73,22 @@ impl TestNode {
         Self { identity, net }
     }
 
-    pub fn id(&self) -> NodeId {
+    pub(crate) fn id(&self) -> NodeId {
         self.net.node_id()
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.net.local_addr().unwrap()
     }
 
-    pub fn peer_addr(&self) -> PeerAddr {
+    pub(crate) fn peer_addr(&self) -> PeerAddr {
         PeerAddr::new(Some(self.id()), self.addr())
     }
 }
 
 /// Answers with `<own id>|<caller id>|<payload>`, so tests see who handled
 /// a request and whom the handshake said it came from.
-pub struct Echo(pub NodeId);
+pub(crate) struct Echo(pub NodeId);
 
 impl Handler for Echo {
     async fn handle(&self, caller: Caller, payload: Bytes) -> Result<Bytes, HandlerError> {
@@ -101,7 +101,7 @@ impl Handler for Echo {
     }
 }
 
-pub fn echo_reply(server: NodeId, caller: NodeId, payload: &[u8]) -> Bytes {
+pub(crate) fn echo_reply(server: NodeId, caller: NodeId, payload: &[u8]) -> Bytes {
     let mut out = format!("{server}|{caller}|").into_bytes();
     out.extend_from_slice(payload);
     out.into()

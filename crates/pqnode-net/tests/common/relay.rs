@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::UdpSocket;
 
-pub struct Relay {
+pub(crate) struct Relay {
     pub addr: SocketAddr,
     paused: Arc<AtomicBool>,
     replies_paused: Arc<AtomicBool>,
@@ -15,7 +15,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub async fn start(server: SocketAddr) -> Self {
+    pub(crate) async fn start(server: SocketAddr) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let paused = Arc::new(AtomicBool::new(false));
@@ -47,12 +47,12 @@ impl Relay {
         }
     }
 
-    pub fn pause(&self, paused: bool) {
+    pub(crate) fn pause(&self, paused: bool) {
         self.paused.store(paused, Ordering::SeqCst);
     }
 
     /// Drops the server's datagrams only: the client's handshake stalls half-open.
-    pub fn pause_replies(&self, paused: bool) {
+    pub(crate) fn pause_replies(&self, paused: bool) {
         self.replies_paused.store(paused, Ordering::SeqCst);
     }
 }

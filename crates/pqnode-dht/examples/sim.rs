@@ -1,46 +1,55 @@
-//! Runs the deterministic simulator at scale and prints its figures: lookup accuracy, rounds
-//! and latency (simulated milliseconds) before and after churn, and record availability.
+//! Runs the deterministic simulator at scale and prints its figures: lookup rounds next to
+//! lookup latency (virtual milliseconds) with no churn, after churn, and after churn with loss,
+//! and record availability after churn.
 //!
 //! ```text
 //! cargo run --release -p pqnode-dht --example sim -- --nodes 10000 --seed 1
 //! ```
-//! Flags: `--nodes N` (default 10000), `--seed S` (1), `--lookups L` (500), `--records R` (200),
-//! `--loss P` (0.1, per message), `--kill F` (0.3, fraction of the live nodes killed in each
-//! wave), `--paths D` (1, S/Kademlia disjoint lookup paths), `--wait M` (20, virtual minutes
-//! between the two waves of churn).
+//! Flags: `--nodes N` (default 10000), `--seed S` (1), `--lookups L` (500), `--records R`
+//! (200), `--kill F` (0.3: fraction of the nodes killed at once), `--loss P` (0.1: per
+//! transmission), `--second-wave F` (0.3: fraction of the survivors killed before records are
+//! read again), `--wait M` (0: virtual minutes the network then runs before a last read; 35
+//! lets every surviving publisher republish once), `--paths D` (1: S/Kademlia disjoint lookup
+//! paths), `--quic B` (true: add the loss scenario with QUIC-style resends).
 //!
-//! The run: bootstrap every node; lookups; publish records; a first wave of churn kills a
-//! fraction of the nodes at once; the same number of lookups, then the very same lookups again
-//! (the repeat shows whether a node pays for dead contacts twice); gets; the network runs on
-//! for a while; a second wave kills the same fraction of the survivors; gets again.
+//! Each scenario starts from the same network (built again from the seed: tables filled by
+//! joins and a first bucket refresh, no loss) and kills the same nodes; see
+//! `pqnode_dht::sim::scenario` for what is measured.
 
 use std::time::{Duration, Instant as WallClock};
 
-use pqnode_crypto::Identity;
-use pqnode_dht::sim::{Outcome, Percentiles, SimConfig, Simulator, overlap};
-use pqnode_dht::{Config, Contact, Key, NodeId, Record};
+use pqnode_dht::Config;
+use pqnode_dht::sim::scenario::{self, Scenario, ScenarioReport, Workload};
+use pqnode_dht::sim::{
+    LookupFigures, LossRecovery, Percentiles, RecordFigures, SimConfig, Simulator,
+};
 
 struct Args {
     nodes: usize,
     seed: u64,
-    lookups: usize,
-    records: usize,
+    workload: Workload,
     loss: f64,
     kill: f64,
-    paths: usize,
+    second_wave: f64,
     wait: u64,
+    paths: usize,
+    quic: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         nodes: 10_000,
         seed: 1,
-        lookups: 500,
-        records: 200,
+        workload: Workload {
+            lookups: 500,
+            records: 200,
+        },
         loss: 0.1,
         kill: 0.3,
+        second_wave: 0.3,
+        wait: 0,
         paths: 1,
-        wait: 20,
+        quic: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,12 +58,14 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--nodes" => args.nodes = value.parse().map_err(|_| bad())?,
             "--seed" => args.seed = value.parse().map_err(|_| bad())?,
-            "--lookups" => args.lookups = value.parse().map_err(|_| bad())?,
-            "--records" => args.records = value.parse().map_err(|_| bad())?,
+            "--lookups" => args.workload.lookups = value.parse().map_err(|_| bad())?,
+            "--records" => args.workload.records = value.parse().map_err(|_| bad())?,
             "--loss" => args.loss = value.parse().map_err(|_| bad())?,
             "--kill" => args.kill = value.parse().map_err(|_| bad())?,
-            "--paths" => args.paths = value.parse().map_err(|_| bad())?,
+            "--second-wave" => args.second_wave = value.parse().map_err(|_| bad())?,
             "--wait" => args.wait = value.parse().map_err(|_| bad())?,
+            "--paths" => args.paths = value.parse().map_err(|_| bad())?,
+            "--quic" => args.quic = value.parse().map_err(|_| bad())?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -70,14 +81,91 @@ fn main() {
         }
     };
     println!(
-        "seed {} nodes {} loss {} kill {} paths {} (same seed, same run)",
-        args.seed, args.nodes, args.loss, args.kill, args.paths
+        "seed {} nodes {} lookups {} records {} kill {} loss {} second wave {} wait {} min paths {} (same seed, same figures)",
+        args.seed,
+        args.nodes,
+        args.workload.lookups,
+        args.workload.records,
+        args.kill,
+        args.loss,
+        args.second_wave,
+        args.wait,
+        args.paths
     );
     let started = WallClock::now();
+    let churn = Scenario {
+        second_wave: args.second_wave,
+        wait: Duration::from_secs(args.wait * 60),
+        ..Scenario::churn(args.kill, 0.0)
+    };
+    let mut scenarios = vec![
+        ("no churn, no loss".to_string(), Scenario::CALM),
+        (format!("{} % churn", pct(args.kill)), churn.clone()),
+        (
+            format!("{} % churn + {} % loss", pct(args.kill), pct(args.loss)),
+            Scenario {
+                loss: args.loss,
+                ..churn.clone()
+            },
+        ),
+    ];
+    if args.quic {
+        scenarios.push((
+            format!(
+                "{} % churn + {} % loss, resent (QUIC)",
+                pct(args.kill),
+                pct(args.loss)
+            ),
+            Scenario {
+                loss: args.loss,
+                recovery: LossRecovery::Retransmit,
+                ..churn
+            },
+        ));
+    }
+    let mut reports = Vec::new();
+    for (i, (name, scenario)) in scenarios.iter().enumerate() {
+        let clock = WallClock::now();
+        let mut sim = network(&args, i == 0);
+        let built = clock.elapsed();
+        let report = scenario::run(&mut sim, scenario, args.workload);
+        println!(
+            "\n{name}: killed {} then {} ({:.1} s wall to build, {:.1} s to measure)",
+            report.killed,
+            report.killed_second,
+            built.as_secs_f64(),
+            (clock.elapsed() - built).as_secs_f64()
+        );
+        println!("  lookups:      {}", report.lookups);
+        println!("  same again:   {}", report.repeat);
+        println!("  records:      {}", report.records);
+        if let Some(r) = &report.second_wave {
+            println!("  second wave:  {r}");
+        }
+        if let Some(r) = &report.after_wait {
+            println!("  {} min later: {r}", args.wait);
+        }
+        let c = report.counters;
+        println!(
+            "  network: {} messages delivered, {} dropped, {} resent, {} requests to dead nodes, {} events",
+            c.messages_delivered,
+            c.messages_dropped,
+            c.retransmits,
+            c.requests_to_dead,
+            c.events_processed
+        );
+        reports.push((name.clone(), report));
+    }
+    print_tables(&args, &reports);
+    println!("\ntotal: {:.1} s wall", started.elapsed().as_secs_f64());
+}
+
+/// The network every scenario starts from, built from the seed.
+fn network(args: &Args, describe: bool) -> Simulator {
+    let clock = WallClock::now();
     let mut sim = Simulator::new(SimConfig {
         nodes: args.nodes,
         seed: args.seed,
-        loss: args.loss,
         node: Config {
             disjoint_paths: args.paths,
             ..Config::default()
@@ -85,160 +173,89 @@ fn main() {
         ..SimConfig::default()
     });
     sim.bootstrap_all();
-    let table_sizes: Vec<usize> = (0..sim.len())
-        .filter_map(|i| sim.node(i))
-        .map(|n| n.table().len())
-        .collect();
-    let buckets: Vec<usize> = (0..sim.len())
-        .filter_map(|i| sim.node(i))
-        .map(|n| n.table().buckets_used())
-        .collect();
+    if describe {
+        let n = sim.len();
+        let tables: Vec<usize> = (0..n)
+            .filter_map(|i| sim.node(i))
+            .map(|n| n.table().len())
+            .collect();
+        let rtts: Vec<Duration> = (0..20_000)
+            .map(|i| sim.link_rtt(i * 7919 % n, (i * 104_729 + 1) % n))
+            .collect();
+        println!(
+            "network: {} nodes built in {:.1} s wall ({:.1} s virtual), mean table {:.1} entries; link RTT {}",
+            n,
+            clock.elapsed().as_secs_f64(),
+            sim.now().elapsed().as_secs_f64(),
+            tables.iter().sum::<usize>() as f64 / n.max(1) as f64,
+            Percentiles::of(&rtts),
+        );
+    }
+    sim
+}
+
+fn print_tables(args: &Args, reports: &[(String, ScenarioReport)]) {
     println!(
-        "bootstrap: {:.1} s wall, {:.1} s virtual, mean table {:.1} entries in {:.1} buckets, {} messages",
-        started.elapsed().as_secs_f64(),
-        sim.now().elapsed().as_secs_f64(),
-        mean(&table_sizes),
-        mean(&buckets),
-        sim.counters().messages_delivered,
+        "\nLookups, {} nodes, seed {} (latency in virtual ms):\n",
+        args.nodes, args.seed
     );
-
-    let before = random_lookups(&mut sim, args.lookups);
-    run_lookups(&mut sim, "lookups before churn", &before);
-
-    // Records: publish (all at once) from random nodes.
-    let mut puts = Vec::new();
-    for i in 0..args.records {
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let Ok(publisher) = Identity::from_seed(&seed) else {
-            continue;
-        };
-        let Ok(record) = Record::sign(&publisher, b"name", b"value", 1, Duration::from_secs(3600))
-        else {
-            continue;
-        };
-        if let Some(from) = sim.random_alive() {
-            puts.push((from, record));
+    println!(
+        "| scenario | finished | overlap | rounds | requests | stalled | p50 | p90 | p99 | max |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, r) in reports {
+        lookup_row(name, &r.lookups);
+        lookup_row(&format!("{name}, repeated"), &r.repeat);
+    }
+    println!(
+        "\nRecords, {} nodes, seed {}: {} records, version 1 then 2, published before the churn; read once by a live node that is not the publisher:\n",
+        args.nodes, args.seed, args.workload.records
+    );
+    println!("| scenario | when | stored on | found | newest | read p50 | read p99 |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (name, r) in reports {
+        record_row(name, "after the churn", &r.records);
+        if let Some(w) = &r.second_wave {
+            record_row(name, "after a second wave", w);
+        }
+        if let Some(w) = &r.after_wait {
+            record_row(name, &format!("{} min later", args.wait), w);
         }
     }
-    let keys: Vec<Key> = puts.iter().map(|(_, r)| *r.key()).collect();
-    let replicas: Vec<usize> = sim
-        .put_all(puts)
-        .into_iter()
-        .map(|r| r.unwrap_or(0))
-        .collect();
-    println!(
-        "records: {} published on {:.1} nodes each",
-        keys.len(),
-        mean(&replicas)
-    );
+}
 
-    let killed = sim.kill_fraction(args.kill);
+fn lookup_row(name: &str, f: &LookupFigures) {
+    let l = f.latency;
     println!(
-        "churn: killed {} nodes at once, {} left",
-        killed.len(),
-        sim.alive().len()
-    );
-    let after = random_lookups(&mut sim, args.lookups);
-    run_lookups(&mut sim, "lookups after churn", &after);
-    run_lookups(&mut sim, "the same lookups again", &after);
-    run_gets(&mut sim, "records after churn", &keys);
-
-    sim.run_for(Duration::from_secs(args.wait * 60));
-    let killed = sim.kill_fraction(args.kill);
-    println!(
-        "churn: {} virtual minutes later, killed {} more nodes, {} left",
-        args.wait,
-        killed.len(),
-        sim.alive().len()
-    );
-    run_gets(&mut sim, "records after the second wave", &keys);
-    run_lookups(&mut sim, "lookups after the second wave", &after);
-
-    let c = sim.counters();
-    println!(
-        "total: {:.1} s wall, {:.0} s virtual, {} events, {} messages delivered, {} dropped, {} requests to dead nodes",
-        started.elapsed().as_secs_f64(),
-        sim.now().elapsed().as_secs_f64(),
-        c.events_processed,
-        c.messages_delivered,
-        c.messages_dropped,
-        c.requests_to_dead,
+        "| {name} | {}/{} | {:.3} | {:.2} | {:.1} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
+        f.finished,
+        f.started,
+        f.overlap,
+        f.rounds,
+        f.requests,
+        f.stalled,
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p99),
+        ms(l.max)
     );
 }
 
-/// Random live sources and random targets.
-fn random_lookups(sim: &mut Simulator, count: usize) -> Vec<(usize, NodeId)> {
-    (0..count)
-        .filter_map(|_| Some((sim.random_alive()?, sim.random_id())))
-        .collect()
-}
-
-/// Runs `lookups` all at once (so they overlap like real traffic) and prints their figures.
-fn run_lookups(sim: &mut Simulator, label: &str, lookups: &[(usize, NodeId)]) {
-    let lookups: Vec<(usize, NodeId)> = lookups
-        .iter()
-        .copied()
-        .filter(|(from, _)| sim.is_alive(*from))
-        .collect();
-    let expected: Vec<Vec<NodeId>> = lookups
-        .iter()
-        .map(|(_, t)| sim.true_closest(t, 20))
-        .collect();
-    let clock = WallClock::now();
-    let outcomes = sim.find_node_all(&lookups);
-    let wall = clock.elapsed().as_secs_f64();
-    let finished: Vec<(&Outcome<Vec<Contact>>, &Vec<NodeId>)> = outcomes
-        .iter()
-        .zip(&expected)
-        .filter_map(|(o, e)| Some((o.as_ref()?, e)))
-        .collect();
-    let overlaps: Vec<f64> = finished.iter().map(|(o, e)| overlap(&o.value, e)).collect();
-    let stat = |f: fn(&Outcome<Vec<Contact>>) -> u32| -> f64 {
-        finished.iter().map(|(o, _)| f64::from(f(o))).sum::<f64>() / finished.len().max(1) as f64
-    };
-    let latencies: Vec<Duration> = finished.iter().map(|(o, _)| o.latency).collect();
+fn record_row(name: &str, when: &str, f: &RecordFigures) {
     println!(
-        "{label}: {} of {} finished, overlap with the true 20 closest {:.4}, rounds {:.2}, requests {:.1}, failed {:.2}; latency {}; {:.0} lookups/s wall",
-        finished.len(),
-        lookups.len(),
-        overlaps.iter().sum::<f64>() / overlaps.len().max(1) as f64,
-        stat(|o| o.stats.rounds),
-        stat(|o| o.stats.requests),
-        stat(|o| o.stats.failures),
-        Percentiles::of(&latencies),
-        finished.len() as f64 / wall,
+        "| {name} | {when} | {:.1} | {:.1} % | {:.1} % | {:.0} | {:.0} |",
+        f.replicas,
+        f.found_percent(),
+        f.newest_percent(),
+        ms(f.latency.p50),
+        ms(f.latency.p99)
     );
 }
 
-/// Fetches every key from a random live node, all at once, and prints the availability.
-fn run_gets(sim: &mut Simulator, label: &str, keys: &[Key]) {
-    let gets: Vec<(usize, Key)> = keys
-        .iter()
-        .filter_map(|k| Some((sim.random_alive()?, *k)))
-        .collect();
-    let outcomes = sim.get_all(&gets);
-    let found = outcomes
-        .iter()
-        .zip(&gets)
-        .filter(|(o, (_, key))| {
-            o.as_ref()
-                .and_then(|o| o.value.as_ref())
-                .is_some_and(|r| r.key() == key)
-        })
-        .count();
-    let finished: Vec<&Outcome<Option<Record>>> = outcomes.iter().flatten().collect();
-    let rounds: Vec<usize> = finished.iter().map(|o| o.stats.rounds as usize).collect();
-    let latencies: Vec<Duration> = finished.iter().map(|o| o.latency).collect();
-    println!(
-        "{label}: {found}/{} found ({:.2} %), rounds {:.2}; latency {}",
-        keys.len(),
-        100.0 * found as f64 / keys.len().max(1) as f64,
-        mean(&rounds),
-        Percentiles::of(&latencies),
-    );
+fn pct(fraction: f64) -> String {
+    format!("{}", (fraction * 100.0).round())
 }
 
-fn mean(values: &[usize]) -> f64 {
-    values.iter().sum::<usize>() as f64 / values.len().max(1) as f64
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }

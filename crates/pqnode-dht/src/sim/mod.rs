@@ -2,10 +2,14 @@
 //! network with per-link round-trip times, jitter, loss, churn and partitions. Everything
 //! random comes from one seed, so a failing run is reproduced by running the same seed again.
 //!
-//! Time is modelled, not only rounds: every message takes its link's latency, nodes time
-//! requests out on their own timers, and every operation's [`Outcome`] carries the simulated
-//! time it took, so lookup latency percentiles ([`Percentiles`]) can be reported next to the
-//! rounds.
+//! Time is modelled, not only rounds. The simulator is a discrete-event clock: every link has
+//! a round-trip time drawn from a skewed distribution ([`RttModel`], median 40 ms, tail to
+//! 300 ms), every message adds queueing jitter and may be lost ([`LossRecovery`] says whether
+//! the transport resends it), a dead node never answers, and each node times its requests out
+//! on its own timers, as the core does over QUIC. So a requester pays the real price of a dead
+//! contact: its timeout. Every operation's [`Outcome`] carries the virtual time it took, and
+//! [`scenario`] runs the standard measurement (lookups and record reads after churn and loss)
+//! whose figures the `sim` example prints: rounds next to latency percentiles.
 //!
 //! ```
 //! use pqnode_dht::sim::{SimConfig, Simulator};
@@ -19,9 +23,11 @@
 //! ```
 
 mod link;
+mod network;
 mod ops;
 mod queue;
 mod report;
+pub mod scenario;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,28 +38,30 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, RngExt, SeedableRng};
 
 use crate::config::Config;
-use crate::contact::{Contact, Peer};
+use crate::contact::Contact;
 use crate::distance::Distance;
-use crate::node::{Event, Node, QueryId, QueryResult};
+use crate::node::{Node, QueryId, QueryResult};
 use crate::time::Instant;
+pub use link::{LossRecovery, MAX_RETRANSMITS, RttModel};
 pub use ops::Outcome;
 use queue::{EventQueue, SimEvent};
-pub use report::Percentiles;
+pub use report::{LookupFigures, Percentiles, RecordFigures};
 
 /// Parameters of a simulated network.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub nodes: usize,
     pub seed: u64,
-    /// Each pair of nodes has a fixed base one-way latency, uniform in
-    /// `[latency_min, latency_max]` over the pairs.
-    pub latency_min: Duration,
-    pub latency_max: Duration,
-    /// Each message waits an extra exponentially distributed delay with mean `jitter × base`
-    /// (queueing): most messages take about the base latency, a few much longer.
+    /// Each pair of nodes has a fixed base round-trip time, drawn from this distribution.
+    pub rtt: RttModel,
+    /// Each message waits an extra exponentially distributed delay with mean
+    /// `jitter × RTT / 2` (queueing): most messages take about half the base RTT, a few
+    /// much longer.
     pub jitter: f64,
-    /// Probability that any one message is lost.
+    /// Probability that any one transmission of a message is lost, independently of all others.
     pub loss: f64,
+    /// Whether a lost message is gone or resent (see [`Simulator::set_loss`] to change both).
+    pub recovery: LossRecovery,
     /// Probability that a request to a dead node fails fast (its host is up but nothing
     /// listens: the driver reports a failure after one round trip) instead of going unanswered.
     pub refuse: f64,
@@ -70,10 +78,10 @@ impl Default for SimConfig {
         Self {
             nodes: 1000,
             seed: 0,
-            latency_min: Duration::from_millis(10),
-            latency_max: Duration::from_millis(80),
+            rtt: RttModel::default(),
             jitter: 0.25,
             loss: 0.0,
+            recovery: LossRecovery::None,
             refuse: 0.0,
             join_spacing: Duration::from_millis(5),
             seeds_per_join: 3,
@@ -87,6 +95,8 @@ impl Default for SimConfig {
 pub struct SimCounters {
     pub messages_delivered: u64,
     pub messages_dropped: u64,
+    /// Resends of lost messages ([`LossRecovery::Retransmit`]).
+    pub retransmits: u64,
     /// Requests that reached a dead node's address (unanswered, or refused).
     pub requests_to_dead: u64,
     pub events_processed: u64,
@@ -246,6 +256,18 @@ impl Simulator {
         self.run_until(self.now + duration);
     }
 
+    /// From now on, each transmission is lost with probability `loss`, and a lost message is
+    /// handled as `recovery` says.
+    pub fn set_loss(&mut self, loss: f64, recovery: LossRecovery) {
+        self.config.loss = loss;
+        self.config.recovery = recovery;
+    }
+
+    /// The base round-trip time between nodes `a` and `b`, fixed for the run.
+    pub fn link_rtt(&self, a: usize, b: usize) -> Duration {
+        link::base_rtt(self.config.seed, a, b, &self.config.rtt)
+    }
+
     /// Stops node `i`: it answers nothing and its timers stop, as if its host went away.
     pub fn kill(&mut self, i: usize) {
         if let Some(n) = self.nodes.get_mut(i) {
@@ -320,152 +342,6 @@ impl Simulator {
         let mut id = [0u8; 20];
         self.rng.fill_bytes(&mut id);
         NodeId::from_bytes(id)
-    }
-
-    /// Processes the next event; returns the query it finished, if any.
-    fn step(&mut self) -> Option<(usize, QueryId)> {
-        let (at, event) = self.queue.pop()?;
-        self.now = self.now.max(at);
-        self.counters.events_processed += 1;
-        let now = self.now;
-        match event {
-            SimEvent::Timer { node } => {
-                let n = self.nodes.get_mut(node)?;
-                if !n.alive || n.timer != Some(at) {
-                    return None;
-                }
-                n.timer = None;
-                n.node.handle_timeout(now);
-                self.settle(node)
-            }
-            SimEvent::Join { node, seeds } => {
-                let n = self.nodes.get_mut(node).filter(|n| n.alive)?;
-                n.node.bootstrap(now, seeds.into_iter().map(Peer::unpinned));
-                self.settle(node)
-            }
-            SimEvent::Request {
-                from,
-                to,
-                id,
-                request,
-            } => {
-                let from_contact = self.contact(from)?;
-                let from_group = self.nodes.get(from)?.group;
-                let Some(target) = self.by_addr.get(&to.addr).copied() else {
-                    self.counters.messages_dropped += 1;
-                    return None;
-                };
-                let (alive, group) = self.nodes.get(target).map(|n| (n.alive, n.group))?;
-                if !alive {
-                    self.counters.requests_to_dead += 1;
-                    let refused = self.config.refuse > 0.0
-                        && self.rng.random_bool(self.config.refuse.clamp(0.0, 1.0));
-                    if refused {
-                        self.deliver(target, from, SimEvent::Failure { to: from, id });
-                    } else {
-                        self.counters.messages_dropped += 1;
-                    }
-                    return None;
-                }
-                if group != from_group {
-                    self.counters.messages_dropped += 1;
-                    return None;
-                }
-                self.counters.messages_delivered += 1;
-                let n = self.nodes.get_mut(target)?;
-                let responder = Contact::new(*n.node.local_id(), to.addr);
-                let response = n.node.handle_request(now, from_contact, request);
-                let done = self.settle(target);
-                self.deliver(
-                    target,
-                    from,
-                    SimEvent::Response {
-                        to: from,
-                        id,
-                        responder,
-                        response,
-                    },
-                );
-                done
-            }
-            SimEvent::Response {
-                to,
-                id,
-                responder,
-                response,
-            } => {
-                let n = self.nodes.get_mut(to).filter(|n| n.alive)?;
-                self.counters.messages_delivered += 1;
-                n.node.handle_response(now, id, responder, response);
-                self.settle(to)
-            }
-            SimEvent::Failure { to, id } => {
-                let n = self.nodes.get_mut(to).filter(|n| n.alive)?;
-                n.node.handle_failure(now, id);
-                self.settle(to)
-            }
-        }
-    }
-
-    /// Schedules a message from node `from` to node `to` after its link's latency, unless it
-    /// is lost.
-    fn deliver(&mut self, from: usize, to: usize, event: SimEvent) {
-        if self.config.loss > 0.0 && self.rng.random_bool(self.config.loss.clamp(0.0, 1.0)) {
-            self.counters.messages_dropped += 1;
-            return;
-        }
-        let base = link::base_latency(
-            self.config.seed,
-            from,
-            to,
-            self.config.latency_min,
-            self.config.latency_max,
-        );
-        let latency = link::message_latency(&mut self.rng, base, self.config.jitter);
-        self.queue.push(self.now + latency, event);
-    }
-
-    /// After node `i` took an input: send its transmits, collect its events, requeue its timer.
-    fn settle(&mut self, i: usize) -> Option<(usize, QueryId)> {
-        let mut outgoing = Vec::new();
-        let mut done = None;
-        let now = self.now;
-        let n = self.nodes.get_mut(i)?;
-        while let Some(t) = n.node.poll_transmit() {
-            outgoing.push((
-                self.by_addr.get(&t.to.addr).copied(),
-                SimEvent::Request {
-                    from: i,
-                    to: t.to,
-                    id: t.id,
-                    request: t.request,
-                },
-            ));
-        }
-        while let Some(Event::QueryFinished { id, result, stats }) = n.node.poll_event() {
-            let started = self.started.get(&(i, id)).copied().unwrap_or(now);
-            let outcome = Outcome {
-                value: result,
-                stats,
-                latency: now.saturating_duration_since(started),
-            };
-            self.finished.insert((i, id), outcome);
-            done = Some((i, id));
-        }
-        let next = n.node.poll_timeout();
-        if n.alive && n.timer.is_none_or(|t| next < t) {
-            n.timer = Some(next);
-            self.queue
-                .push(next.max(self.now), SimEvent::Timer { node: i });
-        }
-        for (to, event) in outgoing {
-            match to {
-                Some(to) => self.deliver(i, to, event),
-                // Nobody ever listened there: the request vanishes.
-                None => self.counters.messages_dropped += 1,
-            }
-        }
-        done
     }
 }
 

@@ -19,8 +19,9 @@ mod mesh;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mesh::{Mesh, Node, eventually};
+use mesh::{Mesh, Node};
 use pqnode_crdt::{DocName, DocStore, ReplicationConfig};
+use pqnode_testkit::eventually;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, Text, Transact};
 
@@ -212,7 +213,7 @@ async fn reached(mesh: &Arc<Mesh>, nodes: &[Node], text: &str, started: Instant)
         eventually(
             Duration::from_secs(300),
             "the document reaches every node",
-            || async { node.text(&doc()).await == text },
+            async || node.text(&doc()).await == text,
         )
         .await;
     }

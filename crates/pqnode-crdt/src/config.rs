@@ -55,10 +55,22 @@ impl Default for DocConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// A limit below its smallest workable value.
     #[error("{field} must be at least {min}")]
-    TooSmall { field: &'static str, min: u64 },
+    TooSmall {
+        /// The setting, as [`DocConfig`] names it.
+        field: &'static str,
+        /// Its smallest workable value.
+        min: u64,
+    },
+    /// `max_doc_bytes` over what a snapshot in one store value can hold.
     #[error("max_doc_bytes ({value}) exceeds what one store value can hold ({max})")]
-    DocTooLargeForStore { value: u64, max: u64 },
+    DocTooLargeForStore {
+        /// The configured `max_doc_bytes`.
+        value: u64,
+        /// The largest it may be, in bytes.
+        max: u64,
+    },
 }
 
 impl DocConfig {

@@ -69,6 +69,7 @@ impl DocStore {
         Ok(DocStore { inner })
     }
 
+    /// The limits it was opened with.
     pub fn config(&self) -> &DocConfig {
         &self.inner.config
     }
@@ -137,6 +138,7 @@ impl DocStore {
         self.inner.evict(true)
     }
 
+    /// Gauges now and counters since start, for `/api/health`.
     pub fn stats(&self) -> CrdtStats {
         let slots = self.inner.slots();
         let bytes = slots

@@ -10,57 +10,94 @@ use crate::{ConfigError, DocName, NameError};
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DocError {
+    /// The name is not a valid document name.
     #[error("invalid document name: {0}")]
     InvalidName(#[from] NameError),
 
+    /// The engine's configuration is not usable.
     #[error("invalid configuration: {0}")]
     InvalidConfig(#[from] ConfigError),
 
     /// The update is larger than [`DocConfig::max_update_bytes`](crate::DocConfig::max_update_bytes).
     #[error("update of {len} bytes exceeds the {max}-byte limit")]
-    UpdateTooLarge { len: usize, max: usize },
+    UpdateTooLarge {
+        /// The update's length, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
 
     /// Applying the update would take the document past
     /// [`DocConfig::max_doc_bytes`](crate::DocConfig::max_doc_bytes). Nothing was applied.
     #[error("document {doc} would grow to {size} bytes, over its {max}-byte limit")]
-    DocumentTooLarge { doc: DocName, size: u64, max: u64 },
+    DocumentTooLarge {
+        /// The document.
+        doc: DocName,
+        /// Its stored size with the update, in bytes.
+        size: u64,
+        /// The limit, in bytes.
+        max: u64,
+    },
 
     /// The bytes are not a Yjs update (v1). Nothing was applied.
     #[error("malformed update: {reason}")]
-    MalformedUpdate { reason: String },
+    MalformedUpdate {
+        /// What the Yjs decoder reported.
+        reason: String,
+    },
 
     /// The update decodes but yrs refused to integrate it. Nothing was applied: the document
     /// was rebuilt from its last committed state.
     #[error("update rejected by the CRDT: {reason}")]
-    RejectedUpdate { reason: String },
+    RejectedUpdate {
+        /// What yrs reported.
+        reason: String,
+    },
 
     /// No document of that name is stored.
     #[error("no document named {doc}")]
-    NotFound { doc: DocName },
+    NotFound {
+        /// The name asked for.
+        doc: DocName,
+    },
 
     /// The bytes are not a Yjs state vector.
     #[error("malformed state vector: {reason}")]
-    MalformedStateVector { reason: String },
+    MalformedStateVector {
+        /// What the Yjs decoder reported.
+        reason: String,
+    },
 
     /// The version asked for is older than the history kept since the last compactions.
     #[error("version {version} of {doc} was compacted away; the oldest kept is {oldest}")]
     VersionCompacted {
+        /// The document.
         doc: DocName,
+        /// The version asked for.
         version: u64,
+        /// The oldest version still readable.
         oldest: u64,
     },
 
     /// The version asked for does not exist yet.
     #[error("version {version} of {doc} does not exist; the latest is {latest}")]
     VersionAhead {
+        /// The document.
         doc: DocName,
+        /// The version asked for.
         version: u64,
+        /// The newest version.
         latest: u64,
     },
 
     /// What the store holds for the document cannot be read back.
     #[error("stored data of document {doc} is unreadable: {reason}")]
-    Corrupt { doc: DocName, reason: String },
+    Corrupt {
+        /// The document.
+        doc: DocName,
+        /// What could not be read, and why.
+        reason: String,
+    },
 
     /// The store failed; nothing was acknowledged.
     #[error("store: {0}")]
@@ -102,16 +139,29 @@ impl DocError {
 pub enum SessionError {
     /// A frame larger than [`DocConfig::max_frame_bytes`](crate::DocConfig::max_frame_bytes).
     #[error("frame of {len} bytes exceeds the {max}-byte limit")]
-    FrameTooLarge { len: usize, max: usize },
+    FrameTooLarge {
+        /// The frame's length, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
 
     /// The frame is not a well-formed y-protocols message.
     #[error("malformed message: {reason}")]
-    Malformed { reason: String },
+    Malformed {
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// An awareness update over
     /// [`DocConfig::max_awareness_bytes`](crate::DocConfig::max_awareness_bytes).
     #[error("awareness update of {len} bytes exceeds the {max}-byte limit")]
-    AwarenessTooLarge { len: usize, max: usize },
+    AwarenessTooLarge {
+        /// The update's length, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
 
     /// An update the client sent was refused (too large, malformed, rejected) or could not be
     /// stored. Nothing of it was acknowledged or passed on.
@@ -121,7 +171,10 @@ pub enum SessionError {
     /// The session fell behind the document's live updates by `missed` events; the client
     /// should reconnect and resync (stock y-websocket clients do by themselves).
     #[error("fell behind by {missed} live events; reconnect to resync")]
-    Lagged { missed: u64 },
+    Lagged {
+        /// Events the session missed.
+        missed: u64,
+    },
 
     /// The document was deleted while the session was open.
     #[error("the document was deleted")]

@@ -23,6 +23,7 @@ impl OriginId {
     /// Changes made through the engine's API rather than by a session.
     pub const LOCAL: OriginId = OriginId(0);
 
+    /// The number behind it, for logs.
     pub fn get(self) -> u64 {
         self.0
     }
@@ -34,15 +35,22 @@ impl OriginId {
 pub enum DocEvent {
     /// An update, committed (durable) as log entry `seq`.
     Update {
+        /// Its sequence number: the document's version once it is committed.
         seq: u64,
         /// The update as applied (Yjs v1).
         update: Bytes,
         /// The same as a y-protocols sync-update message, ready to send.
         frame: Bytes,
+        /// Who made it.
         origin: OriginId,
     },
     /// An awareness update (not stored), as a y-protocols awareness message.
-    Awareness { frame: Bytes, origin: OriginId },
+    Awareness {
+        /// The y-protocols awareness message, ready to send.
+        frame: Bytes,
+        /// Who sent it.
+        origin: OriginId,
+    },
     /// The document was deleted; sessions on it should close.
     Deleted,
 }
@@ -64,12 +72,21 @@ impl DocEvent {
 #[non_exhaustive]
 pub enum DocChange {
     /// Updates were committed: the document is at `version` now.
-    Updated { name: DocName, version: u64 },
+    Updated {
+        /// The document.
+        name: DocName,
+        /// Its version after the commit.
+        version: u64,
+    },
     /// The document was deleted.
-    Deleted { name: DocName },
+    Deleted {
+        /// The document.
+        name: DocName,
+    },
 }
 
 impl DocChange {
+    /// The document changed.
     pub fn name(&self) -> &DocName {
         match self {
             DocChange::Updated { name, .. } | DocChange::Deleted { name } => name,
@@ -92,6 +109,7 @@ impl DocSubscription {
         Self { slot, receiver }
     }
 
+    /// The document it follows.
     pub fn name(&self) -> &DocName {
         &self.slot.name
     }

@@ -15,14 +15,26 @@ pub struct DocName(Arc<str>);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NameError {
+    /// The empty string.
     #[error("a document name cannot be empty")]
     Empty,
+    /// Longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN).
     #[error("a document name of {len} bytes exceeds the {max}-byte limit")]
-    TooLong { len: usize, max: usize },
+    TooLong {
+        /// The name's length, in bytes.
+        len: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A character outside ASCII letters, digits and `. _ - ~ : @ + /`.
     #[error(
         "a document name cannot contain {found:?} (allowed: ASCII letters, digits and . _ - ~ : @ + /)"
     )]
-    BadCharacter { found: char },
+    BadCharacter {
+        /// The first character not allowed.
+        found: char,
+    },
+    /// Starts with `.` or `/`, or contains `//`: not safe in a URL path.
     #[error("a document name cannot start with '.' or '/', nor contain '//'")]
     BadShape,
 }
@@ -48,6 +60,7 @@ impl DocName {
         Ok(Self(name.into()))
     }
 
+    /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

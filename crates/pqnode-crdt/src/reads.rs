@@ -20,8 +20,11 @@ use crate::{DocError, DocName, DocStore, wire, ydoc};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DocInfo {
+    /// The document.
     pub name: DocName,
+    /// When its first update was committed, Unix milliseconds.
     pub created_at_ms: u64,
+    /// When its last update was committed, Unix milliseconds.
     pub updated_at_ms: u64,
     /// The newest version: the sequence number of the last update committed.
     pub version: u64,
@@ -29,12 +32,15 @@ pub struct DocInfo {
     pub oldest_version: u64,
     /// Bytes a load reads: the newest snapshot plus the updates logged after it.
     pub stored_bytes: u64,
+    /// Bytes of the newest snapshot.
     pub snapshot_bytes: u64,
     /// Updates logged since the newest snapshot.
     pub updates_since_snapshot: u64,
-    /// Log entries kept for history (since `oldest_version`), and their bytes.
+    /// Log entries kept for history (since `oldest_version`).
     pub history_updates: u64,
+    /// Bytes of those entries.
     pub history_bytes: u64,
+    /// Snapshots written for this document.
     pub compactions: u64,
 }
 
@@ -58,7 +64,9 @@ impl DocInfo {
 
 /// A document as it was at one version, rebuilt from the store.
 pub struct DocVersion {
+    /// The document.
     pub name: DocName,
+    /// The version it was rebuilt at: the sequence number of its last update.
     pub version: u64,
     doc: Doc,
 }

@@ -32,6 +32,7 @@ pub struct SessionOptions {
 }
 
 impl SessionOptions {
+    /// A session that receives everything and may change nothing.
     pub fn read_only() -> Self {
         Self { read_only: true }
     }
@@ -41,16 +42,22 @@ impl SessionOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MessageKind {
+    /// y-sync step 1: our state vector, asking for what we lack.
     SyncStep1,
+    /// y-sync step 2: what the other side lacks.
     SyncStep2,
+    /// A live document update.
     Update,
+    /// A live awareness (presence) update.
     Awareness,
 }
 
 /// One frame to send to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
+    /// What it is.
     pub kind: MessageKind,
+    /// The bytes to send, as one WebSocket binary message.
     pub frame: Bytes,
 }
 
@@ -102,6 +109,7 @@ impl Session {
         Ok((session, events, greeting))
     }
 
+    /// The document this session is on.
     pub fn name(&self) -> &DocName {
         &self.slot.name
     }

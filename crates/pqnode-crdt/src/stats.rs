@@ -32,29 +32,39 @@ pub(crate) struct Counters {
 pub struct CrdtStats {
     /// Documents in the store.
     pub documents: u64,
-    /// Documents in memory, and their stored size.
+    /// Documents in memory.
     pub loaded_docs: u64,
+    /// The stored size of the documents in memory, in bytes.
     pub loaded_bytes: u64,
-    /// Updates committed and acknowledged, and their bytes.
+    /// Updates committed and acknowledged.
     pub updates_applied: u64,
+    /// Bytes of those updates.
     pub update_bytes: u64,
     /// Updates refused (too large, malformed, rejected by the CRDT, store failure).
     pub updates_rejected: u64,
     /// Store commits of updates (each may carry a batch of updates).
     pub commits: u64,
+    /// Commits the store refused; their updates were not acknowledged.
     pub commit_failures: u64,
+    /// Snapshots written (each folds the updates logged before it).
     pub compactions: u64,
-    /// Documents read from the store into memory, and dropped from memory.
+    /// Documents read from the store into memory.
     pub loads: u64,
+    /// Documents dropped from memory after idling.
     pub evictions: u64,
-    /// Sync sessions open now, and opened since start.
+    /// Sync sessions open now.
     pub sync_sessions: u64,
+    /// Sync sessions opened since start.
     pub sessions_total: u64,
-    /// Protocol frames and bytes received from and sent to sessions.
+    /// Protocol frames received from sessions.
     pub frames_in: u64,
+    /// Bytes of those frames.
     pub bytes_in: u64,
+    /// Protocol frames sent to sessions.
     pub frames_out: u64,
+    /// Bytes of those frames.
     pub bytes_out: u64,
+    /// Awareness updates relayed (not stored).
     pub awareness_updates: u64,
     /// Auth and unknown messages, which sessions ignore.
     pub ignored_messages: u64,

@@ -14,6 +14,7 @@ pub struct ReplicationConfig {
     /// After a replica failed, try again after this long, doubling up to
     /// [`retry_max`](Self::retry_max) while it keeps failing.
     pub retry_min: Duration,
+    /// Longest wait between retries of a failing replica.
     pub retry_max: Duration,
     /// Most replicas one document is synced with (the first found; others still sync with us
     /// when they ask, and convergence is transitive through anti-entropy).
@@ -25,9 +26,12 @@ pub struct ReplicationConfig {
     /// yet (it then stores and tracks the document). Off: such requests are answered
     /// `NotHeld`, and only documents tracked here, or already in the store, are served.
     pub accept_new: bool,
-    /// Live updates waiting for one replica, at most: past either cap the queue is dropped and
-    /// the replica is brought up to date by anti-entropy instead.
+    /// Live updates waiting for one replica, at most: past this or
+    /// [`live_queue_bytes`](Self::live_queue_bytes) the queue is dropped and the replica is
+    /// brought up to date by anti-entropy instead.
     pub live_queue_updates: usize,
+    /// Bytes of live updates waiting for one replica, at most (see
+    /// [`live_queue_updates`](Self::live_queue_updates)).
     pub live_queue_bytes: usize,
     /// Live updates sent together are merged into one push of at most this many bytes (raw).
     pub max_push_bytes: usize,

@@ -29,21 +29,31 @@ pub enum ReplicationError {
 
     /// The other node does not hold the document and does not take new replicas.
     #[error("the other node does not hold {doc}")]
-    NotHeld { doc: DocName },
+    NotHeld {
+        /// The document.
+        doc: DocName,
+    },
 
     /// A document's diff is larger than one sync message can carry.
     #[error("the diff of {doc} is {len} bytes, over the {max}-byte sync limit")]
     DiffTooLarge {
+        /// The document.
         doc: DocName,
+        /// The diff's length, in bytes.
         len: usize,
+        /// [`MAX_SYNC_UPDATE`](super::wire::MAX_SYNC_UPDATE).
         max: usize,
     },
 
     /// [`ReplicationConfig::max_tracked_docs`](super::ReplicationConfig::max_tracked_docs)
     /// documents are tracked already.
     #[error("already tracking {max} documents")]
-    TooManyDocs { max: usize },
+    TooManyDocs {
+        /// [`ReplicationConfig::max_tracked_docs`](super::ReplicationConfig::max_tracked_docs).
+        max: usize,
+    },
 
+    /// The replication settings are not usable.
     #[error("invalid replication configuration: {0}")]
     InvalidConfig(#[from] ConfigError),
 

@@ -55,7 +55,9 @@ impl Drop for Owner {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
+    /// Replicas now in step with this node for the document.
     pub synced: Vec<NodeId>,
+    /// Replicas that could not be synced.
     pub failed: Vec<NodeId>,
 }
 
@@ -172,6 +174,7 @@ impl Replicator {
         }
     }
 
+    /// Gauges now and counters since start, for `/api/health`.
     pub fn stats(&self) -> ReplicationStats {
         let tracked = self.shared.tracked();
         let replicas = tracked.values().map(|t| t.peers().len() as u64).sum();

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use pqnode_crypto::{NODE_ID_LEN, NodeId};
@@ -19,15 +20,30 @@ use crate::DocName;
 /// A boxed, sendable future: keeps both traits object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A directory or link failure, as text (the implementation's own error types stay on its
-/// side of the seam). Replication treats every one as "that node is unreachable for now".
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct LinkError(pub String);
+/// A directory or link failure. The implementation's error types stay on its side of the
+/// seam: this carries the error value itself, shared, and reads as it does. Replication
+/// treats every one as "that node is unreachable for now".
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct LinkError(Arc<dyn std::error::Error + Send + Sync + 'static>);
 
 impl LinkError {
+    /// A failure known only as text. Prefer [`from_error`](Self::from_error) when there is
+    /// an error value: it stays reachable for downcasting.
     pub fn new(reason: impl fmt::Display) -> Self {
-        Self(reason.to_string())
+        let text: Box<dyn std::error::Error + Send + Sync> = reason.to_string().into();
+        Self(Arc::from(text))
+    }
+
+    /// Wraps the implementation's own error (a DHT or QUIC failure).
+    pub fn from_error(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+
+    /// The wrapped error, to downcast; for a failure made with [`new`](Self::new), an
+    /// opaque error whose message is the text.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
     }
 }
 
@@ -109,8 +125,13 @@ pub fn replica_entry(doc: &DocName) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EntryError {
+    /// The name in the entry is not UTF-8.
     #[error("not a document name: {0}")]
-    BadName(String),
+    NotUtf8(#[from] std::str::Utf8Error),
+    /// The name in the entry is not a valid document name.
+    #[error("not a document name: {0}")]
+    BadName(#[from] crate::NameError),
+    /// A valid entry under another document's key: it could crowd out that document's entries.
     #[error("the entry names a document whose key is not the one it is stored under")]
     WrongKey,
 }
@@ -120,8 +141,8 @@ pub enum EntryError {
 pub fn check_replica_entry(key: &NodeId, value: &[u8]) -> Option<Result<DocName, EntryError>> {
     let name = value.strip_prefix(REPLICA_ENTRY_PREFIX)?;
     let checked = std::str::from_utf8(name)
-        .map_err(|e| EntryError::BadName(e.to_string()))
-        .and_then(|name| DocName::new(name).map_err(|e| EntryError::BadName(e.to_string())))
+        .map_err(EntryError::NotUtf8)
+        .and_then(|name| DocName::new(name).map_err(EntryError::BadName))
         .and_then(|doc| match replica_key(&doc) == *key {
             true => Ok(doc),
             false => Err(EntryError::WrongKey),
@@ -146,6 +167,11 @@ mod tests {
             Some(Err(EntryError::WrongKey))
         );
         let bad = [REPLICA_ENTRY_PREFIX, b"..\xff"].concat();
+        assert!(matches!(
+            check_replica_entry(&key, &bad),
+            Some(Err(EntryError::NotUtf8(_)))
+        ));
+        let bad = [REPLICA_ENTRY_PREFIX, b"../x"].concat();
         assert!(matches!(
             check_replica_entry(&key, &bad),
             Some(Err(EntryError::BadName(_)))

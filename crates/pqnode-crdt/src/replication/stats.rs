@@ -29,19 +29,25 @@ pub(crate) struct Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicationStats {
-    /// Documents replicated now, and replicas they sync with (summed over documents).
+    /// Documents replicated now.
     pub tracked_docs: u64,
+    /// Replicas those documents sync with, summed over documents.
     pub replicas: u64,
-    /// Exchanges (state vector for diff) this node started, and that others started here.
+    /// Exchanges (state vector for diff) this node started.
     pub sync_sessions_out: u64,
+    /// Exchanges other nodes started here.
     pub sync_sessions_in: u64,
-    /// Requests sent and answered (exchanges and pushes).
+    /// Requests sent (exchanges and pushes).
     pub requests_out: u64,
+    /// Requests answered (exchanges and pushes).
     pub requests_in: u64,
+    /// Bytes this node sent: its requests and its answers.
     pub bytes_out: u64,
+    /// Bytes this node received: requests from others and their answers to ours.
     pub bytes_in: u64,
-    /// Live updates carried to replicas (several may share one push), and their raw bytes.
+    /// Live updates carried to replicas (several may share one push).
     pub updates_sent: u64,
+    /// Raw bytes of those updates.
     pub update_bytes_sent: u64,
     /// Updates from other nodes committed here (pushes and non-empty diffs).
     pub updates_received: u64,

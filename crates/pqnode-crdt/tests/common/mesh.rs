@@ -19,7 +19,7 @@ use pqnode_crypto::NodeId;
 use pqnode_store::Store;
 
 #[derive(Default)]
-pub struct Mesh {
+pub(crate) struct Mesh {
     nodes: Mutex<HashMap<NodeId, Replicator>>,
     providers: Mutex<HashMap<DocName, BTreeSet<NodeId>>>,
     cut: Mutex<HashSet<NodeId>>,
@@ -32,20 +32,20 @@ pub struct Mesh {
 }
 
 impl Mesh {
-    pub fn new() -> Arc<Mesh> {
+    pub(crate) fn new() -> Arc<Mesh> {
         Arc::new(Mesh::default())
     }
 
-    pub fn attach(&self, node: NodeId, replicator: Replicator) {
+    pub(crate) fn attach(&self, node: NodeId, replicator: Replicator) {
         self.nodes.lock().unwrap().insert(node, replicator);
     }
 
-    pub fn detach(&self, node: NodeId) {
+    pub(crate) fn detach(&self, node: NodeId) {
         self.nodes.lock().unwrap().remove(&node);
     }
 
     /// Cuts `node` off from every other node (`true`), or reconnects it.
-    pub fn partition(&self, node: NodeId, cut: bool) {
+    pub(crate) fn partition(&self, node: NodeId, cut: bool) {
         let mut set = self.cut.lock().unwrap();
         match cut {
             true => set.insert(node),
@@ -54,28 +54,28 @@ impl Mesh {
     }
 
     /// Cuts the link between `a` and `b` only; each still reaches everyone else.
-    pub fn cut_link(&self, a: NodeId, b: NodeId) {
+    pub(crate) fn cut_link(&self, a: NodeId, b: NodeId) {
         let mut links = self.cut_links.lock().unwrap();
         links.insert((a, b));
         links.insert((b, a));
     }
 
     /// Every request to `node` waits this long before it is handled.
-    pub fn slow_down(&self, node: NodeId, delay: Duration) {
+    pub(crate) fn slow_down(&self, node: NodeId, delay: Duration) {
         self.delay.lock().unwrap().insert(node, delay);
     }
 
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
 
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes.load(Ordering::SeqCst)
     }
 }
 
 /// One node's view of the mesh: its directory and its link.
-pub struct NodeView {
+pub(crate) struct NodeView {
     pub mesh: Arc<Mesh>,
     pub node: NodeId,
 }
@@ -151,12 +151,12 @@ impl SyncLink for NodeView {
     }
 }
 
-pub fn node_id(n: u8) -> NodeId {
+pub(crate) fn node_id(n: u8) -> NodeId {
     NodeId::from_bytes([n; 20])
 }
 
 /// A node of the mesh: its own redb store, document engine and replicator.
-pub struct Node {
+pub(crate) struct Node {
     pub id: NodeId,
     pub path: PathBuf,
     pub store: Store,
@@ -165,7 +165,12 @@ pub struct Node {
 }
 
 impl Node {
-    pub async fn start(mesh: &Arc<Mesh>, n: u8, dir: &Path, config: ReplicationConfig) -> Node {
+    pub(crate) async fn start(
+        mesh: &Arc<Mesh>,
+        n: u8,
+        dir: &Path,
+        config: ReplicationConfig,
+    ) -> Node {
         let id = node_id(n);
         let path = dir.join(format!("node{n}.redb"));
         let store = Store::open(&path).await.expect("store");
@@ -189,7 +194,7 @@ impl Node {
     }
 
     /// Stops the node: gone from the mesh, replication stopped, store closed.
-    pub async fn stop(self, mesh: &Mesh) {
+    pub(crate) async fn stop(self, mesh: &Mesh) {
         mesh.detach(self.id);
         self.replicator.shutdown().await;
         drop(self.replicator);
@@ -198,7 +203,7 @@ impl Node {
     }
 
     /// The text of root "t" of `doc` here ("" for a document not stored).
-    pub async fn text(&self, doc: &DocName) -> String {
+    pub(crate) async fn text(&self, doc: &DocName) -> String {
         match self.docs.text(doc, "t").await {
             Ok(text) => text.unwrap_or_default(),
             Err(pqnode_crdt::DocError::NotFound { .. }) => String::new(),

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-pub mod mesh;
+pub(crate) mod mesh;
 
 use pqnode_crdt::{DocConfig, DocName, DocStore, DocSubscription, Session, SessionOptions};
 use pqnode_store::Store;
@@ -13,43 +13,43 @@ use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, GetString, ReadTxn, Text, Transact, Update};
 
-pub async fn open_store(dir: &TempDir) -> Store {
+pub(crate) async fn open_store(dir: &TempDir) -> Store {
     Store::open(dir.path().join("pqnode.redb"))
         .await
         .expect("store")
 }
 
-pub async fn engine(dir: &TempDir, config: DocConfig) -> (Store, DocStore) {
+pub(crate) async fn engine(dir: &TempDir, config: DocConfig) -> (Store, DocStore) {
     let store = open_store(dir).await;
     let docs = DocStore::open(store.clone(), config).await.expect("engine");
     (store, docs)
 }
 
-pub fn name(name: &str) -> DocName {
+pub(crate) fn name(name: &str) -> DocName {
     DocName::new(name).expect("name")
 }
 
 /// The update that inserts `text` at `index` of root text "t" in `doc`.
-pub fn insert(doc: &Doc, index: u32, text: &str) -> Vec<u8> {
+pub(crate) fn insert(doc: &Doc, index: u32, text: &str) -> Vec<u8> {
     let root = doc.get_or_insert_text("t");
     let mut txn = doc.transact_mut();
     root.insert(&mut txn, index, text);
     txn.encode_update_v1()
 }
 
-pub fn text_of(doc: &Doc) -> String {
+pub(crate) fn text_of(doc: &Doc) -> String {
     let root = doc.get_or_insert_text("t");
     root.get_string(&doc.transact())
 }
 
-pub fn apply(doc: &Doc, update: &[u8]) {
+pub(crate) fn apply(doc: &Doc, update: &[u8]) {
     let update = Update::decode_v1(update).expect("decode");
     doc.transact_mut().apply_update(update).expect("apply");
 }
 
 /// A y-websocket client: a yrs document and awareness, connected to the engine through one
 /// [`Session`] and its event feed.
-pub struct Client {
+pub(crate) struct Client {
     pub doc: Doc,
     pub awareness: Awareness,
     pub session: Session,
@@ -57,11 +57,15 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn connect(docs: &DocStore, doc_name: &str) -> Client {
+    pub(crate) async fn connect(docs: &DocStore, doc_name: &str) -> Client {
         Self::connect_with(docs, doc_name, SessionOptions::default()).await
     }
 
-    pub async fn connect_with(docs: &DocStore, doc_name: &str, options: SessionOptions) -> Client {
+    pub(crate) async fn connect_with(
+        docs: &DocStore,
+        doc_name: &str,
+        options: SessionOptions,
+    ) -> Client {
         let (session, events, greeting) = Session::open(docs, &name(doc_name), options)
             .await
             .expect("open session");
@@ -82,7 +86,7 @@ impl Client {
     }
 
     /// Sends a message and handles what the server answers.
-    pub async fn send(&mut self, message: Message) {
+    pub(crate) async fn send(&mut self, message: Message) {
         let replies = self
             .session
             .on_message(&message.encode_v1())
@@ -93,19 +97,19 @@ impl Client {
         }
     }
 
-    pub async fn edit(&mut self, index: u32, text: &str) {
+    pub(crate) async fn edit(&mut self, index: u32, text: &str) {
         let update = insert(&self.doc, index, text);
         self.send(Message::Sync(SyncMessage::Update(update))).await;
     }
 
-    pub async fn set_awareness(&mut self, state: &str) {
+    pub(crate) async fn set_awareness(&mut self, state: &str) {
         self.awareness.set_local_state_raw(state);
         let update = self.awareness.update().expect("awareness update");
         self.send(Message::Awareness(update)).await;
     }
 
     /// Handles every live event waiting for this client.
-    pub async fn pump(&mut self) {
+    pub(crate) async fn pump(&mut self) {
         while let Some(event) = self.events.try_recv() {
             let frames = self
                 .session
@@ -134,7 +138,7 @@ impl Client {
         }
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         text_of(&self.doc)
     }
 }

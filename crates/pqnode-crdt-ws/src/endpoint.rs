@@ -1,16 +1,15 @@
 //! `GET /sync/{doc}`: a WebSocket per client, speaking npm y-websocket's protocol.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use pqnode_crdt::{DocName, DocStore, Session, SessionError, SessionOptions};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -40,22 +39,6 @@ pub const CLOSE_TOO_LARGE: u16 = 4413;
 /// Close code when new sessions arrive faster than the node lets them in (RFC 6455 1013:
 /// try again later; y-websocket backs off and retries).
 pub const CLOSE_TRY_LATER: u16 = 1013;
-
-/// The client's address, when the server runs with connect info.
-struct ConnectedFrom(Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ConnectedFrom {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
-    }
-}
 
 /// Called when a client opens a document (after access was granted): the node starts
 /// replicating it, so a document held only by other nodes arrives here.
@@ -93,11 +76,14 @@ pub fn router(endpoint: SyncEndpoint) -> Router {
 
 async fn upgrade(
     State(endpoint): State<SyncEndpoint>,
-    ConnectedFrom(ip): ConnectedFrom,
+    // `None` when the server runs without connect info: no per-IP admission then.
+    // (axum 0.8's `ConnectInfo` is no optional extractor; `Extension` is.)
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(doc): Path<String>,
     Query(params): Query<Params>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let ip = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
     if endpoint.shutdown.is_cancelled() {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use pqnode_crdt::{DocConfig, DocName, DocStore};
 use pqnode_crdt_ws::{
-    AccessControl, CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_REVOKED, CLOSE_TOO_LARGE, Policy,
-    Rights, SyncEndpoint, peer_proof, router,
+    AccessControl, Admission, AdmissionLimits, CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_REVOKED,
+    CLOSE_TOO_LARGE, CLOSE_TRY_LATER, Policy, Rights, SyncEndpoint, peer_proof, router,
 };
 use pqnode_crypto::{Algorithm, Identity, PeerId};
 use pqnode_store::Store;
@@ -31,6 +31,11 @@ struct Node {
 }
 
 async fn node() -> Node {
+    node_with(Admission::default(), false).await
+}
+
+/// A node with `admission`'s budgets, served with or without the client's address.
+async fn node_with(admission: Admission, connect_info: bool) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("db.redb")).await.unwrap();
     let docs = DocStore::open(store.clone(), DocConfig::default())
@@ -45,11 +50,17 @@ async fn node() -> Node {
         access: access.clone(),
         shutdown: CancellationToken::new(),
         on_open: None,
-        admission: Default::default(),
+        admission: Arc::new(admission),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(endpoint)).await });
+    let app = router(endpoint);
+    if connect_info {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    } else {
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
     Node {
         addr,
         docs,
@@ -84,6 +95,32 @@ async fn close_code(ws: &mut Ws) -> Option<u16> {
         }
     }
     None
+}
+
+#[tokio::test]
+async fn the_per_ip_budget_applies_only_with_the_clients_address() {
+    let limits = AdmissionLimits {
+        node_per_second: 1_000,
+        node_burst: 1_000,
+        ip_per_second: 1,
+        ip_burst: 1,
+    };
+    // With connect info, the second open from 127.0.0.1 within the second is turned away.
+    let node = node_with(Admission::new(limits), true).await;
+    let _first = connect(node.addr, "/sync/budget").await.unwrap();
+    let mut second = connect(node.addr, "/sync/budget").await.unwrap();
+    assert_eq!(close_code(&mut second).await, Some(CLOSE_TRY_LATER));
+
+    // Without it the address is unknown: only the node-wide budget applies.
+    let node = node_with(Admission::new(limits), false).await;
+    let _first = connect(node.addr, "/sync/budget").await.unwrap();
+    let mut second = connect(node.addr, "/sync/budget").await.unwrap();
+    second.send(Message::Ping(Vec::new().into())).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), second.next()).await;
+    assert!(
+        matches!(answer, Ok(Some(Ok(ref m))) if !m.is_close()),
+        "{answer:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,14 +1,13 @@
 //! The axum side: the route and the WebSocket upgrade.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use axum::routing::get;
+use axum::{Extension, Router};
 
 use crate::connection::{admit, serve};
 use crate::server::SignalingServer;
@@ -29,27 +28,14 @@ pub fn router(server: SignalingServer) -> Router {
     Router::new().route(PATH, get(upgrade)).with_state(server)
 }
 
-/// The client's IP address, when the server was started with connect info.
-struct ClientIp(Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
-    }
-}
-
 async fn upgrade(
     State(server): State<SignalingServer>,
-    ClientIp(ip): ClientIp,
+    // `None` when the server runs without connect info: the per-IP limits are skipped.
+    // (axum 0.8's `ConnectInfo` is no optional extractor; `Extension` is.)
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let ip = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip());
     let inner = Arc::clone(&server.inner);
     // Counted before the upgrade so a flood of handshakes cannot overshoot the caps.
     let admission = admit(&inner, ip);

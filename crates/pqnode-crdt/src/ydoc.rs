@@ -117,17 +117,18 @@ fn root_json<T: ReadTxn>(txn: &T, name: &str) -> Value {
     let Some(array) = txn.get_array(name) else {
         return Value::Null;
     };
-    let items: Vec<Out> = array.iter(txn).collect();
-    if items.is_empty() {
+    // The first element tells the kind. Never walk them all: yrs yields a text's characters
+    // one by one, each found by counting from the start of its run (quadratic: a 1 MiB text
+    // took minutes).
+    let Some(first) = array.iter(txn).next() else {
         return match txn.get_map(name) {
             Some(map) if map.len(txn) > 0 => any_json(&map.to_json(txn)),
             _ => Value::String(String::new()),
         };
-    }
-    let xml = items
-        .iter()
-        .all(|item| matches!(item, Out::YXmlElement(_) | Out::YXmlText(_)));
-    if xml && let Some(fragment) = txn.get_xml_fragment(name) {
+    };
+    if matches!(first, Out::YXmlElement(_) | Out::YXmlText(_))
+        && let Some(fragment) = txn.get_xml_fragment(name)
+    {
         return Value::String(fragment.get_string(txn));
     }
     if let Some(text) = txn.get_text(name) {

@@ -100,7 +100,7 @@ pub(crate) const CHANGES_CAPACITY: usize = 4096;
 /// A live feed of one document's events. While it exists the document stays in memory.
 pub struct DocSubscription {
     slot: Arc<DocSlot>,
-    receiver: broadcast::Receiver<DocEvent>,
+    receiver: broadcast::Receiver<Arc<DocEvent>>,
 }
 
 impl DocSubscription {
@@ -119,7 +119,7 @@ impl DocSubscription {
     /// gets [`SessionError::Lagged`] once, then the events after the gap.
     pub async fn recv(&mut self) -> Result<DocEvent, SessionError> {
         match self.receiver.recv().await {
-            Ok(event) => Ok(event),
+            Ok(event) => Ok(Arc::unwrap_or_clone(event)),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 Err(SessionError::Lagged { missed })
             }
@@ -130,7 +130,7 @@ impl DocSubscription {
     /// The next event if one is waiting, without waiting; `None` when there is none now.
     pub fn try_recv(&mut self) -> Option<Result<DocEvent, SessionError>> {
         match self.receiver.try_recv() {
-            Ok(event) => Some(Ok(event)),
+            Ok(event) => Some(Ok(Arc::unwrap_or_clone(event))),
             Err(broadcast::error::TryRecvError::Empty) => None,
             Err(broadcast::error::TryRecvError::Lagged(missed)) => {
                 Some(Err(SessionError::Lagged { missed }))

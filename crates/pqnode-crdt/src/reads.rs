@@ -3,6 +3,8 @@
 //! Reads of a document's content wait for any commit in progress, so they only ever show what
 //! is durable.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use pqnode_store::Table;
 use serde::Serialize;
@@ -223,7 +225,7 @@ impl DocStore {
         if existed {
             sub(&self.inner.counters.documents, 1);
         }
-        let _ = slot.events.send(DocEvent::Deleted);
+        let _ = slot.events.send(Arc::new(DocEvent::Deleted));
         if existed {
             let _ = self
                 .inner

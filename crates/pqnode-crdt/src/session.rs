@@ -198,10 +198,10 @@ impl Session {
                 awareness::apply(&self.slot, update)
                     .map_err(|reason| SessionError::Malformed { reason })?;
                 add(&self.docs.inner.counters.awareness_updates, 1);
-                let _ = self.slot.events.send(DocEvent::Awareness {
+                let _ = self.slot.events.send(Arc::new(DocEvent::Awareness {
                     frame: Bytes::from(frame),
                     origin: self.origin,
-                });
+                }));
             }
             Incoming::QueryAwareness => {
                 if let Some(frame) = awareness::current(&self.slot) {
@@ -242,10 +242,10 @@ impl Session {
         sub(&self.docs.inner.counters.sessions_open, 1);
         let clients: Vec<u64> = self.clients.drain().collect();
         if let Some(frame) = awareness::remove(&self.slot, clients) {
-            let _ = self.slot.events.send(DocEvent::Awareness {
+            let _ = self.slot.events.send(Arc::new(DocEvent::Awareness {
                 frame: Bytes::from(frame),
                 origin: self.origin,
-            });
+            }));
         }
     }
 

@@ -211,12 +211,12 @@ async fn commit(inner: &Inner, slot: &DocSlot, state: &mut Option<Loaded>, appli
         let _ = one.reply.send(Ok(seq));
         if broadcast {
             let frame = Bytes::from(wire::update(&one.bytes));
-            let _ = slot.events.send(DocEvent::Update {
+            let _ = slot.events.send(Arc::new(DocEvent::Update {
                 seq,
                 update: one.bytes,
                 frame,
                 origin: one.origin,
-            });
+            }));
         }
     }
     if let Some(version) = last_seq {

@@ -9,7 +9,9 @@ pub struct DocConfig {
     /// Largest update accepted, in bytes (encoded, Yjs update v1).
     pub max_update_bytes: usize,
     /// Largest document, in stored bytes: the latest snapshot plus the updates logged after it.
-    /// An update that would take a document past it is refused.
+    /// An update that would take a document past it is refused. A store that replicates may
+    /// not set it above [`MAX_REPLICATED_DOC_BYTES`](crate::replication::MAX_REPLICATED_DOC_BYTES),
+    /// so that every document it acknowledges can reach its replicas.
     pub max_doc_bytes: u64,
     /// Compact (write a snapshot) once this many updates were logged since the last one.
     pub compact_every_updates: u64,
@@ -35,7 +37,7 @@ impl Default for DocConfig {
     fn default() -> Self {
         Self {
             max_update_bytes: 4 * 1024 * 1024,
-            max_doc_bytes: 32 * 1024 * 1024,
+            max_doc_bytes: crate::replication::MAX_REPLICATED_DOC_BYTES,
             compact_every_updates: 500,
             compact_every_bytes: 4 * 1024 * 1024,
             max_loaded_docs: 1024,
@@ -44,7 +46,7 @@ impl Default for DocConfig {
             max_batch_updates: 256,
             max_frame_bytes: 4 * 1024 * 1024 + 64 * 1024,
             max_awareness_bytes: 64 * 1024,
-            // Each loaded document preallocates this many slots (about 100 bytes each); a
+            // Each loaded document preallocates this many slots (40 bytes each); a
             // session this far behind is told to resync, which y-websocket does by itself.
             broadcast_capacity: 256,
         }
@@ -62,6 +64,15 @@ pub enum ConfigError {
         field: &'static str,
         /// Its smallest workable value.
         min: u64,
+    },
+    /// `max_doc_bytes` over what one replication message can carry, for a store that
+    /// replicates.
+    #[error("max_doc_bytes ({value}) exceeds what replication can carry ({max})")]
+    DocTooLargeToReplicate {
+        /// The configured `max_doc_bytes`.
+        value: u64,
+        /// The largest it may be, in bytes.
+        max: u64,
     },
     /// `max_doc_bytes` over what a snapshot in one store value can hold.
     #[error("max_doc_bytes ({value}) exceeds what one store value can hold ({max})")]

@@ -1,6 +1,7 @@
 //! Replication between nodes over an in-memory mesh (tests/common/mesh.rs) that carries the
 //! real protobuf bytes under the real size cap: convergence after concurrent edits, after a
-//! partition heals and after a restart; hostile requests; no update storms; a slow replica.
+//! partition heals and after a restart; hostile requests; no update storms; a slow replica;
+//! a document at the size cap reaching a new replica whole.
 
 mod common;
 
@@ -9,8 +10,8 @@ use std::time::Duration;
 
 use common::mesh::{Mesh, Node, node_id};
 use common::{insert, name};
-use pqnode_crdt::replication::{SYNC_MAX_MESSAGE, wire};
-use pqnode_crdt::{DocName, ReplicationConfig, ReplicationError};
+use pqnode_crdt::replication::{MAX_REPLICATED_DOC_BYTES, SYNC_MAX_MESSAGE, wire};
+use pqnode_crdt::{ConfigError, DocConfig, DocError, DocName, ReplicationConfig, ReplicationError};
 use pqnode_testkit::eventually;
 use yrs::Doc;
 
@@ -423,4 +424,57 @@ async fn a_slow_replica_gets_a_bounded_queue_and_anti_entropy_instead() {
         converged(&all, &doc, &writer.edits)
     })
     .await;
+}
+
+/// Every document a replicating node acknowledges can reach a replica that has none of it:
+/// one at the size cap travels whole in one exchange, and no store can be set up to accept
+/// documents too large for that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_at_the_size_cap_reaches_a_new_replica_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = Mesh::new();
+    let first = Node::start(&mesh, 1, dir.path(), config()).await;
+    let doc = name("doc");
+    first.replicator.track(&doc).expect("track");
+    let client = Doc::new();
+    let chunk = MAX_REPLICATED_DOC_BYTES as usize / 3;
+    let mut written = 0;
+    for k in 0..3u8 {
+        let text = char::from(b'a' + k).to_string().repeat(chunk - 64);
+        let update = insert(&client, written, &text);
+        first.docs.apply_update(&doc, update).await.expect("acked");
+        written += text.len() as u32;
+    }
+    let over = insert(&client, 0, &"z".repeat(64 * 1024));
+    assert!(
+        matches!(
+            first.docs.apply_update(&doc, over).await,
+            Err(DocError::DocumentTooLarge { .. })
+        ),
+        "the cap holds"
+    );
+
+    let second = Node::start(&mesh, 2, dir.path(), config()).await;
+    second.replicator.track(&doc).expect("track");
+    eventually(
+        WAIT,
+        "the whole document reaches the new replica",
+        || async { second.text(&doc).await.len() == written as usize },
+    )
+    .await;
+    assert_eq!(second.text(&doc).await, first.text(&doc).await);
+
+    let mut too_large = DocConfig::default();
+    too_large.max_doc_bytes = MAX_REPLICATED_DOC_BYTES + 1;
+    let refused = Node::start_with(&mesh, 3, dir.path(), config(), too_large).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ReplicationError::InvalidConfig(
+                ConfigError::DocTooLargeToReplicate { .. }
+            ))
+        ),
+        "{:?}",
+        refused.err()
+    );
 }

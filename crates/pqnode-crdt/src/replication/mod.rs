@@ -79,7 +79,7 @@ pub use seams::{
     check_replica_entry, replica_entry, replica_key,
 };
 pub use stats::ReplicationStats;
-pub use wire::SYNC_MAX_MESSAGE;
+pub use wire::{MAX_REPLICATED_DOC_BYTES, SYNC_MAX_MESSAGE};
 
 use std::hash::BuildHasher;
 use std::time::Duration;

@@ -13,9 +13,9 @@ use tokio_util::task::TaskTracker;
 use super::seams::{LinkError, ReplicaDirectory, SyncLink};
 use super::stats::{Counters, ReplicationStats};
 use super::tracked::{self, Tracked};
-use super::wire::{SyncRequest, SyncResponse};
+use super::wire::{MAX_REPLICATED_DOC_BYTES, SyncRequest, SyncResponse};
 use super::{ReplicationConfig, ReplicationError, exchange};
-use crate::{DocName, DocStore, OriginId};
+use crate::{ConfigError, DocName, DocStore, OriginId};
 
 /// Replicates documents between this node and the others holding them (see the
 /// [module docs](super)). Cloning is cheap; every clone drives the same replication. Dropping
@@ -79,6 +79,14 @@ impl Replicator {
         config: ReplicationConfig,
     ) -> Result<Replicator, ReplicationError> {
         config.validate()?;
+        let max_doc_bytes = docs.config().max_doc_bytes;
+        if max_doc_bytes > MAX_REPLICATED_DOC_BYTES {
+            return Err(ConfigError::DocTooLargeToReplicate {
+                value: max_doc_bytes,
+                max: MAX_REPLICATED_DOC_BYTES,
+            }
+            .into());
+        }
         let cancel = CancellationToken::new();
         let shared = Arc::new(Shared {
             origin: docs.new_origin(),

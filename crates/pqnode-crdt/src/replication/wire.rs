@@ -30,6 +30,16 @@ pub const MAX_STATE_VECTOR: usize = 1024 * 1024;
 /// a state vector and the framing (a name of at most 200 bytes, tags and lengths).
 pub const MAX_SYNC_UPDATE: usize = SYNC_MAX_MESSAGE - MAX_STATE_VECTOR - 1024;
 
+/// Largest document a store that replicates may hold ([`DocConfig::max_doc_bytes`]): its
+/// whole state, the diff a new replica receives, is at most its stored size (a snapshot is
+/// that state, encoded) and must fit one [`MAX_SYNC_UPDATE`]; the rest is headroom for the
+/// updates logged after the snapshot.
+///
+/// [`DocConfig::max_doc_bytes`]: crate::DocConfig::max_doc_bytes
+pub const MAX_REPLICATED_DOC_BYTES: u64 = 6 * 1024 * 1024;
+
+const _: () = assert!(MAX_REPLICATED_DOC_BYTES < MAX_SYNC_UPDATE as u64);
+
 /// A sync request, decoded and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncRequest {

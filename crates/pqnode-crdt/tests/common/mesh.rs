@@ -171,26 +171,38 @@ impl Node {
         dir: &Path,
         config: ReplicationConfig,
     ) -> Node {
+        Self::start_with(mesh, n, dir, config, DocConfig::default())
+            .await
+            .expect("replicator")
+    }
+
+    /// A node whose document engine has `doc_config`; fails as [`Replicator::new`] does.
+    pub(crate) async fn start_with(
+        mesh: &Arc<Mesh>,
+        n: u8,
+        dir: &Path,
+        config: ReplicationConfig,
+        doc_config: DocConfig,
+    ) -> Result<Node, pqnode_crdt::ReplicationError> {
         let id = node_id(n);
         let path = dir.join(format!("node{n}.redb"));
         let store = Store::open(&path).await.expect("store");
-        let docs = DocStore::open(store.clone(), DocConfig::default())
+        let docs = DocStore::open(store.clone(), doc_config)
             .await
             .expect("engine");
         let view = Arc::new(NodeView {
             mesh: mesh.clone(),
             node: id,
         });
-        let replicator =
-            Replicator::new(docs.clone(), view.clone(), view, config).expect("replicator");
+        let replicator = Replicator::new(docs.clone(), view.clone(), view, config)?;
         mesh.attach(id, replicator.clone());
-        Node {
+        Ok(Node {
             id,
             path,
             store,
             docs,
             replicator,
-        }
+        })
     }
 
     /// Stops the node: gone from the mesh, replication stopped, store closed.

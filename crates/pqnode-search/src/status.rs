@@ -45,7 +45,7 @@ impl SearchStatus {
     pub fn health(&self) -> Health {
         match self.mode {
             Mode::Hybrid => Health::pass(),
-            Mode::Bm25 => Health::warn("BM25 only: no embedding model folder is configured"),
+            Mode::Bm25 => Health::warn("BM25 only: no embedding model is configured"),
         }
     }
 }

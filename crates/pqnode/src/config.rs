@@ -287,9 +287,12 @@ impl Default for CrdtConfig {
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct AiConfig {
     pub enabled: bool,
-    /// A model2vec-format static embedding model (safetensors + tokenizer.json); without one,
-    /// search is BM25 only.
+    /// A model2vec-format static embedding model (safetensors + tokenizer.json); it wins over
+    /// the bundled model.
     pub model_dir: Option<PathBuf>,
+    /// Without `model_dir`, embed with the model compiled into the binary
+    /// (`minilm-l6-static`, 128 dimensions); `false` leaves search BM25 only.
+    pub bundled_model: bool,
 }
 
 impl Default for AiConfig {
@@ -297,6 +300,7 @@ impl Default for AiConfig {
         Self {
             enabled: true,
             model_dir: None,
+            bundled_model: true,
         }
     }
 }

@@ -134,14 +134,14 @@ async fn health_is_200_and_turns_503_when_the_store_fails() {
     assert_eq!(h["components"]["crypto"]["status"], "pass");
     assert_eq!(h["components"]["storage"]["status"], "pass");
     assert_eq!(h["components"]["crdt"]["status"], "pass");
-    // Search without an embedding model is BM25 only: it works, and says what it lacks.
-    assert_eq!(h["components"]["ai"]["status"], "warn", "{h}");
-    assert!(
-        h["components"]["ai"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("BM25")
+    // The binary carries its embedding model: search is hybrid with no configuration.
+    assert_eq!(h["components"]["ai"]["status"], "pass", "{h}");
+    assert_eq!(h["components"]["ai"]["stats"]["mode"], "hybrid", "{h}");
+    assert_eq!(
+        h["components"]["ai"]["stats"]["model"], "minilm-l6-static",
+        "{h}"
     );
+    assert_eq!(h["components"]["ai"]["stats"]["dims"], 128, "{h}");
 
     // Pull the database file out from under the running node.
     let db = fs::read_dir(dir.path())

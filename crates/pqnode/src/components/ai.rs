@@ -1,5 +1,6 @@
 //! Start-up step 7: the AI engine — search over the node's text (`pqnode-search`): BM25
-//! always, fused with static embeddings when `ai.model_dir` names a model folder.
+//! always, fused with static embeddings from the model compiled into the binary, or from the
+//! folder `ai.model_dir` names.
 //!
 //! Ids in the index say where a text came from: `doc:<name>` for CRDT documents (kept in step
 //! with every committed change), `api:<id>` for text indexed through `POST /api/ai/index`.
@@ -28,7 +29,9 @@ pub(crate) struct AiService {
 impl AiService {
     /// Opens the index. A failure does not stop the node: `ai` reports it as failing.
     pub(crate) async fn start(config: &Config, store: Store) -> anyhow::Result<Arc<Self>> {
-        let settings = SearchConfig::default().with_model_dir(config.ai.model_dir.clone());
+        let settings = SearchConfig::default()
+            .with_model_dir(config.ai.model_dir.clone())
+            .with_bundled_model(config.ai.bundled_model);
         let index = SearchIndex::open(store, settings).await.map_err(|e| {
             error!(error = %e, "the search index cannot be opened; search is unavailable");
             e.to_string()

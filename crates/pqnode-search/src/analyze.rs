@@ -35,7 +35,7 @@ pub(crate) struct Analyzer {
 
 impl Analyzer {
     /// Every indexable token of `text`, in order, with its byte span.
-    pub fn tokens(&self, text: &str) -> Vec<Token> {
+    pub(crate) fn tokens(&self, text: &str) -> Vec<Token> {
         let mut tokens = Vec::new();
         let mut start = None;
         for (at, c) in text.char_indices() {
@@ -55,7 +55,7 @@ impl Analyzer {
     }
 
     /// The terms alone.
-    pub fn terms(&self, text: &str) -> Vec<String> {
+    pub(crate) fn terms(&self, text: &str) -> Vec<String> {
         self.tokens(text).into_iter().map(|t| t.term).collect()
     }
 

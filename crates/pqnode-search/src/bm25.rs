@@ -18,7 +18,7 @@ pub(crate) struct TermCounts {
 }
 
 impl TermCounts {
-    pub fn from_terms(terms: Vec<String>) -> Self {
+    pub(crate) fn from_terms(terms: Vec<String>) -> Self {
         let len = u32::try_from(terms.len()).unwrap_or(u32::MAX);
         let mut map: HashMap<String, u32> = HashMap::new();
         for term in terms {
@@ -51,16 +51,16 @@ pub(crate) struct Bm25 {
 
 impl Bm25 {
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.docs.len()
     }
 
-    pub fn terms(&self) -> usize {
+    pub(crate) fn terms(&self) -> usize {
         self.term_ids.len()
     }
 
     /// Adds `slot`, replacing whatever it held.
-    pub fn insert(&mut self, slot: u32, doc: &TermCounts) {
+    pub(crate) fn insert(&mut self, slot: u32, doc: &TermCounts) {
         self.remove(slot);
         let mut terms = Vec::with_capacity(doc.counts.len());
         for (term, tf) in &doc.counts {
@@ -95,7 +95,7 @@ impl Bm25 {
     }
 
     /// Removes `slot`; returns whether it was there.
-    pub fn remove(&mut self, slot: u32) -> bool {
+    pub(crate) fn remove(&mut self, slot: u32) -> bool {
         let Some((len, terms)) = self.docs.remove(&slot) else {
             return false;
         };
@@ -116,7 +116,7 @@ impl Bm25 {
     }
 
     /// Every document matching at least one of `terms`, with its score (unsorted).
-    pub fn score(&self, terms: &[String]) -> Vec<(u32, f32)> {
+    pub(crate) fn score(&self, terms: &[String]) -> Vec<(u32, f32)> {
         let mut query: Vec<&str> = terms.iter().map(String::as_str).collect();
         query.sort_unstable();
         query.dedup();
@@ -143,7 +143,7 @@ impl Bm25 {
     }
 
     /// The idf of a term (0 for unknown ones), to weigh snippet windows.
-    pub fn idf(&self, term: &str) -> f32 {
+    pub(crate) fn idf(&self, term: &str) -> f32 {
         match self.term_ids.get(term) {
             Some(&id) => idf(
                 self.docs.len() as f32,

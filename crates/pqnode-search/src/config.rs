@@ -30,6 +30,7 @@ impl Default for SearchConfig {
 }
 
 impl SearchConfig {
+    /// Sets [`SearchConfig::model_dir`]: the embedding model to load, or `None` for none.
     pub fn with_model_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.model_dir = dir;
         self
@@ -42,6 +43,8 @@ impl SearchConfig {
         self
     }
 
+    /// Sets [`SearchConfig::stemming`]; it applies to indexing and queries alike, and the
+    /// index is rebuilt with it at every open, so it can change between starts.
     pub fn with_stemming(mut self, on: bool) -> Self {
         self.stemming = on;
         self
@@ -52,8 +55,11 @@ impl SearchConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Hit {
+    /// The document, by the id it was indexed under.
     pub doc_id: String,
     /// BM25 score in `bm25` mode; reciprocal-rank-fusion score in `hybrid` mode.
     pub score: f32,
+    /// A short extract of the document around the query's terms (its start when none of
+    /// them occurs, as in a match by meaning only).
     pub snippet: String,
 }

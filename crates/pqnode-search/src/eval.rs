@@ -11,8 +11,11 @@ pub const SHIPPED_MODEL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/model/
 /// The labelled set written for this project.
 pub const LABELLED_JSON: &str = include_str!("../eval/labelled.json");
 
+/// Documents and the queries they answer, judged by hand: what recall@k and MRR are measured
+/// on.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LabelledSet {
+    /// The corpus every query is run against.
     pub documents: Vec<LabelledDoc>,
     /// The development split: used while building BM25 and choosing the model and fusion.
     pub queries: Vec<LabelledQuery>,
@@ -21,14 +24,19 @@ pub struct LabelledSet {
     pub test_queries: Vec<LabelledQuery>,
 }
 
+/// One document of the labelled set.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LabelledDoc {
+    /// What [`LabelledQuery::relevant`] names it by, and the id it is indexed under.
     pub id: String,
+    /// Its text, indexed as it is.
     pub text: String,
 }
 
+/// One query of the labelled set and its right answers.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LabelledQuery {
+    /// The query as a user would type it.
     pub query: String,
     /// Ids of the documents that answer it.
     pub relevant: Vec<String>,
@@ -50,6 +58,8 @@ pub struct Scores {
     pub mrr: f64,
 }
 
+/// Scores `rankings` (document ids, best first, one list per query) against the queries'
+/// relevant documents, looking at the first `k` of each for recall.
 pub fn score(queries: &[LabelledQuery], rankings: &[Vec<String>], k: usize) -> Scores {
     let n = queries.len().max(1) as f64;
     let mut recall = 0.0;
@@ -74,10 +84,12 @@ pub fn score(queries: &[LabelledQuery], rankings: &[Vec<String>], k: usize) -> S
 pub struct SplitMix(u64);
 
 impl SplitMix {
+    /// A source whose whole sequence is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
         SplitMix(seed)
     }
 
+    /// The next value of the sequence.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;

@@ -320,13 +320,11 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, SearchError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| SearchError::Task(e.to_string()))
+        .map_err(SearchError::Task)
 }
 
 async fn spawned<T: Send + 'static>(
     f: impl Future<Output = Result<T, SearchError>> + Send + 'static,
 ) -> Result<T, SearchError> {
-    tokio::spawn(f)
-        .await
-        .map_err(|e| SearchError::Task(e.to_string()))?
+    tokio::spawn(f).await.map_err(SearchError::Task)?
 }

@@ -48,29 +48,29 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.docs.len()
     }
 
-    pub fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.slots.keys().cloned().collect();
         ids.sort_unstable();
         ids
     }
 
-    pub fn terms(&self) -> usize {
+    pub(crate) fn terms(&self) -> usize {
         self.bm25.terms()
     }
 
     /// Whether `id` already holds a text with this fingerprint.
-    pub fn holds(&self, id: &str, fingerprint: u64) -> bool {
+    pub(crate) fn holds(&self, id: &str, fingerprint: u64) -> bool {
         self.slots
             .get(id)
             .and_then(|slot| self.docs.get(slot))
             .is_some_and(|d| d.1 == fingerprint)
     }
 
-    pub fn insert(&mut self, id: &str, doc: Prepared) {
+    pub(crate) fn insert(&mut self, id: &str, doc: Prepared) {
         let slot = match self.slots.get(id) {
             Some(&slot) => slot,
             None => {
@@ -90,7 +90,7 @@ impl State {
         };
     }
 
-    pub fn remove(&mut self, id: &str) -> bool {
+    pub(crate) fn remove(&mut self, id: &str) -> bool {
         let Some(slot) = self.slots.remove(id) else {
             return false;
         };
@@ -101,14 +101,14 @@ impl State {
         true
     }
 
-    pub fn idf(&self, term: &str) -> f32 {
+    pub(crate) fn idf(&self, term: &str) -> f32 {
         self.bm25.idf(term)
     }
 
     /// The best `k` documents for the query: BM25 alone when `query_vector` is `None`,
     /// otherwise BM25 and cosine fused by reciprocal rank. Best first; equal scores in
     /// document id order.
-    pub fn rank(
+    pub(crate) fn rank(
         &self,
         terms: &[String],
         query_vector: Option<&[f32]>,

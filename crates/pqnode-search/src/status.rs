@@ -28,6 +28,7 @@ impl Mode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchStatus {
+    /// BM25 alone or hybrid: whether a model was loaded.
     pub mode: Mode,
     /// The model folder's name, in hybrid mode.
     pub model: Option<String>,

@@ -25,7 +25,7 @@ pub(crate) struct WordPiece {
 
 impl WordPiece {
     /// Reads a `tokenizer.json`; `Err((unsupported, what))`.
-    pub fn from_json(json: &Value) -> Result<WordPiece, (bool, String)> {
+    pub(crate) fn from_json(json: &Value) -> Result<WordPiece, (bool, String)> {
         let model = &json["model"];
         match model["type"].as_str() {
             Some("WordPiece") => {}
@@ -79,12 +79,12 @@ impl WordPiece {
     }
 
     /// The largest token id plus one.
-    pub fn vocab_size(&self) -> usize {
+    pub(crate) fn vocab_size(&self) -> usize {
         self.vocab.values().max().map_or(0, |&m| m as usize + 1)
     }
 
     /// Token ids of `text`, unknown pieces left out, at most `max_tokens`.
-    pub fn encode(&self, text: &str, max_tokens: usize) -> Vec<u32> {
+    pub(crate) fn encode(&self, text: &str, max_tokens: usize) -> Vec<u32> {
         let normalized = self.normalize(text);
         let mut ids = Vec::new();
         for word in pre_tokenize(&normalized) {
@@ -161,7 +161,7 @@ impl WordPiece {
         ids.extend(pieces);
     }
 
-    pub fn is_unk(&self, id: u32) -> bool {
+    pub(crate) fn is_unk(&self, id: u32) -> bool {
         self.unk == Some(id)
     }
 }

@@ -5,13 +5,14 @@
 use std::path::Path;
 
 /// Topic clusters; each word gets its topic's axis plus a small word-specific component.
-pub const TOPICS: &[&[&str]] = &[
+pub(crate) const TOPICS: &[&[&str]] = &[
     &["car", "automobile", "vehicle", "engine", "garage"],
     &["bread", "loaf", "baking", "dough", "flour"],
     &["ocean", "sea", "beach", "wave", "coast"],
 ];
 
-pub fn write_fixture_model(dir: &Path) {
+/// Writes the model (`tokenizer.json`, `config.json`, `model.safetensors`) into `dir`.
+pub(crate) fn write_fixture_model(dir: &Path) {
     let mut vocab = vec!["[UNK]".to_owned(), "[PAD]".to_owned()];
     for topic in TOPICS {
         vocab.extend(topic.iter().map(|w| w.to_string()));

@@ -6,7 +6,7 @@
 //! cargo run --release -p pqnode-dht --example sim -- --nodes 10000 --seed 1
 //! ```
 //! Flags: `--nodes N` (default 10000), `--seed S` (1), `--lookups L` (500), `--records R`
-//! (200), `--kill F` (0.3: fraction of the nodes killed at once), `--loss P` (0.1: per
+//! (200), `--targets T` (200: lookups of dead nodes' ids, and as many of live ones), `--kill F` (0.3: fraction of the nodes killed at once), `--loss P` (0.1: per
 //! transmission), `--second-wave F` (0.3: fraction of the survivors killed before records are
 //! read again), `--wait M` (0: virtual minutes the network then runs before a last read; 35
 //! lets every surviving publisher republish once), `--paths D` (1: S/Kademlia disjoint lookup
@@ -43,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
         workload: Workload {
             lookups: 500,
             records: 200,
+            targets: 200,
         },
         loss: 0.1,
         kill: 0.3,
@@ -60,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = value.parse().map_err(|_| bad())?,
             "--lookups" => args.workload.lookups = value.parse().map_err(|_| bad())?,
             "--records" => args.workload.records = value.parse().map_err(|_| bad())?,
+            "--targets" => args.workload.targets = value.parse().map_err(|_| bad())?,
             "--loss" => args.loss = value.parse().map_err(|_| bad())?,
             "--kill" => args.kill = value.parse().map_err(|_| bad())?,
             "--second-wave" => args.second_wave = value.parse().map_err(|_| bad())?,
@@ -139,6 +141,13 @@ fn main() {
         println!("  lookups:      {}", report.lookups);
         println!("  same again:   {}", report.repeat);
         println!("  records:      {}", report.records);
+        if report.dead_targets.started > 0 {
+            println!("  dead ids:     {}", report.dead_targets);
+        }
+        println!(
+            "  live ids:     {} (found {})",
+            report.live_targets, report.live_targets_found
+        );
         if let Some(r) = &report.second_wave {
             println!("  second wave:  {r}");
         }
@@ -208,6 +217,18 @@ fn print_tables(args: &Args, reports: &[(String, ScenarioReport)]) {
         lookup_row(&format!("{name}, repeated"), &r.repeat);
     }
     println!(
+        "\nLookups of a node's own id, {} nodes, seed {}: {} of nodes killed by the churn, {} of live nodes (found: the target was the first contact returned):\n",
+        args.nodes, args.seed, args.workload.targets, args.workload.targets
+    );
+    println!("| scenario | target | found | stalled | p50 | p90 | p99 | max |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for (name, r) in reports {
+        if r.dead_targets.started > 0 {
+            target_row(name, "dead", &r.dead_targets, None);
+        }
+        target_row(name, "live", &r.live_targets, Some(r.live_targets_found));
+    }
+    println!(
         "\nRecords, {} nodes, seed {}: {} records, version 1 then 2, published before the churn; read once by a live node that is not the publisher:\n",
         args.nodes, args.seed, args.workload.records
     );
@@ -233,6 +254,19 @@ fn lookup_row(name: &str, f: &LookupFigures) {
         f.overlap,
         f.rounds,
         f.requests,
+        f.stalled,
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p99),
+        ms(l.max)
+    );
+}
+
+fn target_row(name: &str, target: &str, f: &LookupFigures, found: Option<usize>) {
+    let l = f.latency;
+    let found = found.map_or("-".to_string(), |n| format!("{n}/{}", f.started));
+    println!(
+        "| {name} | {target} | {found} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} |",
         f.stalled,
         ms(l.p50),
         ms(l.p90),

@@ -7,8 +7,10 @@
 //!
 //! Slow and dead contacts do not hold a lookup up. A request past its soft timeout is
 //! *stalled*: it frees its α slot and drops out of the K closest, so the lookup asks the next
-//! contact in its place; if the answer still comes, it is used (the target's own answer is
-//! always waited for: no one can stand in for it). A contact the node already
+//! contact in its place; if the answer still comes, it is used. The target's own overdue
+//! answer is waited for while the node says so (no one can stand in for it, but a dead
+//! target must not hold the lookup up until its hard timeout: the node bounds the wait, see
+//! [`Lookup::await_target`]). A contact the node already
 //! suspects (it failed recently, or a request to it is overdue) enters as *suspect* and is
 //! asked only as a last resort, when a path has nothing else left and no answer at all. The
 //! target itself is never a suspect: no other contact can stand in for it, and one timeout
@@ -80,6 +82,8 @@ pub(crate) struct Lookup {
     in_flight: Vec<usize>,
     /// Where the next dealt-out contact goes, and which path asks next.
     next_path: usize,
+    /// Whether an overdue request to the target holds the lookup open.
+    awaiting_target: bool,
     stats: LookupStats,
 }
 
@@ -93,6 +97,7 @@ impl Lookup {
             candidates: Vec::new(),
             in_flight: vec![0; paths.max(1)],
             next_path: 0,
+            awaiting_target: false,
             stats: LookupStats::default(),
         }
     }
@@ -219,6 +224,18 @@ impl Lookup {
         }
     }
 
+    /// The target's request is overdue (stalled) and its answer is worth waiting for: the
+    /// lookup does not end without it until it comes, fails, or [`Lookup::stop_awaiting_target`].
+    pub fn await_target(&mut self) {
+        self.awaiting_target = true;
+    }
+
+    /// The target's overdue answer is no longer waited for (it may still be used if it comes
+    /// before the lookup ends).
+    pub fn stop_awaiting_target(&mut self) {
+        self.awaiting_target = false;
+    }
+
     /// True when every path is finished.
     pub fn is_finished(&self) -> bool {
         (0..self.in_flight.len()).all(|p| self.path_finished(p))
@@ -258,8 +275,10 @@ impl Lookup {
             return false;
         }
         // Nobody can stand in for the target itself: an overdue answer from it is waited for
-        // (until its hard timeout), or one lost packet would report a live node missing.
-        if on_path().any(|c| c.contact.id == self.target && c.progress == Progress::Stalled) {
+        // (as long as the node says), or one lost packet would report a live node missing.
+        if self.awaiting_target
+            && on_path().any(|c| c.contact.id == self.target && c.progress == Progress::Stalled)
+        {
             return false;
         }
         (all_answered && (answered >= self.k || in_flight == 0))
@@ -500,6 +519,7 @@ mod tests {
         assert_eq!(lookup.next_request(), Some(target));
         assert_eq!(lookup.next_request(), Some(contact(5)));
         lookup.on_stall(&target.id);
+        lookup.await_target();
         lookup.on_answer(contact(5), [], |_| false);
         assert!(
             !lookup.is_finished(),
@@ -508,6 +528,26 @@ mod tests {
         lookup.on_answer(target, [], |_| false);
         assert!(lookup.is_finished());
         assert_eq!(lookup.closest_answered(1), vec![target]);
+        // Once the node stops waiting, the lookup ends without it.
+        let mut lookup = Lookup::new(target.id, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
+        lookup.seed([target, contact(5)], |_| false);
+        lookup.next_request();
+        lookup.next_request();
+        lookup.on_stall(&target.id);
+        lookup.await_target();
+        lookup.on_answer(contact(5), [], |_| false);
+        assert!(!lookup.is_finished());
+        lookup.stop_awaiting_target();
+        assert!(lookup.is_finished());
+        assert_eq!(lookup.closest_answered(2), vec![contact(5)]);
+        // Nor does it wait when the node never asked it to (a target known to be failing).
+        let mut lookup = Lookup::new(target.id, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
+        lookup.seed([target, contact(5)], |_| false);
+        lookup.next_request();
+        lookup.next_request();
+        lookup.on_stall(&target.id);
+        lookup.on_answer(contact(5), [], |_| false);
+        assert!(lookup.is_finished());
         // Had it failed instead, the lookup ends without it.
         let mut lookup = Lookup::new(target.id, NodeId::from_bytes([0xff; 20]), 20, 3, 1);
         lookup.seed([target, contact(5)], |_| false);

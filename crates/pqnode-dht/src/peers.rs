@@ -99,10 +99,15 @@ impl Peers {
     /// Whether lookups should leave `id` alone for now: it failed recently and has not
     /// answered since, or a request to it is overdue.
     pub fn is_suspect(&self, id: &NodeId, now: Instant) -> bool {
+        self.peers
+            .get(id)
+            .is_some_and(|p| p.stalled > 0 || self.has_failed(id, now))
+    }
+
+    /// Whether `id` failed within the failure memory and has not answered or written since.
+    pub fn has_failed(&self, id: &NodeId, now: Instant) -> bool {
         self.peers.get(id).is_some_and(|p| {
-            p.stalled > 0
-                || (p.failures > 0
-                    && now.saturating_duration_since(p.last_failure) < self.failure_memory)
+            p.failures > 0 && now.saturating_duration_since(p.last_failure) < self.failure_memory
         })
     }
 

@@ -48,6 +48,12 @@ pub(crate) struct Timeouts {
     pub soft: Duration,
     /// Past this, the request has failed.
     pub hard: Duration,
+    /// How long a lookup of this contact's own id waits for its answer, overdue or not (no
+    /// other contact can stand in for the target): its hard timeout when it was measured;
+    /// otherwise twice the soft timeout (what its hard timeout would be had it the first
+    /// contacts' estimate), since the conservative hard timeout of a never-measured contact
+    /// is mostly waited out by targets that are dead.
+    pub patience: Duration,
 }
 
 /// The bounds that turn estimates into timeouts (a subset of [`crate::Config`]).
@@ -77,13 +83,20 @@ impl TimeoutBounds {
             Some(rtt) => {
                 let hard = (rtt.rto() * 2).clamp(self.min, max);
                 let soft = rtt.rto().clamp(self.min_soft.min(hard), hard);
-                Timeouts { soft, hard }
+                Timeouts {
+                    soft,
+                    hard,
+                    patience: hard,
+                }
             }
             None => {
-                let soft = first_contacts.map_or(self.initial_soft, |n| n.rto());
+                let soft = first_contacts
+                    .map_or(self.initial_soft, |n| n.rto())
+                    .clamp(self.min_soft.min(max), max);
                 Timeouts {
-                    soft: soft.clamp(self.min_soft.min(max), max),
+                    soft,
                     hard: max,
+                    patience: (soft * 2).clamp(self.min, max),
                 }
             }
         }
@@ -130,7 +143,8 @@ mod tests {
             BOUNDS.for_contact(fast, None),
             Timeouts {
                 soft: ms(50),
-                hard: ms(250)
+                hard: ms(250),
+                patience: ms(250),
             }
         );
         let slow = Some(Rtt::first(ms(4000)));
@@ -138,7 +152,8 @@ mod tests {
             BOUNDS.for_contact(slow, None),
             Timeouts {
                 soft: ms(5000),
-                hard: ms(5000)
+                hard: ms(5000),
+                patience: ms(5000),
             }
         );
         let network = Some(Rtt::first(ms(100)));
@@ -146,14 +161,16 @@ mod tests {
             BOUNDS.for_contact(None, network),
             Timeouts {
                 soft: ms(300),
-                hard: ms(5000)
+                hard: ms(5000),
+                patience: ms(600),
             }
         );
         assert_eq!(
             BOUNDS.for_contact(None, None),
             Timeouts {
                 soft: ms(1000),
-                hard: ms(5000)
+                hard: ms(5000),
+                patience: ms(2000),
             }
         );
     }
@@ -172,6 +189,7 @@ mod tests {
             for contact in [Some(rtt), None] {
                 let t = BOUNDS.for_contact(contact, network);
                 prop_assert!(t.soft <= t.hard);
+                prop_assert!(t.patience <= t.hard && t.patience >= t.soft.min(BOUNDS.min));
                 prop_assert!(t.hard <= BOUNDS.max && t.hard >= BOUNDS.min);
                 prop_assert!(t.soft >= BOUNDS.min_soft);
             }

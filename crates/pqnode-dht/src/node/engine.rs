@@ -8,7 +8,7 @@ use super::{Event, Node, Pending, Purpose, QueryId, RequestId, Transmit};
 use crate::contact::{Contact, Peer};
 use crate::lookup::Lookup;
 use crate::message::{Request, Response};
-use crate::table::Failure;
+use crate::table::{Failure, NodeState};
 use crate::time::Instant;
 
 impl Node {
@@ -265,6 +265,7 @@ impl Node {
                 sent: now,
                 soft_deadline,
                 deadline,
+                patience: now + timeouts.patience,
                 purpose,
                 stalled: false,
             },
@@ -297,15 +298,33 @@ impl Node {
     }
 
     /// Request `id` passed its soft deadline: its lookup stops waiting for it, and the contact
-    /// is suspect until the request ends.
+    /// is suspect until the request ends. A lookup's request to its own target is waited for
+    /// a while longer (until its patience deadline, which comes back here), unless the target
+    /// is known to be failing.
     pub(super) fn stall(&mut self, now: Instant, id: RequestId) {
         let Some(pending) = self.pending.get_mut(&id) else {
             return;
         };
+        if pending.stalled {
+            // The patience deadline of a target's overdue answer.
+            pending.soft_deadline = None;
+            if let Purpose::Lookup(query) = pending.purpose {
+                if let Some(q) = self.queries.get_mut(&query) {
+                    q.lookup.stop_awaiting_target();
+                }
+                self.drive(now, query);
+            }
+            return;
+        }
         pending.stalled = true;
         pending.soft_deadline = None;
         self.counters.stalls += 1;
-        let (to, purpose) = (pending.to, pending.purpose);
+        let (to, purpose, patience, deadline) = (
+            pending.to,
+            pending.purpose,
+            pending.patience,
+            pending.deadline,
+        );
         if let Some(peer) = to.id {
             self.peers.stalled(peer, now);
         }
@@ -313,6 +332,17 @@ impl Node {
             Purpose::Lookup(query) => {
                 if let (Some(q), Some(peer)) = (self.queries.get_mut(&query), to.id) {
                     q.lookup.on_stall(&peer);
+                    let failing = self.peers.has_failed(&peer, now)
+                        || self.table.state_of(&peer, now) == Some(NodeState::Bad);
+                    if peer == *q.lookup.target() && !failing && patience > now {
+                        q.lookup.await_target();
+                        if patience < deadline
+                            && let Some(pending) = self.pending.get_mut(&id)
+                        {
+                            pending.soft_deadline = Some(patience);
+                            self.soft_deadlines.insert((patience, id));
+                        }
+                    }
                 }
                 self.drive(now, query);
             }

@@ -95,6 +95,9 @@ struct Pending {
     /// Lookup requests only: when the lookup stops waiting (see [`crate::Config::min_soft_timeout`]).
     soft_deadline: Option<Instant>,
     deadline: Instant,
+    /// Lookup requests to the lookup's target only: how long the lookup waits for the answer
+    /// once it is overdue (see [`crate::rtt::Timeouts::patience`]).
+    patience: Instant,
     purpose: Purpose,
     /// Past its soft deadline, still waited for.
     stalled: bool,

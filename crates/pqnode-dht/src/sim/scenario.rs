@@ -10,7 +10,10 @@
 //!    again (the repeat shows whether a node pays for a dead contact twice);
 //! 5. reads every record from a live node other than its publisher, through the real quorum
 //!    read, and counts those found and those found at version 2;
-//! 6. optionally kills a second wave of survivors and reads again, then runs the clock on (so
+//! 6. looks up the ids of nodes that died and of nodes that live, all at once (a lookup of a
+//!    node's own id is how the node's address is found: the dead ones show what a lookup pays
+//!    for a target that never answers, the live ones whether each is found);
+//! 7. optionally kills a second wave of survivors and reads again, then runs the clock on (so
 //!    publishers republish) and reads again.
 //!
 //! Which nodes die, which lookups run and who publishes and reads what depend only on the seed
@@ -74,6 +77,8 @@ impl Scenario {
 pub struct Workload {
     pub lookups: usize,
     pub records: usize,
+    /// Lookups of a dead node's id, and as many of a live node's id.
+    pub targets: usize,
 }
 
 /// A scenario's figures.
@@ -89,6 +94,12 @@ pub struct ScenarioReport {
     pub repeat: LookupFigures,
     /// Every record read once, after the churn.
     pub records: RecordFigures,
+    /// Lookups of the ids of nodes killed in the first wave (none without churn).
+    pub dead_targets: LookupFigures,
+    /// Lookups of the ids of live nodes.
+    pub live_targets: LookupFigures,
+    /// How many of those returned their target.
+    pub live_targets_found: usize,
     /// Read again after the second wave, if there was one.
     pub second_wave: Option<RecordFigures>,
     /// Read again after [`Scenario::wait`], if it was not zero.
@@ -108,6 +119,9 @@ struct Plan {
     lookups: Vec<(usize, NodeId)>,
     /// (publisher, reader, publisher's seed)
     records: Vec<(usize, usize, [u8; 32])>,
+    /// (looker, a draw that picks the dead target, the live target): lookers and live
+    /// targets are safe nodes.
+    targets: Vec<(usize, u64, usize)>,
 }
 
 impl Plan {
@@ -143,10 +157,22 @@ impl Plan {
                 (publisher < nodes).then_some((publisher, reader, key_seed))
             })
             .collect();
+        // Drawn last, so the draws above are the same whatever the number of targets.
+        let targets = (0..workload.targets)
+            .filter_map(|_| {
+                let from = pick_safe(&mut rng)?;
+                let dead = rng.next_u64();
+                let live = (0..8)
+                    .filter_map(|_| pick_safe(&mut rng))
+                    .find(|t| *t != from)?;
+                Some((from, dead, live))
+            })
+            .collect();
         Self {
             order,
             lookups,
             records,
+            targets,
         }
     }
 
@@ -177,9 +203,27 @@ pub fn run(sim: &mut Simulator, scenario: &Scenario, workload: Workload) -> Scen
     for i in &first {
         sim.kill(*i);
     }
-    let lookups = measure_lookups(sim, &plan.lookups);
-    let repeat = measure_lookups(sim, &plan.lookups);
+    let lookups = measure_lookups(sim, &plan.lookups).0;
+    let repeat = measure_lookups(sim, &plan.lookups).0;
     let records = read_records(sim, &plan, &keys, &replicas);
+    let dead: Vec<(usize, NodeId)> = match first.len() as u64 {
+        0 => Vec::new(),
+        n => plan
+            .targets
+            .iter()
+            .filter_map(|(from, draw, _)| {
+                let target = first.get(usize::try_from(draw % n).ok()?)?;
+                Some((*from, sim.node_id(*target)))
+            })
+            .collect(),
+    };
+    let live: Vec<(usize, NodeId)> = plan
+        .targets
+        .iter()
+        .map(|(from, _, target)| (*from, sim.node_id(*target)))
+        .collect();
+    let dead_targets = measure_lookups(sim, &dead).0;
+    let (live_targets, live_targets_found) = measure_lookups(sim, &live);
 
     let second = plan.doomed(first.len(), scenario.second_wave).to_vec();
     let second_wave = (!second.is_empty()).then(|| {
@@ -199,6 +243,9 @@ pub fn run(sim: &mut Simulator, scenario: &Scenario, workload: Workload) -> Scen
         lookups,
         repeat,
         records,
+        dead_targets,
+        live_targets,
+        live_targets_found,
         second_wave,
         after_wait,
         counters: SimCounters {
@@ -251,8 +298,8 @@ fn publish(sim: &mut Simulator, plan: &Plan) -> (Vec<Option<Key>>, Vec<usize>) {
 }
 
 /// Runs `lookups` from their live sources all at once and measures them against the true
-/// closest live nodes.
-fn measure_lookups(sim: &mut Simulator, lookups: &[(usize, NodeId)]) -> LookupFigures {
+/// closest live nodes. Also returns how many found their target itself (for a node's id).
+fn measure_lookups(sim: &mut Simulator, lookups: &[(usize, NodeId)]) -> (LookupFigures, usize) {
     let live: Vec<(usize, NodeId)> = lookups
         .iter()
         .copied()
@@ -261,11 +308,19 @@ fn measure_lookups(sim: &mut Simulator, lookups: &[(usize, NodeId)]) -> LookupFi
     let k = sim.config.node.table.k;
     let expected: Vec<Vec<NodeId>> = live.iter().map(|(_, t)| sim.true_closest(t, k)).collect();
     let outcomes = sim.find_node_all(&live);
+    let found = outcomes
+        .iter()
+        .zip(&live)
+        .filter(|(o, (_, target))| {
+            o.as_ref()
+                .is_some_and(|o| o.value.first().is_some_and(|c| c.id == *target))
+        })
+        .count();
     let measured = outcomes.iter().zip(&expected).map(|(o, e)| {
         o.as_ref()
             .map(|o| (o.stats, o.latency, overlap(&o.value, e)))
     });
-    LookupFigures::of(lookups.len(), measured)
+    (LookupFigures::of(lookups.len(), measured), found)
 }
 
 /// Reads every record from its reader, all at once.

@@ -133,3 +133,60 @@ fn a_late_answer_is_used_after_the_lookup_moved_past_it() {
         "a late answer is an answer"
     );
 }
+
+#[test]
+fn a_lookup_waits_for_its_targets_overdue_answer_only_as_long_as_the_target_deserves() {
+    let mut n = node();
+    let known = contact(0x80);
+    // First contacts answer in 100 ms: RTO 300 ms.
+    admit_with_rtt(&mut n, known, at(0), ms(100));
+    // Looks `target` up; the table's contacts answer in 100 ms naming it. Returns the
+    // request to the target.
+    let lookup = |n: &mut Node, start: Instant, target: Contact| -> RequestId {
+        n.find_node(start, target.id);
+        for t in transmits(n) {
+            let from = Contact::new(t.to.id.expect("pinned"), t.to.addr);
+            n.handle_response(start + ms(100), t.id, from, nodes(vec![target]));
+        }
+        let t = transmits(n);
+        let request = to(&t, target).expect("the target is asked");
+        assert_eq!(
+            request.timeout,
+            Duration::from_secs(5),
+            "never measured: it may need a dial"
+        );
+        request.id
+    };
+
+    // Dead: the lookup waits past the soft timeout (300 ms after the request) up to twice
+    // that, not the 5 s hard timeout.
+    let (dead, start) = (contact(0x82), at(10));
+    lookup(&mut n, start, dead);
+    n.handle_timeout(start + ms(400));
+    assert!(n.poll_event().is_none());
+    assert_eq!(n.poll_timeout(), start + ms(700));
+    n.handle_timeout(start + ms(700));
+    let (closest, stats) = finished_find_node(&mut n);
+    assert_eq!(closest, vec![known]);
+    assert_eq!((stats.stalled, stats.failures), (1, 0));
+
+    // Slow but alive: an answer within that wait is found.
+    let (slow, start) = (contact(0x81), at(20));
+    let request = lookup(&mut n, start, slow);
+    n.handle_timeout(start + ms(400));
+    assert!(n.poll_event().is_none(), "the target's answer is awaited");
+    n.handle_response(start + ms(650), request, slow, nodes(vec![]));
+    assert_eq!(finished_find_node(&mut n).0.first(), Some(&slow));
+
+    // Failed since it last answered (the request above timed out since): still asked, but
+    // not waited for past its soft timeout.
+    n.handle_timeout(at(30));
+    assert_eq!(n.counters().timeouts, 1);
+    let start = at(40);
+    lookup(&mut n, start, dead);
+    assert!(n.poll_event().is_none(), "the target is still in time");
+    let soft = n.poll_timeout();
+    assert!(soft < start + ms(1000), "{soft:?}");
+    n.handle_timeout(soft);
+    assert_eq!(finished_find_node(&mut n).0, vec![known, slow]);
+}

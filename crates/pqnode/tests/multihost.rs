@@ -2,7 +2,8 @@
 //! and loss (a userspace netem over TUN: this kernel has no `sch_netem`), one `pqnode` per
 //! host. Bootstrap and lookups; a signaling client on host 1 reaching one on host 4; then a
 //! partition of hosts {4, 5} from {1, 2, 3}, both ways, and a heal: lookups, records,
-//! federation and direct messages recover, and nothing acknowledged is lost.
+//! federation, direct messages and a CRDT document edited on both sides recover, and nothing
+//! acknowledged is lost.
 //!
 //! Needs root and `/dev/net/tun`; without them it is skipped, except under `CI`, where it
 //! fails. It prints its figures as one block; it asserts on behaviour only, never on time
@@ -10,6 +11,7 @@
 
 mod common;
 mod multihost {
+    pub mod document;
     pub mod netem;
     pub mod netns;
     pub mod peer;
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::{NodeOptions, TestNode};
 use futures_util::future::join_all;
+use multihost::document::{self, Editor};
 use multihost::netem::Link;
 use multihost::netns::{self, Host, Topology};
 use multihost::peer::HostPeer;
@@ -302,6 +305,21 @@ async fn scenario(topology: &Topology) {
     assert_eq!(answer["from"], y.id.as_str());
     let offer_round_trip = offered.elapsed();
 
+    // --- A CRDT document written on hosts 1 and 4 replicates between them.
+    let (editor_1, editor_4) = (Editor::new(), Editor::new());
+    let doc_started = Instant::now();
+    write_doc(&http, &nodes[0], editor_1.append("[1 before]")).await;
+    write_doc(&http, &nodes[3], editor_4.append("[4 before]")).await;
+    let doc_replicated = document::converge(
+        &http,
+        &doc_holders(&nodes, &[0, 3]),
+        &["[1 before]", "[4 before]"],
+        doc_started,
+        RECOVERY_LIMIT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", troubles(&nodes)));
+
     // --- Partition: {4, 5} cut off from {1, 2, 3}, both ways.
     let majority: Vec<usize> = (0..all)
         .filter(|&i| !MINORITY.contains(&nodes[i].n()))
@@ -312,6 +330,10 @@ async fn scenario(topology: &Topology) {
     let cut_before = netem.counters().cut;
     netem.partition(&MINORITY);
     let cut_at = Instant::now();
+    // Each side edits the document: host 2 (which did not hold it) and host 4. Both writes are
+    // acknowledged, by the node that took them, while the other side is unreachable.
+    write_doc(&http, &nodes[1], Editor::new().append("[2 during]")).await;
+    write_doc(&http, &nodes[3], editor_4.append("[4 during]")).await;
     let partition_ends = cut_at + PARTITION;
     let (during, acted) = tokio::join!(
         majority_lookups(&http, &nodes, &majority, partition_ends),
@@ -333,11 +355,13 @@ async fn scenario(topology: &Topology) {
         MINORITY.contains(&a.n()) != MINORITY.contains(&b.n())
     });
     let acked_records: Vec<&Published> = ledger.records.iter().collect();
-    let (lookups_back, messages_back, federation_back, records_back) = tokio::join!(
+    let doc_nodes = doc_holders(&nodes, &[0, 1, 3]);
+    let (lookups_back, messages_back, federation_back, records_back, document_back) = tokio::join!(
         lookups_recover(&http, &nodes, &cross, healed),
         messages_recover(&http, &nodes, &majority, &minority, healed),
         federation_recovers(&mut x, &mut y, &mut y_offers, healed),
         records_recover(&http, &nodes, &acked_records, healed),
+        document::converge(&http, &doc_nodes, &DOC_PIECES, healed, RECOVERY_LIMIT),
     );
     let (messages_back, sent_after) = messages_back;
     ledger.messages.extend(sent_after);
@@ -348,6 +372,7 @@ async fn scenario(topology: &Topology) {
         &messages_back,
         &federation_back,
         &records_back,
+        &document_back,
     ]
     .into_iter()
     .filter_map(|r| r.as_ref().err())
@@ -365,11 +390,12 @@ async fn scenario(topology: &Topology) {
         );
     }
     let secs = |r: &Recovery| r.as_ref().map_or(f64::NAN, |d| d.as_secs_f64());
-    let (lookups_back, messages_back, federation_back, records_back) = (
+    let (lookups_back, messages_back, federation_back, records_back, document_back) = (
         secs(&lookups_back),
         secs(&messages_back),
         secs(&federation_back),
         secs(&records_back),
+        secs(&document_back),
     );
 
     // --- After: every pair again, and new records and messages across the former cut.
@@ -488,10 +514,20 @@ async fn scenario(topology: &Topology) {
     );
     let _ = writeln!(
         report,
-        "  acknowledged and kept: {} records, {} direct messages, {} offers; lost: 0",
+        "  document: written on hosts 1 and 4, the same text on both {:.1} s later; edited on \
+         hosts 2 and 4 during the partition; the same text with every edit on 1, 2, 4 {:.1} s \
+         after the heal",
+        doc_replicated.as_secs_f64(),
+        document_back
+    );
+    let _ = writeln!(
+        report,
+        "  acknowledged and kept: {} records, {} direct messages, {} offers, {} document \
+         updates; lost: 0",
         ledger.records.len(),
         ledger.messages.len(),
-        ledger.offers.len()
+        ledger.offers.len(),
+        DOC_PIECES.len()
     );
     let _ = write!(
         report,
@@ -501,6 +537,24 @@ async fn scenario(topology: &Topology) {
     println!("{report}");
     drop((x, y));
     drop(nodes);
+}
+
+/// The document's edits, each acknowledged by the node that took it.
+const DOC_PIECES: [&str; 4] = ["[1 before]", "[4 before]", "[2 during]", "[4 during]"];
+
+/// Writes one edit to the test document on `node`; it must be acknowledged.
+async fn write_doc(http: &reqwest::Client, node: &Node, update: Vec<u8>) {
+    if let Err(e) = document::write(http, &node.url(""), &node.token, update).await {
+        panic!("host {} did not acknowledge a document edit: {e}", node.n());
+    }
+}
+
+/// Base URL and token of the hosts at `indices`.
+fn doc_holders(nodes: &[Node], indices: &[usize]) -> Vec<(String, String)> {
+    indices
+        .iter()
+        .map(|&i| (nodes[i].url(""), nodes[i].token.clone()))
+        .collect()
 }
 
 /// Ordered pairs (a, b), a != b, that `keep` accepts.

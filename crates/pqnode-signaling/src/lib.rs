@@ -76,5 +76,6 @@ pub use pqnode_crypto::{Algorithm, PEER_ID_LEN, ParsePeerIdError, PeerId};
 pub use presence::{PresenceProof, ProofError};
 pub use protocol::{ErrorCode, RelayKind, close};
 pub use registry::PeerSummary;
-pub use server::{EnvelopeError, SignalingServer};
+pub use routing::EnvelopeError;
+pub use server::SignalingServer;
 pub use stats::SignalingStats;

@@ -31,7 +31,7 @@ pub struct PresenceProof {
     pub nonce: String,
     /// The peer's clock at registration, Unix milliseconds: newer proofs win.
     pub ts_ms: u64,
-    /// The peer's signature over the registration (see [`registration_body`](crate::registration_body)).
+    /// The peer's signature over the registration (see [`registration_body`]).
     pub signature: Vec<u8>,
 }
 

@@ -8,7 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -100,6 +100,22 @@ pub(crate) struct Registry {
     topics: HashMap<Topic, BTreeSet<PeerId>>,
     ips: HashMap<IpAddr, IpState>,
     connections: usize,
+}
+
+/// The registry behind its one lock: what the server holds, and what the
+/// [`Router`](crate::routing::Router) is handed to read local peers.
+#[derive(Default)]
+pub(crate) struct SharedRegistry(Mutex<Registry>);
+
+impl SharedRegistry {
+    /// The registry, locked; never hold it across an `.await`.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock cannot leave the maps half-updated in
+        // a way that matters more than refusing all service would.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Registry {

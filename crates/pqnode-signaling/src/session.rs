@@ -318,7 +318,11 @@ impl Session {
                 }
             }
             PeerRequest::Discover(topic) => {
-                let peers = self.inner.discover(&topic, &peer).await;
+                let peers = self
+                    .inner
+                    .router
+                    .discover(&self.inner.registry, &topic, &peer)
+                    .await;
                 self.send(&ServerMessage::Peers {
                     id: id.as_ref(),
                     topic: topic.as_str(),
@@ -326,7 +330,11 @@ impl Session {
                 })
             }
             PeerRequest::Lookup(peer_id) => {
-                let node_id = self.inner.lookup(peer_id).await;
+                let node_id = self
+                    .inner
+                    .router
+                    .lookup(&self.inner.registry, peer_id)
+                    .await;
                 self.send(&ServerMessage::Peer {
                     id: id.as_ref(),
                     peer_id,
@@ -369,7 +377,9 @@ impl Session {
                 let peer = request.peer_id;
                 self.peer = Some(peer);
                 if let Some(presence) = registration.presence {
-                    self.inner.spawn_presence(peer, presence);
+                    self.inner
+                        .router
+                        .spawn_presence(&self.inner.tasks, peer, presence);
                 }
                 tracing::debug!(%peer, algorithm = request.algorithm.as_str(), "signaling peer registered");
                 let topics: Vec<&str> = registration.topics.iter().map(|t| t.as_str()).collect();
@@ -403,7 +413,15 @@ impl Session {
         let to = relay.to;
         match self
             .inner
-            .route(from, relay.kind, to, relay.sid.as_deref(), relay.data)
+            .router
+            .route(
+                &self.inner.registry,
+                from,
+                relay.kind,
+                to,
+                relay.sid.as_deref(),
+                relay.data,
+            )
             .await
         {
             Ok(status) => self.send(&ServerMessage::Ack {

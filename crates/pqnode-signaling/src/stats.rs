@@ -7,16 +7,23 @@ use serde::Serialize;
 
 use crate::protocol::ErrorCode;
 
-/// Monotonic counters, updated without locks.
+/// What sessions count: messages dropped by a rate limit, `error`s sent by code.
+/// Monotonic, updated without locks.
 #[derive(Default)]
 pub(crate) struct Counters {
+    pub rate_limited: AtomicU64,
+    errors: [AtomicU64; ErrorCode::ALL.len()],
+}
+
+/// What the [`Router`](crate::routing::Router) counts: relay messages handed over here and
+/// to other nodes, directory queries throttled, proofs refused. Monotonic, without locks.
+#[derive(Default)]
+pub(crate) struct RoutingCounters {
     pub relayed_local: AtomicU64,
     pub forwarded: AtomicU64,
     pub delivered_from_remote: AtomicU64,
-    pub rate_limited: AtomicU64,
     pub lookups_throttled: AtomicU64,
     pub bad_proofs: AtomicU64,
-    errors: [AtomicU64; ErrorCode::ALL.len()],
 }
 
 impl Counters {

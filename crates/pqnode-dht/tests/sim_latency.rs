@@ -10,7 +10,14 @@ use pqnode_dht::sim::scenario::{self, Scenario, ScenarioReport, Workload};
 use pqnode_dht::sim::{LossRecovery, Percentiles, SimConfig, Simulator};
 
 const NODES: usize = 800;
-const SEED: u64 = 7;
+/// The seed every test here runs with; `PQNODE_SIM_SEED` picks another (the thresholds are
+/// meant to hold on any seed, with margin).
+fn seed() -> u64 {
+    std::env::var("PQNODE_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7)
+}
 const WORKLOAD: Workload = Workload {
     lookups: 200,
     records: 60,
@@ -47,11 +54,11 @@ fn ms(d: Duration) -> f64 {
 
 #[test]
 fn churn_costs_the_timeouts_of_dead_contacts_and_a_repeat_does_not_pay_them_again() {
-    let calm = run(NODES, SEED, 0.0, &Scenario::CALM);
-    let silent = run(NODES, SEED, 0.0, &Scenario::churn(0.3, 0.0));
+    let calm = run(NODES, seed(), 0.0, &Scenario::CALM);
+    let silent = run(NODES, seed(), 0.0, &Scenario::churn(0.3, 0.0));
     // The same network and the same dead nodes, but a request to a dead node fails after one
     // round trip instead of going unanswered.
-    let refused = run(NODES, SEED, 1.0, &Scenario::churn(0.3, 0.0));
+    let refused = run(NODES, seed(), 1.0, &Scenario::churn(0.3, 0.0));
 
     for r in [&calm, &silent, &refused] {
         assert_eq!(r.lookups.finished, r.lookups.started);
@@ -72,10 +79,13 @@ fn churn_costs_the_timeouts_of_dead_contacts_and_a_repeat_does_not_pay_them_agai
         silent_p50 >= 1.5 * calm_p50,
         "churn costs time: {silent_p50} ms against {calm_p50} ms calm"
     );
-    // Where dead nodes answer at once, churn costs little: the time above went into waiting
-    // for their timeouts, not into extra hops.
+    // Where dead nodes answer at once, churn costs less: most of the time above went into
+    // waiting for their timeouts, not into extra hops. A refusal still costs a round trip per
+    // dead contact asked (about ten per lookup, three at a time), so refused lookups take
+    // 1.41-1.47 x the calm ones on seeds 1-12; the share of the silent churn's cost that is
+    // left when dead nodes refuse was 0.31-0.35 there, and silent / refused 1.57-1.68.
     assert!(
-        refused_p50 <= 1.5 * calm_p50 && silent_p50 >= 1.4 * refused_p50,
+        refused_p50 - calm_p50 <= 0.5 * (silent_p50 - calm_p50) && silent_p50 >= 1.4 * refused_p50,
         "calm {calm_p50} ms, refused {refused_p50} ms, silent {silent_p50} ms"
     );
     // Bounded: the soft timeout moves a lookup past a dead contact well before the hard one.
@@ -98,7 +108,7 @@ fn churn_costs_the_timeouts_of_dead_contacts_and_a_repeat_does_not_pay_them_agai
 fn lookups_and_records_survive_churn_with_loss() {
     let drop = run(
         NODES,
-        SEED,
+        seed(),
         0.0,
         &Scenario {
             second_wave: 0.3,
@@ -107,7 +117,7 @@ fn lookups_and_records_survive_churn_with_loss() {
     );
     let resent = run(
         NODES,
-        SEED,
+        seed(),
         0.0,
         &Scenario {
             recovery: LossRecovery::Retransmit,
@@ -125,7 +135,9 @@ fn lookups_and_records_survive_churn_with_loss() {
     }
     // Under datagram loss the update's put misses some holders of version 1 (its lookup
     // finds a different ~80 % of the closest), and a read ends once three holders agree,
-    // on whichever version answered first: a few reads return version 1.
+    // on whichever version answered first: a few reads return version 1. Over seeds 1-12,
+    // 0-5 of the 60 reads did (91.7-100 % newest, seed 7: 93.3 %); a miss rate of about 4 %
+    // gives 2.4 ± 1.5 stale reads of 60, so 88 % (7 stale) is three deviations out.
     assert!(drop.records.newest_percent() >= 88.0, "{}", drop.records);
     assert!(
         resent.records.newest_percent() >= 97.0,
@@ -159,7 +171,7 @@ fn the_same_seed_gives_the_same_figures() {
 fn a_dead_target_costs_no_hard_timeout_and_a_live_one_is_found_through_lost_packets() {
     // 800 nodes after 30 % churn: a lookup of a dead node's id waited for it until the hard
     // timeout of a contact never measured (5 s) before the target's wait was bounded.
-    let silent = run(NODES, SEED, 0.0, &Scenario::churn(0.3, 0.0));
+    let silent = run(NODES, seed(), 0.0, &Scenario::churn(0.3, 0.0));
     let (dead, live) = (&silent.dead_targets, &silent.live_targets);
     assert_eq!(dead.finished, dead.started);
     assert!(
@@ -178,7 +190,7 @@ fn a_dead_target_costs_no_hard_timeout_and_a_live_one_is_found_through_lost_pack
     let nodes = 6;
     let mut sim = Simulator::new(SimConfig {
         nodes,
-        seed: SEED,
+        seed: seed(),
         ..SimConfig::default()
     });
     sim.bootstrap_all();
@@ -200,5 +212,7 @@ fn a_dead_target_costs_no_hard_timeout_and_a_live_one_is_found_through_lost_pack
         "{nodes} nodes, 5 % loss resent: {found}/{lookups} live targets found; latency {latency}; {:?}",
         sim.counters()
     );
-    assert!(found * 100 >= lookups * 99, "{found}/{lookups} found");
+    // Seeds 1-12: 588-600 of 600 (a resent answer can still outlast the target's hard
+    // timeout, 2 x RTO, on a steady link); with no wait for the target, 575 on seed 7.
+    assert!(found * 100 >= lookups * 97, "{found}/{lookups} found");
 }

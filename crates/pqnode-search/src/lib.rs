@@ -4,10 +4,11 @@
 //! What it is for. [`SearchIndex`] keeps a BM25 index, always on, updated one document at a
 //! time ([`SearchIndex::index`] replaces a document's text, [`SearchIndex::remove`] drops it)
 //! and answers [`SearchIndex::search`] with the best `k` documents and a snippet of each.
-//! When a model folder is configured it also embeds every document with a static
-//! (model2vec-format) embedding model and fuses the BM25 and cosine rankings by reciprocal
-//! rank: "semantic search" in that sense and no other. [`SearchIndex::status`] reports the
-//! mode, model, dimensions and document count for `/api/health`.
+//! When a model is configured (a model folder, or the bundled one) it also embeds every
+//! document with a static (model2vec-format) embedding model and fuses the BM25 and cosine
+//! rankings by reciprocal rank: "semantic search" in that sense and no other.
+//! [`SearchIndex::status`] reports the mode, model, dimensions and document count for
+//! `/api/health`.
 //!
 //! Persistence. The source texts live in the store's `search` table and every write is
 //! acknowledged only after its commit; postings and vectors are rebuilt in memory at open

@@ -478,3 +478,31 @@ async fn a_document_at_the_size_cap_reaches_a_new_replica_whole() {
         refused.err()
     );
 }
+
+/// A replica that stays listed but never answers (dead, or hostile) must not hold a slot for
+/// good: with one slot per document, nodes 2 and 3 both find node 1 first, which is cut
+/// off; slots change hands each anti-entropy round, so 2 and 3 reach each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_never_answers_does_not_keep_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = Mesh::new();
+    let mut one_slot = config();
+    one_slot.max_replicas_per_doc = 1;
+    let nodes = cluster(&mesh, &dir, 3, &one_slot).await;
+    let doc = name("doc");
+    mesh.partition(nodes[0].id, true);
+    let (mut on_2, mut on_3) = (Writer::new(), Writer::new());
+    on_2.edit(&nodes[1], &doc, "<from 2>".into()).await;
+    on_3.edit(&nodes[2], &doc, "<from 3>".into()).await;
+    let honest = [&nodes[1], &nodes[2]];
+    let markers = ["<from 2>".to_owned(), "<from 3>".to_owned()];
+    eventually(WAIT, "2 and 3 converge around the silent node", || {
+        converged(&honest, &doc, &markers)
+    })
+    .await;
+    let rotated: u64 = honest
+        .iter()
+        .map(|n| n.replicator.stats().replicas_rotated)
+        .sum();
+    assert!(rotated > 0, "a slot changed hands");
+}

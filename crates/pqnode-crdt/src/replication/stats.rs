@@ -22,6 +22,7 @@ pub(crate) struct Counters {
     pub(crate) heals: AtomicU64,
     pub(crate) queue_overflows: AtomicU64,
     pub(crate) refused: AtomicU64,
+    pub(crate) replicas_rotated: AtomicU64,
 }
 
 /// A snapshot of replication since start (`trackedDocs` and `replicas` are current values;
@@ -61,6 +62,8 @@ pub struct ReplicationStats {
     pub queue_overflows: u64,
     /// Inbound requests refused (malformed, over a cap, rejected by the document engine).
     pub refused: u64,
+    /// Replica slots handed to another listed replica (more were listed than there are slots).
+    pub replicas_rotated: u64,
 }
 
 impl Counters {
@@ -83,6 +86,7 @@ impl Counters {
             heals: load(&self.heals),
             queue_overflows: load(&self.queue_overflows),
             refused: load(&self.refused),
+            replicas_rotated: load(&self.replicas_rotated),
         }
     }
 

@@ -2,6 +2,7 @@
 //! committed updates and runs the anti-entropy rounds.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pqnode_crypto::NodeId;
@@ -52,10 +53,19 @@ impl Tracked {
 
 /// Makes `node` a replica `tracked` syncs with, if there is room, and starts its worker.
 /// `resync`: whether an exchange is due first (not when `node` just asked us for one).
-pub(crate) fn add_peer(shared: &Arc<Shared>, tracked: &Arc<Tracked>, node: NodeId, resync: bool) {
+/// False when there was no room.
+pub(crate) fn add_peer(
+    shared: &Arc<Shared>,
+    tracked: &Arc<Tracked>,
+    node: NodeId,
+    resync: bool,
+) -> bool {
     let mut peers = tracked.lock();
-    if peers.contains_key(&node) || peers.len() >= shared.config.max_replicas_per_doc {
-        return;
+    if peers.contains_key(&node) {
+        return true;
+    }
+    if peers.len() >= shared.config.max_replicas_per_doc {
+        return false;
     }
     let peer = Arc::new(Peer::new(node, tracked.cancel.child_token(), resync));
     peers.insert(node, peer.clone());
@@ -63,10 +73,17 @@ pub(crate) fn add_peer(shared: &Arc<Shared>, tracked: &Arc<Tracked>, node: NodeI
     shared
         .tasks
         .spawn(peer::run(shared.clone(), tracked.clone(), peer));
+    true
 }
 
 /// Asks the directory for the document's replicas: new ones are added (an exchange due if
 /// `resync`), down ones no longer listed are dropped.
+///
+/// On an anti-entropy round (`resync`) with more replicas listed than there are slots, one
+/// slot changes hands: otherwise the first replicas found would keep their slots for good,
+/// and a node that is listed but never answers, or a hostile one that answers every
+/// exchange with nothing, could keep this node from ever reaching the honest replicas.
+/// Anti-entropy is transitive, so reaching a few of them, in turn, is enough.
 pub(crate) async fn refresh(shared: &Arc<Shared>, tracked: &Arc<Tracked>, resync: bool) {
     let nodes = match shared.directory.replicas(tracked.doc.clone()).await {
         Ok(nodes) => nodes,
@@ -80,9 +97,25 @@ pub(crate) async fn refresh(shared: &Arc<Shared>, tracked: &Arc<Tracked>, resync
             tracked.remove(&peer.node);
         }
     }
-    for node in nodes {
-        add_peer(shared, tracked, node, resync);
+    let unplaced: Vec<NodeId> = nodes
+        .into_iter()
+        .filter(|node| !add_peer(shared, tracked, *node, resync))
+        .collect();
+    if resync && let Some(newcomer) = pick(&unplaced) {
+        let current: Vec<NodeId> = tracked.lock().keys().copied().collect();
+        if let Some(leaving) = pick(&current) {
+            tracked.remove(&leaving);
+            add(&shared.counters.replicas_rotated, 1);
+            add_peer(shared, tracked, newcomer, true);
+        }
     }
+}
+
+/// One of `nodes`, at random.
+fn pick(nodes: &[NodeId]) -> Option<NodeId> {
+    let random = std::collections::hash_map::RandomState::new().hash_one(nodes.len());
+    let len = u64::try_from(nodes.len()).ok().filter(|len| *len > 0)?;
+    nodes.get(usize::try_from(random % len).ok()?).copied()
 }
 
 /// The first sync of a newly tracked document: with one replica first, so a node that joins

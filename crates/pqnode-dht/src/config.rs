@@ -21,8 +21,11 @@ pub struct Config {
     pub disjoint_paths: usize,
     /// The longest a request may go unanswered before it has failed, and the timeout of a
     /// request to a contact never measured (it may need a dial first). A contact that has
-    /// answered before gets twice its RTO (RFC 6298: `srtt + 4 × rttvar`), bounded by this
-    /// and [`Config::min_request_timeout`].
+    /// answered before gets twice its RTO (RFC 6298: `srtt + 4 × rttvar`), but never less
+    /// than one QUIC retransmission takes (`3 × srtt + 50 ms`: a lost packet is resent after
+    /// the transport's probe timeout, see `rtt.rs`), bounded by this and
+    /// [`Config::min_request_timeout`]. (`mainline`, the BEP 5 crate, fails every request
+    /// after a fixed 2 s.)
     pub request_timeout: Duration,
     /// The shortest timeout a measured contact gets.
     pub min_request_timeout: Duration,

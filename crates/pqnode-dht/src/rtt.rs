@@ -50,9 +50,9 @@ pub(crate) struct Timeouts {
     pub hard: Duration,
     /// How long a lookup of this contact's own id waits for its answer, overdue or not (no
     /// other contact can stand in for the target): its hard timeout when it was measured;
-    /// otherwise twice the soft timeout (what its hard timeout would be had it the first
-    /// contacts' estimate), since the conservative hard timeout of a never-measured contact
-    /// is mostly waited out by targets that are dead.
+    /// otherwise the hard timeout it would have with the first contacts' estimate, since the
+    /// conservative hard timeout of a never-measured contact is mostly waited out by targets
+    /// that are dead.
     pub patience: Duration,
 }
 
@@ -70,18 +70,36 @@ pub(crate) struct TimeoutBounds {
     pub initial_soft: Duration,
 }
 
+/// QUIC's default `max_ack_delay` (RFC 9000, 18.2): part of its probe timeout.
+const QUIC_MAX_ACK_DELAY: Duration = Duration::from_millis(25);
+
+impl Rtt {
+    /// How long an answer may take before it is not coming: twice the RTO (RFC 6298's
+    /// backoff), and never less than the time one QUIC retransmission takes. The transport
+    /// resends a lost request or answer after its probe timeout (`srtt + 4 × rttvar +
+    /// max_ack_delay`, RFC 9002 6.2), so such an answer comes about `2 × srtt + 4 × rttvar +
+    /// max_ack_delay` after the request; on a steady link (rttvar near zero) twice the RTO
+    /// is shorter than that, and one lost packet would fail a live contact. The floor, `3 ×
+    /// srtt + 2 × max_ack_delay`, leaves a round trip and an ack delay of margin for the
+    /// estimates of the two ends to differ.
+    fn hard(&self) -> Duration {
+        (self.rto() * 2).max(self.srtt * 3 + QUIC_MAX_ACK_DELAY * 2)
+    }
+}
+
 impl TimeoutBounds {
     /// Timeouts for a contact with estimate `contact`, where first answers of contacts never
     /// measured before have estimate `first_contacts`.
     ///
-    /// A measured contact: soft = its RTO, hard = twice that (a small multiple of what it has
-    /// shown, enough for a redial). A never-measured one: soft = the RTO of first contacts (it
-    /// probably needs a dial like they did), hard = the conservative maximum.
+    /// A measured contact: soft = its RTO, hard = twice that, or the time one QUIC
+    /// retransmission takes if longer (see [`Rtt::hard`]: a small multiple of what it has
+    /// shown, enough for a redial or a resend). A never-measured one: soft = the RTO of first
+    /// contacts (it probably needs a dial like they did), hard = the conservative maximum.
     pub fn for_contact(&self, contact: Option<Rtt>, first_contacts: Option<Rtt>) -> Timeouts {
         let max = self.max.max(self.min);
         match contact {
             Some(rtt) => {
-                let hard = (rtt.rto() * 2).clamp(self.min, max);
+                let hard = rtt.hard().clamp(self.min, max);
                 let soft = rtt.rto().clamp(self.min_soft.min(hard), hard);
                 Timeouts {
                     soft,
@@ -93,10 +111,11 @@ impl TimeoutBounds {
                 let soft = first_contacts
                     .map_or(self.initial_soft, |n| n.rto())
                     .clamp(self.min_soft.min(max), max);
+                let patience = first_contacts.map_or(self.initial_soft * 2, |n| n.hard());
                 Timeouts {
                     soft,
                     hard: max,
-                    patience: (soft * 2).clamp(self.min, max),
+                    patience: patience.clamp(self.min.max(soft), max),
                 }
             }
         }
@@ -173,6 +192,28 @@ mod tests {
                 patience: ms(2000),
             }
         );
+    }
+
+    #[test]
+    fn a_steady_link_still_gets_time_for_one_quic_retransmission() {
+        let mut rtt = Rtt::first(ms(200));
+        for _ in 0..50 {
+            rtt.update(ms(200));
+        }
+        let t = BOUNDS.for_contact(Some(rtt), None);
+        assert!(t.soft < ms(201), "a lookup still moves on after one RTT");
+        // A lost request is resent after QUIC's probe timeout (srtt + 4 × rttvar + 25 ms),
+        // and its answer comes a round trip later: 425 ms here, more than 2 × RTO (400 ms).
+        let resent = rtt.srtt() + rtt.rto() + ms(25);
+        assert!(rtt.rto() * 2 < resent);
+        assert_eq!(t.hard, ms(650), "3 × srtt + 2 × max_ack_delay");
+        assert!(t.hard >= resent + ms(200));
+        // Bounded above like every hard timeout.
+        let mut slow = Rtt::first(ms(3000));
+        for _ in 0..50 {
+            slow.update(ms(3000));
+        }
+        assert_eq!(BOUNDS.for_contact(Some(slow), None).hard, BOUNDS.max);
     }
 
     proptest! {

@@ -5,11 +5,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use pqnode_crypto::NodeId;
-use pqnode_dht::{MAX_TTL, MAX_VALUE_LEN, Record};
+use pqnode_dht::{MAX_TTL, MAX_VALUE_LEN};
 use pqnode_overlay::{Overlay, OverlayError};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::dto::{
+    AddContact, ContactAdded, ContactRemoved, DhtBucket, DhtBuckets, DhtNode, DhtNodeStats,
+    DhtNodes, DhtRecord, ErrorBody, Lookup, PublishRecord, Published,
+};
 use super::{ApiError, ApiJson, ApiState};
 
 fn overlay(state: &ApiState) -> Result<&Overlay, ApiError> {
@@ -45,85 +47,112 @@ fn parse_id(text: &str, what: &str) -> Result<NodeId, ApiError> {
     })
 }
 
-/// The spec's `{nodes, stats: {totalNodes, bucketsUsed, bootstrapNodes}}`.
-pub(super) async fn nodes(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+/// The routing table and its figures
+///
+/// The spec's `{nodes, stats: {totalNodes, bucketsUsed, bootstrapNodes}}`, with a few more
+/// figures.
+#[utoipa::path(
+    get,
+    path = "/api/dht/nodes",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "the routing table", body = DhtNodes),
+        (status = 503, description = "DHT_DISABLED, DHT_STOPPED", body = ErrorBody),
+    )
+)]
+pub(super) async fn nodes(State(state): State<ApiState>) -> Result<Json<DhtNodes>, ApiError> {
     let overlay = overlay(&state)?;
     let nodes = overlay.nodes().await.map_err(dht_error)?;
     let stats = overlay.stats().await.map_err(dht_error)?;
-    Ok(Json(json!({
-        "nodes": nodes,
-        "stats": {
-            "totalNodes": stats.total_nodes,
-            "bucketsUsed": stats.buckets_used,
-            "bootstrapNodes": stats.bootstrap_nodes,
-            "goodNodes": stats.good_nodes,
-            "questionableNodes": stats.questionable_nodes,
-            "badNodes": stats.bad_nodes,
-            "recordsStored": stats.records_stored,
-            "meanLookupRounds": stats.mean_lookup_rounds,
-        },
-    })))
+    Ok(Json(DhtNodes {
+        nodes: nodes.into_iter().map(DhtNode::from).collect(),
+        stats: DhtNodeStats::from(&stats),
+    }))
 }
 
-pub(super) async fn buckets(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+/// The routing table, bucket by bucket
+#[utoipa::path(
+    get,
+    path = "/api/dht/buckets",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "the buckets that hold something", body = DhtBuckets),
+        (status = 503, description = "DHT_DISABLED, DHT_STOPPED", body = ErrorBody),
+    )
+)]
+pub(super) async fn buckets(State(state): State<ApiState>) -> Result<Json<DhtBuckets>, ApiError> {
     let buckets = overlay(&state)?.buckets().await.map_err(dht_error)?;
-    Ok(Json(json!({ "buckets": buckets })))
+    Ok(Json(DhtBuckets {
+        buckets: buckets.into_iter().map(DhtBucket::from).collect(),
+    }))
 }
 
+/// The nodes closest to an id, found over the network
+#[utoipa::path(
+    get,
+    path = "/api/dht/lookup/{id}",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "the target: 40 hex characters (160 bits)")),
+    responses(
+        (status = 200, description = "how the lookup ended", body = Lookup),
+        (status = 400, description = "BAD_ID", body = ErrorBody),
+        (status = 503, description = "DHT_DISABLED, DHT_STOPPED", body = ErrorBody),
+    )
+)]
 pub(super) async fn lookup(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Lookup>, ApiError> {
     let target = parse_id(&id, "the lookup target")?;
     let outcome = overlay(&state)?.lookup(target).await.map_err(dht_error)?;
-    Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
+    Ok(Json(outcome.into()))
 }
 
-fn record_json(record: &Record) -> Value {
-    let value = match std::str::from_utf8(record.value()) {
-        Ok(text) => json!({ "value": text }),
-        Err(_) => json!({ "valueHex": hex::encode(record.value()) }),
-    };
-    let mut body = json!({
-        "key": record.key(),
-        "name": String::from_utf8_lossy(record.name()),
-        "publisher": record.publisher().node_id(),
-        "seq": record.seq(),
-        "ttlSecs": record.ttl().as_secs(),
-    });
-    if let (Some(body), Some(value)) = (body.as_object_mut(), value.as_object()) {
-        body.extend(value.clone());
-    }
-    body
-}
-
-/// A record by key, from this node or the network; only verified records are returned.
+/// Fetch a signed record by its key
+///
+/// From this node or the network; only verified records are returned.
+#[utoipa::path(
+    get,
+    path = "/api/dht/records/{key}",
+    security((), ("bearer" = [])),
+    params(("key" = String, Path, description = "the record's key: 40 hex characters, as `POST /api/dht/records` answered")),
+    responses(
+        (status = 200, description = "the record", body = DhtRecord),
+        (status = 400, description = "BAD_ID", body = ErrorBody),
+        (status = 404, description = "no record under that key", body = ErrorBody),
+        (status = 503, description = "DHT_DISABLED, DHT_STOPPED, STORE_UNAVAILABLE", body = ErrorBody),
+    )
+)]
 pub(super) async fn get_record(
     State(state): State<ApiState>,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DhtRecord>, ApiError> {
     let key = parse_id(&key, "the record key")?;
     match overlay(&state)?.get_record(key).await.map_err(dht_error)? {
-        Some(record) => Ok(Json(record_json(&record))),
+        Some(record) => Ok(Json(DhtRecord::from(&record))),
         None => Err(ApiError::not_found(format!("no record under {key}"))),
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct PublishRecord {
-    name: String,
-    value: String,
-    ttl_secs: Option<u64>,
-}
-
-/// `POST /api/dht/records`: publishes `value` under `name`, signed by this node; the answer
-/// carries the key, derived from (this node's id, name), so only this node can publish
-/// there. (A record is read back by its key: `GET /api/dht/records/{key}`.)
+/// Publish a record named `name`, signed by this node
+///
+/// The answer carries the key, derived from (this node's id, name), so only this node can
+/// publish there. A record is read back by its key: `GET /api/dht/records/{key}`.
+#[utoipa::path(
+    post,
+    path = "/api/dht/records",
+    security(("bearer" = [])),
+    request_body = PublishRecord,
+    responses(
+        (status = 200, description = "stored: the key, how many of the K closest nodes accepted it, elapsed", body = Published),
+        (status = 400, description = "BAD_NAME, VALUE_TOO_LARGE, BAD_TTL, BAD_RECORD", body = ErrorBody),
+        (status = 503, description = "STORE_UNAVAILABLE: the store cannot take the record now; DHT_DISABLED, DHT_STOPPED", body = ErrorBody),
+    )
+)]
 pub(super) async fn publish_record(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<PublishRecord>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Published>, ApiError> {
     let name = &request.name;
     if name.is_empty() || name.len() > pqnode_dht::MAX_NAME_LEN {
         return Err(ApiError::bad_request(
@@ -151,21 +180,28 @@ pub(super) async fn publish_record(
         .publish(name.as_bytes(), request.value.as_bytes(), ttl)
         .await
         .map_err(dht_error)?;
-    Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
+    Ok(Json(outcome.into()))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct AddContact {
-    /// `<node-id>@<host>:<port>`
-    contact: String,
-}
-
-/// Adds a contact by hand: it is asked for our neighbours and enters the table if it answers.
+/// Add a contact by hand
+///
+/// It is asked for our neighbours and enters the routing table if it answers.
+#[utoipa::path(
+    post,
+    path = "/api/dht/contacts",
+    security(("bearer" = [])),
+    request_body = AddContact,
+    responses(
+        (status = 200, description = "it answered and is in the table", body = ContactAdded),
+        (status = 400, description = "BAD_CONTACT, SELF", body = ErrorBody),
+        (status = 502, description = "CONTACT_UNREACHABLE: it did not answer over the DHT", body = ErrorBody),
+        (status = 503, description = "DHT_DISABLED, DHT_STOPPED, STORE_UNAVAILABLE", body = ErrorBody),
+    )
+)]
 pub(super) async fn add_contact(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<AddContact>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactAdded>, ApiError> {
     let peer: pqnode_net::PeerAddr = request.contact.parse().map_err(|e| {
         ApiError::bad_request(
             "BAD_CONTACT",
@@ -195,21 +231,36 @@ pub(super) async fn add_contact(
             format!("{} did not answer over the DHT", request.contact),
         ));
     }
-    Ok(Json(json!({ "added": request.contact, "lookup": outcome })))
+    Ok(Json(ContactAdded {
+        added: request.contact,
+        lookup: outcome.into(),
+    }))
 }
 
-/// Takes a contact out of the routing table.
+/// Take a contact out of the routing table
+#[utoipa::path(
+    delete,
+    path = "/api/dht/contacts/{id}",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the contact's node id: 40 hex characters")),
+    responses(
+        (status = 200, description = "removed", body = ContactRemoved),
+        (status = 400, description = "BAD_ID", body = ErrorBody),
+        (status = 404, description = "not in the routing table", body = ErrorBody),
+        (status = 503, description = "DHT_DISABLED, DHT_STOPPED", body = ErrorBody),
+    )
+)]
 pub(super) async fn remove_contact(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactRemoved>, ApiError> {
     let id = parse_id(&id, "the contact's id")?;
     match overlay(&state)?
         .remove_contact(id)
         .await
         .map_err(dht_error)?
     {
-        true => Ok(Json(json!({ "removed": id }))),
+        true => Ok(Json(ContactRemoved { removed: id })),
         false => Err(ApiError::not_found(format!(
             "{id} is not in the routing table"
         ))),

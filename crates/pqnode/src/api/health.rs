@@ -6,12 +6,23 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use pqnode_health::Status;
-use serde_json::{Map, Value, json};
 
 use super::ApiState;
+use super::dto::{Health, HealthStatus, LiveStatus, Liveness, Readiness, ReadyStatus};
 
-/// The spec's extended health check: 200 unless an enabled component fails.
-pub(super) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+/// Health of every component
+///
+/// The spec's extended health check: every component's status, reason and figures, and
+/// the HTTP ports' connection figures. 200 unless an enabled component fails.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    responses(
+        (status = 200, description = "no enabled component fails", body = Health),
+        (status = 503, description = "an enabled component fails", body = Health),
+    )
+)]
+pub(super) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
     let node = &state.node;
     let reports = node.components().reports().await;
     let worst = reports
@@ -20,52 +31,74 @@ pub(super) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<V
         .filter(|s| *s != Status::Disabled)
         .max();
     let (code, status) = match worst {
-        Some(Status::Fail) => (StatusCode::SERVICE_UNAVAILABLE, "error"),
-        Some(Status::Warn) => (StatusCode::OK, "degraded"),
-        _ => (StatusCode::OK, "ok"),
+        Some(Status::Fail) => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Error),
+        Some(Status::Warn) => (StatusCode::OK, HealthStatus::Degraded),
+        _ => (StatusCode::OK, HealthStatus::Ok),
     };
-    let components: Map<String, Value> = reports
-        .into_iter()
-        .map(|r| (r.name.to_owned(), r.body))
-        .collect();
-    // The HTTP ports' connection figures: open, refused over a cap, timed out, evicted.
-    let listeners: Map<String, Value> = node
-        .listeners()
-        .into_iter()
-        .map(|(name, l)| (name.to_owned(), json!(l.stats())))
-        .collect();
-    let body = json!({
-        "status": status,
-        "timestamp": pqnode_clock::now_unix_ms(),
-        "uptime": node.uptime().as_millis() as u64,
-        "version": env!("CARGO_PKG_VERSION"),
-        "nodeId": node.node_id,
-        "ready": node.is_ready(),
-        "components": components,
-        "listeners": listeners,
-    });
+    let body = Health {
+        status,
+        timestamp: pqnode_clock::now_unix_ms(),
+        uptime: u64::try_from(node.uptime().as_millis()).unwrap_or(u64::MAX),
+        version: env!("CARGO_PKG_VERSION"),
+        node_id: node.node_id,
+        ready: node.is_ready(),
+        components: reports.into_iter().map(|r| (r.name, r.into())).collect(),
+        listeners: node
+            .listeners()
+            .into_iter()
+            .map(|(name, l)| (name, l.stats().into()))
+            .collect(),
+    };
     (code, Json(body))
 }
 
-/// Liveness: the process answers.
-pub(super) async fn livez() -> Json<Value> {
-    Json(json!({ "status": "alive" }))
+/// Liveness: the process answers
+#[utoipa::path(
+    get,
+    path = "/livez",
+    responses((status = 200, description = "alive", body = Liveness))
+)]
+pub(super) async fn livez() -> Json<Liveness> {
+    Json(Liveness {
+        status: LiveStatus::Alive,
+    })
 }
 
-/// Readiness: start-up finished and not shutting down.
-pub(super) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+/// Readiness: start-up finished, not shutting down, no component failing
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses(
+        (status = 200, description = "ready", body = Readiness),
+        (status = 503, description = "starting, shutting down, or a component fails", body = Readiness),
+    )
+)]
+pub(super) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readiness>) {
+    let not_ready = |reason: String| Readiness {
+        status: ReadyStatus::NotReady,
+        reason: Some(reason),
+        component: None,
+        detail: None,
+    };
     if state.node.ready.load(Ordering::Acquire) {
         // Ready means able to serve: not while a component it depends on fails.
         match state.node.components().failing() {
-            None => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+            None => (
+                StatusCode::OK,
+                Json(Readiness {
+                    status: ReadyStatus::Ready,
+                    reason: None,
+                    component: None,
+                    detail: None,
+                }),
+            ),
             Some((component, health)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "status": "not ready",
-                    "reason": format!("{component} is failing"),
-                    "component": component,
-                    "detail": health.reason,
-                })),
+                Json(Readiness {
+                    component: Some(component.to_owned()),
+                    detail: health.reason,
+                    ..not_ready(format!("{component} is failing"))
+                }),
             ),
         }
     } else {
@@ -76,7 +109,7 @@ pub(super) async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<V
         };
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not ready", "reason": why })),
+            Json(not_ready(why.to_owned())),
         )
     }
 }

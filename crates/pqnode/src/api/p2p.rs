@@ -6,58 +6,82 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use pqnode_crypto::NodeId;
-use pqnode_messaging::{MessagePage, ReadError, SendError};
+use pqnode_messaging::{ReadError, SendError};
 use pqnode_net::{DialError, RequestError};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
+use super::dto::{
+    Delivered, DhtFigures, ErrorBody, ListMessages, MessagePage, Peer, Peers, SendMessage,
+    SignalingFigures,
+};
 use super::{ApiError, ApiJson, ApiState};
 use crate::components::p2p::P2pService;
 
-/// The spec's merged view: P2P connections, signaling and DHT figures.
-pub(super) async fn peers(State(state): State<ApiState>) -> Json<Value> {
+/// P2P connections merged with signaling and DHT figures
+///
+/// The spec's merged view: every live QUIC connection (RTT, bytes, ML-KEM-1024 /
+/// ML-DSA-87), the signaling server's counts and the DHT's.
+#[utoipa::path(
+    get,
+    path = "/api/peers",
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "connections and figures", body = Peers))
+)]
+pub(super) async fn peers(State(state): State<ApiState>) -> Json<Peers> {
     let node = &state.node;
-    let list = node
+    let list: Vec<Peer> = node
         .p2p
         .as_ref()
         .map(|p| p.network().peers())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .map(Peer::from)
+        .collect();
     let signaling = node.signaling.get().map(|s| s.native_stats());
     let dht = node.dht_summary().await;
-    Json(json!({
-        "connected": list.len(),
-        "total": list.len().max(dht.total_nodes),
-        "list": list,
-        "signaling": {
-            "connections": signaling.as_ref().map_or(0, |s| s.connections),
-            "peers": signaling.as_ref().map_or(0, |s| s.peers),
-            "connectedPeers": signaling.as_ref().map_or(0, |s| s.connected_peers),
-            "dhtNodes": dht.total_nodes,
-            "dhtBuckets": dht.buckets_used,
+    Json(Peers {
+        connected: list.len(),
+        total: list.len().max(dht.total_nodes),
+        list,
+        signaling: SignalingFigures {
+            connections: signaling.as_ref().map_or(0, |s| s.connections),
+            peers: signaling.as_ref().map_or(0, |s| s.peers),
+            connected_peers: signaling.as_ref().map_or(0, |s| s.connected_peers),
+            dht_nodes: dht.total_nodes,
+            dht_buckets: dht.buckets_used,
         },
-        "dht": {
-            "totalNodes": dht.total_nodes,
-            "bucketsUsed": dht.buckets_used,
-            "bootstrapNodes": dht.bootstrap_nodes,
+        dht: DhtFigures {
+            total_nodes: dht.total_nodes,
+            buckets_used: dht.buckets_used,
+            bootstrap_nodes: dht.bootstrap_nodes,
         },
-    }))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SendMessage {
-    to: String,
-    body: String,
+    })
 }
 
 /// Seconds a caller waits before retrying a message the receiver could not store.
 const STORE_RETRY_AFTER: u32 = 5;
 
-/// Answers 200 only once the receiving node has committed the message to its disk.
+/// Send a text message to another node; answers once the receiver has it on disk
+///
+/// Answers 200 only once the receiving node has committed the message to its disk. Load
+/// on either side is 503 with `Retry-After`: nothing was sent or stored, and the same
+/// request may be repeated.
+#[utoipa::path(
+    post,
+    path = "/api/messages",
+    security(("bearer" = [])),
+    request_body = SendMessage,
+    responses(
+        (status = 200, description = "delivered: the receiving node committed the message to its store", body = Delivered),
+        (status = 400, description = "BAD_NODE_ID, BODY_TOO_LARGE, SELF", body = ErrorBody),
+        (status = 502, description = "the peer is unreachable or refused (PEER_UNREACHABLE, PEER_REFUSED, PEER_ERROR)", body = ErrorBody),
+        (status = 503, description = "load, nothing was sent or stored; retry after Retry-After: PEER_STORE_UNAVAILABLE (the receiver could not store it), PEER_BUSY (the receiver is at its connection limits or asks us to slow down), NODE_BUSY (this node is at its connection limit), PEER_UNREACHABLE (recent dials failed; the next is allowed after Retry-After), SHUTTING_DOWN, P2P_DISABLED", body = ErrorBody),
+        (status = 504, description = "PEER_TIMEOUT: the peer did not answer", body = ErrorBody),
+    )
+)]
 pub(super) async fn send_message(
     State(state): State<ApiState>,
     ApiJson(request): ApiJson<SendMessage>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Delivered>, ApiError> {
     let to: NodeId = request.to.parse().map_err(|_| {
         ApiError::bad_request("BAD_NODE_ID", "`to` must be a node id: 40 hex characters")
     })?;
@@ -67,11 +91,11 @@ pub(super) async fn send_message(
         .send(to, &request.body)
         .await
         .map_err(send_error)?;
-    Ok(Json(json!({
-        "to": to,
-        "deliveredAt": delivered.received_at_unix_ms,
-        "stored": true,
-    })))
+    Ok(Json(Delivered {
+        to,
+        delivered_at: delivered.received_at_unix_ms,
+        stored: true,
+    }))
 }
 
 fn send_error(e: SendError) -> ApiError {
@@ -116,18 +140,23 @@ fn retry_after_secs(wait: Duration) -> u32 {
     u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ListQuery {
-    limit: Option<usize>,
-    /// `next` of the previous page: lists the messages received before that one.
-    before: Option<String>,
-}
-
-/// Newest first, one page at a time; 503 while the store cannot be read.
+/// Messages this node received, newest first
+///
+/// One page at a time; 503 while the store cannot be read.
+#[utoipa::path(
+    get,
+    path = "/api/messages",
+    security((), ("bearer" = [])),
+    params(ListMessages),
+    responses(
+        (status = 200, description = "one page", body = MessagePage),
+        (status = 400, description = "BAD_CURSOR: `before` is not a message id", body = ErrorBody),
+        (status = 503, description = "STORE_UNAVAILABLE, STORE_TIMEOUT: the store cannot be read now (see /api/health); P2P_DISABLED", body = ErrorBody),
+    )
+)]
 pub(super) async fn list_messages(
     State(state): State<ApiState>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<ListMessages>,
 ) -> Result<Json<MessagePage>, ApiError> {
     let p2p = p2p(&state)?;
     let limit = query.limit.unwrap_or(100).min(1000);
@@ -148,7 +177,7 @@ pub(super) async fn list_messages(
             ),
             e => ApiError::retry_later("STORE_UNAVAILABLE", e.to_string(), STORE_RETRY_AFTER),
         })?;
-    Ok(Json(page))
+    Ok(Json(page.into()))
 }
 
 fn p2p(state: &ApiState) -> Result<&P2pService, ApiError> {
@@ -182,7 +211,7 @@ mod tests {
         assert_eq!(backoff.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(backoff.retry_after, Some(3));
         let remote = request_error(RequestError::Remote {
-            code: pqnode_net::wire::pb::FailureCode::Unavailable,
+            code: pqnode_net::FailureCode::Unavailable,
             detail: "too many DHT requests; slow down".into(),
         });
         assert_eq!(remote.status, StatusCode::SERVICE_UNAVAILABLE);

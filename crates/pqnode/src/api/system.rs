@@ -4,10 +4,21 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::Value;
 
 use super::ApiState;
+use super::dto::SystemInfo;
 
+/// Prometheus text: counters and gauges
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses((
+        status = 200,
+        description = "Prometheus text exposition format 0.0.4",
+        body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8"
+    ))
+)]
 pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     state.node.record_metrics().await;
     (
@@ -19,6 +30,13 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
     )
 }
 
-pub(super) async fn system(State(state): State<ApiState>) -> Json<Value> {
-    Json(serde_json::to_value(state.node.monitor.snapshot()).unwrap_or_default())
+/// The system monitor: memory, CPU, descriptors, host load, the data folder's disk
+#[utoipa::path(
+    get,
+    path = "/api/system",
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "the latest sample", body = SystemInfo))
+)]
+pub(super) async fn system(State(state): State<ApiState>) -> Json<SystemInfo> {
+    Json(state.node.monitor.snapshot().into())
 }

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use pqnode_crypto::PeerId;
 
+use crate::api::dto::{Policy, Rights};
 use crate::config::{Config, LogFormat, Mode};
 
 /// A post-quantum peer-to-peer node.
@@ -146,12 +148,11 @@ pub(crate) enum DocCommand {
     /// peers (needs the API token)
     Access {
         name: String,
-        #[arg(value_parser = ["open", "restricted"])]
-        policy: String,
+        policy: Policy,
         /// A peer who may open it, as PEER_ID or PEER_ID:read (default write); repeat for
         /// several. Replaces the document's list.
-        #[arg(long = "peer", value_name = "PEER_ID[:RIGHTS]")]
-        peers: Vec<String>,
+        #[arg(long = "peer", value_name = "PEER_ID[:RIGHTS]", value_parser = listed_peer)]
+        peers: Vec<(PeerId, Rights)>,
         /// Remove every listed peer
         #[arg(long, conflicts_with = "peers")]
         clear_peers: bool,
@@ -159,14 +160,27 @@ pub(crate) enum DocCommand {
     /// Issue a capability token for /sync/NAME?token=... (needs the API token)
     Token {
         name: String,
-        #[arg(long, default_value = "write", value_parser = ["read", "write"])]
-        rights: String,
+        #[arg(long, value_enum, default_value_t = Rights::Write)]
+        rights: Rights,
         /// Lifetime in seconds
         #[arg(long, default_value_t = 86_400)]
         ttl: u64,
     },
     /// Revoke a capability token by id; its live sessions close (needs the API token)
     Revoke { id: String },
+}
+
+/// `--peer PEER_ID[:read|:write]`: a peer listed for a document, with its rights (write
+/// when none is given).
+fn listed_peer(text: &str) -> Result<(PeerId, Rights), String> {
+    let (id, rights) = match text.split_once(':') {
+        Some((id, "read")) => (id, Rights::Read),
+        Some((id, "write")) => (id, Rights::Write),
+        Some(_) => return Err("rights are read or write".to_owned()),
+        None => (text, Rights::Write),
+    };
+    let id = id.parse().map_err(|e| format!("not a peer id: {e}"))?;
+    Ok((id, rights))
 }
 
 /// How a CLI command reaches a running node's HTTP API.

@@ -12,8 +12,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
+use crate::api::dto::{
+    AddContact, Delivered, DocText, ErrorBody, IssueToken, MessagePage, PublishRecord, Readiness,
+    SearchResults, SendMessage, SetAccess,
+};
 use crate::cli::{
     ClientArgs, DhtArgs, DhtCommand, DocArgs, DocCommand, MessagesArgs, SearchArgs, SendArgs,
 };
@@ -119,13 +124,15 @@ impl ApiClient {
             let probe = self.runtime.block_on(async {
                 let response = self.http.get(&url).timeout(PROBE_TIMEOUT).send().await?;
                 let status = response.status();
-                let body: Value = response.json().await.unwrap_or_default();
+                let body = response.json::<Readiness>().await.ok();
                 Ok::<_, reqwest::Error>((status, body))
             });
             let not_yet = match probe {
                 Ok((status, _)) if status.is_success() => return Ok(()),
                 Ok((status, body)) if status == StatusCode::SERVICE_UNAVAILABLE => {
-                    let reason = body["reason"].as_str().unwrap_or("not ready").to_owned();
+                    let reason = body
+                        .and_then(|b| b.reason)
+                        .unwrap_or_else(|| "not ready".to_owned());
                     // A node on its way out will not become ready again.
                     if reason == "shutting down" {
                         bail!("the node at {} is shutting down", self.base);
@@ -171,7 +178,8 @@ impl ApiClient {
         }
     }
 
-    fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    /// Sends `request` and reads the answer as `T`, or the API's error as an [`ApiFailure`].
+    fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> anyhow::Result<T> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -182,18 +190,19 @@ impl ApiClient {
                 .await
                 .with_context(|| format!("cannot reach the node at {}", self.base))?;
             let status = response.status();
-            let body: Value = response
-                .json()
+            let bytes = response
+                .bytes()
                 .await
-                .context("the node answered with something other than JSON")?;
+                .with_context(|| format!("the node at {} stopped answering", self.base))?;
             if !status.is_success() {
-                let text = |field: &str, default: &str| {
-                    body["error"][field].as_str().unwrap_or(default).to_owned()
+                let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+                    Ok(ErrorBody { error }) => (error.code, error.message),
+                    Err(_) => ("ERROR".to_owned(), "no message".to_owned()),
                 };
                 let failure = ApiFailure {
                     status,
-                    code: text("code", "ERROR"),
-                    message: text("message", "no message"),
+                    code,
+                    message,
                 };
                 if status == reqwest::StatusCode::UNAUTHORIZED {
                     return Err(anyhow::Error::new(failure).context(
@@ -203,7 +212,8 @@ impl ApiClient {
                 }
                 return Err(failure.into());
             }
-            Ok(body)
+            serde_json::from_slice(&bytes)
+                .context("the node answered with something other than the JSON expected")
         })
     }
 }
@@ -214,11 +224,12 @@ impl ApiClient {
 pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
     let client = ApiClient::connect(&args.client, TokenUse::Required)?;
     let url = format!("{}/api/messages", client.base);
-    let body = loop {
-        let request = client
-            .http
-            .post(&url)
-            .json(&json!({ "to": args.node_id, "body": args.text }));
+    let message = SendMessage {
+        to: args.node_id.clone(),
+        body: args.text,
+    };
+    let delivered: Delivered = loop {
+        let request = client.http.post(&url).json(&message);
         match client.call(request) {
             Ok(body) => break body,
             // The receiver may be starting too. PEER_UNREACHABLE means no
@@ -240,8 +251,7 @@ pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
     };
     println!(
         "delivered to {} at {}",
-        body["to"].as_str().unwrap_or("?"),
-        body["deliveredAt"]
+        delivered.to, delivered.delivered_at
     );
     Ok(())
 }
@@ -260,18 +270,13 @@ pub(crate) fn messages(args: MessagesArgs) -> anyhow::Result<()> {
     // Private reads: a production node wants the token.
     let client = ApiClient::connect(&args.client, TokenUse::IfAvailable)?;
     let url = format!("{}/api/messages?limit={}", client.base, args.limit);
-    let body = client.call(client.http.get(url))?;
+    let page: MessagePage = client.call(client.http.get(url))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(());
     }
-    for m in body["messages"].as_array().into_iter().flatten() {
-        println!(
-            "{}  {}  {}",
-            m["receivedAt"],
-            m["from"].as_str().unwrap_or("?"),
-            m["body"].as_str().unwrap_or("")
-        );
+    for m in &page.messages {
+        println!("{}  {}  {}", m.received_at, m.from, m.body);
     }
     Ok(())
 }
@@ -289,17 +294,26 @@ pub(crate) fn dht(args: DhtArgs) -> anyhow::Result<()> {
         DhtCommand::Nodes => client.http.get(format!("{base}/api/dht/nodes")),
         DhtCommand::Lookup { id } => client.http.get(format!("{base}/api/dht/lookup/{id}")),
         DhtCommand::Get { key } => client.http.get(format!("{base}/api/dht/records/{key}")),
-        DhtCommand::Add { contact } => client
-            .http
-            .post(format!("{base}/api/dht/contacts"))
-            .json(&json!({ "contact": contact })),
+        DhtCommand::Add { contact } => {
+            client
+                .http
+                .post(format!("{base}/api/dht/contacts"))
+                .json(&AddContact {
+                    contact: contact.clone(),
+                })
+        }
         DhtCommand::Remove { id } => client.http.delete(format!("{base}/api/dht/contacts/{id}")),
         DhtCommand::Put { name, value, ttl } => client
             .http
             .post(format!("{base}/api/dht/records"))
-            .json(&json!({ "name": name, "value": value, "ttlSecs": ttl })),
+            .json(&PublishRecord {
+                name: name.clone(),
+                value: value.clone(),
+                ttl_secs: Some(*ttl),
+            }),
     };
-    let body = client.call(request)?;
+    // Printed as the node sent it, whatever the command.
+    let body: Value = client.call(request)?;
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }
@@ -331,38 +345,31 @@ pub(crate) fn doc(args: DocArgs) -> anyhow::Result<()> {
             peers,
             clear_peers,
         } => {
-            let mut body = json!({ "policy": policy });
-            if *clear_peers || !peers.is_empty() {
-                body["peers"] = listed_peers(peers)?;
-            }
+            let body = SetAccess {
+                policy: *policy,
+                // No `--peer` and no `--clear-peers`: the list stays as it is.
+                peers: (*clear_peers || !peers.is_empty()).then(|| peers.iter().copied().collect()),
+            };
             http.put(format!("{docs}/{}/access", path_segment(name)))
                 .json(&body)
         }
         DocCommand::Token { name, rights, ttl } => http
             .post(format!("{docs}/{}/tokens", path_segment(name)))
-            .json(&json!({ "rights": rights, "ttlSecs": ttl })),
+            .json(&IssueToken {
+                rights: *rights,
+                ttl_secs: *ttl,
+            }),
         DocCommand::Revoke { id } => http.delete(format!("{}/api/capabilities/{id}", client.base)),
     };
-    let body = client.call(request)?;
-    match (&args.command, body["text"].as_str()) {
-        (DocCommand::Text { .. }, Some(text)) => println!("{text}"),
-        _ => println!("{}", serde_json::to_string_pretty(&body)?),
+    if let DocCommand::Text { .. } = &args.command {
+        let text: DocText = client.call(request)?;
+        println!("{}", text.text);
+        return Ok(());
     }
+    // Printed as the node sent it, whatever the command.
+    let body: Value = client.call(request)?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
-}
-
-/// `--peer PEER_ID[:read|:write]` arguments as the API's `{peerId: rights}` object; the
-/// node checks the ids, this only splits the text.
-fn listed_peers(peers: &[String]) -> anyhow::Result<Value> {
-    let mut listed = serde_json::Map::new();
-    for peer in peers {
-        let (id, rights) = peer.split_once(':').unwrap_or((peer, "write"));
-        if !matches!(rights, "read" | "write") {
-            bail!("--peer {peer}: rights are read or write");
-        }
-        listed.insert(id.to_owned(), json!(rights));
-    }
-    Ok(Value::Object(listed))
 }
 
 /// A document name as one path segment (or query value): everything but unreserved
@@ -386,18 +393,13 @@ pub(crate) fn search(args: SearchArgs) -> anyhow::Result<()> {
         path_segment(&args.query),
         args.k
     );
-    let body = client.call(client.http.get(url))?;
+    let found: SearchResults = client.call(client.http.get(url))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        println!("{}", serde_json::to_string_pretty(&found)?);
         return Ok(());
     }
-    for hit in body["results"].as_array().into_iter().flatten() {
-        println!(
-            "{:.3}  {}  {}",
-            hit["score"].as_f64().unwrap_or(0.0),
-            hit["docId"].as_str().unwrap_or("?"),
-            hit["snippet"].as_str().unwrap_or("")
-        );
+    for hit in &found.results {
+        println!("{:.3}  {}  {}", hit.score, hit.doc_id, hit.snippet);
     }
     Ok(())
 }

@@ -42,6 +42,10 @@ pub struct Config {
     pub peer_memory: usize,
     /// How often stale buckets are refreshed (and the table re-bootstrapped if it emptied).
     pub refresh_interval: Duration,
+    /// When a bootstrap through the seeds reached none of them and the table is short of K,
+    /// it is tried again after this, then after twice as long each time, up to
+    /// `refresh_interval` (each delay jittered), until a seed answers.
+    pub bootstrap_retry: Duration,
     /// How often questionable entries are pinged.
     pub ping_interval: Duration,
     /// How often expired records are dropped and due records republished.
@@ -85,6 +89,7 @@ impl Default for Config {
             failure_memory: Duration::from_secs(5 * 60),
             peer_memory: 1024,
             refresh_interval: Duration::from_secs(60),
+            bootstrap_retry: Duration::from_secs(1),
             ping_interval: Duration::from_secs(30),
             maintenance_interval: Duration::from_secs(60),
             republish_interval: Duration::from_secs(30 * 60),

@@ -193,6 +193,13 @@ impl Lookup {
         }
     }
 
+    /// Whether `id` answered this lookup.
+    pub fn has_answered(&self, id: &NodeId) -> bool {
+        self.position(id)
+            .and_then(|i| self.candidates.get(i))
+            .is_some_and(|c| c.progress == Progress::Answered)
+    }
+
     /// The request to `from` failed (timed out, or the driver reported it).
     pub fn on_failure(&mut self, from: &NodeId) {
         self.stats.failures += 1;

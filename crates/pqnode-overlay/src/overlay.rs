@@ -53,8 +53,9 @@ impl std::fmt::Debug for Overlay {
 impl Overlay {
     /// Starts the DHT on `network`: reloads the routing table saved in `store` (if any),
     /// registers the [`DHT`](crate::DHT) handler and itself as the network's address lookup, and starts joining through the configured
-    /// seeds and the reloaded contacts in the background (failures are logged, and the core
-    /// retries while its table is empty). Must be called inside a tokio runtime.
+    /// seeds and the reloaded contacts in the background (failures are logged; while no seed
+    /// answers and the table is short of K, the core tries them again after 1 s, doubling up
+    /// to the refresh interval). Must be called inside a tokio runtime.
     pub async fn start(
         network: Network,
         store: Option<Store>,
@@ -112,7 +113,10 @@ impl Overlay {
             tokio::spawn(async move {
                 match joining.bootstrap(&seeds).await {
                     Ok(outcome) if outcome.closest.is_empty() => {
-                        tracing::warn!("DHT bootstrap reached no node; retrying on refresh");
+                        tracing::warn!(
+                            "DHT bootstrap reached no node; retrying in 1 s, then backing off \
+                             up to the refresh interval"
+                        );
                     }
                     Ok(outcome) => tracing::info!(
                         found = outcome.closest.len(),

@@ -1,4 +1,5 @@
-//! The core's timers run under the driver: unreachable seeds are retried, quiet entries pinged.
+//! The core's timers run under the driver: unreachable seeds are retried (with backoff, then
+//! on refresh), quiet entries pinged.
 
 mod common;
 
@@ -68,6 +69,41 @@ async fn an_unreachable_seed_is_a_warning_and_is_retried_until_it_answers() {
     assert_eq!(lonely.overlay.health().status, Status::Pass);
 
     common::stop_all([lonely, seed]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_that_comes_up_after_us_is_reached_within_seconds_not_at_the_next_refresh() {
+    let free = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let seed_addr = free.local_addr().expect("addr");
+    drop(free);
+    let seed_identity = Arc::new(Identity::generate().expect("keygen"));
+    let pinned = PeerAddr::new(Some(seed_identity.node_id()), seed_addr);
+
+    // The production refresh interval (60 s): only the backoff retries can find the seed.
+    let config = overlay_config(
+        Arc::new(Identity::generate().expect("keygen")),
+        vec![pinned],
+    );
+    assert_eq!(config.dht.refresh_interval, Duration::from_secs(60));
+    let started = tokio::time::Instant::now();
+    let dialer = TestNode::start_configured(common::any_port(), None, config).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let seed = TestNode::start_with(seed_identity, seed_addr, None, Vec::new()).await;
+    let joined = settles(Duration::from_secs(10), || async {
+        let nodes = dialer.overlay.nodes().await.expect("nodes");
+        nodes.iter().any(|n| n.id == seed.id())
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let stats = dialer.overlay.stats().await.expect("stats");
+    eprintln!(
+        "seed up after 3 s, in the dialer's table after {elapsed:?} ({} lookups)",
+        stats.counters.lookups_started
+    );
+    assert!(joined, "not in the table after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(12), "{elapsed:?}");
+
+    common::stop_all([dialer, seed]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

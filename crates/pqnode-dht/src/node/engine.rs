@@ -105,6 +105,18 @@ impl Node {
             return;
         };
         let stats = query.lookup.stats();
+        if query.through_seeds {
+            let seeds = &self.seeds;
+            let answered = query.seed_answered
+                || seeds
+                    .iter()
+                    .filter_map(|s| s.id)
+                    .any(|id| query.lookup.has_answered(&id));
+            self.after_seed_bootstrap(now, answered);
+        }
+        let Some(query) = self.queries.get_mut(&id) else {
+            return;
+        };
         self.counters.lookups_finished += 1;
         self.counters.lookup_rounds += u64::from(stats.rounds);
         if let Some(bucket) = self.table.bucket_of(query.lookup.target()) {

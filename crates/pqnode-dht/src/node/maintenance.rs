@@ -41,8 +41,9 @@ impl Node {
         // Fewer than K entries means we never properly joined, or joined an island (a seed that
         // itself knew nobody): go back to the seeds (the "empty routing table" problem).
         if self.table.len() < self.config.table.k && !self.seeds.is_empty() {
-            let seeds = self.seeds.clone();
-            self.start_bootstrap(now, seeds, false);
+            // This is the retry, if one was due later.
+            self.next_seed_retry = None;
+            self.retry_seeds(now);
         }
         if self.table.is_empty() {
             return;
@@ -54,6 +55,36 @@ impl Node {
             self.table.mark_refreshed(bucket, now);
             self.start_query(now, target, QueryKind::Maintenance, false);
         }
+    }
+
+    /// Bootstraps through the seeds again, without an event.
+    pub(super) fn retry_seeds(&mut self, now: Instant) {
+        let seeds = self.seeds.clone();
+        let id = self.start_bootstrap(now, seeds, false);
+        if let Some(query) = self.queries.get_mut(&id) {
+            query.through_seeds = true;
+        }
+    }
+
+    /// A bootstrap through the seeds ended. If no seed answered and the table is short of
+    /// K, the seeds are tried again after a jittered delay that starts at
+    /// [`crate::Config::bootstrap_retry`] and doubles each time up to the refresh interval (a
+    /// seed that comes up after us is found within seconds, not at the next refresh); once a
+    /// seed answered, the delay starts over.
+    pub(super) fn after_seed_bootstrap(&mut self, now: Instant, seed_answered: bool) {
+        if seed_answered || self.table.len() >= self.config.table.k || self.seeds.is_empty() {
+            self.seed_retry_delay = Duration::ZERO;
+            return;
+        }
+        let max = self.config.refresh_interval;
+        let delay = match self.seed_retry_delay {
+            Duration::ZERO => self.config.bootstrap_retry,
+            previous => previous * 2,
+        }
+        .min(max);
+        self.seed_retry_delay = delay;
+        let at = now + self.jittered(delay);
+        self.next_seed_retry = Some(self.next_seed_retry.map_or(at, |t| t.min(at)));
     }
 
     pub(super) fn ping_questionable(&mut self, now: Instant) {

@@ -153,6 +153,10 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_refresh: Instant,
+    /// When the seeds are tried again after a bootstrap that reached none of them.
+    next_seed_retry: Option<Instant>,
+    /// The delay before the next such retry (doubles each time, up to the refresh interval).
+    seed_retry_delay: Duration,
     next_ping: Instant,
     next_maintenance: Instant,
     counters: Counters,
@@ -184,6 +188,8 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_refresh: now,
+            next_seed_retry: None,
+            seed_retry_delay: Duration::ZERO,
             next_ping: now,
             next_maintenance: now,
             counters: Counters::default(),
@@ -220,7 +226,11 @@ impl Node {
                 self.seeds.push(*seed);
             }
         }
-        self.start_bootstrap(now, seeds, true)
+        let id = self.start_bootstrap(now, seeds, true);
+        if let Some(query) = self.queries.get_mut(&id) {
+            query.through_seeds = true;
+        }
+        id
     }
 
     /// Looks up the K nodes closest to `target`.
@@ -462,6 +472,9 @@ impl Node {
             Purpose::Lookup(query) => self.on_lookup_answer(now, query, contact, response, false),
             // A stalled probe no longer holds its lookup up: its late answer is only used.
             Purpose::Probe(query) => {
+                if let Some(q) = self.queries.get_mut(&query) {
+                    q.seed_answered = true;
+                }
                 self.on_lookup_answer(now, query, contact, response, !pending.stalled);
             }
             Purpose::Store(query) => {
@@ -493,7 +506,8 @@ impl Node {
         let periodic = self
             .next_refresh
             .min(self.next_ping)
-            .min(self.next_maintenance);
+            .min(self.next_maintenance)
+            .min(self.next_seed_retry.unwrap_or(self.next_refresh));
         let hard = self.deadlines.first().map(|(t, _)| *t);
         let soft = self.soft_deadlines.first().map(|(t, _)| *t);
         [hard, soft]
@@ -520,6 +534,10 @@ impl Node {
                 self.counters.timeouts += 1;
                 self.fail(now, pending);
             }
+        }
+        if self.next_seed_retry.is_some_and(|at| now >= at) {
+            self.next_seed_retry = None;
+            self.retry_seeds(now);
         }
         if now >= self.next_refresh {
             self.next_refresh = now + self.jittered(self.config.refresh_interval);

@@ -98,6 +98,11 @@ pub(crate) struct Query {
     pub store: Option<StorePhase>,
     /// Whether the caller wants an [`crate::Event`] (maintenance and republishing do not).
     pub notify: bool,
+    /// A bootstrap through the node's seeds: if none answers, it is retried (see
+    /// [`crate::Config::bootstrap_retry`]).
+    pub through_seeds: bool,
+    /// Whether one of the seeds answered.
+    pub seed_answered: bool,
 }
 
 impl Query {
@@ -108,6 +113,8 @@ impl Query {
             probes: 0,
             store: None,
             notify,
+            through_seeds: false,
+            seed_answered: false,
         }
     }
 

@@ -241,6 +241,29 @@ fn stale_buckets_are_refreshed_with_lookups_into_them() {
 }
 
 #[test]
+fn a_bootstrap_that_reached_no_seed_is_retried_with_backoff_until_one_answers() {
+    let mut n = node();
+    let seed = contact(0x80);
+    n.bootstrap(at(0), [Peer::pinned(seed.id, seed.addr)]);
+    let mut now = at(0);
+    // The seed is not up yet: each attempt is refused, and the next comes 1, 2, 4 s later
+    // (this node has no jitter), not at the next refresh (60 s).
+    for delay in [1, 2, 4] {
+        let request = to(&transmits(&mut n), seed).expect("the seed is asked").id;
+        n.handle_failure(now, request);
+        let _ = n.poll_event();
+        assert_eq!(n.poll_timeout(), now + Duration::from_secs(delay));
+        now = n.poll_timeout();
+        n.handle_timeout(now);
+    }
+    // Up now: it answers, enters the table, and the retries stop.
+    let request = to(&transmits(&mut n), seed).expect("asked again").id;
+    n.handle_response(now, request, seed, Response::Nodes { closer: vec![] });
+    assert!(n.table().contains(&seed.id));
+    assert_eq!(n.poll_timeout(), at(30), "the ping timer is next");
+}
+
+#[test]
 fn the_table_survives_export_and_restore() {
     let mut n = node();
     for i in [0x80, 0x40, 0x20] {

@@ -286,8 +286,10 @@ mod tests {
     #[test]
     fn the_crypto_status_is_what_the_document_says() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::config::Config::default();
-        config.data_dir = dir.path().to_owned();
+        let config = crate::config::Config {
+            data_dir: dir.path().to_owned(),
+            ..Default::default()
+        };
         let crypto = crate::components::crypto::CryptoService::start(&config).unwrap();
         let status = crypto.status_json();
         let typed: dto::CryptoStatus =

@@ -195,3 +195,28 @@ fn disjoint_paths_find_the_closest_nodes_too() {
     println!("600 nodes, 3 disjoint paths: mean overlap {mean:.4}, rounds/lookup {rounds:.2}");
     assert!(mean >= 0.95, "mean overlap {mean}");
 }
+
+#[test]
+fn a_node_revived_long_after_it_died_runs_its_timers_again() {
+    let mut sim = network(SimConfig {
+        nodes: 60,
+        seed: 13,
+        ..SimConfig::default()
+    });
+    sim.kill(7);
+    sim.run_for(Duration::from_secs(600));
+    // Its timers were all due while it was away; some of its contacts die meanwhile, so its
+    // next lookup can only end through its soft and hard timeouts.
+    for i in 30..45 {
+        sim.kill(i);
+    }
+    sim.revive(7);
+    let target = sim.node_id(20);
+    let lookup = sim.find_node(7, target).expect("the lookup ends");
+    assert_eq!(lookup.value.first().map(|c| c.id), Some(target));
+    assert!(
+        lookup.stats.stalled + lookup.stats.failures > 0,
+        "{:?}",
+        lookup.stats
+    );
+}

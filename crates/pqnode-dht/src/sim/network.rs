@@ -152,11 +152,12 @@ impl Simulator {
             self.finished.insert((i, id), outcome);
             done = Some((i, id));
         }
-        let next = n.node.poll_timeout();
+        // A timer already due (a node revived long after its timers were set) fires now; the
+        // instant kept is the one queued, or the event would be taken for a stale one.
+        let next = n.node.poll_timeout().max(now);
         if n.alive && n.timer.is_none_or(|t| next < t) {
             n.timer = Some(next);
-            self.queue
-                .push(next.max(self.now), SimEvent::Timer { node: i });
+            self.queue.push(next, SimEvent::Timer { node: i });
         }
         for (to, event) in outgoing {
             match to {

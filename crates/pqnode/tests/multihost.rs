@@ -11,10 +11,10 @@
 
 mod common;
 mod multihost {
-    pub mod document;
-    pub mod netem;
-    pub mod netns;
-    pub mod peer;
+    pub(crate) mod document;
+    pub(crate) mod netem;
+    pub(crate) mod netns;
+    pub(crate) mod peer;
 }
 
 use std::collections::BTreeSet;

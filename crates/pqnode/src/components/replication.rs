@@ -42,7 +42,7 @@ impl ReplicaDirectory for DhtReplicas {
                 .add_provider(replica_key(&doc), &replica_entry(&doc), REPLICA_TTL)
                 .await
                 .map(|_| ())
-                .map_err(LinkError::new)
+                .map_err(LinkError::from_error)
         })
     }
 
@@ -54,7 +54,7 @@ impl ReplicaDirectory for DhtReplicas {
                 .overlay
                 .get_providers(key)
                 .await
-                .map_err(LinkError::new)?;
+                .map_err(LinkError::from_error)?;
             Ok(entries
                 .iter()
                 .filter(|e| matches!(check_replica_entry(&key, e.value()), Some(Ok(_))))
@@ -70,7 +70,7 @@ impl ReplicaDirectory for DhtReplicas {
                 .unpublish(replica_key(&doc))
                 .await
                 .map(|_| ())
-                .map_err(LinkError::new)
+                .map_err(LinkError::from_error)
         })
     }
 }
@@ -86,7 +86,7 @@ impl SyncLink for QuicSync {
             self.network
                 .request(node, SYNC, payload)
                 .await
-                .map_err(LinkError::new)
+                .map_err(LinkError::from_error)
         })
     }
 }

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-pub mod signaling;
+pub(crate) mod signaling;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,31 +16,31 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_pqnode");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_pqnode");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running `pqnode` process and what it reported.
-pub struct TestNode {
+pub(crate) struct TestNode {
     child: Option<Child>,
-    pub data_dir: PathBuf,
-    pub api: String,
-    pub ready: Value,
-    pub log: Arc<Mutex<Vec<String>>>,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) api: String,
+    pub(crate) ready: Value,
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
 }
 
 /// Extra flags for a node; `--data-dir`, JSON logs and port-0 addresses are added unless given.
-pub struct NodeOptions<'a> {
-    pub data_dir: &'a Path,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
+pub(crate) struct NodeOptions<'a> {
+    pub(crate) data_dir: &'a Path,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
     /// Address flags the harness must not add (the test sets them another way).
-    pub no_defaults: Vec<&'static str>,
+    pub(crate) no_defaults: Vec<&'static str>,
     /// `RLIMIT_NOFILE` (soft and hard) for the node process.
-    pub nofile: Option<u64>,
+    pub(crate) nofile: Option<u64>,
 }
 
 impl<'a> NodeOptions<'a> {
-    pub fn new(data_dir: &'a Path) -> Self {
+    pub(crate) fn new(data_dir: &'a Path) -> Self {
         Self {
             data_dir,
             args: Vec::new(),
@@ -50,28 +50,28 @@ impl<'a> NodeOptions<'a> {
         }
     }
 
-    pub fn nofile(mut self, limit: u64) -> Self {
+    pub(crate) fn nofile(mut self, limit: u64) -> Self {
         self.nofile = Some(limit);
         self
     }
 
-    pub fn arg(mut self, a: impl Into<String>) -> Self {
+    pub(crate) fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
         self
     }
 
-    pub fn without_default(mut self, flag: &'static str) -> Self {
+    pub(crate) fn without_default(mut self, flag: &'static str) -> Self {
         self.no_defaults.push(flag);
         self
     }
 
-    pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
+    pub(crate) fn env(mut self, k: &str, v: impl Into<String>) -> Self {
         self.env.push((k.into(), v.into()));
         self
     }
 }
 
-pub fn command(opts: &NodeOptions<'_>) -> Command {
+pub(crate) fn command(opts: &NodeOptions<'_>) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("--data-dir")
         .arg(opts.data_dir)
@@ -130,7 +130,7 @@ fn env_name(flag: &str) -> String {
 }
 
 impl TestNode {
-    pub fn start(opts: NodeOptions<'_>) -> Self {
+    pub(crate) fn start(opts: NodeOptions<'_>) -> Self {
         match Self::try_start(opts) {
             Ok(node) => node,
             Err(e) => panic!("node did not start: {e}"),
@@ -138,7 +138,7 @@ impl TestNode {
     }
 
     /// Starts a node and waits for its ready line, or returns the log if it exits first.
-    pub fn try_start(opts: NodeOptions<'_>) -> Result<Self, String> {
+    pub(crate) fn try_start(opts: NodeOptions<'_>) -> Result<Self, String> {
         let mut child = command(&opts)
             .spawn()
             .map_err(|e| format!("cannot spawn {BIN}: {e}"))?;
@@ -177,19 +177,19 @@ impl TestNode {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.api, path)
     }
 
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.pid().to_string())
@@ -201,14 +201,14 @@ impl TestNode {
     }
 
     /// Sends SIGTERM and waits for the exit, returning its status and how long it took.
-    pub fn terminate(mut self) -> (ExitStatus, Duration) {
+    pub(crate) fn terminate(mut self) -> (ExitStatus, Duration) {
         self.signal("TERM");
         let started = Instant::now();
         let status = self.wait(Duration::from_secs(30));
         (status, started.elapsed())
     }
 
-    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let child = self.child.as_mut().expect("node already reaped");
         let started = Instant::now();
         loop {
@@ -234,14 +234,14 @@ impl Drop for TestNode {
     }
 }
 
-pub fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .expect("http client")
 }
 
-pub async fn get_json(url: &str) -> (u16, Value) {
+pub(crate) async fn get_json(url: &str) -> (u16, Value) {
     let response = http()
         .get(url)
         .send()
@@ -256,7 +256,7 @@ pub async fn get_json(url: &str) -> (u16, Value) {
 }
 
 /// The body of `GET url` as text (Prometheus metrics, pages).
-pub async fn get_text(url: &str) -> String {
+pub(crate) async fn get_text(url: &str) -> String {
     http()
         .get(url)
         .send()
@@ -268,7 +268,7 @@ pub async fn get_text(url: &str) -> String {
 }
 
 /// A port that was free a moment ago (for tests about explicit ports).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -277,7 +277,7 @@ pub fn free_port() -> u16 {
 }
 
 /// The node's id, from its crypto status.
-pub async fn node_id(node: &TestNode) -> String {
+pub(crate) async fn node_id(node: &TestNode) -> String {
     let (_, status) = get_json(&node.url("/api/crypto/status")).await;
     status["nodeId"]
         .as_str()
@@ -286,7 +286,7 @@ pub async fn node_id(node: &TestNode) -> String {
 }
 
 /// The QUIC address the node reported in its ready line.
-pub fn p2p_addr(node: &TestNode) -> String {
+pub(crate) fn p2p_addr(node: &TestNode) -> String {
     node.ready["p2p"]
         .as_str()
         .expect("p2p address in the ready line")
@@ -294,7 +294,7 @@ pub fn p2p_addr(node: &TestNode) -> String {
 }
 
 /// The API token the node generated into its data folder.
-pub fn token(node: &TestNode) -> String {
+pub(crate) fn token(node: &TestNode) -> String {
     std::fs::read_to_string(node.data_dir.join("api.token"))
         .expect("api.token")
         .trim()

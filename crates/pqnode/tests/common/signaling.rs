@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message;
 
-pub type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How long a test waits for the server's next message.
 const WITHIN: Duration = Duration::from_secs(20);
 
 /// The server's next JSON text message.
-pub async fn next_json(ws: &mut Ws) -> Value {
+pub(crate) async fn next_json(ws: &mut Ws) -> Value {
     loop {
         let msg = tokio::time::timeout(WITHIN, ws.next())
             .await
@@ -31,7 +31,7 @@ pub async fn next_json(ws: &mut Ws) -> Value {
 }
 
 /// The next message of `kind`, skipping events of other kinds; an `error` fails the test.
-pub async fn expect(ws: &mut Ws, kind: &str) -> Value {
+pub(crate) async fn expect(ws: &mut Ws, kind: &str) -> Value {
     loop {
         let v = next_json(ws).await;
         if v["type"] == kind {
@@ -41,13 +41,13 @@ pub async fn expect(ws: &mut Ws, kind: &str) -> Value {
     }
 }
 
-pub async fn send(ws: &mut Ws, v: Value) {
+pub(crate) async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::text(v.to_string())).await.unwrap();
 }
 
 /// Connects to the signaling port at `addr` and registers `key`'s peer in `topics`;
 /// returns the socket and the peer id.
-pub async fn register(addr: SocketAddr, key: &Identity, topics: &[&str]) -> (Ws, String) {
+pub(crate) async fn register(addr: SocketAddr, key: &Identity, topics: &[&str]) -> (Ws, String) {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/p2p-signaling"))
         .await
         .expect("WebSocket handshake");

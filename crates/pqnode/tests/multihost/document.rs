@@ -7,23 +7,23 @@ use std::time::{Duration, Instant};
 use yrs::{Text, Transact};
 
 /// The document and the root text every writer edits.
-pub const DOC: &str = "multihost-notes";
+pub(crate) const DOC: &str = "multihost-notes";
 const ROOT: &str = "t";
 
 /// One editor: its own Yjs client, so edits on different hosts are concurrent as in real use.
-pub struct Editor {
+pub(crate) struct Editor {
     doc: yrs::Doc,
 }
 
 impl Editor {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             doc: yrs::Doc::new(),
         }
     }
 
     /// Appends `text` to what this editor has written; the update that does it (Yjs v1).
-    pub fn append(&self, text: &str) -> Vec<u8> {
+    pub(crate) fn append(&self, text: &str) -> Vec<u8> {
         let root = self.doc.get_or_insert_text(ROOT);
         let mut txn = self.doc.transact_mut();
         let len = root.len(&txn);
@@ -33,7 +33,7 @@ impl Editor {
 }
 
 /// Sends `update` to `url`'s node; `Ok(version)` once it is acknowledged (durable there).
-pub async fn write(
+pub(crate) async fn write(
     http: &reqwest::Client,
     base: &str,
     token: &str,
@@ -59,7 +59,7 @@ pub async fn write(
 }
 
 /// The document's text on one node; `None` while that node does not hold it.
-pub async fn text(http: &reqwest::Client, base: &str, token: &str) -> Option<String> {
+pub(crate) async fn text(http: &reqwest::Client, base: &str, token: &str) -> Option<String> {
     let response = http
         .get(format!("{base}/api/docs/{DOC}/text?root={ROOT}"))
         .bearer_auth(token)
@@ -72,7 +72,7 @@ pub async fn text(http: &reqwest::Client, base: &str, token: &str) -> Option<Str
 
 /// Waits until every one of `nodes` (base URL, token) holds the same text with every piece
 /// in `pieces`; `Ok(time since `since`)` then, or what each node held at `limit`.
-pub async fn converge(
+pub(crate) async fn converge(
     http: &reqwest::Client,
     nodes: &[(String, String)],
     pieces: &[&str],

@@ -21,21 +21,21 @@ use super::netns::Host;
 
 /// One host's access link to the router.
 #[derive(Debug, Clone, Copy)]
-pub struct Link {
+pub(crate) struct Link {
     /// One-way delay added to every packet to or from the host.
-    pub delay: Duration,
+    pub(crate) delay: Duration,
     /// Probability that a packet to or from the host is lost on this link.
-    pub loss: f64,
+    pub(crate) loss: f64,
 }
 
 /// Packet counts since the netem started.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Counters {
-    pub forwarded: u64,
+pub(crate) struct Counters {
+    pub(crate) forwarded: u64,
     /// Dropped at random (the links' loss).
-    pub lost: u64,
+    pub(crate) lost: u64,
     /// Dropped because a partition separated source and destination.
-    pub cut: u64,
+    pub(crate) cut: u64,
 }
 
 /// A packet held until `due`; `seq` keeps equal deadlines in arrival order.
@@ -56,14 +56,14 @@ struct Shared {
 }
 
 /// The running netem; dropping it stops its threads and closes the TUN.
-pub struct Netem {
+pub(crate) struct Netem {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Netem {
     /// Creates TUN device `name` in the calling thread's namespace and starts relaying.
-    pub fn open(name: &str, hosts: &[Host]) -> Result<Self, String> {
+    pub(crate) fn open(name: &str, hosts: &[Host]) -> Result<Self, String> {
         let tun = open_tun(name).map_err(|e| format!("TUN device {name}: {e}"))?;
         let mut links = vec![None; 256];
         for host in hosts {
@@ -102,17 +102,17 @@ impl Netem {
     }
 
     /// Cuts `hosts` off from every other host, both ways, from the next packet on.
-    pub fn partition(&self, hosts: &[u8]) {
+    pub(crate) fn partition(&self, hosts: &[u8]) {
         let mask = hosts.iter().fold(0u32, |m, &h| m | (1 << h));
         self.shared.cut_off.store(mask, Ordering::SeqCst);
     }
 
     /// Ends the partition.
-    pub fn heal(&self) {
+    pub(crate) fn heal(&self) {
         self.shared.cut_off.store(0, Ordering::SeqCst);
     }
 
-    pub fn counters(&self) -> Counters {
+    pub(crate) fn counters(&self) -> Counters {
         Counters {
             forwarded: self.shared.forwarded.load(Ordering::Relaxed),
             lost: self.shared.lost.load(Ordering::Relaxed),

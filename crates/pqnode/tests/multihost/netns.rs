@@ -32,25 +32,25 @@ const TABLE: &str = "100";
 
 /// One host: its namespace, its address and the link that joins it to the router.
 #[derive(Debug, Clone)]
-pub struct Host {
+pub(crate) struct Host {
     /// 1-based, as in the test's figures; also the third octet of the address.
-    pub index: u8,
-    pub ns: String,
-    pub addr: Ipv4Addr,
-    pub link: Link,
+    pub(crate) index: u8,
+    pub(crate) ns: String,
+    pub(crate) addr: Ipv4Addr,
+    pub(crate) link: Link,
 }
 
 /// The namespaces, links and the netem of one test run; all removed on drop.
-pub struct Topology {
-    pub router: String,
-    pub hosts: Vec<Host>,
-    pub netem: Option<Netem>,
+pub(crate) struct Topology {
+    pub(crate) router: String,
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) netem: Option<Netem>,
     /// Namespaces created so far, removed on drop (even after a failed setup).
     created: Vec<String>,
 }
 
 /// Whether this process can build namespaces and a TUN device; why not otherwise.
-pub fn unavailable() -> Option<String> {
+pub(crate) fn unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return Some("needs root (network namespaces, veth pairs, TUN)".into());
@@ -65,7 +65,7 @@ pub fn unavailable() -> Option<String> {
 }
 
 /// Runs `ip args`; the error carries the command and its stderr.
-pub fn ip(args: &[&str]) -> Result<String, String> {
+pub(crate) fn ip(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -90,7 +90,7 @@ fn sysctl(ns: &str, settings: &[&str]) -> Result<String, String> {
 
 /// Moves the calling thread (only this thread) into namespace `ns`. Sockets and devices it
 /// creates from then on, and processes it spawns, live in that namespace.
-pub fn enter(ns: &str) -> std::io::Result<()> {
+pub(crate) fn enter(ns: &str) -> std::io::Result<()> {
     let file = File::open(format!("/run/netns/{ns}"))?;
     // SAFETY: setns with a valid namespace fd and CLONE_NEWNET changes only the calling
     // thread's network namespace; no memory is involved.
@@ -104,7 +104,7 @@ pub fn enter(ns: &str) -> std::io::Result<()> {
 
 /// Runs `f` on a fresh thread inside namespace `ns` and returns what it returns (a panic in
 /// `f` is resumed here). The caller's thread never changes namespace.
-pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| {
         let joined = scope
             .spawn(|| {
@@ -162,7 +162,7 @@ fn remove_namespace(ns: &str) {
 
 impl Topology {
     /// Builds the router and one host per link, with the netem between them.
-    pub fn create(links: &[Link]) -> Result<Self, String> {
+    pub(crate) fn create(links: &[Link]) -> Result<Self, String> {
         remove_stale();
         let base = format!("{PREFIX}{}", std::process::id());
         let mut topology = Self {
@@ -298,7 +298,7 @@ impl Topology {
         })
     }
 
-    pub fn netem(&self) -> &Netem {
+    pub(crate) fn netem(&self) -> &Netem {
         self.netem.as_ref().expect("the netem runs once built")
     }
 }

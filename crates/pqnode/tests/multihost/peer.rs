@@ -15,8 +15,8 @@ use super::netns;
 use crate::common::signaling;
 
 /// A registered signaling peer on one host.
-pub struct HostPeer {
-    pub id: String,
+pub(crate) struct HostPeer {
+    pub(crate) id: String,
     out: Option<mpsc::UnboundedSender<Value>>,
     inbox: mpsc::UnboundedReceiver<Value>,
     thread: Option<JoinHandle<()>>,
@@ -25,7 +25,7 @@ pub struct HostPeer {
 impl HostPeer {
     /// Connects from namespace `ns` to the signaling server at `addr` and registers a fresh
     /// ML-DSA-87 peer in `topic`.
-    pub async fn connect(ns: &str, addr: SocketAddr, topic: &str) -> Self {
+    pub(crate) async fn connect(ns: &str, addr: SocketAddr, topic: &str) -> Self {
         let (id_tx, id_rx) = oneshot::channel();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
         let (in_tx, inbox) = mpsc::unbounded_channel::<Value>();
@@ -73,7 +73,7 @@ impl HostPeer {
         }
     }
 
-    pub fn send(&self, v: Value) {
+    pub(crate) fn send(&self, v: Value) {
         self.out
             .as_ref()
             .expect("open")
@@ -82,7 +82,7 @@ impl HostPeer {
     }
 
     /// The next message `wanted` accepts within `within`, skipping others; `None` on timeout.
-    pub async fn next_where(
+    pub(crate) async fn next_where(
         &mut self,
         within: Duration,
         wanted: impl Fn(&Value) -> bool,
@@ -100,7 +100,7 @@ impl HostPeer {
     }
 
     /// Every message received and not yet read.
-    pub fn drain(&mut self) -> Vec<Value> {
+    pub(crate) fn drain(&mut self) -> Vec<Value> {
         let mut all = Vec::new();
         while let Ok(v) = self.inbox.try_recv() {
             all.push(v);

@@ -16,8 +16,6 @@ use pqnode_signaling::federation::{
 use pqnode_signaling::{PEER_ID_LEN, PeerId, PresenceProof};
 use sha2::{Digest, Sha256};
 
-use super::fed;
-
 const TOPIC_DOMAIN: &[u8] = b"pqnode/signaling-topic/v1\0";
 /// Presence is refreshed every minute by the signaling server; three missed
 /// refreshes and the entry is gone from the network.
@@ -132,12 +130,15 @@ impl DhtDirectory {
         for (topic, value) in writes {
             let key = topic_key(&topic);
             if value.is_empty() {
-                self.overlay.unpublish(key).await.map_err(fed)?;
+                self.overlay
+                    .unpublish(key)
+                    .await
+                    .map_err(FederationError::from_error)?;
             } else {
                 self.overlay
                     .add_provider(key, &value, PRESENCE_TTL)
                     .await
-                    .map_err(fed)?;
+                    .map_err(FederationError::from_error)?;
             }
         }
         Ok(())
@@ -157,7 +158,7 @@ impl Directory for DhtDirectory {
             self.overlay
                 .add_provider(presence_key(peer), &value, PRESENCE_TTL)
                 .await
-                .map_err(fed)?;
+                .map_err(FederationError::from_error)?;
             self.write_topics(writes).await
         })
     }
@@ -170,8 +171,11 @@ impl Directory for DhtDirectory {
             // it; then it is not republished.
             let value = wire::encode_presence_entry(&PresenceEntry::Withdrawn(withdrawal));
             let withdrawn = self.overlay.add_provider(key, &value, PRESENCE_TTL).await;
-            self.overlay.unpublish(key).await.map_err(fed)?;
-            withdrawn.map_err(fed)?;
+            self.overlay
+                .unpublish(key)
+                .await
+                .map_err(FederationError::from_error)?;
+            withdrawn.map_err(FederationError::from_error)?;
             self.write_topics(writes).await
         })
     }
@@ -182,7 +186,7 @@ impl Directory for DhtDirectory {
                 .overlay
                 .get_providers(presence_key(peer))
                 .await
-                .map_err(fed)?;
+                .map_err(FederationError::from_error)?;
             // The DHT checked each proof on arrival (`PresenceEntries`); the signaling server
             // checks the one it routes by again, with its cache.
             let proofs = providers
@@ -207,7 +211,7 @@ impl Directory for DhtDirectory {
                 .overlay
                 .get_providers(topic_key(&topic))
                 .await
-                .map_err(fed)?;
+                .map_err(FederationError::from_error)?;
             let mut found = Vec::new();
             for provider in providers.iter().filter(|p| p.publisher_id() != self.local) {
                 for chunk in provider.value().chunks_exact(PEER_ID_LEN) {

@@ -25,7 +25,7 @@ use anyhow::Context;
 use pqnode_net::Network;
 use pqnode_overlay::Overlay;
 use pqnode_signaling::SignalingServer;
-use pqnode_signaling::federation::{Directory, FederationError, Forwarder};
+use pqnode_signaling::federation::{Directory, Forwarder};
 
 use directory::DhtDirectory;
 pub(crate) use directory::PresenceEntries;
@@ -73,8 +73,4 @@ impl Federation {
             .context("cannot register the signaling withdrawal protocol")?;
         Ok(())
     }
-}
-
-fn fed(e: impl std::fmt::Display) -> FederationError {
-    FederationError::new(e)
 }

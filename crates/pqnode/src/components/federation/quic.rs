@@ -8,8 +8,6 @@ use pqnode_signaling::federation::{
     BoxFuture, DeliveryOutcome, FederationError, Forwarder, RelayEnvelope, Withdrawal, wire,
 };
 
-use super::fed;
-
 /// Signaling envelopes between nodes: wire id 2 (see `pqnode-net`'s `proto/wire.proto`),
 /// protobuf from `pqnode-signaling`'s `proto/federation.proto`. An envelope carries one
 /// signaling message (SDP offers are the largest, a few KiB), its routing and its
@@ -38,8 +36,8 @@ impl Forwarder for QuicForwarder {
                 .network
                 .request(node, SIGNALING_RELAY, payload)
                 .await
-                .map_err(fed)?;
-            wire::decode_delivery(&reply).map_err(fed)
+                .map_err(FederationError::from_error)?;
+            wire::decode_delivery(&reply).map_err(FederationError::from_error)
         })
     }
 
@@ -53,7 +51,7 @@ impl Forwarder for QuicForwarder {
             self.network
                 .request(node, SIGNALING_WITHDRAW, payload)
                 .await
-                .map_err(fed)?;
+                .map_err(FederationError::from_error)?;
             Ok(())
         })
     }

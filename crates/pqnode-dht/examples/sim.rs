@@ -10,7 +10,9 @@
 //! transmission), `--second-wave F` (0.3: fraction of the survivors killed before records are
 //! read again), `--wait M` (0: virtual minutes the network then runs before a last read; 35
 //! lets every surviving publisher republish once), `--paths D` (1: S/Kademlia disjoint lookup
-//! paths), `--quic B` (true: add the loss scenario with QUIC-style resends).
+//! paths), `--quic B` (true: add the loss scenario with QUIC-style resends), `--turnover H`
+//! (0: instead of the scenarios, H hours in which `--rate F` (0.1) of the live nodes are
+//! replaced every 10 minutes, records read every hour, with and without storer republish).
 //!
 //! Each scenario starts from the same network (built again from the seed: tables filled by
 //! joins and a first bucket refresh, no loss) and kills the same nodes; see
@@ -19,7 +21,7 @@
 use std::time::{Duration, Instant as WallClock};
 
 use pqnode_dht::Config;
-use pqnode_dht::sim::scenario::{self, Scenario, ScenarioReport, Workload};
+use pqnode_dht::sim::scenario::{self, Scenario, ScenarioReport, Turnover, Workload};
 use pqnode_dht::sim::{
     LookupFigures, LossRecovery, Percentiles, RecordFigures, SimConfig, Simulator,
 };
@@ -34,6 +36,10 @@ struct Args {
     wait: u64,
     paths: usize,
     quic: bool,
+    /// Hours of turnover to run instead of the standard scenarios (0: none).
+    turnover: u64,
+    /// Fraction of the live nodes replaced every 10 minutes during turnover.
+    rate: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +57,8 @@ fn parse_args() -> Result<Args, String> {
         wait: 0,
         paths: 1,
         quic: true,
+        turnover: 0,
+        rate: 0.1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,6 +76,8 @@ fn parse_args() -> Result<Args, String> {
             "--wait" => args.wait = value.parse().map_err(|_| bad())?,
             "--paths" => args.paths = value.parse().map_err(|_| bad())?,
             "--quic" => args.quic = value.parse().map_err(|_| bad())?,
+            "--turnover" => args.turnover = value.parse().map_err(|_| bad())?,
+            "--rate" => args.rate = value.parse().map_err(|_| bad())?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -95,6 +105,11 @@ fn main() {
         args.paths
     );
     let started = WallClock::now();
+    if args.turnover > 0 {
+        run_turnover(&args);
+        println!("\ntotal: {:.1} s wall", started.elapsed().as_secs_f64());
+        return;
+    }
     let churn = Scenario {
         second_wave: args.second_wave,
         wait: Duration::from_secs(args.wait * 60),
@@ -167,6 +182,76 @@ fn main() {
     }
     print_tables(&args, &reports);
     println!("\ntotal: {:.1} s wall", started.elapsed().as_secs_f64());
+}
+
+/// Records through hours of turnover, with and without storer republish.
+fn run_turnover(args: &Args) {
+    let steps = args.turnover * 6;
+    let newcomers = (args.nodes as f64 * args.rate * steps as f64 * 1.2).ceil() as usize;
+    let turnover = Turnover {
+        initial: args.nodes,
+        records: args.workload.records,
+        rate: args.rate,
+        step: Duration::from_secs(600),
+        duration: Duration::from_secs(args.turnover * 3600),
+        read_every: Duration::from_secs(3600),
+    };
+    let mut rows = Vec::new();
+    for replicate in [None, Config::default().replicate_interval] {
+        let clock = WallClock::now();
+        let report = scenario::turnover(
+            SimConfig {
+                nodes: args.nodes + newcomers,
+                seed: args.seed,
+                node: Config {
+                    replicate_interval: replicate,
+                    disjoint_paths: args.paths,
+                    ..Config::default()
+                },
+                ..SimConfig::default()
+            },
+            &turnover,
+        );
+        let name = match replicate {
+            Some(every) => format!("every {} min", every.as_secs() / 60),
+            None => "none".to_string(),
+        };
+        println!(
+            "\nstorer republish {name}: {} left, {} joined ({:.1} s wall)",
+            report.left,
+            report.joined,
+            clock.elapsed().as_secs_f64()
+        );
+        for (after, reads) in &report.reads {
+            println!("  after {:>4} min: {reads}", after.as_secs() / 60);
+        }
+        let c = report.counters;
+        println!(
+            "  network: {} messages delivered, {} requests to dead nodes",
+            c.messages_delivered, c.requests_to_dead
+        );
+        rows.push((name, report));
+    }
+    println!(
+        "\nRecords through turnover, {} nodes, seed {}: every 10 min {} % of the live nodes leave and as many newcomers join; {} records published once, their publishers gone at once:\n",
+        args.nodes,
+        args.seed,
+        pct(args.rate),
+        args.workload.records
+    );
+    println!("| storer republish | after | live copies per record | found | read p50 |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, report) in &rows {
+        for (after, r) in &report.reads {
+            println!(
+                "| {name} | {} h | {:.1} | {:.1} % | {:.0} |",
+                after.as_secs() / 3600,
+                r.replicas,
+                r.found_percent(),
+                ms(r.latency.p50)
+            );
+        }
+    }
 }
 
 /// The network every scenario starts from, built from the seed.

@@ -325,10 +325,12 @@ fn record_to_wire(record: &Record) -> proto::Record {
         seq: record.seq(),
         ttl_secs: ttl_secs(record.ttl()),
         signature: record.signature().as_bytes().to_vec(),
+        expires_unix_ms: record.expires_unix_ms().unwrap_or(0),
     }
 }
 
 fn record_from_wire(wire: proto::Record) -> Result<Record, CodecError> {
+    let expires = (wire.expires_unix_ms != 0).then_some(wire.expires_unix_ms);
     Ok(Record::from_parts(
         id_from(&wire.key, "record.key")?,
         wire.name,
@@ -337,7 +339,8 @@ fn record_from_wire(wire: proto::Record) -> Result<Record, CodecError> {
         wire.seq,
         wire.ttl_secs,
         &wire.signature,
-    )?)
+    )?
+    .with_expiry(expires))
 }
 
 fn provider_to_wire(provider: &ProviderRecord) -> proto::Provider {

@@ -52,6 +52,20 @@ pub struct Config {
     pub maintenance_interval: Duration,
     /// How often the records and provider entries we publish are stored again.
     pub republish_interval: Duration,
+    /// How often a node stores the records it holds for others on the K nodes now closest
+    /// to each key (Kademlia's hourly republish), so a record outlives the nodes it was first
+    /// put on; a record with a shorter TTL is handed on every half TTL. Receiving the record
+    /// (from its publisher, or another holder) puts a node's own turn off by as long, so
+    /// while the publisher republishes, storers stay quiet. A copy handed on keeps its
+    /// expiry. The same setting hands a record to a node that enters our table closer to
+    /// its key than we are (Kademlia's store on join), at most
+    /// [`Config::max_join_stores`] records per new node. `None`: records stay where they
+    /// were put (and where their publisher puts them again).
+    pub replicate_interval: Option<Duration>,
+    /// Most records handed to one node that entered the table (store on join).
+    pub max_join_stores: usize,
+    /// Most records handed on per maintenance tick; the rest wait for the next tick.
+    pub max_replications_per_tick: usize,
     /// Each periodic interval is stretched or shrunk by up to this fraction, at random, so nodes
     /// started together do not act in lockstep.
     pub jitter: f64,
@@ -93,6 +107,9 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             maintenance_interval: Duration::from_secs(60),
             republish_interval: Duration::from_secs(30 * 60),
+            replicate_interval: Some(Duration::from_secs(3600)),
+            max_join_stores: 16,
+            max_replications_per_tick: 256,
             jitter: 0.1,
             max_refreshes_per_tick: 8,
             verify_inbound: true,

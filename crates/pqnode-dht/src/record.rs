@@ -9,10 +9,16 @@
 //!
 //! Both are signed with ML-DSA-87 over a fixed big-endian encoding of their fields, under a
 //! domain label of their own, and every node verifies them before storing or returning them.
-//! The TTL counts from the moment a node stores the record (nodes share no clock); the
-//! publisher's periodic republish renews it, so a record whose publisher stops republishing
-//! disappears within one TTL. Anyone who saw a record can store it again until then; to
-//! withdraw a value early, publish a higher `seq` (for example with an empty value).
+//! The TTL counts from the moment a node stores the record; the publisher's periodic
+//! republish renews it. A copy also travels with its absolute expiry (unix milliseconds,
+//! [`Record::expires_unix_ms`]): not signed, since it is the sender's view of when its copy
+//! ends, but a node never keeps a copy past it, nor past its own `now + ttl`. So a storer
+//! that hands a record on (storer republish, read repair) never extends its life, and a
+//! record whose publisher stops republishing disappears within one TTL of its last renewal
+//! wherever it went, as long as the nodes' clocks roughly agree. A node that lies about
+//! the expiry can make its own copies live up to one TTL from when each is stored, which a
+//! replay of the signed record could do anyway; to withdraw a value early, publish a
+//! higher `seq` (for example with an empty value).
 
 use std::time::Duration;
 
@@ -76,7 +82,9 @@ pub fn record_key(publisher: &NodeId, name: &[u8]) -> Key {
 
 /// A publisher-bound, signed value. Construct with [`Record::sign`] (publishing) or
 /// [`Record::from_parts`] (decoding); check with [`Record::verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality compares the signed fields only, not the unsigned expiry a copy travels with.
+#[derive(Debug, Clone)]
 pub struct Record {
     key: Key,
     name: Vec<u8>,
@@ -85,7 +93,32 @@ pub struct Record {
     seq: u64,
     ttl: Duration,
     signature: Signature,
+    expires_unix_ms: Option<u64>,
 }
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.key,
+            &self.name,
+            &self.value,
+            &self.publisher,
+            self.seq,
+            self.ttl,
+            &self.signature,
+        ) == (
+            &other.key,
+            &other.name,
+            &other.value,
+            &other.publisher,
+            other.seq,
+            other.ttl,
+            &other.signature,
+        )
+    }
+}
+
+impl Eq for Record {}
 
 impl Record {
     /// Signs a record named `name` with `identity`.
@@ -121,6 +154,7 @@ impl Record {
             seq,
             ttl,
             signature,
+            expires_unix_ms: None,
         })
     }
 
@@ -144,7 +178,20 @@ impl Record {
             seq,
             ttl,
             signature: Signature::from_bytes(signature).map_err(|_| RecordError::Malformed)?,
+            expires_unix_ms: None,
         })
+    }
+
+    /// This copy with the absolute expiry (unix milliseconds) it travels with, or none.
+    pub fn with_expiry(mut self, expires_unix_ms: Option<u64>) -> Self {
+        self.expires_unix_ms = expires_unix_ms;
+        self
+    }
+
+    /// When the node that sent this copy stops keeping it (unix milliseconds), if it said:
+    /// unsigned, so only ever used to shorten a copy's life (see the module docs).
+    pub fn expires_unix_ms(&self) -> Option<u64> {
+        self.expires_unix_ms
     }
 
     /// Checks that the key belongs to the publisher and name, and the signature.

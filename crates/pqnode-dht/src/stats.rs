@@ -66,6 +66,9 @@ pub struct Counters {
     pub records_accepted: u64,
     pub records_rejected: u64,
     pub republishes: u64,
+    /// Records this node handed on as a storer: republished to the K closest nodes, or
+    /// stored on a new node closer to their key than we are.
+    pub replications: u64,
     /// Newer record copies sent to nodes that answered a read with an older one.
     pub read_repairs: u64,
 }

@@ -90,6 +90,8 @@ impl RecordStore {
         expires: Instant,
     ) -> Result<(), StoreError> {
         let expires = expires.min(now + record.ttl());
+        // The store keeps its own expiry; the one a copy travelled with is the sender's.
+        let record = record.with_expiry(None);
         match self.records.get_mut(record.key()) {
             Some(old) if old.expires > now => {
                 if old.item.seq() > record.seq()
@@ -97,6 +99,12 @@ impl RecordStore {
                 {
                     return Err(StoreError::Stale);
                 }
+                // The same copy again keeps the later of the two expiries: an older copy
+                // handed on by a storer does not cut short a publisher's renewal.
+                let expires = match old.item.seq() == record.seq() {
+                    true => expires.max(old.expires),
+                    false => expires,
+                };
                 *old = Stored {
                     item: record,
                     expires,
@@ -125,10 +133,23 @@ impl RecordStore {
     }
 
     pub fn get(&self, key: &Key, now: Instant) -> Option<&Record> {
+        self.get_until(key, now).map(|(record, _)| record)
+    }
+
+    /// The live record under `key` and when it expires here.
+    pub fn get_until(&self, key: &Key, now: Instant) -> Option<(&Record, Instant)> {
         self.records
             .get(key)
             .filter(|s| s.expires > now)
-            .map(|s| &s.item)
+            .map(|s| (&s.item, s.expires))
+    }
+
+    /// Keys of the live records, in no particular order.
+    pub fn record_keys(&self, now: Instant) -> impl Iterator<Item = &Key> {
+        self.records
+            .iter()
+            .filter(move |(_, s)| s.expires > now)
+            .map(|(key, _)| key)
     }
 
     /// Stores a verified provider entry, replacing the same publisher's older one. A validated

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use pqnode_dht::Config;
-use pqnode_dht::sim::scenario::{self, Scenario, ScenarioReport, Workload};
+use pqnode_dht::sim::scenario::{self, Scenario, ScenarioReport, Turnover, Workload};
 use pqnode_dht::sim::{LossRecovery, Percentiles, SimConfig, Simulator};
 
 const NODES: usize = 800;
@@ -215,4 +215,57 @@ fn a_dead_target_costs_no_hard_timeout_and_a_live_one_is_found_through_lost_pack
     // Seeds 1-12: 588-600 of 600 (a resent answer can still outlast the target's hard
     // timeout, 2 x RTO, on a steady link); with no wait for the target, 575 on seed 7.
     assert!(found * 100 >= lookups * 97, "{found}/{lookups} found");
+}
+
+#[test]
+fn storers_keep_records_alive_through_turnover_after_their_publishers_left() {
+    // 150 nodes; every 10 minutes a fifth of them leave and as many newcomers join, for 2 h
+    // (about 90 % of the nodes are replaced); the publishers left right after publishing.
+    let turnover = Turnover {
+        initial: 150,
+        records: 40,
+        rate: 0.2,
+        step: Duration::from_secs(600),
+        duration: Duration::from_secs(2 * 3600),
+        read_every: Duration::from_secs(3600),
+    };
+    let run = |replicate_interval: Option<Duration>| {
+        let config = SimConfig {
+            nodes: 500,
+            seed: seed(),
+            node: Config {
+                replicate_interval,
+                ..Config::default()
+            },
+            ..SimConfig::default()
+        };
+        let report = scenario::turnover(config, &turnover);
+        println!(
+            "seed {}, storer republish {replicate_interval:?}: {} left, {} joined; {:?}",
+            seed(),
+            report.left,
+            report.joined,
+            report.counters
+        );
+        for (after, reads) in &report.reads {
+            println!("  after {:>4} min: {reads}", after.as_secs() / 60);
+        }
+        report
+            .reads
+            .last()
+            .map(|(_, r)| *r)
+            .expect("read at the end")
+    };
+    // Left alone, a record's 20 holders die off: 20 × 0.8^12 ≈ 1.4 live copies after 2 h
+    // (seeds 1-3, 7: 1.0-1.8, 57-80 % of the records still found). Storers put it back on
+    // the 20 closest every hour (seeds 1-3, 7: 20.1-21.8 copies, all found).
+    let without = run(None);
+    let with = run(Config::default().replicate_interval);
+    assert!(without.replicas <= 5.0, "without {without}");
+    assert!(with.replicas >= 15.0, "with {with}");
+    assert!(with.found_percent() >= 95.0, "{with}");
+    assert!(
+        without.found <= with.found,
+        "without {without}, with {with}"
+    );
 }

@@ -72,6 +72,8 @@ impl Overlay {
         let origin = tokio::time::Instant::now();
         let rng_seed = config.rng_seed.unwrap_or_else(|| clock_seed(&local));
         let mut node = Node::new(local, config.dht.clone(), rng_seed, Instant::ZERO);
+        // Records go out with the absolute expiry of our copy (see `Record::expires_unix_ms`).
+        node.set_unix_time(Instant::ZERO, pqnode_clock::now_unix_ms());
         let restored = match &store {
             Some(store) => persist::restore(&mut node, store).await,
             None => 0,

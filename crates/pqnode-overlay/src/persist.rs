@@ -5,7 +5,7 @@
 //! those is written when it is accepted, and the STORED answer waits for the commit: a
 //! publisher told "stored" can count on it across a crash.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pqnode_dht::{Instant, Node, ProviderRecord, Record, Request, codec};
 use pqnode_store::{Store, StoreError, Table};
@@ -91,17 +91,24 @@ impl Held {
 }
 
 /// Writes one accepted item, durably, with the lifetime the core granted it (its TTL from
-/// now); the store's sweep deletes it once that runs out. The DHT answers STORED only after.
+/// now, or less if the copy came with an earlier expiry); the store's sweep deletes it once
+/// that runs out. The DHT answers STORED only after.
 pub(crate) async fn save_held(
     store: &Store,
     held: &Held,
     now: SystemTime,
 ) -> Result<(), StoreError> {
     let (ttl, value) = match held {
-        Held::Record(record) => (
-            record.ttl(),
-            codec::encode_store(&[(record.clone(), record.ttl())], &[]),
-        ),
+        Held::Record(record) => {
+            let left = record.expires_unix_ms().map_or(record.ttl(), |ms| {
+                (UNIX_EPOCH + Duration::from_millis(ms))
+                    .duration_since(now)
+                    .unwrap_or_default()
+                    .min(record.ttl())
+            });
+            let record = record.clone().with_expiry(None);
+            (left, codec::encode_store(&[(record, left)], &[]))
+        }
         Held::Provider(provider) => (
             provider.ttl(),
             codec::encode_store(&[], &[(provider.clone(), provider.ttl())]),
@@ -191,6 +198,45 @@ mod tests {
         );
         assert_eq!(providers.len(), 1);
         assert_eq!(providers[0].0, provider);
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn a_copy_that_came_with_an_earlier_expiry_is_kept_no_longer() {
+        let (_dir, store) = open().await;
+        let me = Identity::from_seed(&[4; 32]).expect("identity");
+        let now = SystemTime::now();
+        let unix_ms = |t: SystemTime| {
+            u64::try_from(
+                t.duration_since(UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_millis(),
+            )
+            .expect("ms")
+        };
+        // Its TTL is 3 h, but the storer that handed it on had it for 30 min more.
+        let record = Record::sign(&me, b"handed on", b"v", 1, 3 * HOUR)
+            .expect("sign")
+            .with_expiry(Some(unix_ms(now + HOUR / 2)));
+        save_held(&store, &Held::Record(record.clone()), now)
+            .await
+            .expect("save");
+        let loaded = load_records(&store, now)
+            .await
+            .expect("load")
+            .expect("saved");
+        let (records, _) = codec::decode_store(&loaded).expect("decode");
+        let (saved, left) = &records[0];
+        assert_eq!(saved, &record);
+        assert_eq!(
+            saved.expires_unix_ms(),
+            None,
+            "the store keeps its own expiry"
+        );
+        assert!(
+            *left <= HOUR / 2 && *left > HOUR / 2 - Duration::from_secs(5),
+            "{left:?}"
+        );
         store.close().await.expect("close");
     }
 

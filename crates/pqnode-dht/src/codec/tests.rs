@@ -72,6 +72,25 @@ fn every_message_round_trips() {
 }
 
 #[test]
+fn a_records_expiry_travels_with_it_and_an_absent_one_stays_absent() {
+    let me = Identity::from_seed(&[3; 32]).unwrap();
+    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(600)).unwrap();
+    for expiry in [None, Some(1_700_000_000_123)] {
+        let request = Request::Store {
+            record: record.clone().with_expiry(expiry),
+        };
+        let Ok(Request::Store { record: decoded }) = decode_request(&encode_request(&request))
+        else {
+            panic!("a store request");
+        };
+        assert_eq!(decoded.expires_unix_ms(), expiry);
+        decoded
+            .verify()
+            .expect("the expiry is not signed: the signature still holds");
+    }
+}
+
+#[test]
 fn caps_and_lengths_are_enforced() {
     assert_eq!(
         decode_request(&vec![0; MAX_MESSAGE_LEN + 1]),

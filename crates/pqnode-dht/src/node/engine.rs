@@ -130,7 +130,7 @@ impl Node {
                 self.counters.read_repairs += 1;
                 if contact.id == self.local {
                     // Our own copy was the stale one.
-                    let _ = self.store.put(best.clone(), now);
+                    let _ = self.keep_copy(now, best.clone());
                     continue;
                 }
                 let request = Request::Store {

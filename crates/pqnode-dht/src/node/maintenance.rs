@@ -9,9 +9,10 @@ use rand::RngExt;
 use super::query::QueryKind;
 use super::{Node, Published, Purpose};
 use crate::contact::Contact;
+use crate::distance::Distance;
 use crate::distance::random_id_in_bucket;
 use crate::message::Request;
-use crate::record::Key;
+use crate::record::{Key, Record};
 use crate::table::NodeState;
 use crate::time::Instant;
 
@@ -101,6 +102,7 @@ impl Node {
             let key = *record.key();
             let _ = self.store.put(record.clone(), now);
             self.counters.republishes += 1;
+            let record = self.outgoing(record, now);
             self.start_query(now, key, QueryKind::PutRecord { record }, false);
         }
         for provider in take_due(&mut self.published_providers, now, interval) {
@@ -111,6 +113,127 @@ impl Node {
             }
             self.counters.republishes += 1;
             self.start_query(now, key, QueryKind::AddProvider { provider }, false);
+        }
+    }
+
+    /// Unix milliseconds at `at`, if the driver told the node the time.
+    pub(super) fn unix_ms(&self, at: Instant) -> Option<u64> {
+        let elapsed = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.unix_origin_ms
+            .map(|origin| origin.saturating_add(elapsed))
+    }
+
+    /// The local instant of unix time `ms` (the origin for a time before it).
+    fn local_instant(&self, ms: u64) -> Option<Instant> {
+        let origin = self.unix_origin_ms?;
+        Some(Instant::from_elapsed(Duration::from_millis(
+            ms.saturating_sub(origin),
+        )))
+    }
+
+    /// Our own record as it goes out now: with the expiry its TTL gives it from now.
+    pub(super) fn outgoing(&self, record: Record, now: Instant) -> Record {
+        let expires = self.unix_ms(now + record.ttl());
+        record.with_expiry(expires)
+    }
+
+    /// Keeps a verified copy someone sent us until the earlier of its sender's expiry and
+    /// `now + ttl`, and puts off our own turn to hand it on.
+    pub(super) fn keep_copy(&mut self, now: Instant, record: Record) -> Result<(), String> {
+        let until = record
+            .expires_unix_ms()
+            .and_then(|ms| self.local_instant(ms))
+            .unwrap_or(now + record.ttl());
+        if until <= now {
+            return Err("the record has expired".to_string());
+        }
+        let key = *record.key();
+        let ttl = record.ttl();
+        self.store
+            .put_until(record, now, until)
+            .map_err(|e| e.to_string())?;
+        if let Some(interval) = self.config.replicate_interval
+            && !self.published.contains_key(&key)
+        {
+            let next = now + self.jittered(interval.min(ttl / 2));
+            self.replicas.insert(key, next);
+        }
+        Ok(())
+    }
+
+    /// Storer republish: every record held for others whose turn has come is stored again
+    /// on the K nodes now closest to its key, with the expiry it has here.
+    pub(super) fn replicate(&mut self, now: Instant) {
+        let Some(interval) = self.config.replicate_interval else {
+            return;
+        };
+        let due: Vec<Key> = self
+            .replicas
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(key, _)| *key)
+            .take(self.config.max_replications_per_tick)
+            .collect();
+        for key in due {
+            let held = self
+                .store
+                .get_until(&key, now)
+                .map(|(record, expires)| (record.clone(), expires));
+            let Some((record, expires)) = held.filter(|_| !self.published.contains_key(&key))
+            else {
+                self.replicas.remove(&key);
+                continue;
+            };
+            let next = now + self.jittered(interval.min(record.ttl() / 2));
+            self.replicas.insert(key, next);
+            self.counters.replications += 1;
+            let record = record.with_expiry(self.unix_ms(expires));
+            self.start_query(now, key, QueryKind::PutRecord { record }, false);
+        }
+    }
+
+    /// Store on join: `contact` just entered our table; the records we hold whose key it is
+    /// closer to than we are are stored on it (at most [`crate::Config::max_join_stores`]),
+    /// by us only if no other contact we know is closer to the key than we are. Entering our
+    /// table is not joining the network: without that rule every holder of a key would send
+    /// the record to every close node it met, most of which hold it already; with it, the
+    /// holder closest to the key is the one that sends (the others wait for the hourly turn).
+    pub(super) fn hand_over(&mut self, now: Instant, contact: Contact) {
+        if self.config.replicate_interval.is_none() {
+            return;
+        }
+        let mut closer: Vec<(Distance, Key)> = self
+            .store
+            .record_keys(now)
+            .filter_map(|key| {
+                let ours = Distance::between(key, &self.local);
+                let theirs = Distance::between(key, &contact.id);
+                (theirs < ours).then_some((theirs, *key))
+            })
+            .collect();
+        closer.retain(|(_, key)| {
+            let ours = Distance::between(key, &self.local);
+            self.table
+                .closest(key, 2, now)
+                .iter()
+                .filter(|c| c.id != contact.id)
+                .all(|c| Distance::between(key, &c.id) > ours)
+        });
+        // The keys it is closest to first (and an order that does not depend on hashing).
+        closer.sort_unstable();
+        closer.truncate(self.config.max_join_stores);
+        for (_, key) in closer {
+            let Some((record, expires)) = self.store.get_until(&key, now) else {
+                continue;
+            };
+            let record = record.clone().with_expiry(self.unix_ms(expires));
+            self.counters.replications += 1;
+            self.send(
+                now,
+                contact.into(),
+                Request::Store { record },
+                Purpose::Repair,
+            );
         }
     }
 

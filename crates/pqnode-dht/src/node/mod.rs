@@ -150,6 +150,12 @@ pub struct Node {
     /// Ordered maps: republishing walks them, and the simulator needs the same order every run.
     published: BTreeMap<Key, Published<Record>>,
     published_providers: BTreeMap<Key, Published<ProviderRecord>>,
+    /// Records held for others, and when each is next handed on (see
+    /// [`Config::replicate_interval`]). Ordered like `published`, for the simulator.
+    replicas: BTreeMap<Key, Instant>,
+    /// Unix time (ms) at the driver's origin, if the driver said: turns local expiries into
+    /// the absolute ones copies travel with, and back.
+    unix_origin_ms: Option<u64>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_refresh: Instant,
@@ -185,6 +191,8 @@ impl Node {
             verifying: 0,
             published: BTreeMap::new(),
             published_providers: BTreeMap::new(),
+            replicas: BTreeMap::new(),
+            unix_origin_ms: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_refresh: now,
@@ -202,6 +210,15 @@ impl Node {
 
     pub fn local_id(&self) -> &NodeId {
         &self.local
+    }
+
+    /// Tells the node the wall-clock time: `unix_ms` milliseconds since the Unix epoch at
+    /// `now`. With it, records go out with the absolute expiry of the sender's copy (and
+    /// copies received with one never outlive it); without, every copy's TTL counts from
+    /// when each node stores it, as with peers that do not send expiries.
+    pub fn set_unix_time(&mut self, now: Instant, unix_ms: u64) {
+        let elapsed = u64::try_from(now.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.unix_origin_ms = Some(unix_ms.saturating_sub(elapsed));
     }
 
     pub fn table(&self) -> &RoutingTable {
@@ -258,8 +275,9 @@ impl Node {
             return id;
         }
         let mut read = query::RecordRead::default();
-        if let Some(held) = self.store.get(&key, now).cloned() {
-            // Our own copy counts as one holder.
+        if let Some((held, expires)) = self.store.get_until(&key, now) {
+            // Our own copy counts as one holder (with its expiry, should it repair others).
+            let held = held.clone().with_expiry(self.unix_ms(expires));
             read.offer(Contact::new(self.local, unspecified_addr()), held);
         }
         self.start_query(now, key, QueryKind::GetRecord(read), true)
@@ -271,7 +289,9 @@ impl Node {
         record.verify()?;
         let key = *record.key();
         // Ours, so always kept locally: a lookup that reaches us finds it.
+        let record = record.with_expiry(None);
         let _ = self.store.put(record.clone(), now);
+        self.replicas.remove(&key);
         let next_republish = now + self.jittered(self.config.republish_interval);
         self.published.insert(
             key,
@@ -280,6 +300,7 @@ impl Node {
                 next_republish,
             },
         );
+        let record = self.outgoing(record, now);
         Ok(self.start_query(now, key, QueryKind::PutRecord { record }, true))
     }
 
@@ -386,9 +407,9 @@ impl Node {
             Request::FindNode { target } => Response::Nodes {
                 closer: closest(&self.table, &target),
             },
-            Request::FindValue { key } => match self.store.get(&key, now) {
-                Some(record) => Response::Value {
-                    record: Some(record.clone()),
+            Request::FindValue { key } => match self.store.get_until(&key, now) {
+                Some((record, expires)) => Response::Value {
+                    record: Some(record.clone().with_expiry(self.unix_ms(expires))),
                     closer: Vec::new(),
                 },
                 None => Response::Value {
@@ -406,7 +427,7 @@ impl Node {
                 let result = record
                     .verify()
                     .map_err(|e| e.to_string())
-                    .and_then(|()| self.store.put(record, now).map_err(|e| e.to_string()));
+                    .and_then(|()| self.keep_copy(now, record));
                 self.store_outcome(result)
             }
             Request::AddProvider { provider } => {
@@ -461,10 +482,14 @@ impl Node {
             .table
             .record_success(contact, now, self.peers.srtt(&contact.id));
         match insert {
-            Insert::Inserted => self.counters.table_inserts += 1,
+            Insert::Inserted => {
+                self.counters.table_inserts += 1;
+                self.hand_over(now, contact);
+            }
             Insert::ReplacedBad(_) => {
                 self.counters.table_inserts += 1;
                 self.counters.table_evictions += 1;
+                self.hand_over(now, contact);
             }
             Insert::Updated | Insert::Cached | Insert::SubnetFull | Insert::Local => {}
         }
@@ -551,6 +576,7 @@ impl Node {
             self.next_maintenance = now + self.jittered(self.config.maintenance_interval);
             self.store.expire(now);
             self.republish(now);
+            self.replicate(now);
         }
     }
 

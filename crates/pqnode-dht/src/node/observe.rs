@@ -123,8 +123,16 @@ impl Node {
         let (records, providers) = crate::codec::decode_store(bytes)?;
         let mut restored = 0;
         for (record, left) in records {
+            let (key, ttl) = (*record.key(), record.ttl());
             if record.verify().is_ok() && self.store.put_until(record, now, now + left).is_ok() {
                 restored += 1;
+                // Held for others: handed on in its turn, as before the restart.
+                if let Some(interval) = self.config.replicate_interval
+                    && !self.published.contains_key(&key)
+                {
+                    let next = now + self.jittered(interval.min(ttl / 2));
+                    self.replicas.insert(key, next);
+                }
             }
         }
         for (provider, left) in providers {

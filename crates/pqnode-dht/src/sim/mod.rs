@@ -128,6 +128,10 @@ pub struct Simulator {
     counters: SimCounters,
 }
 
+/// The wall-clock time every simulated node is told at the start (unix ms): records travel
+/// with absolute expiries, and the nodes' clocks agree.
+const SIM_EPOCH_MS: u64 = 1_800_000_000_000;
+
 /// Longest a single query may run in virtual time before the simulator gives up on it.
 const QUERY_DEADLINE: Duration = Duration::from_secs(600);
 
@@ -140,12 +144,13 @@ impl Simulator {
             let mut id = [0u8; 20];
             rng.fill_bytes(&mut id);
             let addr = address_of(i);
-            let node = Node::new(
+            let mut node = Node::new(
                 NodeId::from_bytes(id),
                 config.node.clone(),
                 rng.next_u64(),
                 Instant::ZERO,
             );
+            node.set_unix_time(Instant::ZERO, SIM_EPOCH_MS);
             by_addr.insert(addr, i);
             nodes.push(SimNode {
                 node,
@@ -282,6 +287,21 @@ impl Simulator {
             n.timer = None;
         }
         self.settle(i);
+    }
+
+    /// Node `i` (never joined, or dead) joins now, as a newcomer, through `seeds_per_join`
+    /// random live nodes known by address only.
+    pub fn join(&mut self, i: usize) {
+        let alive = self.alive();
+        if alive.is_empty() || i >= self.nodes.len() {
+            return;
+        }
+        let seeds = (0..self.config.seeds_per_join.max(1))
+            .filter_map(|_| alive.get(self.rng.random_range(0..alive.len())))
+            .map(|s| address_of(*s))
+            .collect();
+        self.revive(i);
+        self.queue.push(self.now, SimEvent::Join { node: i, seeds });
     }
 
     /// Kills `fraction` of the live nodes, chosen at random; returns their indices.

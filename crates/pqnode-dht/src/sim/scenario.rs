@@ -346,3 +346,131 @@ fn read_records(
     });
     RecordFigures::of(keys.len(), replicas, 2, reads)
 }
+
+/// Hours of turnover: nodes leave and newcomers join, and nobody republishes records but
+/// the nodes that hold them (their publishers left right after publishing). What storer
+/// republish is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Turnover {
+    /// Nodes at the start; the simulator's other nodes join later, as newcomers.
+    pub initial: usize,
+    pub records: usize,
+    /// Every `step`, this fraction of the live nodes leaves and as many newcomers join.
+    pub rate: f64,
+    pub step: Duration,
+    /// How long the network runs; every record is read once every `read_every`.
+    pub duration: Duration,
+    pub read_every: Duration,
+}
+
+/// What a [`Turnover`] run gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnoverReport {
+    /// Virtual time since publication, and the reads then. [`RecordFigures::replicas`] is
+    /// the mean number of live nodes holding each record at that time.
+    pub reads: Vec<(Duration, RecordFigures)>,
+    pub left: usize,
+    pub joined: usize,
+    pub counters: SimCounters,
+}
+
+/// Runs `turnover` on a network of `config.nodes` nodes of which `turnover.initial` start
+/// (the rest are the newcomers). Records have [`RECORD_TTL`], longer than the run.
+pub fn turnover(config: super::SimConfig, turnover: &Turnover) -> TurnoverReport {
+    let seed = config.seed;
+    let mut sim = Simulator::new(config);
+    let total = sim.len();
+    for i in turnover.initial.min(total)..total {
+        sim.kill(i);
+    }
+    sim.bootstrap_all();
+    let before = sim.counters();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7e57_0000_0000_0002);
+    let puts: Vec<(usize, Record)> = (0..turnover.records)
+        .filter_map(|_| {
+            let publisher = sim.random_alive()?;
+            let mut key_seed = [0u8; 32];
+            rng.fill_bytes(&mut key_seed);
+            let identity = Identity::from_seed(&key_seed).ok()?;
+            let record = Record::sign(&identity, RECORD_NAME, b"v", 1, RECORD_TTL).ok()?;
+            Some((publisher, record))
+        })
+        .collect();
+    let keys: Vec<Key> = puts.iter().map(|(_, r)| *r.key()).collect();
+    let publishers: Vec<usize> = puts.iter().map(|(p, _)| *p).collect();
+    sim.put_all(puts);
+    // The publishers leave at once: only the holders can keep the records alive.
+    for p in publishers {
+        sim.kill(p);
+    }
+    let (mut left, mut joined) = (0, 0);
+    let mut next_newcomer = turnover.initial;
+    let mut reads = Vec::new();
+    let started = sim.now();
+    let mut next_read = started + turnover.read_every;
+    let end = started + turnover.duration;
+    while sim.now() < end {
+        sim.run_for(turnover.step);
+        // Read before this step's turnover: every reader has been up a step or more.
+        if sim.now() >= next_read {
+            next_read = next_read + turnover.read_every;
+            let since = sim.now().saturating_duration_since(started);
+            reads.push((since, read_all(&mut sim, &keys)));
+        }
+        if sim.now() >= end {
+            break;
+        }
+        let gone = sim.kill_fraction(turnover.rate);
+        left += gone.len();
+        for _ in 0..gone.len() {
+            if next_newcomer < total {
+                sim.join(next_newcomer);
+                next_newcomer += 1;
+                joined += 1;
+            }
+        }
+    }
+    let after = sim.counters();
+    TurnoverReport {
+        reads,
+        left,
+        joined,
+        counters: SimCounters {
+            messages_delivered: after.messages_delivered - before.messages_delivered,
+            messages_dropped: after.messages_dropped - before.messages_dropped,
+            retransmits: after.retransmits - before.retransmits,
+            requests_to_dead: after.requests_to_dead - before.requests_to_dead,
+            events_processed: after.events_processed - before.events_processed,
+        },
+    }
+}
+
+/// Reads every record from a random live node, all at once; the figures' `replicas` is the
+/// mean number of live nodes holding each record.
+fn read_all(sim: &mut Simulator, keys: &[Key]) -> RecordFigures {
+    let now = sim.now();
+    let holders: Vec<usize> = keys
+        .iter()
+        .map(|key| {
+            sim.alive()
+                .into_iter()
+                .filter(|i| {
+                    sim.node(*i)
+                        .is_some_and(|n| n.store().get(key, now).is_some())
+                })
+                .count()
+        })
+        .collect();
+    let gets: Vec<(usize, Key)> = keys
+        .iter()
+        .filter_map(|key| Some((sim.random_alive()?, *key)))
+        .collect();
+    let outcomes = sim.get_all(&gets);
+    let reads = outcomes.iter().zip(&gets).map(|(o, (_, key))| {
+        o.as_ref().map(|o| {
+            let record = o.value.as_ref().filter(|r| r.key() == key);
+            (o.stats, o.latency, record.map(Record::seq))
+        })
+    });
+    RecordFigures::of(keys.len(), &holders, 1, reads)
+}

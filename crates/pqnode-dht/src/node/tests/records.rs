@@ -202,3 +202,159 @@ fn a_read_returns_the_newest_copy_and_repairs_stale_holders() {
     assert_eq!(repairs[0].request, Request::Store { record: new });
     assert_eq!(n.counters().read_repairs, 1);
 }
+
+/// The `Store` requests among `transmits`, with where they go.
+fn stores(transmits: Vec<Transmit>) -> Vec<(Peer, Record)> {
+    transmits
+        .into_iter()
+        .filter_map(|t| match t.request {
+            Request::Store { record } => Some((t.to, record)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_storer_hands_its_records_on_with_the_expiry_they_came_with() {
+    let mut n = node();
+    let unix = 1_700_000_000_000;
+    n.set_unix_time(at(0), unix);
+    let neighbour = contact(0x80);
+    admit(&mut n, neighbour, at(0));
+    let me = Identity::from_seed(&[7; 32]).unwrap();
+    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(4 * 3600)).unwrap();
+    let key = *record.key();
+    // A copy with 2 h left, though its TTL is 4 h.
+    let expires = unix + 2 * 3600 * 1000;
+    let copy = record.clone().with_expiry(Some(expires));
+    let from = contact(0x40);
+    assert_eq!(
+        n.handle_request(at(0), from, Request::Store { record: copy }),
+        Response::Stored
+    );
+    match n.handle_request(at(1), from, Request::FindValue { key }) {
+        Response::Value {
+            record: Some(served),
+            ..
+        } => assert_eq!(
+            served.expires_unix_ms(),
+            Some(expires),
+            "served as received"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    let _ = transmits(&mut n);
+
+    // An hour on (the replicate interval), the holder looks the key up and stores the record
+    // on the closest nodes it finds, with the same expiry.
+    n.handle_timeout(at(3600 + 30));
+    let lookup = transmits(&mut n)
+        .into_iter()
+        .find(|t| t.request == Request::FindNode { target: key })
+        .expect("a lookup of the record's key");
+    assert_eq!(n.counters().replications, 1);
+    n.handle_response(
+        at(3600 + 31),
+        lookup.id,
+        neighbour,
+        Response::Nodes { closer: vec![] },
+    );
+    let sent = stores(transmits(&mut n));
+    assert_eq!(sent.len(), 1);
+    let (to, handed) = sent.into_iter().next().unwrap();
+    assert_eq!((to, &handed), (Peer::from(neighbour), &record));
+    assert_eq!(handed.expires_unix_ms(), Some(expires), "not extended");
+
+    // And it is gone at that expiry, not at its TTL.
+    let key_request = Request::FindValue { key };
+    assert!(matches!(
+        n.handle_request(at(2 * 3600 + 1), from, key_request.clone()),
+        Response::Value { record: None, .. }
+    ));
+    // A copy past its expiry is refused; one claiming more than its TTL gets its TTL.
+    let late = record.clone().with_expiry(Some(unix + 1000));
+    assert!(matches!(
+        n.handle_request(at(2 * 3600 + 2), from, Request::Store { record: late }),
+        Response::Rejected { .. }
+    ));
+    let long = record.with_expiry(Some(unix + 100 * 3600 * 1000));
+    let now = 3 * 3600;
+    assert_eq!(
+        n.handle_request(at(now), from, Request::Store { record: long }),
+        Response::Stored
+    );
+    assert!(matches!(
+        n.handle_request(at(now + 4 * 3600 - 1), from, key_request.clone()),
+        Response::Value {
+            record: Some(_),
+            ..
+        }
+    ));
+    assert!(matches!(
+        n.handle_request(at(now + 4 * 3600), from, key_request),
+        Response::Value { record: None, .. }
+    ));
+}
+
+#[test]
+fn a_holder_stays_quiet_while_the_record_keeps_arriving_and_not_at_all_when_told_not_to() {
+    let me = Identity::from_seed(&[8; 32]).unwrap();
+    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(4 * 3600)).unwrap();
+    let mut n = node();
+    admit(&mut n, contact(0x80), at(0));
+    let publisher = contact(0x40);
+    // The publisher stores it again every 30 min: the holder's own turn keeps moving.
+    for half_hour in 0..4 {
+        let record = record.clone();
+        n.handle_request(at(half_hour * 1800), publisher, Request::Store { record });
+        n.handle_timeout(at(half_hour * 1800 + 1790));
+        assert_eq!(n.counters().replications, 0);
+    }
+    n.handle_timeout(at(3 * 1800 + 3600 + 30));
+    assert_eq!(n.counters().replications, 1, "the publisher went quiet");
+
+    let mut quiet = Node::new(
+        NodeId::from_bytes([0; 20]),
+        Config {
+            jitter: 0.0,
+            replicate_interval: None,
+            ..Config::default()
+        },
+        1,
+        at(0),
+    );
+    admit(&mut quiet, contact(0x80), at(0));
+    quiet.handle_request(at(0), publisher, Request::Store { record });
+    quiet.handle_timeout(at(3 * 3600));
+    assert_eq!(quiet.counters().replications, 0);
+}
+
+#[test]
+fn a_new_node_closer_to_a_key_than_its_holder_is_given_the_record() {
+    let mut n = node();
+    let me = Identity::from_seed(&[9; 32]).unwrap();
+    let record = Record::sign(&me, b"n", b"v", 1, Duration::from_secs(3600)).unwrap();
+    let key = *record.key();
+    n.handle_request(
+        at(0),
+        contact(0x40),
+        Request::Store {
+            record: record.clone(),
+        },
+    );
+    let _ = transmits(&mut n);
+    // Farther from the key than we are (our id is all zeros): nothing to hand over.
+    let mut far = *key.as_bytes();
+    far[0] ^= 0x80;
+    let far = Contact::new(NodeId::from_bytes(far), contact(0x81).addr);
+    admit(&mut n, far, at(1));
+    assert!(stores(transmits(&mut n)).is_empty());
+    // Closer: it gets the record as soon as it enters the table.
+    let mut near = *key.as_bytes();
+    near[19] ^= 1;
+    let near = Contact::new(NodeId::from_bytes(near), contact(0x82).addr);
+    admit(&mut n, near, at(2));
+    let sent = stores(transmits(&mut n));
+    assert_eq!(sent, vec![(Peer::from(near), record)]);
+    assert_eq!(n.counters().replications, 1);
+}

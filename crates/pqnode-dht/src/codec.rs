@@ -38,24 +38,38 @@ pub const MAX_REASON_LEN: usize = 256;
 pub const MAX_SNAPSHOT_CONTACTS: usize = 8192;
 const SNAPSHOT_VERSION: u32 = 1;
 
+/// Why bytes did not decode: a message from a peer, or a snapshot the node saved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CodecError {
+    /// The input is longer than its cap ([`MAX_MESSAGE_LEN`] for messages); the byte count. It was
+    /// not parsed.
     #[error("message of {0} bytes exceeds the {MAX_MESSAGE_LEN}-byte limit")]
     TooLong(usize),
+    /// The bytes are not protobuf, or not the expected message.
     #[error("not a valid protobuf message")]
     Protobuf,
+    /// A required field is absent; the field's name.
     #[error("missing field {0}")]
     Missing(&'static str),
+    /// An id, key or address field has the wrong number of bytes; the field's name.
     #[error("field {0} has the wrong length")]
     BadLength(&'static str),
+    /// A list is over its cap ([`MAX_CONTACTS`], [`MAX_PROVIDERS`], [`MAX_SNAPSHOT_CONTACTS`]); the
+    /// list's name.
     #[error("too many entries in {0}")]
     TooMany(&'static str),
+    /// A record or provider entry is malformed: name or value too long, TTL out of range, or a
+    /// publisher key or signature of the wrong size.
     #[error("invalid record: {0}")]
     Record(#[from] RecordError),
+    /// A snapshot written by another format version; the version found.
     #[error("unsupported snapshot version {0}")]
     Version(u32),
 }
 
+/// Encodes a request for the wire. Lists are not checked here: the node never builds oversized
+/// ones.
 pub fn encode_request(request: &Request) -> Vec<u8> {
     use proto::request::Kind;
     let kind = match request {
@@ -77,6 +91,7 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
     proto::Request { kind: Some(kind) }.encode_to_vec()
 }
 
+/// Decodes a request from a peer, checking its length, required fields and every field's size.
 pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
     use proto::request::Kind;
     check_len(bytes)?;
@@ -101,6 +116,8 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
     })
 }
 
+/// Encodes a response for the wire, dropping contacts and provider entries beyond the caps and
+/// truncating a rejection reason to [`MAX_REASON_LEN`] bytes.
 pub fn encode_response(response: &Response) -> Vec<u8> {
     use proto::response::Kind;
     let contacts = |c: &[Contact]| c.iter().take(MAX_CONTACTS).map(contact_to_wire).collect();
@@ -131,6 +148,7 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
     proto::Response { kind: Some(kind) }.encode_to_vec()
 }
 
+/// Decodes a response from a peer, checking its length, required fields and every field's size.
 pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
     use proto::response::Kind;
     check_len(bytes)?;

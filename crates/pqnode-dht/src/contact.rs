@@ -8,11 +8,14 @@ use serde::Serialize;
 /// A node that is known by id: what routing tables hold and responses carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Contact {
+    /// The node's id: the hash of its ML-DSA-87 public key, which TLS authenticates.
     pub id: NodeId,
+    /// The UDP address its QUIC endpoint listens on.
     pub addr: SocketAddr,
 }
 
 impl Contact {
+    /// The contact with this id at this address.
     pub const fn new(id: NodeId, addr: SocketAddr) -> Self {
         Self { id, addr }
     }
@@ -22,15 +25,19 @@ impl Contact {
 /// the driver then accepts whichever key answers and reports the id it authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Peer {
+    /// The id the answering node must prove, or `None` to accept whichever node answers.
     pub id: Option<NodeId>,
+    /// The address to send the request to.
     pub addr: SocketAddr,
 }
 
 impl Peer {
+    /// A peer that must answer as `id`: a known contact or a seed pinned to its key.
     pub const fn pinned(id: NodeId, addr: SocketAddr) -> Self {
         Self { id: Some(id), addr }
     }
 
+    /// A bootstrap seed known only by its address: any key that answers is accepted.
     pub const fn unpinned(addr: SocketAddr) -> Self {
         Self { id: None, addr }
     }

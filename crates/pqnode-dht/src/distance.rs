@@ -11,6 +11,7 @@ pub const ID_BITS: usize = NODE_ID_LEN * 8;
 pub struct Distance([u8; NODE_ID_LEN]);
 
 impl Distance {
+    /// The distance between `a` and `b`: their bytes XORed; symmetric, zero only when `a == b`.
     pub fn between(a: &NodeId, b: &NodeId) -> Self {
         let (a, b) = (a.as_bytes(), b.as_bytes());
         Self(std::array::from_fn(|i| a[i] ^ b[i]))

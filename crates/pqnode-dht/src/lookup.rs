@@ -88,7 +88,7 @@ pub(crate) struct Lookup {
 }
 
 impl Lookup {
-    pub fn new(target: NodeId, local: NodeId, k: usize, alpha: usize, paths: usize) -> Self {
+    pub(crate) fn new(target: NodeId, local: NodeId, k: usize, alpha: usize, paths: usize) -> Self {
         Self {
             target,
             local,
@@ -102,17 +102,17 @@ impl Lookup {
         }
     }
 
-    pub fn target(&self) -> &NodeId {
+    pub(crate) fn target(&self) -> &NodeId {
         &self.target
     }
 
-    pub fn stats(&self) -> LookupStats {
+    pub(crate) fn stats(&self) -> LookupStats {
         self.stats
     }
 
     /// Adds starting contacts (our own table is hop 1), dealt out among the paths; those for
     /// which `suspect` holds are asked only as a last resort.
-    pub fn seed(
+    pub(crate) fn seed(
         &mut self,
         contacts: impl IntoIterator<Item = Contact>,
         suspect: impl Fn(&NodeId) -> bool,
@@ -125,7 +125,7 @@ impl Lookup {
     }
 
     /// The next contact to ask, if a path has fewer than α in flight; marks it in flight.
-    pub fn next_request(&mut self) -> Option<Contact> {
+    pub(crate) fn next_request(&mut self) -> Option<Contact> {
         let paths = self.in_flight.len();
         for offset in 0..paths {
             let path = (self.next_path + offset) % paths;
@@ -164,7 +164,7 @@ impl Lookup {
 
     /// `from` answered with `closer` (of which those `suspect` holds for enter as suspects).
     /// A responder we did not ask (an unpinned bootstrap seed) is added as answered.
-    pub fn on_answer(
+    pub(crate) fn on_answer(
         &mut self,
         from: Contact,
         closer: impl IntoIterator<Item = Contact>,
@@ -194,14 +194,14 @@ impl Lookup {
     }
 
     /// Whether `id` answered this lookup.
-    pub fn has_answered(&self, id: &NodeId) -> bool {
+    pub(crate) fn has_answered(&self, id: &NodeId) -> bool {
         self.position(id)
             .and_then(|i| self.candidates.get(i))
             .is_some_and(|c| c.progress == Progress::Answered)
     }
 
     /// The request to `from` failed (timed out, or the driver reported it).
-    pub fn on_failure(&mut self, from: &NodeId) {
+    pub(crate) fn on_failure(&mut self, from: &NodeId) {
         self.stats.failures += 1;
         if let Some(i) = self.position(from) {
             let c = &mut self.candidates[i];
@@ -215,7 +215,7 @@ impl Lookup {
     }
 
     /// The request to `from` passed its soft timeout: free its slot and stop waiting for it.
-    pub fn on_stall(&mut self, from: &NodeId) {
+    pub(crate) fn on_stall(&mut self, from: &NodeId) {
         let Some(i) = self.position(from) else {
             return;
         };
@@ -233,23 +233,23 @@ impl Lookup {
 
     /// The target's request is overdue (stalled) and its answer is worth waiting for: the
     /// lookup does not end without it until it comes, fails, or [`Lookup::stop_awaiting_target`].
-    pub fn await_target(&mut self) {
+    pub(crate) fn await_target(&mut self) {
         self.awaiting_target = true;
     }
 
     /// The target's overdue answer is no longer waited for (it may still be used if it comes
     /// before the lookup ends).
-    pub fn stop_awaiting_target(&mut self) {
+    pub(crate) fn stop_awaiting_target(&mut self) {
         self.awaiting_target = false;
     }
 
     /// True when every path is finished.
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         (0..self.in_flight.len()).all(|p| self.path_finished(p))
     }
 
     /// The closest contacts that answered, closest first, over all paths.
-    pub fn closest_answered(&self, count: usize) -> Vec<Contact> {
+    pub(crate) fn closest_answered(&self, count: usize) -> Vec<Contact> {
         self.candidates
             .iter()
             .filter(|c| c.progress == Progress::Answered)

@@ -13,18 +13,34 @@ pub enum Request {
     /// Are you alive? Answered with [`Response::Pong`].
     Ping,
     /// The contacts you know closest to `target`. Answered with [`Response::Nodes`].
-    FindNode { target: NodeId },
+    FindNode {
+        /// The id whose neighbourhood is wanted: a node's id or a record key.
+        target: NodeId,
+    },
     /// The record under `key`, or closer contacts. Answered with [`Response::Value`].
-    FindValue { key: Key },
+    FindValue {
+        /// The record's key.
+        key: Key,
+    },
     /// Store this record. Answered with [`Response::Stored`] or [`Response::Rejected`].
-    Store { record: Record },
+    Store {
+        /// The signed record; the receiver verifies it before storing.
+        record: Record,
+    },
     /// Store this provider entry. Answered with [`Response::Stored`] or [`Response::Rejected`].
-    AddProvider { provider: ProviderRecord },
+    AddProvider {
+        /// The signed entry; the receiver verifies it before storing.
+        provider: ProviderRecord,
+    },
     /// Provider entries under `key`, and closer contacts. Answered with [`Response::Providers`].
-    GetProviders { key: Key },
+    GetProviders {
+        /// The shared key the entries are filed under.
+        key: Key,
+    },
 }
 
 impl Request {
+    /// The request's type.
     pub fn kind(&self) -> RpcKind {
         match self {
             Self::Ping => RpcKind::Ping,
@@ -40,24 +56,38 @@ impl Request {
 /// A response to a [`Request`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
-    /// `observed` is the requester's address as the responder saw it.
+    /// The answer to [`Request::Ping`].
     Pong {
+        /// The requester's address as the responder saw it (lets a node learn its public
+        /// address).
         observed: SocketAddr,
     },
+    /// The answer to [`Request::FindNode`].
     Nodes {
+        /// Up to K contacts of the responder closest to the target.
         closer: Vec<Contact>,
     },
+    /// The answer to [`Request::FindValue`].
     Value {
+        /// The record, if the responder holds one under the key.
         record: Option<Record>,
+        /// Without a record, the responder's contacts closest to the key, for the lookup to go
+        /// on; empty with one.
         closer: Vec<Contact>,
     },
+    /// The record or provider entry was verified and stored.
     Stored,
+    /// The answer to [`Request::GetProviders`].
     Providers {
+        /// The entries the responder holds under the key, at most
+        /// [`Config::max_providers_per_response`](crate::Config::max_providers_per_response).
         providers: Vec<ProviderRecord>,
+        /// The responder's contacts closest to the key, for the lookup to go on.
         closer: Vec<Contact>,
     },
     /// Understood and refused (invalid signature, stale seq, full store).
     Rejected {
+        /// Why, in words, for logs; not meant to be parsed.
         reason: String,
     },
 }
@@ -82,10 +112,16 @@ impl Response {
 /// The request types, for counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RpcKind {
+    /// [`Request::Ping`].
     Ping,
+    /// [`Request::FindNode`].
     FindNode,
+    /// [`Request::FindValue`].
     FindValue,
+    /// [`Request::Store`].
     Store,
+    /// [`Request::AddProvider`].
     AddProvider,
+    /// [`Request::GetProviders`].
     GetProviders,
 }

@@ -42,7 +42,7 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
-    pub fn new(capacity: usize, failure_memory: Duration) -> Self {
+    pub(crate) fn new(capacity: usize, failure_memory: Duration) -> Self {
         Self {
             peers: HashMap::new(),
             capacity: capacity.max(1),
@@ -52,7 +52,7 @@ impl Peers {
     }
 
     /// `id` answered after `rtt`.
-    pub fn answered(&mut self, id: NodeId, rtt: Duration, now: Instant) {
+    pub(crate) fn answered(&mut self, id: NodeId, rtt: Duration, now: Instant) {
         let peer = self.entry(id, now);
         let first = peer.rtt.is_none();
         match &mut peer.rtt {
@@ -69,14 +69,14 @@ impl Peers {
     }
 
     /// A request to `id` timed out, or the driver reported it failed.
-    pub fn failed(&mut self, id: NodeId, now: Instant) {
+    pub(crate) fn failed(&mut self, id: NodeId, now: Instant) {
         let peer = self.entry(id, now);
         peer.failures = peer.failures.saturating_add(1);
         peer.last_failure = now;
     }
 
     /// `id` sent us a request over an authenticated connection: it is alive now.
-    pub fn heard_from(&mut self, id: &NodeId, now: Instant) {
+    pub(crate) fn heard_from(&mut self, id: &NodeId, now: Instant) {
         if let Some(peer) = self.peers.get_mut(id) {
             peer.failures = 0;
             peer.touched = now;
@@ -84,13 +84,13 @@ impl Peers {
     }
 
     /// A request to `id` passed its soft timeout, and is still waited for.
-    pub fn stalled(&mut self, id: NodeId, now: Instant) {
+    pub(crate) fn stalled(&mut self, id: NodeId, now: Instant) {
         let peer = self.entry(id, now);
         peer.stalled = peer.stalled.saturating_add(1);
     }
 
     /// A stalled request to `id` ended (late answer, or failure).
-    pub fn unstalled(&mut self, id: &NodeId) {
+    pub(crate) fn unstalled(&mut self, id: &NodeId) {
         if let Some(peer) = self.peers.get_mut(id) {
             peer.stalled = peer.stalled.saturating_sub(1);
         }
@@ -98,32 +98,32 @@ impl Peers {
 
     /// Whether lookups should leave `id` alone for now: it failed recently and has not
     /// answered since, or a request to it is overdue.
-    pub fn is_suspect(&self, id: &NodeId, now: Instant) -> bool {
+    pub(crate) fn is_suspect(&self, id: &NodeId, now: Instant) -> bool {
         self.peers
             .get(id)
             .is_some_and(|p| p.stalled > 0 || self.has_failed(id, now))
     }
 
     /// Whether `id` failed within the failure memory and has not answered or written since.
-    pub fn has_failed(&self, id: &NodeId, now: Instant) -> bool {
+    pub(crate) fn has_failed(&self, id: &NodeId, now: Instant) -> bool {
         self.peers.get(id).is_some_and(|p| {
             p.failures > 0 && now.saturating_duration_since(p.last_failure) < self.failure_memory
         })
     }
 
     /// The smoothed RTT of `id`, if it ever answered (and is still remembered).
-    pub fn srtt(&self, id: &NodeId) -> Option<Duration> {
+    pub(crate) fn srtt(&self, id: &NodeId) -> Option<Duration> {
         self.peers.get(id)?.rtt.map(|r| r.srtt())
     }
 
     /// Soft and hard timeouts for a request to `id` (`None`: a seed known by address only).
-    pub fn timeouts(&self, id: Option<&NodeId>, bounds: &TimeoutBounds) -> Timeouts {
+    pub(crate) fn timeouts(&self, id: Option<&NodeId>, bounds: &TimeoutBounds) -> Timeouts {
         let contact = id.and_then(|id| self.peers.get(id)).and_then(|p| p.rtt);
         bounds.for_contact(contact, self.first_contact)
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.peers.len()
     }
 

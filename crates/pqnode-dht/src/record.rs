@@ -46,20 +46,31 @@ pub const RECORD_DOMAIN: &str = "pqnode/dht-record/v1";
 pub const PROVIDER_DOMAIN: &str = "pqnode/dht-provider/v1";
 const RECORD_KEY_DOMAIN: &[u8] = b"pqnode/dht-record-key/v1\0";
 
+/// Why a record or provider entry could not be built, or was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecordError {
+    /// The value is over its cap: [`MAX_VALUE_LEN`] for a record; for a provider entry
+    /// [`MAX_VALIDATED_PROVIDER_VALUE_LEN`], or [`MAX_PROVIDER_VALUE_LEN`] if no validator
+    /// vouches for it. Its length in bytes.
     #[error("value of {0} bytes exceeds the limit")]
     ValueTooLong(usize),
+    /// The name is over [`MAX_NAME_LEN`]; its length in bytes.
     #[error("name of {0} bytes exceeds the limit")]
     NameTooLong(usize),
+    /// The TTL is under one second or over [`MAX_TTL`].
     #[error("ttl must be between 1 s and {} s", MAX_TTL.as_secs())]
     BadTtl,
+    /// The publisher key or the signature does not have the size of an ML-DSA-87 one.
     #[error("malformed publisher key or signature")]
     Malformed,
+    /// The record's key is not [`record_key`] of its publisher and name: someone else's key.
     #[error("key does not match the publisher and name")]
     KeyMismatch,
+    /// The signature does not verify under the publisher's key: forged or altered.
     #[error("signature does not verify")]
     BadSignature,
+    /// Our own identity could not sign.
     #[error("signing failed")]
     Sign,
     /// A [`crate::ProviderValidator`] recognised the entry and refused it.
@@ -205,24 +216,31 @@ impl Record {
             .map_err(|_| RecordError::BadSignature)
     }
 
+    /// Where the record is stored: [`record_key`] of the publisher and the name.
     pub fn key(&self) -> &Key {
         &self.key
     }
+    /// The publisher's name for the record, at most [`MAX_NAME_LEN`] bytes.
     pub fn name(&self) -> &[u8] {
         &self.name
     }
+    /// The payload, at most [`MAX_VALUE_LEN`] bytes.
     pub fn value(&self) -> &[u8] {
         &self.value
     }
+    /// The ML-DSA-87 key the record is signed with.
     pub fn publisher(&self) -> &DsaPublicKey {
         &self.publisher
     }
+    /// The version: a copy with a higher `seq` replaces a lower one.
     pub fn seq(&self) -> u64 {
         self.seq
     }
+    /// How long a node keeps the record from when it stores it, in whole seconds.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
+    /// The publisher's ML-DSA-87 signature over the signed fields.
     pub fn signature(&self) -> &Signature {
         &self.signature
     }
@@ -284,6 +302,8 @@ impl ProviderRecord {
         })
     }
 
+    /// Checks the signature. Any key is allowed: unlike a record's, it is not bound to the
+    /// publisher.
     pub fn verify(&self) -> Result<(), RecordError> {
         let message = provider_message(&self.key, &self.value, self.seq, self.ttl);
         self.publisher
@@ -291,12 +311,16 @@ impl ProviderRecord {
             .map_err(|_| RecordError::BadSignature)
     }
 
+    /// The shared key the entry is filed under.
     pub fn key(&self) -> &Key {
         &self.key
     }
+    /// The payload: at most [`MAX_PROVIDER_VALUE_LEN`] bytes unless a validator vouches for it,
+    /// then [`MAX_VALIDATED_PROVIDER_VALUE_LEN`].
     pub fn value(&self) -> &[u8] {
         &self.value
     }
+    /// The ML-DSA-87 key the entry is signed with; one entry per publisher and key.
     pub fn publisher(&self) -> &DsaPublicKey {
         &self.publisher
     }
@@ -304,12 +328,15 @@ impl ProviderRecord {
     pub fn publisher_id(&self) -> NodeId {
         self.publisher.node_id()
     }
+    /// The version: an entry with a higher `seq` replaces the same publisher's lower one.
     pub fn seq(&self) -> u64 {
         self.seq
     }
+    /// How long a node keeps the entry from when it stores it, in whole seconds.
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
+    /// The publisher's ML-DSA-87 signature over the signed fields.
     pub fn signature(&self) -> &Signature {
         &self.signature
     }

@@ -16,7 +16,7 @@ pub(crate) struct Rtt {
 
 impl Rtt {
     /// The estimate after a first sample (RFC 6298 2.2).
-    pub fn first(sample: Duration) -> Self {
+    pub(crate) fn first(sample: Duration) -> Self {
         Self {
             srtt: sample,
             rttvar: sample / 2,
@@ -24,18 +24,18 @@ impl Rtt {
     }
 
     /// Folds in a new sample (RFC 6298 2.3).
-    pub fn update(&mut self, sample: Duration) {
+    pub(crate) fn update(&mut self, sample: Duration) {
         let deviation = self.srtt.abs_diff(sample);
         self.rttvar = (self.rttvar * 3 + deviation) / 4;
         self.srtt = (self.srtt * 7 + sample) / 8;
     }
 
-    pub fn srtt(&self) -> Duration {
+    pub(crate) fn srtt(&self) -> Duration {
         self.srtt
     }
 
     /// `srtt + 4 × rttvar`: how long an answer may take before it is overdue.
-    pub fn rto(&self) -> Duration {
+    pub(crate) fn rto(&self) -> Duration {
         self.srtt + self.rttvar * 4
     }
 }
@@ -95,7 +95,11 @@ impl TimeoutBounds {
     /// retransmission takes if longer (see [`Rtt::hard`]: a small multiple of what it has
     /// shown, enough for a redial or a resend). A never-measured one: soft = the RTO of first
     /// contacts (it probably needs a dial like they did), hard = the conservative maximum.
-    pub fn for_contact(&self, contact: Option<Rtt>, first_contacts: Option<Rtt>) -> Timeouts {
+    pub(crate) fn for_contact(
+        &self,
+        contact: Option<Rtt>,
+        first_contacts: Option<Rtt>,
+    ) -> Timeouts {
         let max = self.max.max(self.min);
         match contact {
             Some(rtt) => {

@@ -31,14 +31,21 @@ impl Default for StoreLimits {
     }
 }
 
+/// Why the store refused a record or provider entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
+    /// A live copy has a higher `seq`, or the same `seq` with a different signature.
     #[error("a record with an equal or higher seq is stored")]
     Stale,
+    /// A limit of [`StoreLimits`] is reached: too many records, provider keys, or entries under the
+    /// key.
     #[error("the store is full")]
     Full,
+    /// The key holds validated entries, and no validator vouches for this one.
     #[error("this key holds validated entries only")]
     Typed,
+    /// The entry may only replace its publisher's validated entry under the key, and there is none.
     #[error("the entry may only replace its publisher's entry, and there is none")]
     NothingToReplace,
 }
@@ -66,6 +73,7 @@ pub struct RecordStore {
 }
 
 impl RecordStore {
+    /// An empty store with these limits.
     pub fn new(limits: StoreLimits) -> Self {
         Self {
             limits,
@@ -132,6 +140,7 @@ impl RecordStore {
         Ok(())
     }
 
+    /// The live record under `key`, if any.
     pub fn get(&self, key: &Key, now: Instant) -> Option<&Record> {
         self.get_until(key, now).map(|(record, _)| record)
     }
@@ -261,10 +270,12 @@ impl RecordStore {
         before - (self.records.len() + self.provider_count())
     }
 
+    /// Records held, live or expired but not yet removed by [`RecordStore::expire`].
     pub fn record_count(&self) -> usize {
         self.records.len()
     }
 
+    /// Provider entries held, live or expired but not yet removed by [`RecordStore::expire`].
     pub fn provider_count(&self) -> usize {
         self.providers.values().map(|slot| slot.entries.len()).sum()
     }

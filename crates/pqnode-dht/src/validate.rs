@@ -55,13 +55,18 @@ pub enum Verdict {
 /// # let _ = config;
 /// ```
 pub trait ProviderValidator: Send + Sync + fmt::Debug + 'static {
+    /// Judges one entry: [`Verdict::NotMine`] lets the next validator look at it. Called on every
+    /// store, reload and receipt, so it should be cheap and must not block.
     fn validate(&self, entry: &ProviderRecord) -> Verdict;
 }
 
 /// Whether a stored entry was vouched for by a validator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Typing {
+    /// No validator vouches for it: its value is at most [`MAX_PROVIDER_VALUE_LEN`] bytes, and it
+    /// cannot be stored under a typed key.
     Untyped,
+    /// A validator accepted it: its key becomes typed and holds validated entries only.
     Validated,
     /// Validated, and stored only in place of the publisher's existing entry.
     Replacement,
@@ -72,6 +77,7 @@ pub enum Typing {
 pub struct Validators(Vec<Arc<dyn ProviderValidator>>);
 
 impl Validators {
+    /// Adds a validator after those already registered (which take precedence).
     pub fn push(&mut self, validator: impl ProviderValidator) {
         self.0.push(Arc::new(validator));
     }

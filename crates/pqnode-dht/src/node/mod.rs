@@ -55,8 +55,11 @@ pub struct RequestId(u64);
 /// A request for the driver to send.
 #[derive(Debug, Clone)]
 pub struct Transmit {
+    /// Pass it to [`Node::handle_response`] or [`Node::handle_failure`] with the outcome.
     pub id: RequestId,
+    /// The node to ask; with no id, an unpinned seed that may answer as any node.
     pub to: Peer,
+    /// What to send: encode it with [`crate::codec::encode_request`].
     pub request: Request,
     /// When the node will count the request as failed if no answer came: the driver may
     /// abandon the dial or the stream then, as nothing will use the answer.
@@ -69,8 +72,11 @@ pub enum Event {
     /// An operation started with [`Node::find_node`], [`Node::get`], [`Node::put`],
     /// [`Node::get_providers`], [`Node::add_provider`] or [`Node::bootstrap`] ended.
     QueryFinished {
+        /// The id [`Node`]'s operation call returned.
         id: QueryId,
+        /// What the operation found or achieved.
         result: QueryResult,
+        /// How the lookup went: rounds, requests, failures.
         stats: LookupStats,
     },
 }
@@ -208,6 +214,7 @@ impl Node {
         node
     }
 
+    /// This node's own id.
     pub fn local_id(&self) -> &NodeId {
         &self.local
     }
@@ -221,10 +228,12 @@ impl Node {
         self.unix_origin_ms = Some(unix_ms.saturating_sub(elapsed));
     }
 
+    /// The routing table, read-only.
     pub fn table(&self) -> &RoutingTable {
         &self.table
     }
 
+    /// The records and provider entries this node holds, read-only.
     pub fn store(&self) -> &RecordStore {
         &self.store
     }

@@ -26,6 +26,7 @@ impl Node {
             .collect()
     }
 
+    /// The node's statistics at `now`: routing table, store, running queries and counters.
     pub fn stats(&self, now: Instant) -> DhtStats {
         let entries = self.table.entries(now);
         let count = |s: NodeState| entries.iter().filter(|e| e.state == s).count();
@@ -62,6 +63,7 @@ impl Node {
         }
     }
 
+    /// The monotonic counters since the node started.
     pub fn counters(&self) -> &Counters {
         &self.counters
     }

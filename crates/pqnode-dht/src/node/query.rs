@@ -20,22 +20,47 @@ pub struct QueryId(pub(crate) u64);
 pub enum QueryResult {
     /// The closest contacts that answered, closest first (at most K).
     FindNode {
+        /// The id that was looked up.
         target: NodeId,
+        /// The contacts closest to `target` that answered, closest first.
         closest: Vec<Contact>,
     },
     /// The lookup of our own id after inserting the seeds.
-    Bootstrap { closest: Vec<Contact> },
+    Bootstrap {
+        /// Our closest contacts that answered, closest first (at most K); empty if no seed
+        /// answered.
+        closest: Vec<Contact>,
+    },
     /// The record under `key`, if a node had a valid one.
-    GetRecord { key: Key, record: Option<Record> },
+    GetRecord {
+        /// The key that was read.
+        key: Key,
+        /// The highest-`seq` copy whose signature verified, or `None` if no node had one.
+        record: Option<Record>,
+    },
     /// How many of the K closest nodes accepted the record.
-    PutRecord { key: Key, stored: usize },
+    PutRecord {
+        /// The record's key.
+        key: Key,
+        /// Nodes that answered [`crate::Response::Stored`]; 0 means the record is stored
+        /// nowhere but here.
+        stored: usize,
+    },
     /// Valid provider entries found under `key`, one per publisher (highest seq).
     GetProviders {
+        /// The key that was read.
         key: Key,
+        /// The entries, ordered by publisher id; only validated ones if any node held one.
         providers: Vec<ProviderRecord>,
     },
     /// How many of the K closest nodes accepted the entry.
-    AddProvider { key: Key, stored: usize },
+    AddProvider {
+        /// The key the entry went under.
+        key: Key,
+        /// Nodes that answered [`crate::Response::Stored`]; 0 means the entry is stored
+        /// nowhere but here.
+        stored: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -68,7 +93,7 @@ pub(crate) struct RecordRead {
 impl RecordRead {
     /// Counts `record` from `from` (verified, for the read's key). Returns how many holders
     /// the newest version has now.
-    pub fn offer(&mut self, from: Contact, record: Record) -> usize {
+    pub(crate) fn offer(&mut self, from: Contact, record: Record) -> usize {
         match &self.best {
             Some(best) if record.seq() < best.seq() => self.stale.push(from),
             Some(best) if record.seq() == best.seq() => self.holders.push(from),
@@ -106,7 +131,7 @@ pub(crate) struct Query {
 }
 
 impl Query {
-    pub fn new(kind: QueryKind, lookup: Lookup, notify: bool) -> Self {
+    pub(crate) fn new(kind: QueryKind, lookup: Lookup, notify: bool) -> Self {
         Self {
             kind,
             lookup,
@@ -119,7 +144,7 @@ impl Query {
     }
 
     /// The request a lookup step sends.
-    pub fn lookup_request(&self) -> Request {
+    pub(crate) fn lookup_request(&self) -> Request {
         let target = *self.lookup.target();
         match self.kind {
             QueryKind::GetRecord(_) => Request::FindValue { key: target },
@@ -129,7 +154,7 @@ impl Query {
     }
 
     /// The request the store phase sends to each of the closest nodes, if any.
-    pub fn store_request(&self) -> Option<Request> {
+    pub(crate) fn store_request(&self) -> Option<Request> {
         match &self.kind {
             QueryKind::PutRecord { record } => Some(Request::Store {
                 record: record.clone(),
@@ -141,7 +166,7 @@ impl Query {
         }
     }
 
-    pub fn into_result(self, k: usize) -> (Option<QueryResult>, LookupStats) {
+    pub(crate) fn into_result(self, k: usize) -> (Option<QueryResult>, LookupStats) {
         let stats = self.lookup.stats();
         let target = *self.lookup.target();
         let stored = self.store.map_or(0, |s| s.stored);

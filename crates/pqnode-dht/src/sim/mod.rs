@@ -50,7 +50,10 @@ pub use report::{LookupFigures, Percentiles, RecordFigures};
 /// Parameters of a simulated network.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// How many nodes the network has; all exist from the start, none joined yet.
     pub nodes: usize,
+    /// The seed of every random choice: ids, link times, loss, churn. The same seed replays the
+    /// same run.
     pub seed: u64,
     /// Each pair of nodes has a fixed base round-trip time, drawn from this distribution.
     pub rtt: RttModel,
@@ -93,12 +96,16 @@ impl Default for SimConfig {
 /// Network-level counts of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SimCounters {
+    /// Requests and responses that reached a live node.
     pub messages_delivered: u64,
+    /// Messages that never arrived: lost for good, sent to a dead node or an unused address, or
+    /// across a partition.
     pub messages_dropped: u64,
     /// Resends of lost messages ([`LossRecovery::Retransmit`]).
     pub retransmits: u64,
     /// Requests that reached a dead node's address (unanswered, or refused).
     pub requests_to_dead: u64,
+    /// Events the clock processed: deliveries, failures and node timers.
     pub events_processed: u64,
 }
 
@@ -136,6 +143,8 @@ const SIM_EPOCH_MS: u64 = 1_800_000_000_000;
 const QUERY_DEADLINE: Duration = Duration::from_secs(600);
 
 impl Simulator {
+    /// Creates `config.nodes` nodes with ids drawn from the seed, none of them knowing another; see
+    /// [`Simulator::bootstrap_all`].
     pub fn new(config: SimConfig) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
         let mut nodes = Vec::with_capacity(config.nodes);
@@ -177,26 +186,32 @@ impl Simulator {
         sim
     }
 
+    /// The virtual time now.
     pub fn now(&self) -> Instant {
         self.now
     }
 
+    /// How many nodes the network has, live or dead.
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
+    /// Whether the network has no nodes.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
+    /// The seed the run was configured with, to replay it.
     pub fn seed(&self) -> u64 {
         self.config.seed
     }
 
+    /// The network-level counts so far.
     pub fn counters(&self) -> SimCounters {
         self.counters
     }
 
+    /// Node `i`'s DHT state machine, to inspect its table, store or statistics.
     pub fn node(&self, i: usize) -> Option<&Node> {
         self.nodes.get(i).map(|n| &n.node)
     }
@@ -208,12 +223,14 @@ impl Simulator {
             .map_or(NodeId::from_bytes([0; 20]), |n| *n.node.local_id())
     }
 
+    /// Node `i`'s id and address, `None` for an index out of range.
     pub fn contact(&self, i: usize) -> Option<Contact> {
         self.nodes
             .get(i)
             .map(|n| Contact::new(*n.node.local_id(), n.addr))
     }
 
+    /// Whether node `i` is up (false for an index out of range).
     pub fn is_alive(&self, i: usize) -> bool {
         self.nodes.get(i).is_some_and(|n| n.alive)
     }

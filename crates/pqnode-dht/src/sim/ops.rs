@@ -16,8 +16,11 @@ use super::{QUERY_DEADLINE, Simulator};
 /// to its end (zero for an answer the node had locally).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome<T> {
+    /// What the operation returned.
     pub value: T,
+    /// The lookup's rounds, requests, stalls and failures.
     pub stats: LookupStats,
+    /// Simulated time from the operation's start to its end.
     pub latency: Duration,
 }
 

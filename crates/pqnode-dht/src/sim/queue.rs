@@ -66,7 +66,7 @@ pub(crate) struct EventQueue {
 }
 
 impl EventQueue {
-    pub fn push(&mut self, at: Instant, event: SimEvent) {
+    pub(crate) fn push(&mut self, at: Instant, event: SimEvent) {
         self.seq += 1;
         self.heap.push(Scheduled {
             at,
@@ -75,11 +75,11 @@ impl EventQueue {
         });
     }
 
-    pub fn peek_time(&self) -> Option<Instant> {
+    pub(crate) fn peek_time(&self) -> Option<Instant> {
         self.heap.peek().map(|s| s.at)
     }
 
-    pub fn pop(&mut self) -> Option<(Instant, SimEvent)> {
+    pub(crate) fn pop(&mut self) -> Option<(Instant, SimEvent)> {
         self.heap.pop().map(|s| (s.at, s.event))
     }
 }

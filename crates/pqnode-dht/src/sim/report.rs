@@ -9,10 +9,15 @@ use crate::lookup::LookupStats;
 /// Percentiles of a set of durations (nearest-rank), in simulated time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Percentiles {
+    /// Number of samples.
     pub count: usize,
+    /// Median.
     pub p50: Duration,
+    /// 90th percentile.
     pub p90: Duration,
+    /// 99th percentile.
     pub p99: Duration,
+    /// The longest sample.
     pub max: Duration,
 }
 
@@ -54,12 +59,15 @@ impl fmt::Display for Percentiles {
 /// What a set of lookups gave. Means are over the lookups that finished.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LookupFigures {
+    /// Lookups started.
     pub started: usize,
+    /// Lookups that finished: the means below are over these.
     pub finished: usize,
     /// Fraction of the true K closest live nodes found.
     pub overlap: f64,
     /// Deepest hop that answered (the figure a round-counting simulator reports).
     pub rounds: f64,
+    /// Mean requests sent per lookup.
     pub requests: f64,
     /// Requests past their soft timeout (the lookup moved on without them).
     pub stalled: f64,
@@ -129,15 +137,19 @@ impl fmt::Display for LookupFigures {
 /// What reading every record once gave.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RecordFigures {
+    /// Records read (one read each).
     pub records: usize,
     /// Mean nodes that stored the newest version when it was published.
     pub replicas: f64,
+    /// Reads that finished: `found`, `newest` and the means are over these.
     pub finished: usize,
     /// Reads that returned the record, at any version.
     pub found: usize,
     /// Reads that returned its newest version.
     pub newest: usize,
+    /// Mean deepest hop that answered, per finished read.
     pub rounds: f64,
+    /// Virtual time of the reads from start to end.
     pub latency: Percentiles,
 }
 

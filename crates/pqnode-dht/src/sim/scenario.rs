@@ -43,6 +43,8 @@ pub struct Scenario {
     pub kill: f64,
     /// Probability that a transmission is lost, from the first publication on.
     pub loss: f64,
+    /// Whether lost transmissions are gone or resent, as in
+    /// [`SimConfig::recovery`](super::SimConfig::recovery).
     pub recovery: LossRecovery,
     /// Fraction of the survivors killed in a second wave before records are read again (0:
     /// no second wave).
@@ -75,7 +77,9 @@ impl Scenario {
 /// How much is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Workload {
+    /// Lookups of random ids, each from a node that is never killed.
     pub lookups: usize,
+    /// Records published before the churn and read after it, one reader each.
     pub records: usize,
     /// Lookups of a dead node's id, and as many of a live node's id.
     pub targets: usize,
@@ -354,12 +358,15 @@ fn read_records(
 pub struct Turnover {
     /// Nodes at the start; the simulator's other nodes join later, as newcomers.
     pub initial: usize,
+    /// Records published at the start, each by a node that leaves right after.
     pub records: usize,
     /// Every `step`, this fraction of the live nodes leaves and as many newcomers join.
     pub rate: f64,
+    /// Time between two rounds of leaving and joining.
     pub step: Duration,
     /// How long the network runs; every record is read once every `read_every`.
     pub duration: Duration,
+    /// Time between two reads of every record.
     pub read_every: Duration,
 }
 
@@ -369,13 +376,16 @@ pub struct TurnoverReport {
     /// Virtual time since publication, and the reads then. [`RecordFigures::replicas`] is
     /// the mean number of live nodes holding each record at that time.
     pub reads: Vec<(Duration, RecordFigures)>,
+    /// Nodes that left during the run, not counting the publishers.
     pub left: usize,
+    /// Newcomers that joined over the run.
     pub joined: usize,
+    /// What the network carried during the run.
     pub counters: SimCounters,
 }
 
 /// Runs `turnover` on a network of `config.nodes` nodes of which `turnover.initial` start
-/// (the rest are the newcomers). Records have [`RECORD_TTL`], longer than the run.
+/// (the rest are the newcomers). Records have a TTL of 4 hours, longer than the run.
 pub fn turnover(config: super::SimConfig, turnover: &Turnover) -> TurnoverReport {
     let seed = config.seed;
     let mut sim = Simulator::new(config);

@@ -17,7 +17,7 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
-    pub fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         Self {
             entries: Vec::new(),
             replacements: VecDeque::new(),
@@ -25,16 +25,16 @@ impl Bucket {
         }
     }
 
-    pub fn position(&self, id: &NodeId) -> Option<usize> {
+    pub(crate) fn position(&self, id: &NodeId) -> Option<usize> {
         self.entries.iter().position(|e| e.contact.id == *id)
     }
 
-    pub fn replacement_position(&self, id: &NodeId) -> Option<usize> {
+    pub(crate) fn replacement_position(&self, id: &NodeId) -> Option<usize> {
         self.replacements.iter().position(|e| e.contact.id == *id)
     }
 
     /// Adds to the replacement cache, dropping the oldest when it is full.
-    pub fn cache(&mut self, entry: Entry, capacity: usize) {
+    pub(crate) fn cache(&mut self, entry: Entry, capacity: usize) {
         if let Some(i) = self.replacement_position(&entry.contact.id) {
             self.replacements.remove(i);
         }

@@ -29,7 +29,7 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub fn new(contact: Contact, now: Instant, rtt: Option<Duration>) -> Self {
+    pub(crate) fn new(contact: Contact, now: Instant, rtt: Option<Duration>) -> Self {
         Self {
             contact,
             last_seen: now,
@@ -40,7 +40,12 @@ impl Entry {
 
     /// The state is derived from facts (last answer, failures) rather than stored, so no timer
     /// is needed to age an entry.
-    pub fn state(&self, now: Instant, questionable_after: Duration, max_failures: u8) -> NodeState {
+    pub(crate) fn state(
+        &self,
+        now: Instant,
+        questionable_after: Duration,
+        max_failures: u8,
+    ) -> NodeState {
         if self.failures >= max_failures {
             NodeState::Bad
         } else if self.failures > 0
@@ -52,7 +57,7 @@ impl Entry {
         }
     }
 
-    pub fn answered(&mut self, contact: Contact, now: Instant, rtt: Option<Duration>) {
+    pub(crate) fn answered(&mut self, contact: Contact, now: Instant, rtt: Option<Duration>) {
         // The transport authenticated the id, so a new address is the node having moved.
         self.contact = contact;
         self.last_seen = now;

@@ -76,15 +76,22 @@ pub enum Failure {
     /// Counted; the entry stays.
     Counted,
     /// The entry turned bad and a replacement took its place.
-    Replaced { by: NodeId },
+    Replaced {
+        /// The replacement, promoted from the bucket's replacement cache.
+        by: NodeId,
+    },
 }
 
 /// A view of one entry, for statistics.
 #[derive(Debug, Clone)]
 pub struct EntryView {
+    /// The node and its address.
     pub contact: Contact,
+    /// Its bucket: `i` holds the nodes at XOR distance `[2^i, 2^(i+1))` from us.
     pub bucket: u8,
+    /// Its liveness at the time of the view.
     pub state: NodeState,
+    /// When it last answered us or sent us a request.
     pub last_seen: Instant,
     /// Smoothed round-trip time.
     pub rtt: Option<Duration>,
@@ -93,9 +100,13 @@ pub struct EntryView {
 /// A view of one non-empty bucket, for statistics.
 #[derive(Debug, Clone)]
 pub struct BucketView {
+    /// Bucket number: `i` holds the nodes at XOR distance `[2^i, 2^(i+1))` from us.
     pub index: u8,
+    /// Entries in the bucket (at most K).
     pub entries: usize,
+    /// Nodes waiting in its replacement cache for a slot.
     pub replacements: usize,
+    /// When a lookup last refreshed the bucket, or when it was created.
     pub last_refresh: Instant,
 }
 
@@ -111,6 +122,7 @@ pub struct RoutingTable {
 }
 
 impl RoutingTable {
+    /// An empty table for the node `local`.
     pub fn new(local: NodeId, config: TableConfig, now: Instant) -> Self {
         Self {
             local,
@@ -120,10 +132,12 @@ impl RoutingTable {
         }
     }
 
+    /// Our own id, the origin of every distance in the table.
     pub fn local_id(&self) -> &NodeId {
         &self.local
     }
 
+    /// The parameters the table was built with.
     pub fn config(&self) -> &TableConfig {
         &self.config
     }
@@ -133,6 +147,7 @@ impl RoutingTable {
         self.buckets.values().map(|b| b.entries.len()).sum()
     }
 
+    /// Whether the table has no entries.
     pub fn is_empty(&self) -> bool {
         self.buckets.values().all(|b| b.entries.is_empty())
     }
@@ -145,12 +160,14 @@ impl RoutingTable {
             .count()
     }
 
+    /// Whether `id` is an entry (not merely cached as a replacement).
     pub fn contains(&self, id: &NodeId) -> bool {
         self.bucket_of(id)
             .and_then(|i| self.buckets.get(&i))
             .is_some_and(|b| b.position(id).is_some())
     }
 
+    /// The liveness of entry `id`, `None` if it is not an entry.
     pub fn state_of(&self, id: &NodeId, now: Instant) -> Option<NodeState> {
         let bucket = self.buckets.get(&self.bucket_of(id)?)?;
         let entry = bucket.entries.get(bucket.position(id)?)?;
@@ -402,6 +419,7 @@ impl RoutingTable {
             })
     }
 
+    /// Every entry, bucket by bucket from the nearest, for statistics.
     pub fn entries(&self, now: Instant) -> Vec<EntryView> {
         self.buckets
             .iter()
@@ -417,6 +435,7 @@ impl RoutingTable {
             .collect()
     }
 
+    /// The buckets holding entries or replacements, nearest first, for statistics.
     pub fn bucket_views(&self) -> Vec<BucketView> {
         self.buckets
             .iter()

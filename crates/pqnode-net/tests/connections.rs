@@ -98,6 +98,41 @@ async fn configured_peer_is_redialed_after_it_comes_back() {
     assert_eq!(b.net.health().status, Status::Pass);
 }
 
+/// First contact takes one round trip: the server's whole first flight (ML-KEM
+/// ciphertext, ML-DSA-87 key and signature, ~9.7 KB) fits in QUIC's
+/// anti-amplification allowance, 3x what the client's first flight carried.
+/// Were it larger, the server would wait for the client's ACK, which this
+/// relay drops, and the dial would end in the handshake timeout.
+#[tokio::test]
+async fn first_contact_completes_on_the_clients_first_flight() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    let relay = common::relay::Relay::start(b.addr()).await;
+    relay.first_flight_only(true);
+    let id = a
+        .net
+        .connect(&PeerAddr::new(Some(b.id()), relay.addr))
+        .await
+        .expect("the client is established on the server's first flight");
+    assert_eq!(id, b.id());
+    let first_flight = relay.client_datagrams_delivered();
+
+    // The server still needs the client's second flight (its key, signature
+    // and Finished): let it through; the client resends it.
+    relay.first_flight_only(false);
+    let reply = a
+        .net
+        .request(b.id(), common::DHT, Bytes::from_static(b"hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply, echo_reply(b.id(), a.id(), b"hi"));
+    assert_eq!(b.net.stats().handshakes_ok, 1);
+    assert!(
+        relay.client_datagrams_delivered() > first_flight,
+        "the client's first flight was {first_flight} datagrams"
+    );
+}
+
 #[tokio::test]
 async fn crashed_and_restarted_peer_is_detected_by_stateless_reset() {
     let a = TestNode::start().await;

@@ -46,7 +46,7 @@ pub(super) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<H
         listeners: node
             .listeners()
             .into_iter()
-            .map(|(name, l)| (name, l.stats().into()))
+            .map(|(name, l)| (name, l.stats()))
             .collect(),
     };
     (code, Json(body))

@@ -77,10 +77,14 @@ struct Counters {
     malformed: Arc<AtomicU64>,
 }
 
-/// A listener's figures as JSON.
-#[derive(Debug, Clone, Serialize)]
+/// One HTTP port: open TCP connections, the caps in force, and how many were accepted,
+/// refused over a cap, evicted, timed out, closed at shutdown, and malformed requests
+/// answered. Shown as is in `/api/health` (schema `ListenerFigures`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ListenerFigures)]
 pub(crate) struct ListenerStats {
+    #[schema(value_type = String)]
     pub addr: SocketAddr,
     pub open: usize,
     pub max_connections: usize,
@@ -88,7 +92,9 @@ pub(crate) struct ListenerStats {
     pub header_read_timeout_ms: u64,
     pub idle_timeout_ms: u64,
     pub accepted: u64,
+    /// Refused because the port was at `maxConnections`.
     pub refused_full: u64,
+    /// Refused because the address was at `maxConnectionsPerIp`.
     pub refused_per_ip: u64,
     pub evicted: u64,
     pub header_timeouts: u64,

@@ -1,7 +1,6 @@
 //! Liveness, readiness and component health; listener figures.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use pqnode_crypto::NodeId;
 use serde::{Deserialize, Serialize};
@@ -62,7 +61,7 @@ pub(crate) struct Health {
     /// By component: crypto, signaling, dht, p2p, storage, crdt, ai, system.
     pub components: BTreeMap<&'static str, ComponentHealth>,
     /// By HTTP port (`api`, `signaling`).
-    pub listeners: BTreeMap<&'static str, ListenerFigures>,
+    pub listeners: BTreeMap<&'static str, crate::listen::ListenerStats>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -118,71 +117,6 @@ impl From<crate::components::Report> for ComponentHealth {
             status: health.status.into(),
             reason: health.reason,
             stats: body.as_object_mut().and_then(|b| b.remove("stats")),
-        }
-    }
-}
-
-/// One HTTP port: open TCP connections, the caps in force, and how many were accepted,
-/// refused over a cap, evicted, timed out, closed at shutdown, and malformed requests
-/// answered.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ListenerFigures {
-    #[schema(value_type = String)]
-    pub addr: SocketAddr,
-    pub open: usize,
-    pub max_connections: usize,
-    pub max_connections_per_ip: usize,
-    pub header_read_timeout_ms: u64,
-    pub idle_timeout_ms: u64,
-    pub accepted: u64,
-    /// Refused because the port was at `maxConnections`.
-    pub refused_full: u64,
-    /// Refused because the address was at `maxConnectionsPerIp`.
-    pub refused_per_ip: u64,
-    pub evicted: u64,
-    pub header_timeouts: u64,
-    pub idle_timeouts: u64,
-    pub closed_at_shutdown: u64,
-    pub accept_errors: u64,
-    pub malformed_requests: u64,
-}
-
-impl From<crate::listen::ListenerStats> for ListenerFigures {
-    fn from(stats: crate::listen::ListenerStats) -> Self {
-        let crate::listen::ListenerStats {
-            addr,
-            open,
-            max_connections,
-            max_connections_per_ip,
-            header_read_timeout_ms,
-            idle_timeout_ms,
-            accepted,
-            refused_full,
-            refused_per_ip,
-            evicted,
-            header_timeouts,
-            idle_timeouts,
-            closed_at_shutdown,
-            accept_errors,
-            malformed_requests,
-        } = stats;
-        Self {
-            addr,
-            open,
-            max_connections,
-            max_connections_per_ip,
-            header_read_timeout_ms,
-            idle_timeout_ms,
-            accepted,
-            refused_full,
-            refused_per_ip,
-            evicted,
-            header_timeouts,
-            idle_timeouts,
-            closed_at_shutdown,
-            accept_errors,
-            malformed_requests,
         }
     }
 }

@@ -51,9 +51,19 @@ pub async fn eventually(within: Duration, what: &str, check: impl AsyncFnMut() -
 pub mod yjs {
     /// A sync update message (type 0, sub-type 2) around a v1 `update`.
     pub fn update_message(update: &[u8]) -> Vec<u8> {
-        let mut message = vec![0, 2];
-        var_uint(&mut message, update.len());
-        message.extend_from_slice(update);
+        sync_message(2, update)
+    }
+
+    /// A sync step 1 message (type 0, sub-type 0) around a v1 `state_vector`: what a client
+    /// sends on open, as y-websocket does, to be answered with everything it lacks.
+    pub fn step1_message(state_vector: &[u8]) -> Vec<u8> {
+        sync_message(0, state_vector)
+    }
+
+    fn sync_message(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut message = vec![0, kind];
+        var_uint(&mut message, payload.len());
+        message.extend_from_slice(payload);
         message
     }
 
@@ -73,6 +83,7 @@ pub mod yjs {
             assert_eq!(super::update_message(&[9]), vec![0, 2, 1, 9]);
             let long = super::update_message(&[0; 300]);
             assert_eq!(&long[..4], &[0, 2, 0xac, 0x02]);
+            assert_eq!(super::step1_message(&[0]), vec![0, 0, 1, 0]);
         }
     }
 }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use common::{NodeOptions, TestNode, get_json, http, token};
 use futures_util::{SinkExt, StreamExt};
-use pqnode_testkit::yjs::update_message;
+use pqnode_testkit::yjs::{step1_message, update_message};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use yrs::updates::decoder::Decode;
-use yrs::{GetString, Text, Transact};
+use yrs::updates::encoder::Encode;
+use yrs::{GetString, ReadTxn, Text, Transact};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -26,6 +27,17 @@ fn sync_url(node: &TestNode, path: &str) -> String {
 
 async fn connect(url: &str) -> Ws {
     tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// Connects `client` as y-websocket does: its sync step 1 goes first, so the node's step 2
+/// brings whatever was committed before this connection subscribed to the document.
+async fn join(url: &str, client: &Client) -> Ws {
+    let mut ws = connect(url).await;
+    let state_vector = client.doc.transact().state_vector().encode_v1();
+    ws.send(Message::Binary(step1_message(&state_vector).into()))
+        .await
+        .unwrap();
+    ws
 }
 
 /// A client-side document: each call appends `text` and returns the update to send.
@@ -113,15 +125,15 @@ async fn close_code(ws: &mut Ws) -> Option<u16> {
 async fn documents_from_yjs_clients_to_the_rest_api_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(NodeOptions::new(dir.path()));
-    let mut a = connect(&sync_url(&node, "team%2Fnotes")).await;
-    let mut b = connect(&sync_url(&node, "team%2Fnotes")).await;
     let writer = Client::new();
+    let reader = Client::new();
+    let mut a = join(&sync_url(&node, "team%2Fnotes"), &writer).await;
+    let mut b = join(&sync_url(&node, "team%2Fnotes"), &reader).await;
     a.send(Message::Binary(
         update_message(&writer.append("hello")).into(),
     ))
     .await
     .unwrap();
-    let reader = Client::new();
     read_until(&mut b, &reader, "b's client", |t| t == "hello").await;
 
     // The REST view of the same document.
@@ -190,6 +202,10 @@ async fn documents_from_yjs_clients_to_the_rest_api_and_back() {
         issued["token"].as_str().unwrap()
     );
     let mut holder = connect(&url).await;
+    // The node's step 1 arrives once the session is open and watched for revocation.
+    let Some(Ok(Message::Binary(_))) = holder.next().await else {
+        panic!("the token holder's session did not open")
+    };
     let revoked: serde_json::Value = http()
         .delete(node.url(&format!(
             "/api/capabilities/{}",
@@ -217,18 +233,13 @@ async fn documents_from_yjs_clients_to_the_rest_api_and_back() {
 #[tokio::test]
 async fn updates_seen_by_other_clients_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let options = || {
-        NodeOptions::new(dir.path())
-            .arg("--signaling-addr")
-            .arg(format!("127.0.0.1:{port}"))
-    };
+    let options = || NodeOptions::new(dir.path());
     let node = TestNode::start(options());
     let url = sync_url(&node, "log");
-    let mut writer_ws = connect(&url).await;
-    let mut observer_ws = connect(&url).await;
     let writer = Client::new();
     let observer = Client::new();
+    let mut writer_ws = join(&url, &writer).await;
+    let mut observer_ws = join(&url, &observer).await;
     let writing = tokio::spawn(async move {
         for i in 0..2_000 {
             let update = writer.append(&format!("[{i}]"));
@@ -241,9 +252,10 @@ async fn updates_seen_by_other_clients_survive_sigkill() {
             }
         }
     });
-    // Watch until a few hundred edits were relayed, then kill the node mid-stream.
+    // Watch until a few hundred edits were relayed, then kill the node mid-stream. Each is
+    // committed before it is relayed, and a loaded CI disk can stall a commit for seconds.
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), observer_ws.next()).await {
+        match tokio::time::timeout(Duration::from_secs(30), observer_ws.next()).await {
             Ok(Some(Ok(Message::Binary(frame)))) => observer.apply_frame(&frame),
             other => panic!("observer: {other:?}"),
         }
@@ -316,8 +328,8 @@ async fn clients_on_two_nodes_edit_one_document() {
             .arg("--bootstrap")
             .arg(format!("{a_id}@{}", common::p2p_addr(&a))),
     );
-    let mut on_a = connect(&sync_url(&a, "shared")).await;
     let writer_a = Client::new();
+    let mut on_a = join(&sync_url(&a, "shared"), &writer_a).await;
     on_a.send(Message::Binary(
         update_message(&writer_a.append("from A;")).into(),
     ))
@@ -326,8 +338,8 @@ async fn clients_on_two_nodes_edit_one_document() {
     wait_for_text(&a, "shared", "from A;").await;
 
     // A client on B opens the document: B has never held it, A has; it arrives.
-    let mut on_b = connect(&sync_url(&b, "shared")).await;
     let reader_b = Client::new();
+    let mut on_b = join(&sync_url(&b, "shared"), &reader_b).await;
     let took = read_until(&mut on_b, &reader_b, "B's client never got A's text", |t| {
         t == "from A;"
     })
@@ -366,8 +378,8 @@ async fn clients_on_two_nodes_edit_one_document() {
 async fn search_finds_documents_as_they_change_and_indexed_text() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(NodeOptions::new(dir.path()));
-    let mut ws = connect(&sync_url(&node, "recipes")).await;
     let client = Client::new();
+    let mut ws = join(&sync_url(&node, "recipes"), &client).await;
     ws.send(Message::Binary(
         update_message(&client.append("Sourdough needs a lively starter and a long, cool rise."))
             .into(),

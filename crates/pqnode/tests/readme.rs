@@ -7,11 +7,12 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{free_for_tcp_and_udp, free_port};
 
 /// Generous: two debug-build nodes start on a loaded 2-core CI machine.
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -70,21 +71,6 @@ fn ports(block: &str) -> Vec<u16> {
     ports.sort_unstable();
     ports.dedup();
     ports
-}
-
-fn free_for_tcp_and_udp(port: u16) -> bool {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
-        && UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
-}
-
-/// A port free for both TCP and UDP a moment ago.
-fn free_port() -> u16 {
-    loop {
-        let port = common::free_port();
-        if free_for_tcp_and_udp(port) {
-            return port;
-        }
-    }
 }
 
 /// The block verbatim when its fixed ports are free; otherwise the same

@@ -267,13 +267,32 @@ pub(crate) async fn get_text(url: &str) -> String {
         .unwrap_or_else(|e| panic!("GET {url}: body: {e}"))
 }
 
-/// A port that was free a moment ago (for tests about explicit ports).
+/// A port free for TCP and UDP a moment ago, for tests about explicit ports. It is drawn
+/// below the kernel's ephemeral range: the nodes of tests running alongside bind port 0 and
+/// dial out from ephemeral ports, so none of them can take it before the node binds it.
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, RandomState};
+    const LOWEST: u16 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&low| low > LOWEST + 1_000)
+        .unwrap_or(32_768);
+    let span = u64::from(ephemeral - LOWEST);
+    loop {
+        let draw = RandomState::new().hash_one(std::time::Instant::now());
+        let port = LOWEST + (draw % span) as u16;
+        if free_for_tcp_and_udp(port) {
+            return port;
+        }
+    }
+}
+
+/// Whether `port` on loopback can be bound for both TCP and UDP right now.
+pub(crate) fn free_for_tcp_and_udp(port: u16) -> bool {
+    use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+        && UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
 /// The node's id, from its crypto status.

@@ -106,9 +106,16 @@ impl Peers {
 
     /// Whether `id` failed within the failure memory and has not answered or written since.
     pub(crate) fn has_failed(&self, id: &NodeId, now: Instant) -> bool {
-        self.peers.get(id).is_some_and(|p| {
-            p.failures > 0 && now.saturating_duration_since(p.last_failure) < self.failure_memory
-        })
+        self.failures(id, now) > 0
+    }
+
+    /// Failures of `id` since it last answered or wrote, if the last one is within the
+    /// failure memory; 0 otherwise.
+    pub(crate) fn failures(&self, id: &NodeId, now: Instant) -> u8 {
+        self.peers
+            .get(id)
+            .filter(|p| now.saturating_duration_since(p.last_failure) < self.failure_memory)
+            .map_or(0, |p| p.failures)
     }
 
     /// The smoothed RTT of `id`, if it ever answered (and is still remembered).

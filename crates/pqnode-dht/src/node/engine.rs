@@ -312,7 +312,7 @@ impl Node {
     /// Request `id` passed its soft deadline: its lookup stops waiting for it, and the contact
     /// is suspect until the request ends. A lookup's request to its own target is waited for
     /// a while longer (until its patience deadline, which comes back here), unless the target
-    /// is known to be failing.
+    /// failed as often as makes it bad.
     pub(super) fn stall(&mut self, now: Instant, id: RequestId) {
         let Some(pending) = self.pending.get_mut(&id) else {
             return;
@@ -344,7 +344,9 @@ impl Node {
             Purpose::Lookup(query) => {
                 if let (Some(q), Some(peer)) = (self.queries.get_mut(&query), to.id) {
                     q.lookup.on_stall(&peer);
-                    let failing = self.peers.has_failed(&peer, now)
+                    // One failure may be one lost packet too many (or a stall of the
+                    // target's machine); as many as make a table entry bad mean it is gone.
+                    let failing = self.peers.failures(&peer, now) >= self.config.table.max_failures
                         || self.table.state_of(&peer, now) == Some(NodeState::Bad);
                     if peer == *q.lookup.target() && !failing && patience > now {
                         q.lookup.await_target();

@@ -180,15 +180,35 @@ fn a_lookup_waits_for_its_targets_overdue_answer_only_as_long_as_the_target_dese
     n.handle_response(start + ms(650), request, slow, nodes(vec![]));
     assert_eq!(finished_find_node(&mut n).0.first(), Some(&slow));
 
-    // Failed since it last answered (the request above timed out since): still asked, but
-    // not waited for past its soft timeout.
+    // Failed once since it last answered (the first request timed out since): one failure
+    // may be one lost packet too many, so its answer is still waited for past its soft
+    // timeout, until its patience (twice the first contacts' RTO, the slow answer now in
+    // it), well before the 5 s hard timeout.
     n.handle_timeout(at(30));
     assert_eq!(n.counters().timeouts, 1);
     let start = at(40);
     lookup(&mut n, start, dead);
-    assert!(n.poll_event().is_none(), "the target is still in time");
     let soft = n.poll_timeout();
-    assert!(soft < start + ms(1000), "{soft:?}");
     n.handle_timeout(soft);
+    assert!(
+        n.poll_event().is_none(),
+        "a target that failed once is awaited"
+    );
+    let patience = n.poll_timeout();
+    assert!(
+        soft < patience && patience < start + ms(2000),
+        "{patience:?}"
+    );
+    n.handle_timeout(patience);
+    assert_eq!(finished_find_node(&mut n).0, vec![known, slow]);
+
+    // Failed twice, as many failures as make a table entry bad: still asked, but not waited
+    // for past its soft timeout.
+    n.handle_timeout(at(50));
+    assert_eq!(n.counters().timeouts, 2);
+    let start = at(60);
+    lookup(&mut n, start, dead);
+    assert!(n.poll_event().is_none(), "the target is still in time");
+    n.handle_timeout(start + ms(1000));
     assert_eq!(finished_find_node(&mut n).0, vec![known, slow]);
 }

@@ -259,6 +259,8 @@ async fn run(
                 Some(Ok(Message::Close(_))) | None => return None,
             },
             event = events.recv() => event.and_then(|e| session.on_event(e)),
+            // The client's updates commit in the background; a failed one ends the session.
+            committed = session.committed() => committed.map(|()| Vec::new()),
             () = revoked.cancelled() => {
                 return Some(Ending { code: CLOSE_REVOKED, reason: "access revoked".into() });
             }

@@ -210,6 +210,8 @@ impl Inner {
         Ok(())
     }
 
+    /// Validates `bytes` and applies it, returning once it is committed (with the
+    /// document's sequence number after it).
     pub(crate) async fn submit(
         self: &Arc<Self>,
         slot: &Arc<DocSlot>,
@@ -217,6 +219,25 @@ impl Inner {
         origin: OriginId,
         max: usize,
     ) -> Result<u64, DocError> {
+        match self.enqueue(slot, bytes, origin, max)? {
+            Some(commit) => commit.await.map_err(|_| DocError::Stopped)?,
+            None => {
+                let state = self.loaded(slot).await?;
+                Ok(state.as_ref().map_or(0, |loaded| loaded.meta.last_seq))
+            }
+        }
+    }
+
+    /// Validates `bytes` and queues it for the document's writer, without waiting: the
+    /// receiver answers once it is committed. `None` for an update that changes nothing.
+    /// Errors are the update's own (too large, malformed); nothing was queued.
+    pub(crate) fn enqueue(
+        self: &Arc<Self>,
+        slot: &Arc<DocSlot>,
+        bytes: Bytes,
+        origin: OriginId,
+        max: usize,
+    ) -> Result<Option<Commit>, DocError> {
         let update = if bytes.len() > max {
             Err(DocError::UpdateTooLarge {
                 len: bytes.len(),
@@ -233,10 +254,9 @@ impl Inner {
             }
         };
         if update.is_empty() {
-            let state = self.loaded(slot).await?;
-            return Ok(state.as_ref().map_or(0, |loaded| loaded.meta.last_seq));
+            return Ok(None);
         }
-        let (reply, answer) = oneshot::channel();
+        let (reply, commit) = oneshot::channel();
         let start = slot.enqueue(PendingUpdate {
             bytes,
             update,
@@ -246,9 +266,13 @@ impl Inner {
         if start {
             tokio::spawn(writer::run(self.clone(), slot.clone()));
         }
-        answer.await.map_err(|_| DocError::Stopped)?
+        Ok(Some(commit))
     }
 }
+
+/// The writer's answer for one queued update: the document's sequence number after its
+/// commit, or why it was not committed. Closed if the writer stopped without answering.
+pub(crate) type Commit = oneshot::Receiver<Result<u64, DocError>>;
 
 async fn sweep(inner: Weak<Inner>, period: Duration) {
     let mut ticks = tokio::time::interval(period);

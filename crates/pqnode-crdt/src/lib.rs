@@ -6,8 +6,10 @@
 //! on first use, and drops idle ones from memory. [`DocStore::apply_update`] validates an
 //! update (size caps, decodes with yrs, refuses corrupted ones leaving the document intact),
 //! applies it and returns only once the store has committed it: the rule direct messages
-//! follow, an acknowledgement means durable. Updates to one document arriving together share
-//! one yrs transaction and one commit (yrs pays per transaction, the store per `fsync`).
+//! follow, an acknowledgement means durable. Updates to one document arriving together, from
+//! many connections or in a burst from one (a [`Session`] queues a client's next update
+//! without waiting for the last one's commit), share one yrs transaction and one commit (yrs
+//! pays per transaction, the store per `fsync`).
 //! [`Session`] speaks the protocol of npm `y-websocket` (sync step 1 / step 2 / update,
 //! awareness, query-awareness) for one connection without doing I/O, and every session of a
 //! document hears the others' committed updates and awareness through the document's
@@ -49,8 +51,10 @@
 //! // loop { select! {
 //! //     frame = socket.next() => for out in session.on_message(&frame).await? { send(out.frame) },
 //! //     event = events.recv() => for out in session.on_event(event?)? { send(out.frame) },
+//! //     committed = session.committed() => committed?,
 //! // } }  and on an error `e`: close with e.close_code() and e.to_string().
 //! # let _ = session.on_message(&frame).await?; let _ = events.recv().await?;
+//! # session.flush().await?;
 //!
 //! println!("{:?}", docs.json(&name).await?);
 //! # Ok(()) }

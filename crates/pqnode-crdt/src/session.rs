@@ -11,12 +11,21 @@
 //! updates are applied through the [`DocStore`] and reach the other sessions only once
 //! committed. Awareness updates are relayed at once; the client ids a connection announced are
 //! removed (null state) for everyone when it closes.
+//!
+//! A client's updates are pipelined: the session validates each one and queues it for the
+//! document's writer without waiting for its commit, so a burst from one connection shares
+//! commits (one `fsync` for many updates) instead of paying one each. At most
+//! [`DocConfig::max_batch_updates`](crate::DocConfig::max_batch_updates) updates and
+//! [`DocConfig::max_frame_bytes`](crate::DocConfig::max_frame_bytes) bytes wait at once; past
+//! that, reading the next frame waits for the oldest commit. The integrator polls
+//! [`Session::committed`] alongside the socket, so a failed commit ends the connection at once.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::docstore::Commit;
 use crate::hub::{DocEvent, DocSubscription, OriginId};
 use crate::slot::DocSlot;
 use crate::stats::{add, sub};
@@ -69,7 +78,16 @@ pub struct Session {
     options: SessionOptions,
     /// Awareness client ids this connection announced and has not removed.
     clients: HashSet<u64>,
+    /// Updates queued for commit and not yet answered, oldest first.
+    in_flight: VecDeque<InFlight>,
+    in_flight_bytes: usize,
     closed: bool,
+}
+
+/// One update of this session's waiting for its commit.
+struct InFlight {
+    len: usize,
+    commit: Commit,
 }
 
 impl Session {
@@ -100,6 +118,8 @@ impl Session {
             slot,
             options,
             clients: HashSet::new(),
+            in_flight: VecDeque::new(),
+            in_flight_bytes: 0,
             closed: false,
         };
         let mut greeting = vec![session.out(MessageKind::SyncStep1, wire::step1(sv))];
@@ -120,8 +140,9 @@ impl Session {
     }
 
     /// Handles one frame from the client (one or more messages); returns the frames to send
-    /// back. Updates are committed before this returns. An error means the connection must
-    /// close; nothing of the offending message was applied or relayed.
+    /// back. Updates are validated and queued for commit, not awaited (see the module docs;
+    /// [`committed`](Self::committed) reports each commit). An error means the connection
+    /// must close; nothing of the offending message was applied or relayed.
     pub async fn on_message(&mut self, frame: &[u8]) -> Result<Vec<Outgoing>, SessionError> {
         if self.closed {
             return Err(SessionError::Closed);
@@ -172,13 +193,21 @@ impl Session {
                     add(&self.docs.inner.counters.ignored_messages, 1);
                     return Ok(());
                 }
+                self.make_room(update.len()).await?;
                 let bytes = Bytes::copy_from_slice(update);
                 let max = self.docs.config().max_update_bytes;
-                self.docs
+                let queued = self
+                    .docs
                     .inner
-                    .submit(&self.slot, bytes, self.origin, max)
-                    .await
+                    .enqueue(&self.slot, bytes, self.origin, max)
                     .map_err(SessionError::Update)?;
+                if let Some(commit) = queued {
+                    self.in_flight_bytes += update.len();
+                    self.in_flight.push_back(InFlight {
+                        len: update.len(),
+                        commit,
+                    });
+                }
             }
             Incoming::Awareness(raw, update) => {
                 let max = self.docs.config().max_awareness_bytes;
@@ -212,6 +241,45 @@ impl Session {
                 tracing::trace!(doc = %self.slot.name, kind, "ignored a message");
                 add(&self.docs.inner.counters.ignored_messages, 1);
             }
+        }
+        Ok(())
+    }
+
+    /// Waits for the commit of the oldest update this session queued; pending while none
+    /// waits. An error (the store refused the commit, or the document would pass its cap)
+    /// means the connection must close. Cancel-safe: poll it in the connection's `select!`.
+    pub async fn committed(&mut self) -> Result<(), SessionError> {
+        let Some(oldest) = self.in_flight.front_mut() else {
+            return std::future::pending().await;
+        };
+        let answer = (&mut oldest.commit).await;
+        if let Some(done) = self.in_flight.pop_front() {
+            self.in_flight_bytes -= done.len;
+        }
+        match answer {
+            Ok(Ok(_seq)) => Ok(()),
+            Ok(Err(error)) => Err(SessionError::Update(error)),
+            Err(_) => Err(SessionError::Update(DocError::Stopped)),
+        }
+    }
+
+    /// Waits until every update this session queued is committed: what a caller that must
+    /// know its updates are durable (a test, a graceful close) awaits.
+    pub async fn flush(&mut self) -> Result<(), SessionError> {
+        while !self.in_flight.is_empty() {
+            self.committed().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for commits until an update of `len` bytes fits the in-flight budget.
+    async fn make_room(&mut self, len: usize) -> Result<(), SessionError> {
+        let config = self.docs.config();
+        let (max_updates, max_bytes) = (config.max_batch_updates, config.max_frame_bytes);
+        while !self.in_flight.is_empty()
+            && (self.in_flight.len() >= max_updates || self.in_flight_bytes + len > max_bytes)
+        {
+            self.committed().await?;
         }
         Ok(())
     }

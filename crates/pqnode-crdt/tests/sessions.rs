@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Client, engine, insert, name};
-use pqnode_crdt::{DocConfig, MessageKind, Session, SessionError, SessionOptions};
+use pqnode_crdt::{DocConfig, DocError, MessageKind, Session, SessionError, SessionOptions};
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::encoder::Encode;
 use yrs::{ClientID, Doc};
@@ -216,4 +216,73 @@ async fn a_session_that_falls_behind_is_told_to_resync() {
     let lagged = slow.events.recv().await;
     assert!(matches!(lagged, Err(SessionError::Lagged { .. })));
     assert_eq!(lagged.unwrap_err().close_code(), 1013);
+}
+
+/// A burst of updates from one connection shares commits: the session queues each one
+/// without waiting for the commit of the one before. Once `flush` returns all are durable,
+/// and the other clients heard every one.
+#[tokio::test]
+async fn a_burst_from_one_client_shares_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, docs) = engine(&dir, DocConfig::default()).await;
+    let mut writer = Client::connect(&docs, "burst").await;
+    let mut reader = Client::connect(&docs, "burst").await;
+    let before = docs.stats().commits;
+    for i in 0..200 {
+        let update = insert(&writer.doc, i, "x");
+        let frame = Message::Sync(SyncMessage::Update(update)).encode_v1();
+        let replies = writer.session.on_message(&frame).await.expect("queued");
+        assert!(replies.is_empty());
+    }
+    writer.session.flush().await.expect("committed");
+    let commits = docs.stats().commits - before;
+    assert!(commits <= 20, "{commits} commits for 200 updates");
+    let all = "x".repeat(200);
+    assert_eq!(
+        docs.text(&name("burst"), "t").await.unwrap().as_deref(),
+        Some(all.as_str())
+    );
+    reader.pump().await;
+    assert_eq!(reader.text(), all);
+}
+
+/// A commit the engine refuses (the document would pass its cap) ends the session through
+/// `committed`, with the reason and code 4413; what was queued before it stays committed.
+#[tokio::test]
+async fn a_refused_commit_ends_the_session_through_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DocConfig::default();
+    config.max_update_bytes = 3000;
+    config.max_doc_bytes = 4096;
+    let (_store, docs) = engine(&dir, config).await;
+    let mut writer = Client::connect(&docs, "capped").await;
+    let kept = "k".repeat(2500);
+    let first = insert(&writer.doc, 0, &kept);
+    let second = insert(&writer.doc, 2500, &"y".repeat(2500));
+    for update in [first, second] {
+        let frame = Message::Sync(SyncMessage::Update(update)).encode_v1();
+        writer
+            .session
+            .on_message(&frame)
+            .await
+            .expect("each fits an update");
+    }
+    writer
+        .session
+        .committed()
+        .await
+        .expect("the first one commits");
+    let refused = writer.session.committed().await.expect_err("past the cap");
+    assert!(
+        matches!(
+            refused,
+            SessionError::Update(DocError::DocumentTooLarge { .. })
+        ),
+        "{refused}"
+    );
+    assert_eq!(refused.close_code(), 4413);
+    assert_eq!(
+        docs.text(&name("capped"), "t").await.unwrap().as_deref(),
+        Some(kept.as_str())
+    );
 }

@@ -85,13 +85,15 @@ impl Client {
         client
     }
 
-    /// Sends a message and handles what the server answers.
+    /// Sends a message, waits until the updates in it are committed, and handles what the
+    /// server answers.
     pub(crate) async fn send(&mut self, message: Message) {
         let replies = self
             .session
             .on_message(&message.encode_v1())
             .await
             .expect("server accepts");
+        self.session.flush().await.expect("server commits");
         for out in replies {
             self.receive(&out.frame).await;
         }

@@ -33,11 +33,12 @@ impl OriginId {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum DocEvent {
-    /// An update, committed (durable) as log entry `seq`.
+    /// Committed (durable) updates from one origin, merged into one: the updates of one
+    /// commit that came in a row from the same origin, up to log entry `seq`.
     Update {
-        /// Its sequence number: the document's version once it is committed.
+        /// The sequence number of the last of them: the document's version once committed.
         seq: u64,
-        /// The update as applied (Yjs v1).
+        /// The updates as applied, merged (Yjs v1).
         update: Bytes,
         /// The same as a y-protocols sync-update message, ready to send.
         frame: Bytes,

@@ -36,6 +36,37 @@ impl From<PendingUpdate> for Applied {
     }
 }
 
+/// Committed updates of one batch, in a row from one origin: subscribers hear them as one
+/// event, so a burst from one connection costs each of them one frame per commit instead of
+/// one per update, and a reader falls behind the broadcast ring no faster than commits come.
+struct Run {
+    /// The sequence number of the last update of the run.
+    seq: u64,
+    origin: OriginId,
+    updates: Vec<Bytes>,
+}
+
+impl Run {
+    fn broadcast(self, slot: &DocSlot) {
+        let updates = match ydoc::merge(&self.updates) {
+            Ok(merged) => vec![merged],
+            Err(reason) => {
+                tracing::warn!(doc = %slot.name, %reason, "merging committed updates failed; relaying them one by one");
+                self.updates
+            }
+        };
+        for update in updates {
+            let frame = Bytes::from(wire::update(&update));
+            let _ = slot.events.send(Arc::new(DocEvent::Update {
+                seq: self.seq,
+                update,
+                frame,
+                origin: self.origin,
+            }));
+        }
+    }
+}
+
 pub(crate) async fn run(inner: Arc<Inner>, slot: Arc<DocSlot>) {
     let _guard = WriterGuard(&slot);
     loop {
@@ -204,20 +235,28 @@ async fn commit(inner: &Inner, slot: &DocSlot, state: &mut Option<Loaded>, appli
     add(&counters.documents, u64::from(created));
     let broadcast = slot.events.receiver_count() > 0;
     let mut last_seq = None;
+    let mut runs: Vec<Run> = Vec::new();
     for (seq, one) in (first_seq..).zip(applied) {
         last_seq = Some(seq);
         add(&counters.updates_applied, 1);
         add(&counters.update_bytes, one.bytes.len() as u64);
         let _ = one.reply.send(Ok(seq));
         if broadcast {
-            let frame = Bytes::from(wire::update(&one.bytes));
-            let _ = slot.events.send(Arc::new(DocEvent::Update {
-                seq,
-                update: one.bytes,
-                frame,
-                origin: one.origin,
-            }));
+            match runs.last_mut() {
+                Some(run) if run.origin == one.origin => {
+                    run.seq = seq;
+                    run.updates.push(one.bytes);
+                }
+                _ => runs.push(Run {
+                    seq,
+                    origin: one.origin,
+                    updates: vec![one.bytes],
+                }),
+            }
         }
+    }
+    for run in runs {
+        run.broadcast(slot);
     }
     if let Some(version) = last_seq {
         let _ = inner.changes.send(DocChange::Updated {

@@ -1,15 +1,29 @@
 //! What the engine asks of yrs, each call guarded: decoding input from outside, applying
-//! updates in one transaction, encoding state, and reading a document as JSON.
+//! updates in one transaction, merging updates, encoding state, and reading a document as
+//! JSON.
 //!
 //! yrs may panic on hostile input (in debug builds it asserts on client ids over 53 bits), so
 //! every call that sees outside bytes runs under `catch_unwind` and a panic becomes an error.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use bytes::Bytes;
 use serde_json::Value;
 use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
 use yrs::{Any, Array, Doc, GetString, Map, Out, ReadTxn, StateVector, Transact, Update};
+
+/// One update holding all of `updates` (committed, hence well-formed).
+pub(crate) fn merge(updates: &[Bytes]) -> Result<Bytes, String> {
+    match updates {
+        [one] => Ok(one.clone()),
+        _ => guarded(|| {
+            yrs::merge_updates_v1(updates)
+                .map(Bytes::from)
+                .map_err(|error| error.to_string())
+        }),
+    }
+}
 
 /// Runs `f`, turning a panic into an error carrying its message.
 pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {

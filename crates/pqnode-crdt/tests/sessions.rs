@@ -220,7 +220,7 @@ async fn a_session_that_falls_behind_is_told_to_resync() {
 
 /// A burst of updates from one connection shares commits: the session queues each one
 /// without waiting for the commit of the one before. Once `flush` returns all are durable,
-/// and the other clients heard every one.
+/// and the other clients heard every one, merged: a frame per commit, not per update.
 #[tokio::test]
 async fn a_burst_from_one_client_shares_commits() {
     let dir = tempfile::tempdir().unwrap();
@@ -242,8 +242,14 @@ async fn a_burst_from_one_client_shares_commits() {
         docs.text(&name("burst"), "t").await.unwrap().as_deref(),
         Some(all.as_str())
     );
+    let frames_before = docs.stats().frames_out;
     reader.pump().await;
     assert_eq!(reader.text(), all);
+    let relayed = docs.stats().frames_out - frames_before;
+    assert!(
+        relayed <= commits,
+        "{relayed} frames relayed for {commits} commits"
+    );
 }
 
 /// A commit the engine refuses (the document would pass its cap) ends the session through

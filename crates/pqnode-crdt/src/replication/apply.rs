@@ -58,15 +58,3 @@ impl DocStore {
         self.apply_capped(name, update, origin, max).await.map(Some)
     }
 }
-
-/// One update holding all of `updates` (committed, hence well-formed), for one push.
-pub(crate) fn merge(updates: &[Bytes]) -> Result<Bytes, String> {
-    match updates {
-        [one] => Ok(one.clone()),
-        _ => ydoc::guarded(|| {
-            yrs::merge_updates_v1(updates)
-                .map(Bytes::from)
-                .map_err(|error| error.to_string())
-        }),
-    }
-}

@@ -4,11 +4,11 @@ use bytes::Bytes;
 use pqnode_crypto::NodeId;
 use yrs::Update;
 
+use super::ReplicationError;
 use super::replicator::Shared;
 use super::wire::{MAX_SYNC_UPDATE, SyncRequest, SyncResponse};
-use super::{ReplicationError, apply};
 use crate::stats::add;
-use crate::{DocError, DocName};
+use crate::{DocError, DocName, ydoc};
 
 /// How far a request to a replica got.
 pub(crate) enum Reached {
@@ -60,7 +60,7 @@ pub(crate) async fn push_live(
     batch: Vec<Bytes>,
 ) -> Result<Reached, ReplicationError> {
     let raw: usize = batch.iter().map(Bytes::len).sum();
-    let merged = apply::merge(&batch).map_err(|reason| DocError::MalformedUpdate { reason })?;
+    let merged = ydoc::merge(&batch).map_err(|reason| DocError::MalformedUpdate { reason })?;
     let reached = push(shared, doc, node, merged).await?;
     add(&shared.counters.updates_sent, batch.len() as u64);
     add(&shared.counters.update_bytes_sent, raw as u64);

@@ -25,8 +25,10 @@ const FD_WARN_RATIO: f64 = 0.8;
 /// 200 ms apart, so the first snapshot reports 0 % until the second refresh.
 const INTERVAL: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// `/api/system`: the system monitor's latest sample (refreshed every 5 s).
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SystemInfo)]
 pub(crate) struct SystemSnapshot {
     pub pid: u32,
     pub rss_bytes: u64,
@@ -36,8 +38,9 @@ pub(crate) struct SystemSnapshot {
     pub host_memory_total_bytes: u64,
     pub host_memory_used_bytes: u64,
     pub load_average_1m: f64,
-    /// Descriptors this process holds, and its soft limit (Linux; `None` elsewhere).
+    /// Descriptors this process holds (Linux; `null` elsewhere).
     pub open_fds: Option<u64>,
+    /// Its soft descriptor limit (Linux; `null` elsewhere).
     pub fd_limit: Option<u64>,
     /// The disk the data folder is on.
     pub data_disk_total_bytes: Option<u64>,

@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::ApiState;
-use super::dto::SystemInfo;
+use crate::monitor::SystemSnapshot;
 
 /// Prometheus text: counters and gauges
 #[utoipa::path(
@@ -35,8 +35,8 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
     get,
     path = "/api/system",
     security((), ("bearer" = [])),
-    responses((status = 200, description = "the latest sample", body = SystemInfo))
+    responses((status = 200, description = "the latest sample", body = SystemSnapshot))
 )]
-pub(super) async fn system(State(state): State<ApiState>) -> Json<SystemInfo> {
-    Json(state.node.monitor.snapshot().into())
+pub(super) async fn system(State(state): State<ApiState>) -> Json<SystemSnapshot> {
+    Json(state.node.monitor.snapshot())
 }

@@ -1,6 +1,7 @@
-//! Crypto status and the system monitor.
+//! Crypto status. The system monitor's sample is `monitor::SystemSnapshot` itself (schema
+//! `SystemInfo`).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// `/api/crypto/status`: algorithms, key sizes measured on the keys in use, backend, node id
@@ -44,58 +45,4 @@ pub(crate) struct CryptoStatus {
     pub signature_key_fingerprint: String,
     /// SHA-256 of the ML-KEM-1024 public key, hex.
     pub kem_key_fingerprint: String,
-}
-
-/// `/api/system`: the system monitor's latest sample (refreshed every 5 s).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct SystemInfo {
-    pub pid: u32,
-    pub rss_bytes: u64,
-    pub virtual_bytes: u64,
-    pub cpu_percent: f32,
-    pub host_cpus: usize,
-    pub host_memory_total_bytes: u64,
-    pub host_memory_used_bytes: u64,
-    pub load_average_1m: f64,
-    /// Descriptors this process holds (Linux; `null` elsewhere).
-    pub open_fds: Option<u64>,
-    /// Its soft descriptor limit (Linux; `null` elsewhere).
-    pub fd_limit: Option<u64>,
-    /// The disk the data folder is on.
-    pub data_disk_total_bytes: Option<u64>,
-    pub data_disk_available_bytes: Option<u64>,
-}
-
-impl From<crate::monitor::SystemSnapshot> for SystemInfo {
-    fn from(snapshot: crate::monitor::SystemSnapshot) -> Self {
-        let crate::monitor::SystemSnapshot {
-            pid,
-            rss_bytes,
-            virtual_bytes,
-            cpu_percent,
-            host_cpus,
-            host_memory_total_bytes,
-            host_memory_used_bytes,
-            load_average_1m,
-            open_fds,
-            fd_limit,
-            data_disk_total_bytes,
-            data_disk_available_bytes,
-        } = snapshot;
-        Self {
-            pid,
-            rss_bytes,
-            virtual_bytes,
-            cpu_percent,
-            host_cpus,
-            host_memory_total_bytes,
-            host_memory_used_bytes,
-            load_average_1m,
-            open_fds,
-            fd_limit,
-            data_disk_total_bytes,
-            data_disk_available_bytes,
-        }
-    }
 }

@@ -5,7 +5,7 @@
 //! those is written when it is accepted, and the STORED answer waits for the commit: a
 //! publisher told "stored" can count on it across a crash.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use pqnode_dht::{Instant, Node, ProviderRecord, Record, Request, codec};
 use pqnode_store::{Store, StoreError, Table};
@@ -101,7 +101,7 @@ pub(crate) async fn save_held(
     let (ttl, value) = match held {
         Held::Record(record) => {
             let left = record.expires_unix_ms().map_or(record.ttl(), |ms| {
-                (UNIX_EPOCH + Duration::from_millis(ms))
+                pqnode_clock::from_unix_ms(ms)
                     .duration_since(now)
                     .unwrap_or_default()
                     .min(record.ttl())
@@ -152,6 +152,8 @@ pub(crate) async fn load_records(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use pqnode_crypto::Identity;
 
     use super::*;
@@ -163,8 +165,6 @@ mod tests {
         let store = Store::open(dir.path().join("s.redb")).await.expect("open");
         (dir, store)
     }
-
-    use std::time::Duration;
 
     #[tokio::test]
     async fn held_items_come_back_with_the_lifetime_they_have_left() {
@@ -206,18 +206,10 @@ mod tests {
         let (_dir, store) = open().await;
         let me = Identity::from_seed(&[4; 32]).expect("identity");
         let now = SystemTime::now();
-        let unix_ms = |t: SystemTime| {
-            u64::try_from(
-                t.duration_since(UNIX_EPOCH)
-                    .expect("after 1970")
-                    .as_millis(),
-            )
-            .expect("ms")
-        };
         // Its TTL is 3 h, but the storer that handed it on had it for 30 min more.
         let record = Record::sign(&me, b"handed on", b"v", 1, 3 * HOUR)
             .expect("sign")
-            .with_expiry(Some(unix_ms(now + HOUR / 2)));
+            .with_expiry(Some(pqnode_clock::unix_ms(now + HOUR / 2)));
         save_held(&store, &Held::Record(record.clone()), now)
             .await
             .expect("save");

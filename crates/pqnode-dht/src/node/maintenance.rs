@@ -117,7 +117,7 @@ impl Node {
     }
 
     /// Unix milliseconds at `at`, if the driver told the node the time.
-    pub(super) fn unix_ms(&self, at: Instant) -> Option<u64> {
+    fn unix_ms(&self, at: Instant) -> Option<u64> {
         let elapsed = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.unix_origin_ms
             .map(|origin| origin.saturating_add(elapsed))
@@ -129,6 +129,12 @@ impl Node {
         Some(Instant::from_elapsed(Duration::from_millis(
             ms.saturating_sub(origin),
         )))
+    }
+
+    /// Our live copy of the record under `key` as it travels: with the expiry it has here.
+    pub(super) fn held_copy(&self, key: &Key, now: Instant) -> Option<Record> {
+        let (record, expires) = self.store.get_until(key, now)?;
+        Some(record.clone().with_expiry(self.unix_ms(expires)))
     }
 
     /// Our own record as it goes out now: with the expiry its TTL gives it from now.
@@ -175,19 +181,14 @@ impl Node {
             .take(self.config.max_replications_per_tick)
             .collect();
         for key in due {
-            let held = self
-                .store
-                .get_until(&key, now)
-                .map(|(record, expires)| (record.clone(), expires));
-            let Some((record, expires)) = held.filter(|_| !self.published.contains_key(&key))
-            else {
+            let held = self.held_copy(&key, now);
+            let Some(record) = held.filter(|_| !self.published.contains_key(&key)) else {
                 self.replicas.remove(&key);
                 continue;
             };
             let next = now + self.jittered(interval.min(record.ttl() / 2));
             self.replicas.insert(key, next);
             self.counters.replications += 1;
-            let record = record.with_expiry(self.unix_ms(expires));
             self.start_query(now, key, QueryKind::PutRecord { record }, false);
         }
     }
@@ -223,10 +224,9 @@ impl Node {
         closer.sort_unstable();
         closer.truncate(self.config.max_join_stores);
         for (_, key) in closer {
-            let Some((record, expires)) = self.store.get_until(&key, now) else {
+            let Some(record) = self.held_copy(&key, now) else {
                 continue;
             };
-            let record = record.clone().with_expiry(self.unix_ms(expires));
             self.counters.replications += 1;
             self.send(
                 now,

@@ -284,9 +284,8 @@ impl Node {
             return id;
         }
         let mut read = query::RecordRead::default();
-        if let Some((held, expires)) = self.store.get_until(&key, now) {
+        if let Some(held) = self.held_copy(&key, now) {
             // Our own copy counts as one holder (with its expiry, should it repair others).
-            let held = held.clone().with_expiry(self.unix_ms(expires));
             read.offer(Contact::new(self.local, unspecified_addr()), held);
         }
         self.start_query(now, key, QueryKind::GetRecord(read), true)
@@ -416,9 +415,9 @@ impl Node {
             Request::FindNode { target } => Response::Nodes {
                 closer: closest(&self.table, &target),
             },
-            Request::FindValue { key } => match self.store.get_until(&key, now) {
-                Some((record, expires)) => Response::Value {
-                    record: Some(record.clone().with_expiry(self.unix_ms(expires))),
+            Request::FindValue { key } => match self.held_copy(&key, now) {
+                Some(record) => Response::Value {
+                    record: Some(record),
                     closer: Vec::new(),
                 },
                 None => Response::Value {

@@ -109,6 +109,19 @@ pub struct SimCounters {
     pub events_processed: u64,
 }
 
+impl SimCounters {
+    /// What was counted after `before`, a reading of the same simulator.
+    pub fn since(self, before: SimCounters) -> SimCounters {
+        SimCounters {
+            messages_delivered: self.messages_delivered - before.messages_delivered,
+            messages_dropped: self.messages_dropped - before.messages_dropped,
+            retransmits: self.retransmits - before.retransmits,
+            requests_to_dead: self.requests_to_dead - before.requests_to_dead,
+            events_processed: self.events_processed - before.events_processed,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct SimNode {
     node: Node,

@@ -252,13 +252,7 @@ pub fn run(sim: &mut Simulator, scenario: &Scenario, workload: Workload) -> Scen
         live_targets_found,
         second_wave,
         after_wait,
-        counters: SimCounters {
-            messages_delivered: after.messages_delivered - before.messages_delivered,
-            messages_dropped: after.messages_dropped - before.messages_dropped,
-            retransmits: after.retransmits - before.retransmits,
-            requests_to_dead: after.requests_to_dead - before.requests_to_dead,
-            events_processed: after.events_processed - before.events_processed,
-        },
+        counters: after.since(before),
     }
 }
 
@@ -445,13 +439,7 @@ pub fn turnover(config: super::SimConfig, turnover: &Turnover) -> TurnoverReport
         reads,
         left,
         joined,
-        counters: SimCounters {
-            messages_delivered: after.messages_delivered - before.messages_delivered,
-            messages_dropped: after.messages_dropped - before.messages_dropped,
-            retransmits: after.retransmits - before.retransmits,
-            requests_to_dead: after.requests_to_dead - before.requests_to_dead,
-            events_processed: after.events_processed - before.events_processed,
-        },
+        counters: after.since(before),
     }
 }
 
